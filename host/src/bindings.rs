@@ -1,0 +1,8 @@
+//! The one `bindgen!` site of the host, for every interface in `wit/`.
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "warden:plugin/tool",
+});
+
+pub use warden::host::log;

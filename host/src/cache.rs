@@ -1,0 +1,129 @@
+//! The on-disk cache of compiled components.
+//!
+//! Entries are keyed by the component's SHA-256 and by the engine's compatibility hash
+//! (wasmtime version, target, settings), so a change of either compiles anew. Each
+//! entry carries a keyed SHA-256 of its bytes (the key is created on first use and
+//! never leaves the cache directory): an entry that was corrupted, truncated, or copied
+//! in from elsewhere fails the check and is recompiled, never deserialized.
+//! The cache directory must not be writable by anything but this host.
+
+use std::fs;
+use std::hash::{Hash as _, Hasher as _};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+const KEY_FILE: &str = "cache.key";
+const TAG_LEN: usize = 32;
+
+/// Where a component came from when it was loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// Deserialized from a valid cache entry.
+    Hit,
+    /// Compiled now (no entry, or the entry was rejected) and stored.
+    Compiled,
+    /// Compiled now; the existing entry failed its check and was replaced.
+    Replaced,
+}
+
+/// A directory of compiled components for one engine configuration.
+pub struct CompileCache {
+    dir: PathBuf,
+    key: [u8; 32],
+}
+
+impl CompileCache {
+    /// Opens (creating if needed) the cache under `root` for `engine`.
+    pub fn open(root: &Path, engine: &Engine) -> anyhow::Result<Self> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let dir = root.join(format!("{:016x}", hasher.finish()));
+        fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the compile cache {}", dir.display()))?;
+        let key = load_or_create_key(&root.join(KEY_FILE))?;
+        Ok(Self { dir, key })
+    }
+
+    /// The compiled form of `wasm` (whose SHA-256 hex digest is `digest`), from the cache
+    /// when a valid entry exists, else compiled and stored.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        wasm: &[u8],
+    ) -> anyhow::Result<(Component, CacheOutcome)> {
+        let path = self.dir.join(format!("{digest}.cwasm"));
+        let mut outcome = CacheOutcome::Compiled;
+        if let Ok(bytes) = fs::read(&path) {
+            match self.verified(&bytes) {
+                Some(payload) => match deserialize(engine, payload) {
+                    Ok(component) => return Ok((component, CacheOutcome::Hit)),
+                    Err(err) => {
+                        tracing::warn!(path = %path.display(), %err, "compile cache entry rejected; recompiling");
+                    }
+                },
+                None => {
+                    tracing::warn!(path = %path.display(), "compile cache entry failed its integrity check; recompiling");
+                }
+            }
+            outcome = CacheOutcome::Replaced;
+        }
+        let component = Component::new(engine, wasm)?;
+        if let Err(err) = self.store(&path, &component) {
+            tracing::warn!(path = %path.display(), %err, "could not write the compile cache");
+        }
+        Ok((component, outcome))
+    }
+
+    fn tag(&self, payload: &[u8]) -> [u8; TAG_LEN] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.key);
+        hasher.update(payload);
+        hasher.finalize().into()
+    }
+
+    fn verified<'a>(&self, bytes: &'a [u8]) -> Option<&'a [u8]> {
+        if bytes.len() < TAG_LEN {
+            return None;
+        }
+        let (tag, payload) = bytes.split_at(TAG_LEN);
+        (tag == self.tag(payload)).then_some(payload)
+    }
+
+    fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
+        let payload = component.serialize()?;
+        let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
+        file.write_all(&self.tag(&payload))?;
+        file.write_all(&payload)?;
+        file.persist(path)?;
+        Ok(())
+    }
+}
+
+#[expect(unsafe_code, reason = "deserializing compiled code this host produced and tagged")]
+fn deserialize(engine: &Engine, payload: &[u8]) -> anyhow::Result<Component> {
+    // SAFETY: `payload` passed the keyed integrity check, so it is bytes this host
+    // serialized itself with `Component::serialize`; wasmtime checks the engine
+    // compatibility header before using them.
+    unsafe { Ok(Component::deserialize(engine, payload)?) }
+}
+
+fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+    if let Ok(bytes) = fs::read(path)
+        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+    {
+        return Ok(key);
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|err| anyhow::anyhow!("reading OS randomness: {err}"))?;
+    let mut file = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
+    file.write_all(&key)?;
+    file.persist(path)
+        .with_context(|| format!("writing the cache key {}", path.display()))?;
+    Ok(key)
+}

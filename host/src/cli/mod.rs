@@ -1,0 +1,116 @@
+//! The `warden` command line: parsing, logging setup, and exit codes.
+//!
+//! Results go to stdout (JSON where asked), logs and errors to stderr. Exit codes:
+//! 0 success, 1 the tool failed, 2 bad usage or input, 3 a capability was denied.
+
+mod call;
+mod demo;
+mod plugin;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use warden::error::exit;
+
+/// Warden runs AI tools as sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(name = "warden", version, about, long_about = None)]
+struct Cli {
+    /// Home directory (installed plugins, compile cache) [default: $WARDEN_HOME, else ./.warden]
+    #[arg(long, global = true, value_name = "DIR")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Add, list, inspect and remove plugins.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Call a tool: `warden call PLUGIN/TOOL --input JSON`.
+    Call(call::CallArgs),
+    /// Install the bundled plugins and show them at work.
+    Demo,
+}
+
+/// An error with the exit code it should end the process with.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) code: i32,
+    pub(crate) error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad usage or input (exit 2).
+    pub(crate) fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Self {
+            code: exit::USAGE,
+            error: error.into(),
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        let error = error.into();
+        let code = if let Some(err) = error.downcast_ref::<warden::CallError>() {
+            err.exit_code()
+        } else if let Some(warden::LoadError::Invalid { .. }) = error.downcast_ref() {
+            exit::USAGE
+        } else {
+            exit::TOOL_FAILED
+        };
+        Self { code, error }
+    }
+}
+
+pub(crate) type CliResult<T = ()> = Result<T, Failure>;
+
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let home = warden::home::Home::resolve(cli.home);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Plugin(cmd) => plugin::run(&home, cmd).await,
+            Command::Call(args) => call::run(&home, args).await,
+            Command::Demo => demo::run(&home).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(u8::try_from(failure.code).unwrap_or(1))
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,warden::guest=info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Opens the runtime and the home's compile cache.
+pub(crate) fn open(home: &warden::home::Home) -> CliResult<(warden::Runtime, warden::cache::CompileCache)> {
+    let runtime = warden::Runtime::new()?;
+    let cache = home.cache(runtime.engine())?;
+    Ok((runtime, cache))
+}

@@ -1,0 +1,289 @@
+//! `warden plugin add|list|inspect|remove`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use serde_json::{Value, json};
+use warden::home::{Home, InstalledMeta, check_name};
+use warden::manifest::{self, Manifest};
+use warden::{Plugin, Runtime};
+
+use super::{CliResult, Failure};
+
+#[derive(Subcommand)]
+pub(crate) enum PluginCommand {
+    /// Install a component (a copy goes into the home); the same name again replaces it.
+    Add {
+        /// The component (.wasm, WASI 0.2).
+        path: PathBuf,
+        /// Name to install it under [default: the manifest's name, else the file name].
+        #[arg(long)]
+        name: Option<String>,
+        /// WIT source of the component, for tool descriptions when the wasm has none.
+        #[arg(long, value_name = "DIR")]
+        wit: Option<PathBuf>,
+        /// The plugin's manifest [default: warden.toml beside the wasm, if any].
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+    },
+    /// List installed plugins.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a plugin's tools and schemas, its imports and its grant.
+    Inspect {
+        /// The plugin's name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an installed plugin.
+    Remove {
+        /// The plugin's name.
+        name: String,
+    },
+}
+
+pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
+    match cmd {
+        PluginCommand::Add {
+            path,
+            name,
+            wit,
+            manifest,
+        } => add(home, &path, name, wit.as_deref(), manifest.as_deref()),
+        PluginCommand::List { json } => list(home, json),
+        PluginCommand::Inspect { name, json } => inspect(home, &name, json),
+        PluginCommand::Remove { name } => {
+            home.remove(&name).map_err(Failure::usage)?;
+            println!("removed {name}");
+            Ok(())
+        }
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn default_name(path: &Path, manifest: Option<&Manifest>) -> String {
+    if let Some(name) = manifest.and_then(|m| m.name.clone()) {
+        return name;
+    }
+    path.file_stem()
+        .map(|s| s.to_string_lossy().to_lowercase().replace('_', "-"))
+        .unwrap_or_default()
+}
+
+/// Installs `wasm` under `name` after loading it once (a component that does not
+/// load is refused and the installed one, if any, stays).
+pub(crate) fn install(
+    home: &Home,
+    runtime: &Runtime,
+    cache: &warden::cache::CompileCache,
+    meta: InstalledMeta,
+    wasm: &[u8],
+) -> CliResult<Plugin> {
+    let installed = warden::home::Installed {
+        meta,
+        wasm: wasm.to_vec(),
+    };
+    let plugin = installed.load(runtime, Some(cache))?;
+    home.install(&installed.meta, wasm)?;
+    Ok(plugin)
+}
+
+fn add(
+    home: &Home,
+    path: &Path,
+    name: Option<String>,
+    wit: Option<&Path>,
+    manifest_path: Option<&Path>,
+) -> CliResult {
+    let wasm = std::fs::read(path)
+        .with_context(|| format!("reading {}", path.display()))
+        .map_err(Failure::usage)?;
+    let beside = path
+        .parent()
+        .map(|dir| dir.join(manifest::FILE_NAME))
+        .filter(|p| p.is_file());
+    let manifest = match manifest_path.map(Path::to_path_buf).or(beside) {
+        Some(p) => Some(Manifest::read(&p).map_err(Failure::usage)?),
+        None => None,
+    };
+    let name = name.unwrap_or_else(|| default_name(path, manifest.as_ref()));
+    check_name(&name).map_err(Failure::usage)?;
+    let wit_docs = match wit {
+        Some(dir) => Some(
+            warden::docs::PackageDocs::from_wit_dir(dir)
+                .map_err(Failure::usage)?
+                .raw,
+        ),
+        None => None,
+    };
+    let meta = InstalledMeta {
+        name: name.clone(),
+        digest: warden::plugin::digest(&wasm),
+        added_at: now(),
+        source: path.display().to_string(),
+        manifest,
+        wit_docs,
+    };
+    let (runtime, cache) = super::open(home)?;
+    let plugin = install(home, &runtime, &cache, meta, &wasm)?;
+    print_added(&plugin);
+    Ok(())
+}
+
+pub(crate) fn print_added(plugin: &Plugin) {
+    println!("added {} ({})", plugin.name, plugin.digest);
+    for tool in &plugin.tools {
+        println!("  {}/{}  {}", plugin.name, tool.name, first_line(&tool.description));
+    }
+    for skipped in &plugin.skipped {
+        println!("  (not a tool: {}: {})", skipped.name, skipped.reason);
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+fn list(home: &Home, json: bool) -> CliResult {
+    let mut rows = Vec::new();
+    for name in home.names()? {
+        let installed = home.read(&name)?;
+        let m = &installed.meta;
+        rows.push(json!({
+            "name": m.name,
+            "digest": m.digest,
+            "version": m.manifest.as_ref().and_then(|m| m.version.clone()),
+            "description": m.manifest.as_ref().and_then(|m| m.description.clone()),
+            "source": m.source,
+            "added_at": m.added_at,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no plugins in {} (add one with `warden plugin add PATH.wasm`)", home.root().display());
+    }
+    for row in rows {
+        let digest = row["digest"].as_str().unwrap_or("");
+        println!(
+            "{:<16} {:<10} {}  {}",
+            row["name"].as_str().unwrap_or(""),
+            row["version"].as_str().unwrap_or("-"),
+            &digest[..digest.len().min(19)],
+            row["description"].as_str().unwrap_or(""),
+        );
+    }
+    Ok(())
+}
+
+/// The JSON form of a plugin, as `inspect --json` prints it.
+pub(crate) fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
+    let tools: Vec<Value> = plugin
+        .tools
+        .iter()
+        .map(|t| {
+            json!({
+                "id": format!("{}/{}", plugin.name, t.name),
+                "name": t.name,
+                "description": t.description,
+                "description_source": t.description_source,
+                "signature": t.signature,
+                "fallible": t.is_fallible(),
+                "input_schema": t.input_schema,
+                "output_schema": t.output_schema,
+            })
+        })
+        .collect();
+    let requests: serde_json::Map<String, Value> = meta
+        .manifest
+        .as_ref()
+        .map(|m| {
+            m.requested()
+                .into_iter()
+                .map(|(k, r)| (k.to_string(), json!({"reason": r.reason, "targets": r.targets})))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "name": plugin.name.as_ref(),
+        "digest": plugin.digest,
+        "source": meta.source,
+        "manifest": meta.manifest.as_ref().map(|m| json!({
+            "name": m.name, "version": m.version, "description": m.description,
+        })),
+        "requests": requests,
+        "imports": plugin.imports,
+        "grant": Value::Null,
+        "limits": plugin.limits,
+        "tools": tools,
+        "not_tools": plugin.skipped,
+    })
+}
+
+fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
+    let installed = home.read(name).map_err(Failure::usage)?;
+    let (runtime, cache) = super::open(home)?;
+    let plugin = installed.load(&runtime, Some(&cache))?;
+    let doc = describe(&plugin, &installed.meta);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!("plugin   {}", plugin.name);
+    println!("digest   {}", plugin.digest);
+    println!("source   {}", installed.meta.source);
+    if let Some(desc) = installed.meta.manifest.as_ref().and_then(|m| m.description.as_deref()) {
+        println!("about    {desc}");
+    }
+    println!("\nrequests (from the manifest; a request grants nothing)");
+    let requested = installed.meta.manifest.as_ref().map(Manifest::requested).unwrap_or_default();
+    if requested.is_empty() {
+        println!("  none");
+    }
+    for (cap, req) in requested {
+        println!("  {cap:<8} {}", req.reason);
+    }
+    println!("\nimports (what the component could ask the host for)");
+    for import in &plugin.imports {
+        println!("  {import}");
+    }
+    println!("\ngrant\n  none: the plugin has no capabilities (no files, no network, no environment)");
+    let l = &plugin.limits;
+    println!(
+        "  limits: memory {} MiB, timeout {} ms, output {} KiB",
+        l.memory_mb, l.timeout_ms, l.max_output_kb
+    );
+    println!("\ntools");
+    for tool in &plugin.tools {
+        println!("  {}/{}", plugin.name, tool.name);
+        println!("    {}", tool.signature);
+        for line in tool.description.lines() {
+            println!("    | {line}");
+        }
+        println!(
+            "    input:  {}",
+            serde_json::to_string(&tool.input_schema).unwrap_or_default()
+        );
+        println!(
+            "    output: {}",
+            serde_json::to_string(&tool.output_schema).unwrap_or_default()
+        );
+    }
+    for skipped in &plugin.skipped {
+        println!("  (not a tool: {}: {})", skipped.name, skipped.reason);
+    }
+    Ok(())
+}

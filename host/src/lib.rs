@@ -1,0 +1,38 @@
+//! Warden: a host that runs AI tools as sandboxed WebAssembly components.
+//!
+//! Every tool is a function exported by a WASI 0.2 component. The host gives each
+//! plugin exactly the capabilities granted to it (none by default), runs every call in
+//! a fresh instance under limits, and maps JSON arguments and results to component
+//! values by the tool's WIT types.
+//!
+//! The modules, from the outside in:
+//! - [`home`]: the home directory (installed plugins, compile cache) and [`manifest`];
+//! - [`engine`]: the wasmtime engine, linker and epoch ticker ([`Runtime`]);
+//! - [`cache`]: compiled components on disk, integrity-checked;
+//! - [`plugin`]: loading a component, [`tools`] derived from its exports, [`docs`];
+//! - [`call`]: one call in a fresh store; [`convert`] and [`schema`] for JSON;
+//! - [`state`], [`log`], [`net`]: what a call's sandbox can reach;
+//! - [`error`], [`denial`], [`limits`]: failures, refusals and limits.
+
+pub mod bindings;
+pub mod bundled;
+pub mod cache;
+pub mod call;
+pub mod convert;
+pub mod denial;
+pub mod docs;
+pub mod engine;
+pub mod error;
+pub mod home;
+pub mod limits;
+pub mod log;
+pub mod manifest;
+pub mod net;
+pub mod plugin;
+pub mod schema;
+pub mod state;
+pub mod tools;
+
+pub use engine::Runtime;
+pub use error::{CallError, LoadError};
+pub use plugin::{Plugin, PluginSource};

@@ -1,0 +1,7 @@
+//! The `warden` command.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

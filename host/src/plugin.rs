@@ -1,0 +1,145 @@
+//! A loaded plugin: its compiled component, its tools, and its `InstancePre`.
+//!
+//! Loading validates the bytes, compiles them (or takes them from the compile cache),
+//! links every import (unknown ones trap when called), and derives the tools. Calling
+//! instantiates the `InstancePre` in a fresh store each time (see [`crate::call`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::InstancePre;
+
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::docs::PackageDocs;
+use crate::engine::Runtime;
+use crate::error::LoadError;
+use crate::limits::Limits;
+use crate::state::CallState;
+use crate::tools::{self, ExtraDocs, Skipped, Tool};
+
+/// What a plugin is loaded from.
+pub struct PluginSource<'a> {
+    /// The plugin's name (tool ids are `name/tool`).
+    pub name: &'a str,
+    /// The component's bytes.
+    pub wasm: &'a [u8],
+    /// Descriptions from outside the component.
+    pub extra_docs: ExtraDocs<'a>,
+    /// Per-call limits.
+    pub limits: Limits,
+}
+
+/// A plugin ready to be called.
+pub struct Plugin {
+    /// The plugin's name.
+    pub name: Arc<str>,
+    /// `sha256:<hex>` of the component: the plugin's identity.
+    pub digest: String,
+    /// Its tools, in export order.
+    pub tools: Vec<Tool>,
+    /// Exports that are not tools, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// The interfaces the component imports: the capabilities it could ask for.
+    pub imports: Vec<String>,
+    /// Per-call limits.
+    pub limits: Limits,
+    /// How the compiled code was obtained.
+    pub cache: CacheOutcome,
+    /// Time taken to load (compile or deserialize, link, derive tools).
+    pub load_time: Duration,
+    pub(crate) pre: InstancePre<CallState>,
+}
+
+impl Plugin {
+    /// The tool with this name.
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Checks that `wasm` is a component, with an error that says what to do if not.
+pub fn validate(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    let invalid = |reason: String| LoadError::Invalid {
+        name: name.to_string(),
+        reason,
+    };
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(invalid(
+            "not a WebAssembly binary (no \\0asm header); give the .wasm file a toolchain built for wasm32-wasip2".into(),
+        ));
+    }
+    if wasmparser::Parser::is_core_wasm(wasm) {
+        return Err(invalid(
+            "a core WebAssembly module, not a component; build for wasm32-wasip2, or wrap it with `wasm-tools component new`".into(),
+        ));
+    }
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    validator
+        .validate_all(wasm)
+        .map_err(|err| invalid(format!("malformed component: {err}")))?;
+    Ok(())
+}
+
+impl Runtime {
+    /// Loads a plugin: validate, compile (through `cache` when given), link, derive tools.
+    pub fn load(
+        &self,
+        source: PluginSource<'_>,
+        cache: Option<&CompileCache>,
+    ) -> Result<Plugin, LoadError> {
+        let started = Instant::now();
+        let name = source.name;
+        let other = |source: wasmtime::Error| LoadError::Other {
+            name: name.to_string(),
+            source: source.into(),
+        };
+        validate(name, source.wasm)?;
+        let digest = digest(source.wasm);
+        let hex = digest.trim_start_matches("sha256:");
+        let (component, outcome) = match cache {
+            Some(cache) => cache.load(&self.engine, hex, source.wasm),
+            None => wasmtime::component::Component::new(&self.engine, source.wasm)
+                .map(|c| (c, CacheOutcome::Compiled))
+                .map_err(anyhow::Error::from),
+        }
+        .map_err(|err| LoadError::Invalid {
+            name: name.to_string(),
+            reason: format!("does not compile: {err:#}"),
+        })?;
+        let mut linker = (*self.linker).clone();
+        linker.define_unknown_imports_as_traps(&component).map_err(other)?;
+        let pre = linker.instantiate_pre(&component).map_err(other)?;
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let embedded = match PackageDocs::from_component(source.wasm) {
+            Some(Ok(docs)) => Some(docs),
+            Some(Err(err)) => {
+                tracing::warn!(plugin = name, %err, "ignoring unreadable package-docs section");
+                None
+            }
+            None => None,
+        };
+        let (tools, skipped) =
+            tools::discover(&self.engine, &component, embedded.as_ref(), &source.extra_docs);
+        Ok(Plugin {
+            name: name.into(),
+            digest,
+            tools,
+            skipped,
+            imports,
+            limits: source.limits,
+            cache: outcome,
+            load_time: started.elapsed(),
+            pre,
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! The per-call store state: what one instance of a plugin may touch.
+//!
+//! A fresh `CallState` is built for every call and dropped with its store, so nothing
+//! written by one call is seen by the next. Its parts are deny-by-default: no
+//! environment, no arguments, no preopened directories, no sockets, no name lookups,
+//! no stdin; outbound HTTP goes through [`NetPolicy`](crate::net::NetPolicy).
+
+use std::sync::Arc;
+
+use wasmtime::StoreLimits;
+use wasmtime::StoreLimitsBuilder;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::denial::Denial;
+use crate::limits::Limits;
+use crate::log::LogBudget;
+use crate::net::NetPolicy;
+
+/// How much of the guest's stderr a call keeps (to explain a panic or a trap).
+const STDERR_CAPTURE: usize = 64 * 1024;
+
+/// Everything one call's store holds.
+pub struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    net: NetPolicy,
+    pub(crate) limits: StoreLimits,
+    pub(crate) plugin: Arc<str>,
+    pub(crate) call_id: u64,
+    pub(crate) log: LogBudget,
+    pub(crate) denials: Vec<Denial>,
+    pub(crate) stderr: MemoryOutputPipe,
+}
+
+impl CallState {
+    /// The state for one call of `plugin`, with nothing granted.
+    pub(crate) fn new(plugin: Arc<str>, call_id: u64, limits: &Limits) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(10_000);
+        Self {
+            wasi,
+            table,
+            http: WasiHttpCtx::new(),
+            net: NetPolicy::deny_all(plugin.clone()),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes())
+                .trap_on_grow_failure(true)
+                .build(),
+            plugin,
+            call_id,
+            log: LogBudget::default(),
+            denials: Vec::new(),
+            stderr,
+        }
+    }
+
+    /// What the guest wrote to stderr, lossily decoded, last `max` bytes.
+    pub(crate) fn stderr_tail(&self, max: usize) -> String {
+        let bytes = self.stderr.contents();
+        let start = bytes.len().saturating_sub(max);
+        String::from_utf8_lossy(&bytes[start..]).trim().to_string()
+    }
+
+    /// Denials recorded during the call, by every capability.
+    pub(crate) fn take_denials(&mut self) -> Vec<Denial> {
+        let mut all = std::mem::take(&mut self.denials);
+        all.append(&mut self.net.denials);
+        all
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.net,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}

@@ -5,4 +5,4 @@ wasmtime::component::bindgen!({
     world: "warden:plugin/tool",
 });
 
-pub use warden::host::log;
+pub use self::warden::host::log;

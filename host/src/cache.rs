@@ -105,7 +105,10 @@ impl CompileCache {
     }
 }
 
-#[expect(unsafe_code, reason = "deserializing compiled code this host produced and tagged")]
+#[expect(
+    unsafe_code,
+    reason = "deserializing compiled code this host produced and tagged"
+)]
 fn deserialize(engine: &Engine, payload: &[u8]) -> anyhow::Result<Component> {
     // SAFETY: `payload` passed the keyed integrity check, so it is bytes this host
     // serialized itself with `Component::serialize`; wasmtime checks the engine

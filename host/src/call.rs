@@ -27,7 +27,12 @@ const STDERR_IN_ERRORS: usize = 2048;
 
 impl Runtime {
     /// Calls `tool` of `plugin` with JSON `args` (an object keyed by parameter name).
-    pub async fn call(&self, plugin: &Plugin, tool: &str, args: &Value) -> Result<Value, CallError> {
+    pub async fn call(
+        &self,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+    ) -> Result<Value, CallError> {
         let Some(def) = plugin.tool(tool) else {
             return Err(CallError::UnknownTool {
                 plugin: plugin.name.to_string(),
@@ -64,7 +69,10 @@ impl Runtime {
             detail,
         };
         let result = match outcome {
-            Err(_) => Err(failed("timeout", format!("the call ran past {} ms", plugin.limits.timeout_ms))),
+            Err(_) => Err(failed(
+                "timeout",
+                format!("the call ran past {} ms", plugin.limits.timeout_ms),
+            )),
             Ok(Err(err)) => Err(classify(plugin, tool, &store, err)),
             Ok(Ok(val)) => Ok(val),
         };
@@ -123,19 +131,30 @@ async fn invoke(
     params: &[Val],
 ) -> wasmtime::Result<Option<Val>> {
     store.limiter(|s| &mut s.limits);
-    let ticks = plugin.limits.timeout_ms.div_ceil(EPOCH_TICK.as_millis() as u64).max(1);
+    let ticks = plugin
+        .limits
+        .timeout_ms
+        .div_ceil(EPOCH_TICK.as_millis() as u64)
+        .max(1);
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
     let instance = plugin.pre.instantiate_async(&mut *store).await?;
     let func = instance
         .get_func(&mut *store, &tool.export)
-        .ok_or_else(|| wasmtime::format_err!("export {} is missing from the instance", tool.function))?;
+        .ok_or_else(|| {
+            wasmtime::format_err!("export {} is missing from the instance", tool.function)
+        })?;
     let mut results = vec![Val::Bool(false); usize::from(tool.result.is_some())];
     func.call_async(&mut *store, params, &mut results).await?;
     Ok(results.pop())
 }
 
-fn classify(plugin: &Plugin, tool: &str, store: &Store<CallState>, err: wasmtime::Error) -> CallError {
+fn classify(
+    plugin: &Plugin,
+    tool: &str,
+    store: &Store<CallState>,
+    err: wasmtime::Error,
+) -> CallError {
     let limit = |limit, detail| CallError::Limit {
         plugin: plugin.name.to_string(),
         tool: tool.to_string(),
@@ -146,7 +165,10 @@ fn classify(plugin: &Plugin, tool: &str, store: &Store<CallState>, err: wasmtime
         if *trap == wasmtime::Trap::Interrupt {
             return limit(
                 "timeout",
-                format!("the call ran past {} ms (timeout_ms)", plugin.limits.timeout_ms),
+                format!(
+                    "the call ran past {} ms (timeout_ms)",
+                    plugin.limits.timeout_ms
+                ),
             );
         }
     }
@@ -154,7 +176,10 @@ fn classify(plugin: &Plugin, tool: &str, store: &Store<CallState>, err: wasmtime
     if message.contains("forcing trap when growing memory") {
         return limit(
             "memory",
-            format!("the guest asked for more than {} MiB (memory_mb)", plugin.limits.memory_mb),
+            format!(
+                "the guest asked for more than {} MiB (memory_mb)",
+                plugin.limits.memory_mb
+            ),
         );
     }
     let message = match err.downcast_ref::<wasmtime::Trap>() {

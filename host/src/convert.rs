@@ -52,7 +52,8 @@ impl fmt::Display for Where<'_> {
 /// Converts a tool's JSON arguments to the values of the function's parameters, in order.
 ///
 /// `args` must be an object keyed by the parameter names; with no parameters, `null` and
-/// `{}` are accepted too. A missing parameter or an unknown key is an error.
+/// `{}` are accepted too. A missing `option` parameter (or record field) is `none`; any
+/// other missing parameter, and an unknown key, is an error.
 pub fn args_from_json(args: &Value, params: &[(String, Type)]) -> Result<Vec<Val>, ConvertError> {
     let empty = Map::new();
     let object = match args {
@@ -90,6 +91,7 @@ pub fn args_from_json(args: &Value, params: &[(String, Type)]) -> Result<Vec<Val
         .iter()
         .map(|(name, ty)| match object.get(name) {
             Some(value) => convert(value, ty, Path::Root(name)),
+            None if matches!(ty, Type::Option(_)) => Ok(Val::Option(None)),
             None => Err(error(
                 Path::Root(""),
                 format!(

@@ -17,6 +17,10 @@ pub struct Denial {
 
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} denied for {}: {}", self.capability, self.target, self.reason)
+        write!(
+            f,
+            "{} denied for {}: {}",
+            self.capability, self.target, self.reason
+        )
     }
 }

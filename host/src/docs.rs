@@ -11,6 +11,15 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+/// Warden's own WIT packages, in dependency order.
+pub const WARDEN_WIT: [(&str, &str); 2] = [
+    (
+        "warden-host.wit",
+        include_str!("../../wit/deps/warden-host-0.1.0/log.wit"),
+    ),
+    ("warden-plugin.wit", include_str!("../../wit/world.wit")),
+];
+
 /// Name of the custom section that carries a package's WIT docs.
 pub const SECTION: &str = "package-docs";
 
@@ -105,7 +114,9 @@ impl PackageDocs {
                 }
             }
             for (name, iface) in world.interfaces.into_iter().chain(world.interface_exports) {
-                docs.interfaces.entry(name).or_insert_with(|| interface_docs(iface));
+                docs.interfaces
+                    .entry(name)
+                    .or_insert_with(|| interface_docs(iface));
             }
         }
         Ok(docs)
@@ -142,12 +153,25 @@ impl PackageDocs {
     }
 
     /// The docs of the main package of the WIT source in `dir` (a directory with
-    /// `*.wit` files and optionally `deps/`).
+    /// `*.wit` files and optionally `deps/`). Warden's own packages (`warden:plugin`,
+    /// `warden:host`) are known, so a world that includes them needs no vendored copy.
     pub fn from_wit_dir(dir: &Path) -> anyhow::Result<Self> {
         let mut resolve = wit_parser::Resolve::default();
-        let (pkg, _) = resolve
-            .push_dir(dir)
-            .with_context(|| format!("reading WIT from {}", dir.display()))?;
+        let pkg = match resolve.push_dir(dir) {
+            Ok((pkg, _)) => pkg,
+            Err(_) => {
+                resolve = wit_parser::Resolve::default();
+                for (name, text) in WARDEN_WIT {
+                    resolve
+                        .push_str(name, text)
+                        .context("parsing Warden's own WIT")?;
+                }
+                resolve
+                    .push_dir(dir)
+                    .with_context(|| format!("reading WIT from {}", dir.display()))?
+                    .0
+            }
+        };
         let meta = wit_parser::PackageMetadata::extract(&resolve, pkg);
         let payload = meta.encode().context("encoding WIT docs")?;
         Self::from_section(&payload)
@@ -158,7 +182,12 @@ impl PackageDocs {
     pub fn function(&self, interface: Option<&str>, func: &str) -> Option<&str> {
         match interface {
             None => self.world_funcs.get(func).map(String::as_str),
-            Some(iface) => self.interfaces.get(iface)?.funcs.get(func).map(String::as_str),
+            Some(iface) => self
+                .interfaces
+                .get(iface)?
+                .funcs
+                .get(func)
+                .map(String::as_str),
         }
     }
 

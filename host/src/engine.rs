@@ -34,9 +34,13 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime with Warden's engine settings and every host interface linked.
     pub fn new() -> anyhow::Result<Self> {
-        let engine = Engine::new(&engine_config()).map_err(anyhow::Error::from).context("creating the wasmtime engine")?;
+        let engine = Engine::new(&engine_config())
+            .map_err(anyhow::Error::from)
+            .context("creating the wasmtime engine")?;
         let mut linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from).context("linking WASI")?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking wasi:http")?;
@@ -109,3 +113,4 @@ impl Drop for Ticker {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+

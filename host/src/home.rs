@@ -113,8 +113,7 @@ impl Home {
     pub fn install(&self, meta: &InstalledMeta, wasm: &[u8]) -> anyhow::Result<()> {
         check_name(&meta.name)?;
         let plugins = self.plugins_dir();
-        fs::create_dir_all(&plugins)
-            .with_context(|| format!("creating {}", plugins.display()))?;
+        fs::create_dir_all(&plugins).with_context(|| format!("creating {}", plugins.display()))?;
         let staging = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempdir_in(&plugins)?;
@@ -200,7 +199,12 @@ impl Installed {
         runtime: &crate::Runtime,
         cache: Option<&CompileCache>,
     ) -> Result<crate::Plugin, crate::LoadError> {
-        let wit = match self.meta.wit_docs.as_deref().map(crate::docs::PackageDocs::from_json) {
+        let wit = match self
+            .meta
+            .wit_docs
+            .as_deref()
+            .map(crate::docs::PackageDocs::from_json)
+        {
             Some(Ok(docs)) => Some(docs),
             Some(Err(err)) => {
                 tracing::warn!(plugin = %self.meta.name, %err, "ignoring stored WIT docs");

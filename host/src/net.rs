@@ -57,7 +57,7 @@ impl WasiHttpHooks for NetPolicy {
                 self.plugin
             ),
         };
-        tracing::warn!(plugin = %self.plugin, %denial, "outbound request denied");
+        tracing::info!(plugin = %self.plugin, %denial, "outbound request denied");
         self.denials.push(denial);
         Box::new(async { Err(Error::HttpRequestDenied) })
     }

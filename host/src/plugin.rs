@@ -112,9 +112,19 @@ impl Runtime {
             name: name.to_string(),
             reason: format!("does not compile: {err:#}"),
         })?;
-        let mut linker = (*self.linker).clone();
-        linker.define_unknown_imports_as_traps(&component).map_err(other)?;
-        let pre = linker.instantiate_pre(&component).map_err(other)?;
+        // Imports Warden does not provide trap when called, so the component's other
+        // tools still work. Only a component that needs it gets its own linker:
+        // stubbing also re-defines the resource types of partially known instances.
+        let pre = match self.linker.instantiate_pre(&component) {
+            Ok(pre) => pre,
+            Err(_) => {
+                let mut linker = (*self.linker).clone();
+                linker
+                    .define_unknown_imports_as_traps(&component)
+                    .map_err(other)?;
+                linker.instantiate_pre(&component).map_err(other)?
+            }
+        };
         let imports = component
             .component_type()
             .imports(&self.engine)
@@ -128,8 +138,12 @@ impl Runtime {
             }
             None => None,
         };
-        let (tools, skipped) =
-            tools::discover(&self.engine, &component, embedded.as_ref(), &source.extra_docs);
+        let (tools, skipped) = tools::discover(
+            &self.engine,
+            &component,
+            embedded.as_ref(),
+            &source.extra_docs,
+        );
         Ok(Plugin {
             name: name.into(),
             digest,

@@ -64,13 +64,18 @@ pub fn type_schema(ty: &Type) -> Result<Value, Unsupported> {
 }
 
 /// The input schema of a function: an object keyed by the WIT parameter names, every
-/// parameter required, nothing else allowed.
+/// parameter required except `option` ones (left out means `none`), nothing else
+/// allowed.
 pub fn input_schema(params: &[(String, Type)]) -> Result<Value, Unsupported> {
     let mut properties = Map::new();
     for (name, ty) in params {
         properties.insert(name.clone(), schema_at(ty, name)?);
     }
-    let required: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+    let required: Vec<&str> = params
+        .iter()
+        .filter(|(_, ty)| !matches!(ty, Type::Option(_)))
+        .map(|(name, _)| name.as_str())
+        .collect();
     Ok(json!({
         "$schema": DIALECT,
         "type": "object",
@@ -149,8 +154,8 @@ fn schema_at(ty: &Type, path: &str) -> Result<Value, Unsupported> {
             "type": "array",
             "items": object(
                 [
-                    ("key", schema_at(&map.key(), &format!("{path}[].key"))?),
-                    ("value", schema_at(&map.value(), &format!("{path}[].value"))?),
+                    ("key", schema_at(&map.key(), &format!("{path}[].key"))?, false),
+                    ("value", schema_at(&map.value(), &format!("{path}[].value"))?, false),
                 ],
             ),
         }),
@@ -172,16 +177,16 @@ fn schema_at(ty: &Type, path: &str) -> Result<Value, Unsupported> {
             let mut fields = Vec::with_capacity(record.fields().len());
             for field in record.fields() {
                 let schema = schema_at(&field.ty, &child(path, field.name))?;
-                fields.push((field.name, schema));
+                fields.push((field.name, schema, matches!(field.ty, Type::Option(_))));
             }
             object(fields)
         }
         Type::Variant(variant) => {
             let mut cases = Vec::with_capacity(variant.cases().len());
             for case in variant.cases() {
-                let tag = ("tag", json!({ "const": case.name }));
+                let tag = ("tag", json!({ "const": case.name }), false);
                 cases.push(match &case.ty {
-                    Some(ty) => object([tag, ("val", schema_at(ty, &child(path, "val"))?)]),
+                    Some(ty) => object([tag, ("val", schema_at(ty, &child(path, "val"))?, false)]),
                     None => object([tag]),
                 });
             }
@@ -200,7 +205,7 @@ fn schema_at(ty: &Type, path: &str) -> Result<Value, Unsupported> {
                     Some(ty) => schema_at(&ty, &child(path, name))?,
                     None => null_schema(),
                 };
-                Ok(object([(name, schema)]))
+                Ok(object([(name, schema, false)]))
             };
             json!({ "oneOf": [branch("ok", result.ok())?, branch("err", result.err())?] })
         }
@@ -212,12 +217,14 @@ fn schema_at(ty: &Type, path: &str) -> Result<Value, Unsupported> {
     })
 }
 
-/// A closed object schema whose properties are all required.
-fn object<'a>(properties: impl IntoIterator<Item = (&'a str, Value)>) -> Value {
+/// A closed object schema; properties are required unless `optional` (an `option`).
+fn object<'a>(properties: impl IntoIterator<Item = (&'a str, Value, bool)>) -> Value {
     let mut props = Map::new();
     let mut required = Vec::new();
-    for (name, schema) in properties {
-        required.push(Value::from(name));
+    for (name, schema, optional) in properties {
+        if !optional {
+            required.push(Value::from(name));
+        }
         props.insert(name.to_owned(), schema);
     }
     json!({

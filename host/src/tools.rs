@@ -55,6 +55,21 @@ pub struct Tool {
 }
 
 impl Tool {
+    /// The description's first paragraph on one line, cut to about 100 characters.
+    pub fn summary(&self) -> String {
+        let paragraph: Vec<&str> = self
+            .description
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let line = paragraph.join(" ");
+        match line.char_indices().nth(100) {
+            Some((cut, _)) => format!("{}…", line[..cut].trim_end()),
+            None => line,
+        }
+    }
+
     /// True when the function's return type is a `result`: the tool then succeeds with
     /// the `ok` value and fails with the `err` value.
     pub fn is_fallible(&self) -> bool {

@@ -1,9 +1,47 @@
-//! `warden demo`: install the bundled plugins and show them at work.
+//! `warden demo`: install the bundled plugins into the home and show them at work,
+//! including what a sandbox without a grant is refused.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use warden::home::{Home, InstalledMeta};
 
 use super::CliResult;
+
+fn examples() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        (
+            "text",
+            "word-count",
+            json!({"text": "Warden runs every tool in its own sandbox.\nNothing is ambient."}),
+        ),
+        (
+            "text",
+            "diff",
+            json!({"old": "red\ngreen\nblue", "new": "red\nyellow\nblue", "context": 0}),
+        ),
+        (
+            "text",
+            "extract",
+            json!({"text": "Mail ops@example.com about https://example.com/status, 3 retries.", "kinds": ["urls", "emails", "numbers"]}),
+        ),
+        (
+            "text",
+            "transform.case-convert",
+            json!({"text": "tool call audit log", "style": "pascal"}),
+        ),
+        (
+            "text",
+            "json-query",
+            json!({"document": r#"{"plugins": [{"name": "text"}, {"name": "files"}]}"#, "path": "plugins[1].name"}),
+        ),
+        (
+            "text",
+            "json-query",
+            json!({"document": r#"{"plugins": []}"#, "path": "tools"}),
+        ),
+        ("files", "list", json!({"path": "/"})),
+        ("fetch", "get", json!({"url": "https://example.com/"})),
+    ]
+}
 
 pub(crate) async fn run(home: &Home) -> CliResult {
     let (runtime, cache) = super::open(home)?;
@@ -14,7 +52,7 @@ pub(crate) async fn run(home: &Home) -> CliResult {
         let meta = InstalledMeta {
             name: bundled.name.to_string(),
             digest: warden::plugin::digest(bundled.wasm),
-            added_at: 0,
+            added_at: super::plugin::now(),
             source: "bundled".into(),
             manifest: Some(manifest),
             wit_docs: None,
@@ -23,18 +61,20 @@ pub(crate) async fn run(home: &Home) -> CliResult {
         super::plugin::print_added(&plugin);
         plugins.push(plugin);
     }
-    let examples = [
-        ("text", "word-count", json!({"text": "Warden runs every tool in its own sandbox.\nNothing is ambient."})),
-    ];
-    for (plugin_name, tool, args) in examples {
+    println!("\nNo plugin has a grant: they get no files, no network, no environment.");
+    for (plugin_name, tool, args) in examples() {
         let Some(plugin) = plugins.iter().find(|p| &*p.name == plugin_name) else {
             continue;
         };
         println!("\n$ warden call {plugin_name}/{tool} --input '{args}'");
         match runtime.call(plugin, tool, &args).await {
             Ok(value) => println!("{}", serde_json::to_string_pretty(&value)?),
-            Err(err) => println!("error (exit {}): {err}", err.exit_code()),
+            Err(err) => println!("error: {err}\n(exit code {})", err.exit_code()),
         }
     }
+    println!(
+        "\nThe plugins stay installed in {}: try `warden plugin inspect text`, or\n`warden call text/detect --input '{{\"text\": \"42\"}}'`.",
+        home.root().display()
+    );
     Ok(())
 }

@@ -104,12 +104,15 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
 
 /// Opens the runtime and the home's compile cache.
-pub(crate) fn open(home: &warden::home::Home) -> CliResult<(warden::Runtime, warden::cache::CompileCache)> {
+pub(crate) fn open(
+    home: &warden::home::Home,
+) -> CliResult<(warden::Runtime, warden::cache::CompileCache)> {
     let runtime = warden::Runtime::new()?;
     let cache = home.cache(runtime.engine())?;
     Ok((runtime, cache))

@@ -66,7 +66,7 @@ pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
     }
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -144,15 +144,16 @@ fn add(
 pub(crate) fn print_added(plugin: &Plugin) {
     println!("added {} ({})", plugin.name, plugin.digest);
     for tool in &plugin.tools {
-        println!("  {}/{}  {}", plugin.name, tool.name, first_line(&tool.description));
+        println!(
+            "  {}/{}  {}",
+            plugin.name,
+            tool.name,
+            tool.summary()
+        );
     }
     for skipped in &plugin.skipped {
         println!("  (not a tool: {}: {})", skipped.name, skipped.reason);
     }
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or("")
 }
 
 fn list(home: &Home, json: bool) -> CliResult {
@@ -174,7 +175,10 @@ fn list(home: &Home, json: bool) -> CliResult {
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no plugins in {} (add one with `warden plugin add PATH.wasm`)", home.root().display());
+        println!(
+            "no plugins in {} (add one with `warden plugin add PATH.wasm`)",
+            home.root().display()
+        );
     }
     for row in rows {
         let digest = row["digest"].as_str().unwrap_or("");
@@ -213,7 +217,12 @@ pub(crate) fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
         .map(|m| {
             m.requested()
                 .into_iter()
-                .map(|(k, r)| (k.to_string(), json!({"reason": r.reason, "targets": r.targets})))
+                .map(|(k, r)| {
+                    (
+                        k.to_string(),
+                        json!({"reason": r.reason, "targets": r.targets}),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -245,11 +254,21 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
     println!("plugin   {}", plugin.name);
     println!("digest   {}", plugin.digest);
     println!("source   {}", installed.meta.source);
-    if let Some(desc) = installed.meta.manifest.as_ref().and_then(|m| m.description.as_deref()) {
+    if let Some(desc) = installed
+        .meta
+        .manifest
+        .as_ref()
+        .and_then(|m| m.description.as_deref())
+    {
         println!("about    {desc}");
     }
     println!("\nrequests (from the manifest; a request grants nothing)");
-    let requested = installed.meta.manifest.as_ref().map(Manifest::requested).unwrap_or_default();
+    let requested = installed
+        .meta
+        .manifest
+        .as_ref()
+        .map(Manifest::requested)
+        .unwrap_or_default();
     if requested.is_empty() {
         println!("  none");
     }
@@ -260,7 +279,9 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
     for import in &plugin.imports {
         println!("  {import}");
     }
-    println!("\ngrant\n  none: the plugin has no capabilities (no files, no network, no environment)");
+    println!(
+        "\ngrant\n  none: the plugin has no capabilities (no files, no network, no environment)"
+    );
     let l = &plugin.limits;
     println!(
         "  limits: memory {} MiB, timeout {} ms, output {} KiB",

@@ -79,6 +79,10 @@ pub(super) fn convert(value: &Value, ty: &Type, path: Path<'_>) -> Result<Val, C
             let mut values = Vec::with_capacity(object.len());
             for field in record.fields() {
                 let Some(value) = object.get(field.name) else {
+                    if matches!(field.ty, Type::Option(_)) {
+                        values.push((field.name.to_owned(), Val::Option(None)));
+                        continue;
+                    }
                     let message =
                         format!("missing field \"{}\" (fields: {})", field.name, fields());
                     return Err(error(path, message));

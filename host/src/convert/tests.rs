@@ -131,7 +131,7 @@ fn floats_non_finite_values_are_strings() {
     );
     assert_eq!(
         error_for("scalars", "f32", json!(1e300)),
-        "argument \"f32\": expected f32, got 1e300 (too large for f32)"
+        "argument \"f32\": expected f32, got 1e+300 (too large for f32)"
     );
     assert_eq!(
         error_for("scalars", "f64", json!("inf")),

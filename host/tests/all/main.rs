@@ -1,0 +1,47 @@
+//! Integration tests of the Warden host: one binary, one module per concern. The
+//! guests are built from source by the `warden-tests` build script.
+
+mod cache;
+mod cli;
+mod docs;
+mod hostile;
+mod isolation;
+mod mapping;
+mod schemas;
+mod smoke;
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+use warden::limits::Limits;
+use warden::{CallError, Plugin, PluginSource, Runtime};
+
+/// One runtime for the whole test binary, as a server has.
+pub(crate) fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| Runtime::new().expect("creating the runtime"))
+}
+
+/// Loads the guest at `path` as plugin `name` with default limits.
+pub(crate) fn load(name: &str, path: &str) -> Plugin {
+    load_with(name, path, Limits::default())
+}
+
+pub(crate) fn load_with(name: &str, path: &str, limits: Limits) -> Plugin {
+    let wasm = std::fs::read(path).expect("reading a built guest");
+    runtime()
+        .load(
+            PluginSource {
+                name,
+                wasm: &wasm,
+                extra_docs: Default::default(),
+                limits,
+            },
+            None,
+        )
+        .expect("loading a built guest")
+}
+
+pub(crate) async fn call(plugin: &Plugin, tool: &str, args: Value) -> Result<Value, CallError> {
+    runtime().call(plugin, tool, &args).await
+}

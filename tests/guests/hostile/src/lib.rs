@@ -1,0 +1,66 @@
+//! Misbehaving functions for the adversarial tests.
+
+use std::hint::black_box;
+
+warden_sdk::wit_bindgen::generate!({
+    world: "warden-test:hostile/hostile",
+    path: ["../../../wit", "wit"],
+    runtime_path: "warden_sdk::wit_bindgen::rt",
+    with: { "warden:host/log@0.1.0": warden_sdk::host::log },
+});
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn panic(msg: String) {
+        panic!("{msg}");
+    }
+
+    fn unreachable() {
+        core::arch::wasm32::unreachable();
+    }
+
+    fn loop_forever() {
+        let mut i: u64 = 0;
+        loop {
+            i = black_box(i.wrapping_add(1));
+        }
+    }
+
+    fn grow_memory(mb: u32) -> u32 {
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
+        for _ in 0..mb {
+            let mut block = vec![0u8; 1 << 20];
+            // Touch every page so that the memory is really used.
+            for page in block.chunks_mut(4096) {
+                page[0] = 1;
+            }
+            blocks.push(black_box(block));
+        }
+        u32::try_from(blocks.len()).unwrap_or(u32::MAX)
+    }
+
+    fn recurse(depth: u32) -> u32 {
+        fn down(n: u32, pad: [u64; 16]) -> u32 {
+            if n == 0 {
+                return black_box(pad[0]) as u32;
+            }
+            let mut next = black_box(pad);
+            next[0] = 0;
+            1 + down(black_box(n - 1), next)
+        }
+        down(depth, [0; 16])
+    }
+
+    fn big_output(kb: u32) -> String {
+        "x".repeat(kb as usize * 1024)
+    }
+
+    fn log_flood(lines: u32) {
+        for i in 0..lines {
+            warden_sdk::log!(info, "flood line {i}"; line = i);
+        }
+    }
+}
+
+export!(Hostile);

@@ -8,7 +8,8 @@ fn main() -> anyhow::Result<()> {
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let plugins = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../plugins");
     let artifacts = warden_build::Build::new(&plugins).run()?;
-    let mut code = String::from("/// The bundled plugins, by name.\npub static PLUGINS: &[Bundled] = &[\n");
+    let mut code =
+        String::from("/// The bundled plugins, by name.\npub static PLUGINS: &[Bundled] = &[\n");
     for artifact in &artifacts {
         let manifest = plugins.join(&artifact.name).join("warden.toml");
         anyhow::ensure!(

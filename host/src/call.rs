@@ -139,11 +139,9 @@ async fn invoke(
     store.set_epoch_deadline(ticks);
     store.epoch_deadline_trap();
     let instance = plugin.pre.instantiate_async(&mut *store).await?;
-    let func = instance
-        .get_func(&mut *store, &tool.export)
-        .ok_or_else(|| {
-            wasmtime::format_err!("export {} is missing from the instance", tool.function)
-        })?;
+    let func = instance.get_func(&mut *store, tool.export).ok_or_else(|| {
+        wasmtime::format_err!("export {} is missing from the instance", tool.function)
+    })?;
     let mut results = vec![Val::Bool(false); usize::from(tool.result.is_some())];
     func.call_async(&mut *store, params, &mut results).await?;
     Ok(results.pop())
@@ -161,16 +159,14 @@ fn classify(
         limit,
         detail,
     };
-    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::Interrupt {
-            return limit(
-                "timeout",
-                format!(
-                    "the call ran past {} ms (timeout_ms)",
-                    plugin.limits.timeout_ms
-                ),
-            );
-        }
+    if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return limit(
+            "timeout",
+            format!(
+                "the call ran past {} ms (timeout_ms)",
+                plugin.limits.timeout_ms
+            ),
+        );
     }
     let message = format!("{err:#}");
     if message.contains("forcing trap when growing memory") {

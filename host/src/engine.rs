@@ -113,4 +113,3 @@ impl Drop for Ticker {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
-

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::InstancePre;
+use wasmtime::component::types::ComponentItem;
 
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::docs::PackageDocs;
@@ -128,6 +129,12 @@ impl Runtime {
         let imports = component
             .component_type()
             .imports(&self.engine)
+            .filter(|(_, item)| {
+                matches!(
+                    item.ty,
+                    ComponentItem::ComponentInstance(_) | ComponentItem::ComponentFunc(_)
+                )
+            })
             .map(|(name, _)| name.to_string())
             .collect();
         let embedded = match PackageDocs::from_component(source.wasm) {

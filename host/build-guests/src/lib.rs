@@ -43,6 +43,8 @@ pub struct Artifact {
     pub name: String,
     /// Absolute path of the component in `OUT_DIR`.
     pub path: PathBuf,
+    /// The crate's `warden.toml` manifest (beside its `Cargo.toml`), when it has one.
+    pub manifest: Option<PathBuf>,
 }
 
 impl Artifact {
@@ -134,6 +136,8 @@ impl Build {
             rerun_if_changed(&guest.crate_dir.join("src"));
             let crate_wit = guest.crate_dir.join("wit");
             rerun_if_changed(&crate_wit);
+            let manifest = guest.crate_dir.join("warden.toml");
+            rerun_if_changed(&manifest);
 
             let wasm = fs::read(&guest.wasm)
                 .with_context(|| format!("reading {}", guest.wasm.display()))?;
@@ -146,6 +150,7 @@ impl Build {
             artifacts.push(Artifact {
                 name: guest.name,
                 path,
+                manifest: manifest.is_file().then_some(manifest),
             });
         }
         artifacts.sort_by(|a, b| a.name.cmp(&b.name));

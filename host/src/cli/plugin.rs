@@ -144,12 +144,7 @@ fn add(
 pub(crate) fn print_added(plugin: &Plugin) {
     println!("added {} ({})", plugin.name, plugin.digest);
     for tool in &plugin.tools {
-        println!(
-            "  {}/{}  {}",
-            plugin.name,
-            tool.name,
-            tool.summary()
-        );
+        println!("  {}/{}  {}", plugin.name, tool.name, tool.summary());
     }
     for skipped in &plugin.skipped {
         println!("  (not a tool: {}: {})", skipped.name, skipped.reason);

@@ -42,7 +42,10 @@ async fn second_load_is_a_hit_and_calls_work() {
     assert_eq!(load(&cache, &wasm).cache, CacheOutcome::Compiled);
     let plugin = load(&cache, &wasm);
     assert_eq!(plugin.cache, CacheOutcome::Hit);
-    let out = runtime().call(&plugin, "bump", &serde_json::json!({})).await.unwrap();
+    let out = runtime()
+        .call(&plugin, "bump", &serde_json::json!({}))
+        .await
+        .unwrap();
     assert_eq!(out, serde_json::json!(1));
 }
 

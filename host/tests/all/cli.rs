@@ -47,7 +47,10 @@ fn home_with(plugins: &[(&str, &str)]) -> tempfile::TempDir {
 #[test]
 fn add_list_inspect_remove() {
     let home = tempfile::tempdir().unwrap();
-    let out = warden(home.path(), &["plugin", "add", guests::TEXT, "--name", "text"]);
+    let out = warden(
+        home.path(),
+        &["plugin", "add", guests::TEXT, "--name", "text"],
+    );
     expect(&out, 0);
     let text = stdout(&out);
     assert!(text.starts_with("added text (sha256:"), "{text}");
@@ -66,8 +69,18 @@ fn add_list_inspect_remove() {
     let wc = tools.iter().find(|t| t["name"] == "word-count").unwrap();
     assert_eq!(wc["id"], "text/word-count");
     assert_eq!(wc["input_schema"]["required"][0], "text");
-    let imports: Vec<&str> = doc["imports"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-    assert!(imports.contains(&"warden:host/log@0.1.0"), "{imports:?}");
+    let imports: Vec<&str> = doc["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        imports
+            .iter()
+            .any(|i| i.starts_with("wasi:cli/environment@")),
+        "{imports:?}"
+    );
 
     let out = warden(home.path(), &["plugin", "inspect", "text"]);
     expect(&out, 0);
@@ -76,45 +89,96 @@ fn add_list_inspect_remove() {
     expect(&warden(home.path(), &["plugin", "remove", "text"]), 0);
     let out = warden(home.path(), &["call", "text/word-count", "--input", "{}"]);
     expect(&out, 2);
-    assert!(stderr(&out).contains("no plugin named \"text\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no plugin named \"text\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn call_exit_codes() {
-    let home = home_with(&[("text", guests::TEXT), ("fetch", guests::FETCH), ("hostile", guests::HOSTILE)]);
+    let home = home_with(&[
+        ("text", guests::TEXT),
+        ("fetch", guests::FETCH),
+        ("hostile", guests::HOSTILE),
+    ]);
     let h = home.path();
 
-    let out = warden(h, &["call", "text/word-count", "--input", r#"{"text": "one two"}"#]);
+    let out = warden(
+        h,
+        &[
+            "call",
+            "text/word-count",
+            "--input",
+            r#"{"text": "one two"}"#,
+        ],
+    );
     expect(&out, 0);
     let value: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["words"], 2);
 
-    let out = warden(h, &["call", "text/json-query", "--input", r#"{"document": "{}", "path": "a"}"#]);
+    let out = warden(
+        h,
+        &[
+            "call",
+            "text/json-query",
+            "--input",
+            r#"{"document": "{}", "path": "a"}"#,
+        ],
+    );
     expect(&out, 1);
-    assert!(stderr(&out).contains("text/json-query failed: "), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("text/json-query failed: "),
+        "{}",
+        stderr(&out)
+    );
     assert!(out.stdout.is_empty());
 
-    let out = warden(h, &["call", "hostile/panic", "--input", r#"{"msg": "kaboom"}"#]);
+    let out = warden(
+        h,
+        &["call", "hostile/panic", "--input", r#"{"msg": "kaboom"}"#],
+    );
     expect(&out, 1);
     assert!(stderr(&out).contains("kaboom"), "{}", stderr(&out));
 
     let out = warden(h, &["call", "text/word-count", "--input", r#"{"text": 5}"#]);
     expect(&out, 2);
-    assert!(stderr(&out).contains("argument \"text\": expected string"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("argument \"text\": expected string"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = warden(h, &["call", "text/word-count", "--input", "{not json"]);
     expect(&out, 2);
-    assert!(stderr(&out).contains("--input is not valid JSON"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--input is not valid JSON"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = warden(h, &["call", "text/nope"]);
     expect(&out, 2);
-    assert!(stderr(&out).contains("has no tool \"nope\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no tool \"nope\""),
+        "{}",
+        stderr(&out)
+    );
 
     let out = warden(h, &["call", "word-count"]);
     expect(&out, 2);
     assert!(stderr(&out).contains("PLUGIN/TOOL"), "{}", stderr(&out));
 
-    let out = warden(h, &["call", "fetch/get", "--input", r#"{"url": "http://127.0.0.1:9/"}"#]);
+    let out = warden(
+        h,
+        &[
+            "call",
+            "fetch/get",
+            "--input",
+            r#"{"url": "http://127.0.0.1:9/"}"#,
+        ],
+    );
     expect(&out, 3);
     assert!(stderr(&out).contains("net denied"), "{}", stderr(&out));
 }
@@ -126,7 +190,12 @@ fn input_from_a_file() {
     std::fs::write(&file, r#"{"text": "a b c"}"#).unwrap();
     let out = warden(
         home.path(),
-        &["call", "text/word-count", "--input-file", file.to_str().unwrap()],
+        &[
+            "call",
+            "text/word-count",
+            "--input-file",
+            file.to_str().unwrap(),
+        ],
     );
     expect(&out, 0);
     let value: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -138,22 +207,47 @@ fn a_broken_replacement_is_refused_and_the_old_plugin_stays() {
     let home = home_with(&[("text", guests::TEXT)]);
     let bad = home.path().join("broken.wasm");
     std::fs::write(&bad, b"\0asm\x0d\0\x01\0garbage").unwrap();
-    let out = warden(home.path(), &["plugin", "add", bad.to_str().unwrap(), "--name", "text"]);
+    let out = warden(
+        home.path(),
+        &["plugin", "add", bad.to_str().unwrap(), "--name", "text"],
+    );
     expect(&out, 2);
-    assert!(stderr(&out).contains("plugin \"text\": malformed component"), "{}", stderr(&out));
-    let out = warden(home.path(), &["call", "text/word-count", "--input", r#"{"text": "still here"}"#]);
+    assert!(
+        stderr(&out).contains("plugin \"text\": malformed component"),
+        "{}",
+        stderr(&out)
+    );
+    let out = warden(
+        home.path(),
+        &[
+            "call",
+            "text/word-count",
+            "--input",
+            r#"{"text": "still here"}"#,
+        ],
+    );
     expect(&out, 0);
 }
 
 #[test]
 fn adding_the_same_name_replaces() {
     let home = home_with(&[("thing", guests::TEXT)]);
-    let out = warden(home.path(), &["plugin", "add", guests::COUNTER, "--name", "thing"]);
+    let out = warden(
+        home.path(),
+        &["plugin", "add", guests::COUNTER, "--name", "thing"],
+    );
     expect(&out, 0);
     let out = warden(home.path(), &["call", "thing/bump"]);
     expect(&out, 0);
     assert_eq!(stdout(&out).trim(), "1");
-    let out = warden(home.path(), &["plugin", "add", guests::COUNTER, "--name", "Bad Name"]);
+    let out = warden(
+        home.path(),
+        &["plugin", "add", guests::COUNTER, "--name", "Bad Name"],
+    );
     expect(&out, 2);
-    assert!(stderr(&out).contains("invalid plugin name"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid plugin name"),
+        "{}",
+        stderr(&out)
+    );
 }

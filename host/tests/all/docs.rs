@@ -27,10 +27,7 @@ fn strip_docs(wasm: &[u8]) -> Vec<u8> {
         {
             let range = reader.range();
             // Section id and size precede the section's contents.
-            let header_start = wasm[..range.start]
-                .iter()
-                .rposition(|&b| b == 0)
-                .unwrap();
+            let header_start = wasm[..range.start].iter().rposition(|&b| b == 0).unwrap();
             out.extend_from_slice(&wasm[..header_start]);
             out.extend_from_slice(&wasm[range.end..]);
             return out;
@@ -60,7 +57,11 @@ fn first_party_plugins_carry_their_docs_in_the_binary() {
     let plugin = load(&wasm, ExtraDocs::default());
     let tool = plugin.tool("word-count").unwrap();
     assert_eq!(tool.description_source, DocSource::Component);
-    assert!(tool.description.starts_with("Counts words"), "{}", tool.description);
+    assert!(
+        tool.description.starts_with("Counts words"),
+        "{}",
+        tool.description
+    );
     let iface = plugin.tool("transform.case-convert").unwrap();
     assert_eq!(iface.description_source, DocSource::Component);
 }
@@ -72,13 +73,25 @@ fn without_a_docs_section_wit_then_manifest_then_signature() {
 
     let wit_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/text/wit");
     let wit = PackageDocs::from_wit_dir(&wit_dir).unwrap();
-    let plugin = load(&wasm, ExtraDocs { wit: Some(&wit), manifest: None });
+    let plugin = load(
+        &wasm,
+        ExtraDocs {
+            wit: Some(&wit),
+            manifest: None,
+        },
+    );
     let tool = plugin.tool("word-count").unwrap();
     assert_eq!(tool.description_source, DocSource::Wit);
     assert!(tool.description.starts_with("Counts words"));
 
     let manifest = BTreeMap::from([("word-count".to_string(), "Counts things.".to_string())]);
-    let plugin = load(&wasm, ExtraDocs { wit: None, manifest: Some(&manifest) });
+    let plugin = load(
+        &wasm,
+        ExtraDocs {
+            wit: None,
+            manifest: Some(&manifest),
+        },
+    );
     let tool = plugin.tool("word-count").unwrap();
     assert_eq!(tool.description_source, DocSource::Manifest);
     assert_eq!(tool.description, "Counts things.");

@@ -24,7 +24,9 @@ async fn still_serves(plugin: &warden::Plugin) {
 #[tokio::test]
 async fn a_panic_is_a_trap_with_the_panic_message() {
     let plugin = load_with("hostile", guests::HOSTILE, tight());
-    let err = call(&plugin, "panic", json!({"msg": "boom at line 7"})).await.unwrap_err();
+    let err = call(&plugin, "panic", json!({"msg": "boom at line 7"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "trap");
     assert_eq!(err.exit_code(), 1);
     let message = err.to_string();
@@ -48,10 +50,14 @@ async fn an_infinite_loop_is_stopped_at_the_deadline() {
 #[tokio::test]
 async fn a_memory_bomb_is_refused_at_the_limit() {
     let plugin = load_with("hostile", guests::HOSTILE, tight());
-    let err = call(&plugin, "grow-memory", json!({"mb": 64})).await.unwrap_err();
+    let err = call(&plugin, "grow-memory", json!({"mb": 64}))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("memory limit hit"), "{err}");
     assert!(err.to_string().contains("32 MiB"), "{err}");
-    let fits = call(&plugin, "grow-memory", json!({"mb": 8})).await.unwrap();
+    let fits = call(&plugin, "grow-memory", json!({"mb": 8}))
+        .await
+        .unwrap();
     assert!(fits.as_u64().is_some(), "{fits}");
     still_serves(&plugin).await;
 }
@@ -59,7 +65,9 @@ async fn a_memory_bomb_is_refused_at_the_limit() {
 #[tokio::test]
 async fn deep_recursion_traps() {
     let plugin = load_with("hostile", guests::HOSTILE, tight());
-    let err = call(&plugin, "recurse", json!({"depth": 100_000_000})).await.unwrap_err();
+    let err = call(&plugin, "recurse", json!({"depth": 100_000_000}))
+        .await
+        .unwrap_err();
     assert!(matches!(err.code(), "trap" | "limit"), "{err}");
     still_serves(&plugin).await;
 }
@@ -67,7 +75,9 @@ async fn deep_recursion_traps() {
 #[tokio::test]
 async fn a_huge_output_is_refused() {
     let plugin = load_with("hostile", guests::HOSTILE, tight());
-    let err = call(&plugin, "big-output", json!({"kb": 1024})).await.unwrap_err();
+    let err = call(&plugin, "big-output", json!({"kb": 1024}))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("output limit hit"), "{err}");
     assert!(err.to_string().contains("64 KiB"), "{err}");
     still_serves(&plugin).await;
@@ -76,7 +86,9 @@ async fn a_huge_output_is_refused() {
 #[tokio::test]
 async fn a_log_flood_is_capped() {
     let plugin = load("hostile", guests::HOSTILE);
-    let out = call(&plugin, "log-flood", json!({"lines": 100_000})).await.unwrap();
+    let out = call(&plugin, "log-flood", json!({"lines": 100_000}))
+        .await
+        .unwrap();
     assert_eq!(out, json!(null));
     still_serves(&plugin).await;
 }
@@ -90,7 +102,10 @@ async fn network_without_a_grant_is_a_denial() {
     assert_eq!(err.code(), "denied", "{err}");
     assert_eq!(err.exit_code(), 3);
     let message = err.to_string();
-    assert!(message.contains("net denied for GET http://127.0.0.1:9/"), "{message}");
+    assert!(
+        message.contains("net denied for GET http://127.0.0.1:9/"),
+        "{message}"
+    );
     assert!(message.contains("[net].allow"), "{message}");
     let json = err.to_json();
     assert_eq!(json["denials"][0]["capability"], "net");
@@ -102,10 +117,16 @@ async fn files_without_a_grant_see_no_directory() {
     for (tool, args) in [
         ("list", json!({"path": "/"})),
         ("read", json!({"path": "/etc/passwd"})),
-        ("write", json!({"path": "/tmp/x", "content": "x", "mode": "create"})),
+        (
+            "write",
+            json!({"path": "/tmp/x", "content": "x", "mode": "create"}),
+        ),
     ] {
         let err = call(&plugin, tool, args).await.unwrap_err();
         assert_eq!(err.code(), "tool-error", "{tool}: {err}");
-        assert!(err.to_string().contains("no directory is granted"), "{tool}: {err}");
+        assert!(
+            err.to_string().contains("no directory is granted"),
+            "{tool}: {err}"
+        );
     }
 }

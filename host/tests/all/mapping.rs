@@ -39,7 +39,10 @@ async fn every_shape_round_trips() {
         ),
         ("echo-variant", json!({"tag": "ping"})),
         ("echo-variant", json!({"tag": "text", "val": "hi"})),
-        ("echo-variant", json!({"tag": "at", "val": {"x": 3, "y": 4}})),
+        (
+            "echo-variant",
+            json!({"tag": "at", "val": {"x": 3, "y": 4}}),
+        ),
         ("echo-variant", json!({"tag": "values", "val": [1, 2]})),
         ("echo-enum", json!("green")),
         ("echo-flags", json!(["read", "exec"])),
@@ -57,14 +60,22 @@ async fn every_shape_round_trips() {
 #[tokio::test]
 async fn a_returned_result_is_the_tools_success_or_failure() {
     let plugin = load("types", guests::TYPES);
-    let ok = call(&plugin, "fallible", json!({"fail": false})).await.unwrap();
+    let ok = call(&plugin, "fallible", json!({"fail": false}))
+        .await
+        .unwrap();
     assert!(ok.is_string(), "{ok}");
-    let err = call(&plugin, "fallible", json!({"fail": true})).await.unwrap_err();
+    let err = call(&plugin, "fallible", json!({"fail": true}))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "tool-error");
     assert_eq!(err.exit_code(), 1);
-    let echoed = call(&plugin, "echo-result", json!({"v": {"ok": 3}})).await.unwrap();
+    let echoed = call(&plugin, "echo-result", json!({"v": {"ok": 3}}))
+        .await
+        .unwrap();
     assert_eq!(echoed, json!(3));
-    let failed = call(&plugin, "echo-result", json!({"v": {"err": "bad"}})).await.unwrap_err();
+    let failed = call(&plugin, "echo-result", json!({"v": {"err": "bad"}}))
+        .await
+        .unwrap_err();
     assert_eq!(failed.to_json()["error"], json!("bad"));
 }
 
@@ -72,13 +83,23 @@ async fn a_returned_result_is_the_tools_success_or_failure() {
 async fn no_params_no_result_and_interface_exports() {
     let plugin = load("types", guests::TYPES);
     assert_eq!(call(&plugin, "answer", json!({})).await.unwrap(), json!(42));
-    assert_eq!(call(&plugin, "answer", Value::Null).await.unwrap(), json!(42));
-    assert_eq!(call(&plugin, "nothing", json!({"v": "x"})).await.unwrap(), Value::Null);
     assert_eq!(
-        call(&plugin, "math.add", json!({"a": 2, "b": -5})).await.unwrap(),
+        call(&plugin, "answer", Value::Null).await.unwrap(),
+        json!(42)
+    );
+    assert_eq!(
+        call(&plugin, "nothing", json!({"v": "x"})).await.unwrap(),
+        Value::Null
+    );
+    assert_eq!(
+        call(&plugin, "math.add", json!({"a": 2, "b": -5}))
+            .await
+            .unwrap(),
         json!(-3)
     );
-    let err = call(&plugin, "math.divide", json!({"a": 1.0, "b": 0.0})).await.unwrap_err();
+    let err = call(&plugin, "math.divide", json!({"a": 1.0, "b": 0.0}))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "tool-error", "{err}");
 }
 
@@ -92,9 +113,13 @@ async fn a_missing_option_is_none() {
     )
     .await
     .unwrap();
-    let without = call(&plugin, "describe", json!({"name": "a", "count": 1, "tags": []}))
-        .await
-        .unwrap();
+    let without = call(
+        &plugin,
+        "describe",
+        json!({"name": "a", "count": 1, "tags": []}),
+    )
+    .await
+    .unwrap();
     assert_ne!(with, without);
     let nested = echo("echo-nested", json!({"name": "n", "corners": []})).await;
     assert_eq!(nested["centre"], Value::Null);
@@ -111,23 +136,63 @@ async fn invalid(tool: &str, args: Value) -> String {
 #[tokio::test]
 async fn every_mapping_error_names_the_argument() {
     let cases = [
-        ("echo-u8", json!({"v": 300}), "argument \"v\": expected u8 (0..=255), got 300"),
+        (
+            "echo-u8",
+            json!({"v": 300}),
+            "argument \"v\": expected u8 (0..=255), got 300",
+        ),
         ("echo-s8", json!({"v": -129}), "argument \"v\""),
         ("echo-u32", json!({"v": 1.5}), "got 1.5"),
-        ("echo-u32", json!({"v": "7"}), "argument \"v\": expected u32"),
+        (
+            "echo-u32",
+            json!({"v": "7"}),
+            "argument \"v\": expected u32",
+        ),
         ("echo-char", json!({"v": "ab"}), "one-character string"),
         ("echo-record", json!({"v": {"x": 1}}), "missing field \"y\""),
-        ("echo-record", json!({"v": {"x": 1, "y": 2, "z": 3}}), "unknown field \"z\""),
-        ("echo-nested", json!({"v": {"name": "a", "corners": [{"x": 1, "y": "no"}]}}), "argument \"v.corners[0].y\""),
+        (
+            "echo-record",
+            json!({"v": {"x": 1, "y": 2, "z": 3}}),
+            "unknown field \"z\"",
+        ),
+        (
+            "echo-nested",
+            json!({"v": {"name": "a", "corners": [{"x": 1, "y": "no"}]}}),
+            "argument \"v.corners[0].y\"",
+        ),
         ("echo-tuple", json!({"v": ["x", 1]}), "an array of 3 items"),
-        ("echo-enum", json!({"v": "purple"}), "unknown case \"purple\""),
+        (
+            "echo-enum",
+            json!({"v": "purple"}),
+            "unknown case \"purple\"",
+        ),
         ("echo-flags", json!({"v": ["fly"]}), "unknown flag \"fly\""),
-        ("echo-variant", json!({"v": {"tag": "nope"}}), "unknown case \"nope\""),
-        ("echo-variant", json!({"v": {"tag": "ping", "val": 1}}), "has no payload"),
-        ("echo-variant", json!({"v": {"tag": "text"}}), "needs \"val\""),
-        ("echo-result", json!({"v": {"ok": 1, "err": "x"}}), "argument \"v\""),
+        (
+            "echo-variant",
+            json!({"v": {"tag": "nope"}}),
+            "unknown case \"nope\"",
+        ),
+        (
+            "echo-variant",
+            json!({"v": {"tag": "ping", "val": 1}}),
+            "has no payload",
+        ),
+        (
+            "echo-variant",
+            json!({"v": {"tag": "text"}}),
+            "needs \"val\"",
+        ),
+        (
+            "echo-result",
+            json!({"v": {"ok": 1, "err": "x"}}),
+            "argument \"v\"",
+        ),
         ("echo-u8", json!({}), "missing parameter \"v\""),
-        ("echo-u8", json!({"v": 1, "w": 2}), "unknown parameter \"w\""),
+        (
+            "echo-u8",
+            json!({"v": 1, "w": 2}),
+            "unknown parameter \"w\"",
+        ),
         ("echo-u8", json!([1]), "expected an object"),
     ];
     for (tool, args, expected) in cases {

@@ -31,7 +31,10 @@ fn load(wasm: &[u8]) -> Result<warden::Plugin, LoadError> {
 #[tokio::test]
 async fn calls_a_minimal_component() {
     let plugin = load(&wat::parse_str(ADD).unwrap()).unwrap();
-    let out = runtime().call(&plugin, "add", &json!({"a": 2, "b": 40})).await.unwrap();
+    let out = runtime()
+        .call(&plugin, "add", &json!({"a": 2, "b": 40}))
+        .await
+        .unwrap();
     assert_eq!(out, json!(42));
     assert_eq!(plugin.tools[0].description, "add(a: u32, b: u32) -> u32");
 }

@@ -3,15 +3,17 @@
 //! Every call gets a new [`CallState`] and a new instance from the plugin's
 //! `InstancePre`, so nothing one call leaves in the guest's memory or tables is seen
 //! by the next. The deadline is enforced twice: by epoch interruption inside guest
-//! code, and by a host-side timeout around everything (host calls that block).
+//! code (which also yields to the executor every few ticks, so a busy guest never
+//! holds a worker thread), and by a host-side timeout around everything (host calls
+//! that block).
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tracing::Instrument as _;
-use wasmtime::Store;
 use wasmtime::component::Val;
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::convert;
 use crate::engine::{EPOCH_TICK, Runtime};
@@ -21,6 +23,9 @@ use crate::state::CallState;
 use crate::tools::Tool;
 
 static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+
+/// Epoch ticks of guest code between two yields to the async executor.
+const YIELD_EVERY_TICKS: u64 = 2;
 
 /// How much of the guest's stderr a trap message shows.
 const STDERR_IN_ERRORS: usize = 2048;
@@ -54,10 +59,15 @@ impl Runtime {
             call = call_id
         );
         let timeout = Duration::from_millis(plugin.limits.timeout_ms);
-        let mut store = Store::new(
-            &self.engine,
-            CallState::new(plugin.name.clone(), call_id, &plugin.limits),
-        );
+        let _slot = self.acquire_slot(plugin, tool, timeout).await?;
+        let state = CallState::new(plugin.name.clone(), call_id, &plugin.capabilities).map_err(
+            |source| CallError::Internal {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                source,
+            },
+        )?;
+        let mut store = Store::new(&self.engine, state);
         let run = invoke(plugin, def, &mut store, &params).instrument(span);
         // The epoch deadline stops guest code; this stops host calls that block, with
         // a little slack so the guest-side deadline reports first.
@@ -76,6 +86,17 @@ impl Runtime {
             Ok(Err(err)) => Err(classify(plugin, tool, &store, err)),
             Ok(Ok(val)) => Ok(val),
         };
+        let log = &store.data().log;
+        if log.dropped > 0 {
+            tracing::warn!(
+                plugin = %plugin.name,
+                tool,
+                call = call_id,
+                written = log.written,
+                dropped = log.dropped,
+                "the call wrote more log lines than a call may; the rest were dropped"
+            );
+        }
         let denials = store.data_mut().take_denials();
         let value = match result {
             Ok(Some(Val::Result(Err(payload)))) if def.is_fallible() => {
@@ -124,6 +145,30 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Waits for one of the plugin's `max_concurrency` slots, at most `timeout`.
+    async fn acquire_slot(
+        &self,
+        plugin: &Plugin,
+        tool: &str,
+        timeout: Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+        let waiting = plugin.slots.clone().acquire_owned();
+        match tokio::time::timeout(timeout, waiting).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(CallError::Limit {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                limit: "concurrency",
+                detail: format!(
+                    "{} calls of this plugin were running for all of {} ms (max_concurrency)",
+                    plugin.limits.max_concurrency, plugin.limits.timeout_ms
+                ),
+            }),
+        }
+    }
+}
+
 async fn invoke(
     plugin: &Plugin,
     tool: &Tool,
@@ -131,13 +176,18 @@ async fn invoke(
     params: &[Val],
 ) -> wasmtime::Result<Option<Val>> {
     store.limiter(|s| &mut s.limits);
-    let ticks = plugin
-        .limits
-        .timeout_ms
-        .div_ceil(EPOCH_TICK.as_millis() as u64)
-        .max(1);
-    store.set_epoch_deadline(ticks);
-    store.epoch_deadline_trap();
+    // Guest code yields to the executor every few epoch ticks, so a long call never
+    // holds a worker thread, and traps once its wall-clock deadline has passed.
+    let deadline = Instant::now() + Duration::from_millis(plugin.limits.timeout_ms);
+    store.set_epoch_deadline(YIELD_EVERY_TICKS);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            // tokio's own yield lets timers and I/O run before this task continues.
+            UpdateDeadline::YieldCustom(YIELD_EVERY_TICKS, Box::pin(tokio::task::yield_now()))
+        })
+    });
     let instance = plugin.pre.instantiate_async(&mut *store).await?;
     let func = instance.get_func(&mut *store, tool.export).ok_or_else(|| {
         wasmtime::format_err!("export {} is missing from the instance", tool.function)

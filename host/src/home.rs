@@ -3,6 +3,7 @@
 //! ```text
 //! <home>/plugins/<name>/component.wasm   the installed copy of the component
 //! <home>/plugins/<name>/plugin.json      digest, time added, manifest, WIT docs
+//! <home>/grants/<name>.toml              the operator's grant (see crate::grant)
 //! <home>/cache/                          compiled components (see crate::cache)
 //! ```
 //!
@@ -15,6 +16,7 @@ use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CompileCache;
+use crate::grant::Grant;
 use crate::manifest::Manifest;
 
 /// The environment variable that names the home directory.
@@ -45,12 +47,14 @@ pub struct InstalledMeta {
     pub wit_docs: Option<String>,
 }
 
-/// An installed plugin: its record and its component's bytes.
+/// An installed plugin: its record, its component's bytes and its grant.
 pub struct Installed {
     /// What Warden recorded.
     pub meta: InstalledMeta,
     /// The component.
     pub wasm: Vec<u8>,
+    /// The operator's grant, if one is set.
+    pub grant: Option<Grant>,
 }
 
 /// A Warden home directory.
@@ -158,7 +162,8 @@ impl Home {
         .with_context(|| format!("parsing {}", dir.join(META_FILE).display()))?;
         let wasm = fs::read(dir.join(COMPONENT_FILE))
             .with_context(|| format!("reading {}", dir.join(COMPONENT_FILE).display()))?;
-        Ok(Installed { meta, wasm })
+        let grant = self.grant(name)?;
+        Ok(Installed { meta, wasm, grant })
     }
 
     /// Names of the installed plugins, sorted.
@@ -181,6 +186,35 @@ impl Home {
         Ok(names)
     }
 
+    fn grant_path(&self, name: &str) -> PathBuf {
+        self.root.join("grants").join(format!("{name}.toml"))
+    }
+
+    /// The grant set on plugin `name`, if any.
+    pub fn grant(&self, name: &str) -> anyhow::Result<Option<Grant>> {
+        check_name(name)?;
+        let path = self.grant_path(name);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        Grant::read(&path, name).map(Some)
+    }
+
+    /// Sets (or replaces) the grant of plugin `name`; the file is written whole or not
+    /// at all.
+    pub fn set_grant(&self, name: &str, grant: &Grant) -> anyhow::Result<()> {
+        check_name(name)?;
+        grant.check(name)?;
+        let path = self.grant_path(name);
+        let dir = path.parent().unwrap_or(&self.root);
+        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut file, grant.to_toml().as_bytes())?;
+        file.persist(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        Ok(())
+    }
+
     /// Removes an installed plugin.
     pub fn remove(&self, name: &str) -> anyhow::Result<()> {
         check_name(name)?;
@@ -188,7 +222,15 @@ impl Home {
         if !dir.is_dir() {
             bail!("no plugin named \"{name}\" in {}", self.root.display());
         }
-        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))
+        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        // A grant is the operator's decision about this plugin; a later plugin of the
+        // same name must not inherit it.
+        match fs::remove_file(self.grant_path(name)) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(err).with_context(|| format!("removing the grant of {name}"))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -221,7 +263,7 @@ impl Installed {
                 name: &self.meta.name,
                 wasm: &self.wasm,
                 extra_docs: extra,
-                limits: crate::limits::Limits::default(),
+                grant: self.grant.clone(),
             },
             cache,
         )

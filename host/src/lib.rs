@@ -6,7 +6,8 @@
 //! values by the tool's WIT types.
 //!
 //! The modules, from the outside in:
-//! - [`home`]: the home directory (installed plugins, compile cache) and [`manifest`];
+//! - [`home`]: the home directory (installed plugins, grants, compile cache),
+//!   [`manifest`] (what an author requests) and [`grant`] (what an operator allows);
 //! - [`engine`]: the wasmtime engine, linker and epoch ticker ([`Runtime`]);
 //! - [`cache`]: compiled components on disk, integrity-checked;
 //! - [`plugin`]: loading a component, [`tools`] derived from its exports, [`docs`];
@@ -23,6 +24,7 @@ pub mod denial;
 pub mod docs;
 pub mod engine;
 pub mod error;
+pub mod grant;
 pub mod home;
 pub mod limits;
 pub mod log;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// memory_mb = 64
 /// timeout_ms = 5000
 /// max_output_kb = 1024
+/// max_concurrency = 16
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -23,6 +24,8 @@ pub struct Limits {
     pub timeout_ms: u64,
     /// Size of the JSON result of one call, in KiB.
     pub max_output_kb: u64,
+    /// Calls of this plugin running at once; more wait up to `timeout_ms`, then fail.
+    pub max_concurrency: u32,
 }
 
 impl Default for Limits {
@@ -31,11 +34,34 @@ impl Default for Limits {
             memory_mb: 128,
             timeout_ms: 10_000,
             max_output_kb: 1024,
+            max_concurrency: 16,
         }
     }
 }
 
 impl Limits {
+    /// Checks every limit against its range, naming the one that is out.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let max_instances = u64::from(crate::engine::MAX_LIVE_INSTANCES);
+        let ranges = [
+            ("memory_mb", self.memory_mb, 1, 1024),
+            ("timeout_ms", self.timeout_ms, 1, 600_000),
+            ("max_output_kb", self.max_output_kb, 1, 64 * 1024),
+            (
+                "max_concurrency",
+                u64::from(self.max_concurrency),
+                1,
+                max_instances,
+            ),
+        ];
+        for (name, value, min, max) in ranges {
+            if !(min..=max).contains(&value) {
+                anyhow::bail!("[limits] {name} = {value} is out of range ({min} to {max})");
+            }
+        }
+        Ok(())
+    }
+
     /// Memory limit in bytes.
     pub fn memory_bytes(&self) -> usize {
         usize::try_from(self.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)

@@ -15,6 +15,7 @@ use crate::cache::{CacheOutcome, CompileCache};
 use crate::docs::PackageDocs;
 use crate::engine::Runtime;
 use crate::error::LoadError;
+use crate::grant::Grant;
 use crate::limits::Limits;
 use crate::state::CallState;
 use crate::tools::{self, ExtraDocs, Skipped, Tool};
@@ -27,8 +28,8 @@ pub struct PluginSource<'a> {
     pub wasm: &'a [u8],
     /// Descriptions from outside the component.
     pub extra_docs: ExtraDocs<'a>,
-    /// Per-call limits.
-    pub limits: Limits,
+    /// The operator's grant; `None` gives no capabilities and default limits.
+    pub grant: Option<Grant>,
 }
 
 /// A plugin ready to be called.
@@ -43,13 +44,22 @@ pub struct Plugin {
     pub skipped: Vec<Skipped>,
     /// The interfaces the component imports: the capabilities it could ask for.
     pub imports: Vec<String>,
-    /// Per-call limits.
+    /// Per-call limits (from the grant, else the defaults).
     pub limits: Limits,
+    /// The operator's grant as set, if any.
+    pub grant: Option<Grant>,
+    /// Why the plugin runs with fewer capabilities than its grant names (a digest pin
+    /// that does not match), said with every call.
+    pub notice: Option<String>,
     /// How the compiled code was obtained.
     pub cache: CacheOutcome,
     /// Time taken to load (compile or deserialize, link, derive tools).
     pub load_time: Duration,
     pub(crate) pre: InstancePre<CallState>,
+    /// What each call gets: the grant, or nothing when there is none or its pin fails.
+    pub(crate) capabilities: Grant,
+    /// Calls of this plugin running at once (`max_concurrency`).
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Plugin {
@@ -151,13 +161,37 @@ impl Runtime {
             embedded.as_ref(),
             &source.extra_docs,
         );
+        let (capabilities, notice) = match &source.grant {
+            Some(grant) => match &grant.digest {
+                Some(pin) if *pin != digest => (
+                    Grant {
+                        limits: grant.limits.clone(),
+                        ..Grant::default()
+                    },
+                    Some(format!(
+                        "plugin \"{name}\" runs with no capabilities: its grant is pinned to {pin}, but the installed component is {digest}; review it and update the pin (`warden grant set {name} FILE`)"
+                    )),
+                ),
+                _ => (grant.clone(), None),
+            },
+            None => (Grant::default(), None),
+        };
+        if let Some(notice) = &notice {
+            tracing::warn!(plugin = name, "{notice}");
+        }
         Ok(Plugin {
             name: name.into(),
             digest,
             tools,
             skipped,
             imports,
-            limits: source.limits,
+            limits: capabilities.limits.clone(),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                capabilities.limits.max_concurrency as usize,
+            )),
+            capabilities,
+            grant: source.grant,
+            notice,
             cache: outcome,
             load_time: started.elapsed(),
             pre,

@@ -7,15 +7,16 @@
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use wasmtime::StoreLimits;
 use wasmtime::StoreLimitsBuilder;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::denial::Denial;
-use crate::limits::Limits;
+use crate::grant::{Access, Grant};
 use crate::log::LogBudget;
 use crate::net::NetPolicy;
 
@@ -37,24 +38,41 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// The state for one call of `plugin`, with nothing granted.
-    pub(crate) fn new(plugin: Arc<str>, call_id: u64, limits: &Limits) -> Self {
+    /// The state for one call of `plugin`, with exactly what `grant` gives: its
+    /// directories and variables, nothing else.
+    pub(crate) fn new(plugin: Arc<str>, call_id: u64, grant: &Grant) -> anyhow::Result<Self> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone())
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        for (key, value) in &grant.env.vars {
+            wasi.env(key, value);
+        }
+        for fs in &grant.fs {
+            let perms = match fs.access {
+                Access::Read => FsPerms::ReadOnly,
+                Access::ReadWrite => FsPerms::ReadWrite,
+            };
+            wasi.preopened_dir(&fs.host, &fs.guest, perms)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "opening the granted directory {} ([[fs]] host)",
+                        fs.host.display()
+                    )
+                })?;
+        }
         let mut table = ResourceTable::new();
         table.set_max_capacity(10_000);
-        Self {
-            wasi,
+        Ok(Self {
+            wasi: wasi.build(),
             table,
             http: WasiHttpCtx::new(),
             net: NetPolicy::deny_all(plugin.clone()),
             limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes())
+                .memory_size(grant.limits.memory_bytes())
                 .trap_on_grow_failure(true)
                 .build(),
             plugin,
@@ -62,7 +80,7 @@ impl CallState {
             log: LogBudget::default(),
             denials: Vec::new(),
             stderr,
-        }
+        })
     }
 
     /// What the guest wrote to stderr, lossily decoded, last `max` bytes.

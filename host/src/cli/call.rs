@@ -58,6 +58,9 @@ pub(crate) async fn run(home: &warden::home::Home, args: CallArgs) -> CliResult 
     let installed = home.read(plugin_name).map_err(Failure::usage)?;
     let (runtime, cache) = super::open(home)?;
     let plugin = installed.load(&runtime, Some(&cache))?;
+    if let Some(notice) = &plugin.notice {
+        eprintln!("warning: {notice}");
+    }
     let value = runtime.call(&plugin, tool, &input).await?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())

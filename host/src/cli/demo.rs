@@ -57,7 +57,7 @@ pub(crate) async fn run(home: &Home) -> CliResult {
             manifest: Some(manifest),
             wit_docs: None,
         };
-        let plugin = super::plugin::install(home, &runtime, &cache, meta, bundled.wasm)?;
+        let plugin = super::plugin::install(home, &runtime, &cache, meta, bundled.wasm, None)?;
         super::plugin::print_added(&plugin);
         plugins.push(plugin);
     }

@@ -5,6 +5,7 @@
 
 mod call;
 mod demo;
+mod grant;
 mod plugin;
 
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ enum Command {
     /// Add, list, inspect and remove plugins.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Set and show what a plugin may touch.
+    #[command(subcommand)]
+    Grant(grant::GrantCommand),
     /// Call a tool: `warden call PLUGIN/TOOL --input JSON`.
     Call(call::CallArgs),
     /// Install the bundled plugins and show them at work.
@@ -85,6 +89,7 @@ pub(crate) fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Plugin(cmd) => plugin::run(&home, cmd).await,
+            Command::Grant(cmd) => grant::run(&home, cmd).await,
             Command::Call(args) => call::run(&home, args).await,
             Command::Demo => demo::run(&home).await,
         }

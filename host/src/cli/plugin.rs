@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::{Value, json};
+use warden::grant::Grant;
 use warden::home::{Home, InstalledMeta, check_name};
 use warden::manifest::{self, Manifest};
 use warden::{Plugin, Runtime};
@@ -20,6 +21,9 @@ pub(crate) enum PluginCommand {
         /// Name to install it under [default: the manifest's name, else the file name].
         #[arg(long)]
         name: Option<String>,
+        /// The operator's grant for this plugin (TOML); without one it gets no capabilities.
+        #[arg(long, value_name = "FILE")]
+        grant: Option<PathBuf>,
         /// WIT source of the component, for tool descriptions when the wasm has none.
         #[arg(long, value_name = "DIR")]
         wit: Option<PathBuf>,
@@ -53,9 +57,17 @@ pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
         PluginCommand::Add {
             path,
             name,
+            grant,
             wit,
             manifest,
-        } => add(home, &path, name, wit.as_deref(), manifest.as_deref()),
+        } => add(
+            home,
+            &path,
+            name,
+            grant.as_deref(),
+            wit.as_deref(),
+            manifest.as_deref(),
+        ),
         PluginCommand::List { json } => list(home, json),
         PluginCommand::Inspect { name, json } => inspect(home, &name, json),
         PluginCommand::Remove { name } => {
@@ -81,21 +93,30 @@ fn default_name(path: &Path, manifest: Option<&Manifest>) -> String {
         .unwrap_or_default()
 }
 
-/// Installs `wasm` under `name` after loading it once (a component that does not
-/// load is refused and the installed one, if any, stays).
+/// Installs `wasm` under `name` after loading it once with the grant it will have (a
+/// component that does not load is refused and the installed one, if any, stays).
+/// `grant`: a new grant to set with it; `None` keeps the one already set, if any.
 pub(crate) fn install(
     home: &Home,
     runtime: &Runtime,
     cache: &warden::cache::CompileCache,
     meta: InstalledMeta,
     wasm: &[u8],
+    grant: Option<Grant>,
 ) -> CliResult<Plugin> {
     let installed = warden::home::Installed {
+        grant: match &grant {
+            Some(g) => Some(g.clone()),
+            None => home.grant(&meta.name).map_err(Failure::usage)?,
+        },
         meta,
         wasm: wasm.to_vec(),
     };
     let plugin = installed.load(runtime, Some(cache))?;
     home.install(&installed.meta, wasm)?;
+    if let Some(grant) = &grant {
+        home.set_grant(&installed.meta.name, grant)?;
+    }
     Ok(plugin)
 }
 
@@ -103,6 +124,7 @@ fn add(
     home: &Home,
     path: &Path,
     name: Option<String>,
+    grant: Option<&Path>,
     wit: Option<&Path>,
     manifest_path: Option<&Path>,
 ) -> CliResult {
@@ -119,6 +141,14 @@ fn add(
     };
     let name = name.unwrap_or_else(|| default_name(path, manifest.as_ref()));
     check_name(&name).map_err(Failure::usage)?;
+    let grant = match grant {
+        Some(path) => {
+            let grant = Grant::read(path, &name).map_err(Failure::usage)?;
+            grant.check_paths().map_err(Failure::usage)?;
+            Some(grant)
+        }
+        None => None,
+    };
     let wit_docs = match wit {
         Some(dir) => Some(
             warden::docs::PackageDocs::from_wit_dir(dir)
@@ -136,7 +166,7 @@ fn add(
         wit_docs,
     };
     let (runtime, cache) = super::open(home)?;
-    let plugin = install(home, &runtime, &cache, meta, &wasm)?;
+    let plugin = install(home, &runtime, &cache, meta, &wasm, grant)?;
     print_added(&plugin);
     Ok(())
 }
@@ -230,7 +260,8 @@ pub(crate) fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
         })),
         "requests": requests,
         "imports": plugin.imports,
-        "grant": Value::Null,
+        "grant": plugin.grant,
+        "notice": plugin.notice,
         "limits": plugin.limits,
         "tools": tools,
         "not_tools": plugin.skipped,
@@ -274,14 +305,8 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
     for import in &plugin.imports {
         println!("  {import}");
     }
-    println!(
-        "\ngrant\n  none: the plugin has no capabilities (no files, no network, no environment)"
-    );
-    let l = &plugin.limits;
-    println!(
-        "  limits: memory {} MiB, timeout {} ms, output {} KiB",
-        l.memory_mb, l.timeout_ms, l.max_output_kb
-    );
+    println!("\ngrant");
+    super::grant::print_summary(&plugin);
     println!("\ntools");
     for tool in &plugin.tools {
         println!("  {}/{}", plugin.name, tool.name);

@@ -1,8 +1,8 @@
 //! The compile cache: a second load is a hit; a corrupt or foreign entry is
 //! recompiled, never deserialized.
 
+use warden::PluginSource;
 use warden::cache::{CacheOutcome, CompileCache};
-use warden::{PluginSource, limits::Limits};
 use warden_tests::guests;
 
 use crate::runtime;
@@ -14,7 +14,7 @@ fn load(cache: &CompileCache, wasm: &[u8]) -> warden::Plugin {
                 name: "counter",
                 wasm,
                 extra_docs: Default::default(),
-                limits: Limits::default(),
+                grant: None,
             },
             Some(cache),
         )

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use warden::PluginSource;
 use warden::docs::PackageDocs;
 use warden::tools::{DocSource, ExtraDocs};
-use warden::{PluginSource, limits::Limits};
 use warden_tests::guests;
 
 use crate::runtime;
@@ -43,7 +43,7 @@ fn load(wasm: &[u8], extra: ExtraDocs<'_>) -> warden::Plugin {
                 name: "text",
                 wasm,
                 extra_docs: extra,
-                limits: Limits::default(),
+                grant: None,
             },
             None,
         )

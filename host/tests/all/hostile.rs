@@ -12,6 +12,7 @@ fn tight() -> Limits {
         memory_mb: 32,
         timeout_ms: 200,
         max_output_kb: 64,
+        ..Limits::default()
     }
 }
 

@@ -4,6 +4,7 @@
 mod cache;
 mod cli;
 mod docs;
+mod grants;
 mod hostile;
 mod isolation;
 mod mapping;
@@ -13,6 +14,7 @@ mod smoke;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use warden::grant::Grant;
 use warden::limits::Limits;
 use warden::{CallError, Plugin, PluginSource, Runtime};
 
@@ -35,7 +37,10 @@ pub(crate) fn load_with(name: &str, path: &str, limits: Limits) -> Plugin {
                 name,
                 wasm: &wasm,
                 extra_docs: Default::default(),
-                limits,
+                grant: Some(Grant {
+                    limits,
+                    ..Grant::default()
+                }),
             },
             None,
         )

@@ -2,7 +2,7 @@
 //! with a clear error.
 
 use serde_json::json;
-use warden::{LoadError, PluginSource, limits::Limits};
+use warden::{LoadError, PluginSource};
 
 use crate::runtime;
 
@@ -22,7 +22,7 @@ fn load(wasm: &[u8]) -> Result<warden::Plugin, LoadError> {
             name: "subject",
             wasm,
             extra_docs: Default::default(),
-            limits: Limits::default(),
+            grant: None,
         },
         None,
     )

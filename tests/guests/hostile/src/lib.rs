@@ -12,6 +12,26 @@ warden_sdk::wit_bindgen::generate!({
 struct Hostile;
 
 impl Guest for Hostile {
+    fn env(name: String) -> Option<String> {
+        std::env::var(name).ok()
+    }
+
+    fn env_all() -> Vec<(String, String)> {
+        std::env::vars().collect()
+    }
+
+    fn args() -> Vec<String> {
+        std::env::args().collect()
+    }
+
+    fn read_file(path: String) -> Result<String, String> {
+        std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))
+    }
+
+    fn write_file(path: String, content: String) -> Result<(), String> {
+        std::fs::write(&path, content).map_err(|e| format!("{path}: {e}"))
+    }
+
     fn panic(msg: String) {
         panic!("{msg}");
     }

@@ -1,0 +1,87 @@
+//! One isolated tool call through the host (fresh store and instance, arguments from
+//! JSON, result to JSON) against the same Rust function called natively.
+//!
+//! `cargo bench -p warden --bench call`; figures in BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use serde_json::json;
+use warden::{PluginSource, Runtime};
+
+/// The plugin's own counting code, compiled natively (it names `crate::Counts`).
+#[path = "../../plugins/text/src/count.rs"]
+#[allow(
+    unused_imports,
+    reason = "the plugin's unit tests come along under cfg(test)"
+)]
+mod count;
+
+/// The native twin of the WIT record `counts`.
+#[derive(serde::Serialize)]
+struct Counts {
+    words: u32,
+    lines: u32,
+    chars: u32,
+    bytes: u32,
+    sentences: u32,
+}
+
+const TEXT: &str = "Warden runs every tool in its own sandbox. Nothing is ambient.";
+
+fn load(runtime: &Runtime, name: &str, path: &str) -> warden::Plugin {
+    let wasm = std::fs::read(path).expect("reading a built guest");
+    runtime
+        .load(
+            PluginSource {
+                name,
+                wasm: &wasm,
+                extra_docs: Default::default(),
+                grant: None,
+            },
+            None,
+        )
+        .expect("loading a built guest")
+}
+
+fn calls(c: &mut Criterion) {
+    let runtime = Runtime::new().unwrap();
+    let text = load(&runtime, "text", warden_tests::guests::TEXT);
+    let counter = load(&runtime, "counter", warden_tests::guests::COUNTER);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let args = json!({ "text": TEXT });
+
+    let mut group = c.benchmark_group("word-count");
+    group.bench_function("native", |b| b.iter(|| count::counts(black_box(TEXT))));
+    group.bench_function("native+json", |b| {
+        b.iter(|| {
+            let text = black_box(&args)["text"].as_str().unwrap();
+            serde_json::to_value(count::counts(text)).unwrap()
+        })
+    });
+    group.bench_function("warden", |b| {
+        b.to_async(&rt).iter(|| async {
+            runtime
+                .call(&text, "word-count", black_box(&args))
+                .await
+                .unwrap()
+        })
+    });
+    group.finish();
+
+    let empty = json!({});
+    c.bench_function("trivial/warden (counter.bump, no arguments)", |b| {
+        b.to_async(&rt).iter(|| async {
+            runtime
+                .call(&counter, "bump", black_box(&empty))
+                .await
+                .unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, calls);
+criterion_main!(benches);

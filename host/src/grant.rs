@@ -1,0 +1,158 @@
+//! The grant: an operator's decision of what one plugin's sandbox may touch.
+//!
+//! One TOML file per plugin, strict: an unknown key is an error that names the key,
+//! the line and the file. No grant means no capabilities at all. Every field here is
+//! enforced at the host boundary ([`crate::state`], [`crate::call`]); a capability kind
+//! that this version does not enforce yet (`[net]`, `[secrets]`, …) is not accepted.
+//!
+//! ```toml
+//! plugin = "files"
+//! digest = "sha256:…"           # optional pin: another binary gets no capabilities
+//!
+//! [[fs]]                        # preopened directories (cap-std underneath)
+//! host = "/srv/reports"
+//! guest = "/reports"
+//! access = "read"               # read | read-write
+//!
+//! [env]
+//! vars = { LANG = "C.UTF-8" }   # exactly these; the host's environment is never inherited
+//!
+//! [limits]
+//! memory_mb = 64
+//! timeout_ms = 5000
+//! max_output_kb = 1024
+//! max_concurrency = 16
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::limits::Limits;
+
+/// A plugin's grant.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// The plugin this grant is for; when given it must match the name it is set on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// `sha256:<hex>` pin: a component with another digest runs with no capabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Preopened directories.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fs: Vec<FsGrant>,
+    /// Environment variables.
+    #[serde(default)]
+    pub env: EnvGrant,
+    /// Per-call limits; what is not given keeps its default.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// One preopened directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FsGrant {
+    /// The directory on the host (absolute).
+    pub host: PathBuf,
+    /// Where the guest sees it (absolute, e.g. `/data`).
+    pub guest: String,
+    /// `read` or `read-write`.
+    pub access: Access,
+}
+
+/// What a guest may do in a preopened directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Access {
+    /// Read files and list directories; no change of any kind.
+    Read,
+    /// Everything: create, write, rename, remove inside the directory.
+    ReadWrite,
+}
+
+/// Environment variables a guest sees.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvGrant {
+    /// Exactly these variables, with these values.
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+}
+
+impl Grant {
+    /// Reads, parses and checks the grant file at `path` for plugin `name`.
+    pub fn read(path: &Path, name: &str) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading grant {}", path.display()))?;
+        Self::parse(&text, name).with_context(|| format!("grant {}", path.display()))
+    }
+
+    /// Parses and checks a grant for plugin `name`.
+    pub fn parse(text: &str, name: &str) -> anyhow::Result<Self> {
+        let grant: Grant = toml::from_str(text)?;
+        grant.check(name)?;
+        Ok(grant)
+    }
+
+    /// Checks what the types cannot: names, paths, ranges.
+    pub fn check(&self, name: &str) -> anyhow::Result<()> {
+        if let Some(plugin) = &self.plugin
+            && plugin != name
+        {
+            bail!("plugin = {plugin:?}, but the grant is being set on plugin {name:?}");
+        }
+        if let Some(digest) = &self.digest {
+            let hex = digest.strip_prefix("sha256:").unwrap_or("");
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "digest = {digest:?} is not of the form sha256:<64 hex digits> (`warden plugin list` shows each plugin's)"
+                );
+            }
+        }
+        let mut guests = std::collections::BTreeSet::new();
+        for (i, fs) in self.fs.iter().enumerate() {
+            let at = format!("[[fs]] #{}", i + 1);
+            if !fs.host.is_absolute() {
+                bail!("{at}: host = {:?} must be an absolute path", fs.host);
+            }
+            if !fs.guest.starts_with('/') || fs.guest.split('/').any(|c| c == "..") {
+                bail!(
+                    "{at}: guest = {:?} must be an absolute path without `..` (e.g. \"/data\")",
+                    fs.guest
+                );
+            }
+            if !guests.insert(fs.guest.trim_end_matches('/').to_string()) {
+                bail!("{at}: guest path {:?} is granted twice", fs.guest);
+            }
+        }
+        for key in self.env.vars.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                bail!("[env].vars: {key:?} is not a valid variable name");
+            }
+        }
+        self.limits.check()
+    }
+
+    /// Checks that every granted directory exists now (when the grant is set).
+    pub fn check_paths(&self) -> anyhow::Result<()> {
+        for fs in &self.fs {
+            if !fs.host.is_dir() {
+                bail!(
+                    "[[fs]] host = {:?} is not a directory on this machine",
+                    fs.host
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The grant as TOML, with every limit written out.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}

@@ -153,6 +153,9 @@ impl Runtime {
         tool: &str,
         timeout: Duration,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+        if let Ok(permit) = plugin.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
         let waiting = plugin.slots.clone().acquire_owned();
         match tokio::time::timeout(timeout, waiting).await {
             Ok(Ok(permit)) => Ok(permit),

@@ -251,3 +251,96 @@ fn adding_the_same_name_replaces() {
         stderr(&out)
     );
 }
+
+#[test]
+fn grants_from_the_command_line() {
+    let home = home_with(&[("hostile", guests::HOSTILE)]);
+    let h = home.path();
+    let out = warden(h, &["grant", "show", "hostile"]);
+    expect(&out, 0);
+    assert!(stdout(&out).contains("has no grant"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("memory_mb = 128"), "{}", stdout(&out));
+
+    let bad = h.join("bad.toml");
+    std::fs::write(&bad, "[env]\nvars = { A = \"1\" }\n\n[nett]\nallow = []\n").unwrap();
+    let out = warden(h, &["grant", "set", "hostile", bad.to_str().unwrap()]);
+    expect(&out, 2);
+    let err = stderr(&out);
+    assert!(err.contains("bad.toml"), "{err}");
+    assert!(err.contains("line 4"), "{err}");
+    assert!(err.contains("unknown field `nett`"), "{err}");
+
+    let good = h.join("good.toml");
+    std::fs::write(
+        &good,
+        "[env]\nvars = { GREETING = \"hej\" }\n\n[limits]\ntimeout_ms = 250\n",
+    )
+    .unwrap();
+    let out = warden(h, &["grant", "set", "hostile", good.to_str().unwrap()]);
+    expect(&out, 0);
+    assert!(stdout(&out).contains("env  GREETING"), "{}", stdout(&out));
+    let out = warden(
+        h,
+        &["call", "hostile/env", "--input", r#"{"name": "GREETING"}"#],
+    );
+    expect(&out, 0);
+    assert_eq!(stdout(&out).trim(), "\"hej\"");
+    let out = warden(h, &["call", "hostile/loop-forever"]);
+    expect(&out, 1);
+    assert!(stderr(&out).contains("250 ms"), "{}", stderr(&out));
+
+    let out = warden(h, &["grant", "show", "hostile"]);
+    expect(&out, 0);
+    assert!(
+        stdout(&out).contains("timeout_ms = 250"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Replacing the component keeps the grant; removing the plugin removes it.
+    expect(
+        &warden(h, &["plugin", "add", guests::HOSTILE, "--name", "hostile"]),
+        0,
+    );
+    let out = warden(
+        h,
+        &["call", "hostile/env", "--input", r#"{"name": "GREETING"}"#],
+    );
+    assert_eq!(stdout(&out).trim(), "\"hej\"");
+    expect(&warden(h, &["plugin", "remove", "hostile"]), 0);
+    expect(
+        &warden(h, &["plugin", "add", guests::HOSTILE, "--name", "hostile"]),
+        0,
+    );
+    let out = warden(
+        h,
+        &["call", "hostile/env", "--input", r#"{"name": "GREETING"}"#],
+    );
+    assert_eq!(stdout(&out).trim(), "null");
+}
+
+#[test]
+fn a_pin_that_does_not_match_is_said_with_every_call() {
+    let home = home_with(&[("hostile", guests::HOSTILE)]);
+    let h = home.path();
+    let pinned = h.join("pinned.toml");
+    let pin = format!("sha256:{}", "ab".repeat(32));
+    std::fs::write(
+        &pinned,
+        format!("digest = \"{pin}\"\n[env]\nvars = {{ X = \"1\" }}\n"),
+    )
+    .unwrap();
+    expect(
+        &warden(h, &["grant", "set", "hostile", pinned.to_str().unwrap()]),
+        0,
+    );
+    let out = warden(h, &["call", "hostile/env", "--input", r#"{"name": "X"}"#]);
+    expect(&out, 0);
+    assert_eq!(stdout(&out).trim(), "null");
+    assert!(
+        stderr(&out).contains("runs with no capabilities"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(&pin), "{}", stderr(&out));
+}

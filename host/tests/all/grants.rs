@@ -4,27 +4,12 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use warden::Plugin;
 use warden::grant::{Access, EnvGrant, FsGrant, Grant};
 use warden::limits::Limits;
-use warden::{Plugin, PluginSource};
 use warden_tests::guests;
 
-use crate::{call, runtime};
-
-fn load_granted(name: &str, path: &str, grant: Grant) -> Plugin {
-    let wasm = std::fs::read(path).unwrap();
-    runtime()
-        .load(
-            PluginSource {
-                name,
-                wasm: &wasm,
-                extra_docs: Default::default(),
-                grant: Some(grant),
-            },
-            None,
-        )
-        .unwrap()
-}
+use crate::{call, load_granted};
 
 fn fs_grant(dir: &std::path::Path, access: Access) -> Grant {
     Grant {

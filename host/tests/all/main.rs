@@ -30,6 +30,18 @@ pub(crate) fn load(name: &str, path: &str) -> Plugin {
 }
 
 pub(crate) fn load_with(name: &str, path: &str, limits: Limits) -> Plugin {
+    load_granted(
+        name,
+        path,
+        Grant {
+            limits,
+            ..Grant::default()
+        },
+    )
+}
+
+/// Loads the guest at `path` as plugin `name` with `grant`.
+pub(crate) fn load_granted(name: &str, path: &str, grant: Grant) -> Plugin {
     let wasm = std::fs::read(path).expect("reading a built guest");
     runtime()
         .load(
@@ -37,10 +49,7 @@ pub(crate) fn load_with(name: &str, path: &str, limits: Limits) -> Plugin {
                 name,
                 wasm: &wasm,
                 extra_docs: Default::default(),
-                grant: Some(Grant {
-                    limits,
-                    ..Grant::default()
-                }),
+                grant: Some(grant),
             },
             None,
         )

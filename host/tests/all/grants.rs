@@ -279,3 +279,75 @@ fn a_grant_file_is_strict() {
     assert!(message.contains("line 4"), "{message}");
     assert!(message.contains("memory_mbb"), "{message}");
 }
+
+/// Two preopens, one read-only and one read-write, as the advisories against this
+/// layer set them up (GHSA-2r75-cxrj-cmph, GHSA-4ch3-9j33-3pmj).
+fn ro_and_rw(ro: &std::path::Path, rw: &std::path::Path) -> Grant {
+    Grant {
+        fs: vec![
+            FsGrant {
+                host: ro.to_path_buf(),
+                guest: "/ro".into(),
+                access: Access::Read,
+            },
+            FsGrant {
+                host: rw.to_path_buf(),
+                guest: "/rw".into(),
+                access: Access::ReadWrite,
+            },
+        ],
+        ..Grant::default()
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_directory_cannot_be_changed_by_any_route() {
+    let (ro, rw) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(ro.path().join("keep.txt"), "original").unwrap();
+    std::fs::write(rw.path().join("mine.txt"), "mine").unwrap();
+    let plugin = load_granted("hostile", guests::HOSTILE, ro_and_rw(ro.path(), rw.path()));
+    let attempts = [
+        ("truncate-file", json!({"path": "/ro/keep.txt"})),
+        ("write-file", json!({"path": "/ro/keep.txt", "content": ""})),
+        ("write-file", json!({"path": "/ro/new.txt", "content": "x"})),
+        (
+            "move-file",
+            json!({"src": "/rw/mine.txt", "dst": "/ro/moved.txt"}),
+        ),
+        (
+            "move-file",
+            json!({"src": "/ro/keep.txt", "dst": "/rw/stolen.txt"}),
+        ),
+        (
+            "link-file",
+            json!({"src": "/rw/mine.txt", "dst": "/ro/linked.txt"}),
+        ),
+        (
+            "link-file",
+            json!({"src": "/ro/keep.txt", "dst": "/ro/linked.txt"}),
+        ),
+    ];
+    for (tool, args) in attempts {
+        let err = call(&plugin, tool, args.clone()).await.unwrap_err();
+        assert_eq!(err.code(), "tool-error", "{tool}({args}): {err}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(ro.path().join("keep.txt")).unwrap(),
+        "original"
+    );
+    let names: Vec<_> = std::fs::read_dir(ro.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["keep.txt"]);
+    assert!(rw.path().join("mine.txt").exists());
+    // The read-write side works.
+    call(
+        &plugin,
+        "move-file",
+        json!({"src": "/rw/mine.txt", "dst": "/rw/renamed.txt"}),
+    )
+    .await
+    .unwrap();
+    assert!(rw.path().join("renamed.txt").exists());
+}

@@ -134,7 +134,85 @@ impl Guest for Files {
     }
 }
 
-// Exported only when building the component: natively (unit tests) the export symbols
-// would be named like libc's `read` and `write` and replace them in the test binary.
+// The tools are exported by hand instead of with the generated `export!(Files)`.
+//
+// `export!` names each core-wasm export after its WIT function (the "legacy" naming:
+// `read`, `write`, `cabi_post_read`, ...), and on wasm32 an export name is also the
+// link-time symbol name. Our `read` and `write` then *are* the C symbols `read` and
+// `write` for the whole module: wasm-ld resolves wasi-libc's callers (Rust std's
+// `File::read`, `File::write`, ...) to them instead of pulling in libc's own, so the
+// first `std::fs` read or write jumped into the tool's lifting code with a file
+// descriptor and a buffer as arguments: "out of bounds memory access" (debug builds
+// link an `unreachable` signature-mismatch stub instead).
+//
+// The component model's standard core names (`cm32p2||read` and `cm32p2||read_post`,
+// https://github.com/WebAssembly/component-model/pull/378), which `wit-component`
+// accepts alongside the legacy ones, cannot clash with any C symbol. The lifting code
+// is still the generated one; the compiler checks each signature against it.
 #[cfg(target_arch = "wasm32")]
-export!(Files);
+mod exports {
+    use super::{
+        __post_return_list, __post_return_read, __post_return_roots, __post_return_search,
+        __post_return_write, _export_list_cabi, _export_read_cabi, _export_roots_cabi,
+        _export_search_cabi, _export_write_cabi, Files,
+    };
+
+    /// Exports world function `$name` as `cm32p2||$name`, with its post-return function
+    /// (which frees the returned value) as `cm32p2||${name}_post`.
+    macro_rules! export_tool {
+        ($name:literal, $lift:ident($($arg:ident: $ty:ty),*), $post:ident) => {
+            const _: () = {
+                #[unsafe(export_name = concat!("cm32p2||", $name))]
+                unsafe extern "C" fn export($($arg: $ty),*) -> *mut u8 {
+                    // SAFETY: called only by the component model's canonical lift with
+                    // the arguments of the function's core signature.
+                    unsafe { $lift::<Files>($($arg),*) }
+                }
+
+                #[unsafe(export_name = concat!("cm32p2||", $name, "_post"))]
+                unsafe extern "C" fn post_return(ret: *mut u8) {
+                    // SAFETY: called only once per call, with the pointer `export` returned.
+                    unsafe { $post::<Files>(ret) }
+                }
+            };
+        };
+    }
+
+    export_tool!("roots", _export_roots_cabi(), __post_return_roots);
+    export_tool!("list", _export_list_cabi(path: *mut u8, path_len: usize), __post_return_list);
+    export_tool!(
+        "read",
+        _export_read_cabi(
+            path: *mut u8,
+            path_len: usize,
+            offset_tag: i32,
+            offset: i64,
+            limit_tag: i32,
+            limit: i64
+        ),
+        __post_return_read
+    );
+    export_tool!(
+        "write",
+        _export_write_cabi(
+            path: *mut u8,
+            path_len: usize,
+            content: *mut u8,
+            content_len: usize,
+            mode: i32
+        ),
+        __post_return_write
+    );
+    export_tool!(
+        "search",
+        _export_search_cabi(
+            dir: *mut u8,
+            dir_len: usize,
+            pattern: *mut u8,
+            pattern_len: usize,
+            max_tag: i32,
+            max: i32
+        ),
+        __post_return_search
+    );
+}

@@ -28,6 +28,23 @@ impl Guest for Hostile {
         std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))
     }
 
+    fn move_file(src: String, dst: String) -> Result<(), String> {
+        std::fs::rename(&src, &dst).map_err(|e| format!("{src} -> {dst}: {e}"))
+    }
+
+    fn link_file(src: String, dst: String) -> Result<(), String> {
+        std::fs::hard_link(&src, &dst).map_err(|e| format!("{src} -> {dst}: {e}"))
+    }
+
+    fn truncate_file(path: String) -> Result<(), String> {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map(drop)
+            .map_err(|e| format!("{path}: {e}"))
+    }
+
     fn write_file(path: String, content: String) -> Result<(), String> {
         std::fs::write(&path, content).map_err(|e| format!("{path}: {e}"))
     }

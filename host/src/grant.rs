@@ -46,7 +46,7 @@ pub struct Grant {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fs: Vec<FsGrant>,
     /// Environment variables.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "EnvGrant::is_empty")]
     pub env: EnvGrant,
     /// Per-call limits; what is not given keeps its default.
     #[serde(default)]
@@ -82,6 +82,13 @@ pub struct EnvGrant {
     /// Exactly these variables, with these values.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+}
+
+impl EnvGrant {
+    /// True when no variable is granted.
+    pub fn is_empty(&self) -> bool {
+        self.vars.is_empty()
+    }
 }
 
 impl Grant {
@@ -155,4 +162,64 @@ impl Grant {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// A grant for a person to review, written from what the manifest requests: every
+/// capability commented out, the digest pinned, the limits at their defaults. It parses
+/// as a grant as it is (and grants nothing but the pin and the limits).
+pub fn template(name: &str, digest: &str, manifest: Option<&crate::manifest::Manifest>) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Grant for plugin \"{name}\", written from its manifest's requests."
+    );
+    let _ = writeln!(
+        out,
+        "# A grant is the operator's decision, not the author's: review every line."
+    );
+    let _ = writeln!(
+        out,
+        "# Nothing below is granted until you uncomment it, then run:"
+    );
+    let _ = writeln!(out, "#   warden grant set {name} THIS_FILE\n");
+    let _ = writeln!(out, "plugin = {name:?}");
+    let _ = writeln!(
+        out,
+        "# The pin: a changed component gets no capabilities until this is updated."
+    );
+    let _ = writeln!(out, "digest = {digest:?}\n");
+    let requests = manifest.map(|m| m.requested()).unwrap_or_default();
+    if requests.is_empty() {
+        let _ = writeln!(out, "# The manifest requests no capabilities.\n");
+    }
+    for (capability, request) in requests {
+        let _ = writeln!(out, "# {capability} requested: {}", request.reason);
+        if !request.targets.is_empty() {
+            let _ = writeln!(out, "#   targets: {}", request.targets.join(", "));
+        }
+        match capability {
+            "fs" => {
+                let _ = writeln!(out, "# [[fs]]");
+                let _ = writeln!(out, "# host = \"/absolute/path/on/this/machine\"");
+                let _ = writeln!(out, "# guest = \"/data\"");
+                let _ = writeln!(out, "# access = \"read\"            # read | read-write");
+            }
+            "env" => {
+                let _ = writeln!(out, "# [env]");
+                let _ = writeln!(out, "# vars = {{ NAME = \"value\" }}");
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "# This version of Warden cannot grant `{capability}` yet."
+                );
+            }
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "# Per-call limits (the defaults).");
+    let limits = Grant::default().to_toml();
+    out.push_str(&limits);
+    out
 }

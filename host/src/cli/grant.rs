@@ -18,6 +18,15 @@ pub(crate) enum GrantCommand {
         /// The grant (TOML; see `warden grant show`).
         file: PathBuf,
     },
+    /// Write a grant for review from what the plugin's manifest requests; nothing in it
+    /// is granted until a person uncomments it and runs `warden grant set`.
+    Init {
+        /// The plugin's name.
+        name: String,
+        /// Write to this file instead of stdout (refuses to overwrite).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
     /// Show a plugin's grant, with every limit written out.
     Show {
         /// The plugin's name.
@@ -40,6 +49,36 @@ pub(crate) async fn run(home: &Home, cmd: GrantCommand) -> CliResult {
             let plugin = installed.load(&runtime, Some(&cache))?;
             println!("grant of {name} set from {}", file.display());
             print_summary(&plugin);
+            Ok(())
+        }
+        GrantCommand::Init { name, out } => {
+            let installed = home.read(&name).map_err(Failure::usage)?;
+            let text = warden::grant::template(
+                &installed.meta.name,
+                &installed.meta.digest,
+                installed.meta.manifest.as_ref(),
+            );
+            match out {
+                None => print!("{text}"),
+                Some(path) => {
+                    let mut file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                        .map_err(|err| {
+                            Failure::usage(anyhow::anyhow!(
+                                "writing {}: {err} (choose another --out, or remove the file)",
+                                path.display()
+                            ))
+                        })?;
+                    std::io::Write::write_all(&mut file, text.as_bytes())?;
+                    println!(
+                        "wrote {}: review it, then `warden grant set {name} {}`",
+                        path.display(),
+                        path.display()
+                    );
+                }
+            }
             Ok(())
         }
         GrantCommand::Show { name } => {

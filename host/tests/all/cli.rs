@@ -344,3 +344,53 @@ fn a_pin_that_does_not_match_is_said_with_every_call() {
     );
     assert!(stderr(&out).contains(&pin), "{}", stderr(&out));
 }
+
+#[test]
+fn grant_init_writes_a_reviewable_grant_that_grants_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let manifest = h.join("warden.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"hostile\"\n[requests]\nfs = { reason = \"reads what you point it at\" }\nnet = { reason = \"calls home\", targets = [\"https://example.com\"] }\n",
+    )
+    .unwrap();
+    let out = warden(
+        h,
+        &[
+            "plugin",
+            "add",
+            guests::HOSTILE,
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    expect(&out, 0);
+    let file = h.join("hostile.toml");
+    let out = warden(
+        h,
+        &["grant", "init", "hostile", "--out", file.to_str().unwrap()],
+    );
+    expect(&out, 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("# fs requested: reads what you point it at"),
+        "{text}"
+    );
+    assert!(text.contains("# [[fs]]"), "{text}");
+    assert!(text.contains("cannot grant `net` yet"), "{text}");
+    assert!(text.contains("digest = \"sha256:"), "{text}");
+    // As written it parses and grants nothing but the pin and the limits.
+    let grant = warden::grant::Grant::parse(&text, "hostile").unwrap();
+    assert!(grant.fs.is_empty() && grant.env.vars.is_empty());
+    expect(
+        &warden(h, &["grant", "set", "hostile", file.to_str().unwrap()]),
+        0,
+    );
+    // It never overwrites.
+    let out = warden(
+        h,
+        &["grant", "init", "hostile", "--out", file.to_str().unwrap()],
+    );
+    expect(&out, 2);
+}

@@ -288,19 +288,7 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
     {
         println!("about    {desc}");
     }
-    println!("\nrequests (from the manifest; a request grants nothing)");
-    let requested = installed
-        .meta
-        .manifest
-        .as_ref()
-        .map(Manifest::requested)
-        .unwrap_or_default();
-    if requested.is_empty() {
-        println!("  none");
-    }
-    for (cap, req) in requested {
-        println!("  {cap:<8} {}", req.reason);
-    }
+    print_capabilities(&plugin, installed.meta.manifest.as_ref());
     println!("\nimports (what the component could ask the host for)");
     for import in &plugin.imports {
         println!("  {import}");
@@ -327,4 +315,61 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
         println!("  (not a tool: {}: {})", skipped.name, skipped.reason);
     }
     Ok(())
+}
+
+/// The imports that give a component each capability kind.
+const CAPABILITY_IMPORTS: [(&str, &[&str]); 5] = [
+    ("fs", &["wasi:filesystem/"]),
+    ("net", &["wasi:http/", "wasi:sockets/"]),
+    ("env", &["wasi:cli/environment"]),
+    ("memory", &["warden:host/memory"]),
+    ("models", &["warden:host/models"]),
+];
+
+/// Side by side, per capability: what the author requests, what the component
+/// imports, what the operator granted.
+fn print_capabilities(plugin: &Plugin, manifest: Option<&Manifest>) {
+    let requested = manifest.map(Manifest::requested).unwrap_or_default();
+    let granted = |cap: &str| -> String {
+        let Some(grant) = &plugin.grant else {
+            return "no".into();
+        };
+        if plugin.notice.is_some() {
+            return "no (pin mismatch)".into();
+        }
+        match cap {
+            "fs" if !grant.fs.is_empty() => grant
+                .fs
+                .iter()
+                .map(|f| format!("{} -> {}", f.host.display(), f.guest))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "env" if !grant.env.vars.is_empty() => grant
+                .env
+                .vars
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => "no".into(),
+        }
+    };
+    println!("\ncapabilities");
+    println!("  {:<8} {:<10} {:<10} granted", "", "requested", "imported");
+    for (cap, prefixes) in CAPABILITY_IMPORTS {
+        let request = requested.iter().find(|(c, _)| *c == cap);
+        let imported = plugin
+            .imports
+            .iter()
+            .any(|i| prefixes.iter().any(|p| i.starts_with(p)));
+        println!(
+            "  {cap:<8} {:<10} {:<10} {}",
+            if request.is_some() { "yes" } else { "no" },
+            if imported { "yes" } else { "no" },
+            granted(cap)
+        );
+    }
+    for (cap, request) in requested {
+        println!("  {cap} requested because: {}", request.reason);
+    }
 }

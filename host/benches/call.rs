@@ -72,7 +72,44 @@ fn calls(c: &mut Criterion) {
     });
     group.finish();
 
+    let dir = tempfile::tempdir().unwrap();
+    let granted = {
+        let wasm = std::fs::read(warden_tests::guests::COUNTER).unwrap();
+        let grant = warden::grant::Grant {
+            fs: vec![warden::grant::FsGrant {
+                host: dir.path().to_path_buf(),
+                guest: "/data".into(),
+                access: warden::grant::Access::Read,
+            }],
+            env: warden::grant::EnvGrant {
+                vars: [("LANG".to_string(), "C.UTF-8".to_string())].into(),
+            },
+            ..Default::default()
+        };
+        runtime
+            .load(
+                PluginSource {
+                    name: "counter",
+                    wasm: &wasm,
+                    extra_docs: Default::default(),
+                    grant: Some(grant),
+                },
+                None,
+            )
+            .unwrap()
+    };
     let empty = json!({});
+    c.bench_function(
+        "trivial/warden with a grant (one preopen, one variable)",
+        |b| {
+            b.to_async(&rt).iter(|| async {
+                runtime
+                    .call(&granted, "bump", black_box(&empty))
+                    .await
+                    .unwrap()
+            })
+        },
+    );
     c.bench_function("trivial/warden (counter.bump, no arguments)", |b| {
         b.to_async(&rt).iter(|| async {
             runtime

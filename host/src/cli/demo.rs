@@ -61,7 +61,7 @@ pub(crate) async fn run(home: &Home) -> CliResult {
         super::plugin::print_added(&plugin);
         plugins.push(plugin);
     }
-    println!("\nNo plugin has a grant: they get no files, no network, no environment.");
+    println!("\nA plugin without a grant gets no files, no network, no environment.");
     for (plugin_name, tool, args) in examples() {
         let Some(plugin) = plugins.iter().find(|p| &*p.name == plugin_name) else {
             continue;
@@ -72,9 +72,53 @@ pub(crate) async fn run(home: &Home) -> CliResult {
             Err(err) => println!("error: {err}\n(exit code {})", err.exit_code()),
         }
     }
+    granted_files(home, &runtime, &cache).await?;
     println!(
         "\nThe plugins stay installed in {}: try `warden plugin inspect text`, or\n`warden call text/detect --input '{{\"text\": \"42\"}}'`.",
         home.root().display()
     );
+    Ok(())
+}
+
+/// Grants `files` one read-only directory inside the home and shows it at work.
+async fn granted_files(
+    home: &Home,
+    runtime: &warden::Runtime,
+    cache: &warden::cache::CompileCache,
+) -> CliResult {
+    let dir = std::fs::canonicalize(home.root())?.join("demo-files");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("hello.txt"),
+        "This file is in the one directory the demo granted to the files plugin.\n",
+    )?;
+    let grant = warden::grant::Grant {
+        fs: vec![warden::grant::FsGrant {
+            host: dir.clone(),
+            guest: "/demo".into(),
+            access: warden::grant::Access::Read,
+        }],
+        ..Default::default()
+    };
+    home.set_grant("files", &grant)?;
+    let plugin = home.read("files")?.load(runtime, Some(cache))?;
+    println!(
+        "\nNow the demo grants files read access to {} (seen as /demo):\n$ warden grant show files\n{}",
+        dir.display(),
+        grant.to_toml().trim_end()
+    );
+    for (tool, args) in [
+        ("read", json!({"path": "/demo/hello.txt"})),
+        (
+            "write",
+            json!({"path": "/demo/hello.txt", "content": "changed", "mode": "overwrite"}),
+        ),
+    ] {
+        println!("\n$ warden call files/{tool} --input '{args}'");
+        match runtime.call(&plugin, tool, &args).await {
+            Ok(value) => println!("{}", serde_json::to_string_pretty(&value)?),
+            Err(err) => println!("error: {err}\n(exit code {})", err.exit_code()),
+        }
+    }
     Ok(())
 }

@@ -11,20 +11,16 @@ fn main() -> anyhow::Result<()> {
     let mut code =
         String::from("/// The bundled plugins, by name.\npub static PLUGINS: &[Bundled] = &[\n");
     for artifact in &artifacts {
-        let manifest = plugins.join(&artifact.name).join("warden.toml");
-        anyhow::ensure!(
-            manifest.is_file(),
-            "plugin {} has no manifest at {}",
-            artifact.name,
-            manifest.display()
-        );
-        println!("cargo:rerun-if-changed={}", manifest.display());
+        let Some(manifest) = &artifact.manifest else {
+            anyhow::bail!(
+                "plugin {} has no warden.toml beside its Cargo.toml; every bundled plugin needs a manifest",
+                artifact.name
+            );
+        };
         writeln!(
             code,
             "    Bundled {{ name: {:?}, wasm: include_bytes!({:?}), manifest: include_str!({:?}) }},",
-            artifact.name,
-            artifact.path,
-            manifest.canonicalize()?
+            artifact.name, artifact.path, manifest
         )?;
     }
     code.push_str("];\n");

@@ -131,7 +131,7 @@ impl Runtime {
             }
             Err(err) => return Err(err),
         };
-        let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
+        let size = json_size(&value);
         if size > plugin.limits.output_bytes() {
             return Err(failed(
                 "output",
@@ -241,4 +241,22 @@ fn classify(
         message,
         stderr: store.data().stderr_tail(STDERR_IN_ERRORS),
     }
+}
+
+/// The size of `value` as compact JSON, counted without building the text.
+fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }

@@ -351,3 +351,21 @@ async fn a_read_only_directory_cannot_be_changed_by_any_route() {
     .unwrap();
     assert!(rw.path().join("renamed.txt").exists());
 }
+
+#[tokio::test]
+async fn a_granted_directory_that_disappeared_fails_the_call_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let plugin = load_granted("files", guests::FILES, fs_grant(&path, Access::Read));
+    drop(dir);
+    let err = call(&plugin, "list", json!({"path": "/data"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "internal", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("opening the granted directory"),
+        "{message}"
+    );
+    assert!(message.contains(path.to_str().unwrap()), "{message}");
+}

@@ -147,6 +147,15 @@ impl Home {
 
     /// Reads an installed plugin.
     pub fn read(&self, name: &str) -> anyhow::Result<Installed> {
+        let meta = self.meta(name)?;
+        let path = self.plugin_dir(name).join(COMPONENT_FILE);
+        let wasm = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let grant = self.grant(name)?;
+        Ok(Installed { meta, wasm, grant })
+    }
+
+    /// What Warden recorded about an installed plugin, without reading its component.
+    pub fn meta(&self, name: &str) -> anyhow::Result<InstalledMeta> {
         check_name(name)?;
         let dir = self.plugin_dir(name);
         if !dir.is_dir() {
@@ -155,15 +164,9 @@ impl Home {
                 self.root.display()
             );
         }
-        let meta: InstalledMeta = serde_json::from_slice(
-            &fs::read(dir.join(META_FILE))
-                .with_context(|| format!("reading {}", dir.join(META_FILE).display()))?,
-        )
-        .with_context(|| format!("parsing {}", dir.join(META_FILE).display()))?;
-        let wasm = fs::read(dir.join(COMPONENT_FILE))
-            .with_context(|| format!("reading {}", dir.join(COMPONENT_FILE).display()))?;
-        let grant = self.grant(name)?;
-        Ok(Installed { meta, wasm, grant })
+        let path = dir.join(META_FILE);
+        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
     }
 
     /// Names of the installed plugins, sorted.

@@ -40,24 +40,23 @@ pub(crate) async fn run(home: &Home, cmd: GrantCommand) -> CliResult {
             let installed = home.read(&name).map_err(Failure::usage)?;
             let grant = Grant::read(&file, &name).map_err(Failure::usage)?;
             grant.check_paths().map_err(Failure::usage)?;
-            home.set_grant(&name, &grant)?;
+            // Load with the new grant first: a grant is only set once it applies.
             let (runtime, cache) = super::open(home)?;
             let installed = warden::home::Installed {
                 grant: Some(grant),
                 ..installed
             };
             let plugin = installed.load(&runtime, Some(&cache))?;
+            if let Some(grant) = &installed.grant {
+                home.set_grant(&name, grant)?;
+            }
             println!("grant of {name} set from {}", file.display());
             print_summary(&plugin);
             Ok(())
         }
         GrantCommand::Init { name, out } => {
-            let installed = home.read(&name).map_err(Failure::usage)?;
-            let text = warden::grant::template(
-                &installed.meta.name,
-                &installed.meta.digest,
-                installed.meta.manifest.as_ref(),
-            );
+            let meta = home.meta(&name).map_err(Failure::usage)?;
+            let text = warden::grant::template(&meta.name, &meta.digest, meta.manifest.as_ref());
             match out {
                 None => print!("{text}"),
                 Some(path) => {
@@ -82,7 +81,7 @@ pub(crate) async fn run(home: &Home, cmd: GrantCommand) -> CliResult {
             Ok(())
         }
         GrantCommand::Show { name } => {
-            home.read(&name).map_err(Failure::usage)?;
+            home.meta(&name).map_err(Failure::usage)?;
             let grant = home.grant(&name).map_err(Failure::usage)?;
             match grant {
                 Some(grant) => print!("{}", grant.to_toml()),

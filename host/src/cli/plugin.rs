@@ -184,8 +184,7 @@ pub(crate) fn print_added(plugin: &Plugin) {
 fn list(home: &Home, json: bool) -> CliResult {
     let mut rows = Vec::new();
     for name in home.names()? {
-        let installed = home.read(&name)?;
-        let m = &installed.meta;
+        let m = &home.meta(&name)?;
         rows.push(json!({
             "name": m.name,
             "digest": m.digest,

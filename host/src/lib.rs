@@ -13,8 +13,10 @@
 //! - [`plugin`]: loading a component, [`tools`] derived from its exports, [`docs`];
 //! - [`call`]: one call in a fresh store; [`convert`] and [`schema`] for JSON;
 //! - [`state`], [`log`], [`net`]: what a call's sandbox can reach;
-//! - [`error`], [`denial`], [`limits`]: failures, refusals and limits.
+//! - [`error`], [`denial`], [`limits`]: failures, refusals and limits;
+//! - [`audit`]: the audit log (durable, hash-chained, signed checkpoints).
 
+pub mod audit;
 pub mod bindings;
 pub mod bundled;
 pub mod cache;

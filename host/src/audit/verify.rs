@@ -1,0 +1,380 @@
+//! Checking the chain: recompute every hash and link, and name the first record that
+//! was changed, removed, inserted or reordered.
+//!
+//! Records are pushed in the order the log holds them (by `seq` in a store, by line in
+//! an export). The first one that does not fit is held while a few more are read, so
+//! that the report can tell a changed record from one that was moved or added.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use super::record::{GENESIS, Record};
+use super::store::{Anchor, Head};
+
+/// How many records are kept behind and read ahead to explain a break.
+const WINDOW: usize = 64;
+
+/// What the first record is expected to follow.
+#[derive(Clone, Debug)]
+pub enum Start {
+    /// Nothing: the log starts at record 1.
+    Genesis,
+    /// A pruned prefix: the log starts after this anchor.
+    Anchor(Anchor),
+    /// Whatever the first record says (an export, which carries no anchor). A first
+    /// record other than 1 must be confirmed by an `audit.anchor` record.
+    AsFound,
+}
+
+/// What is wrong with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// Its content does not match its hash, or the next record does not link to it.
+    Changed,
+    /// It is missing.
+    Removed,
+    /// It was added.
+    Inserted,
+    /// It is not where it was written.
+    Reordered,
+    /// It cannot be read (an export line that is not a record).
+    Malformed,
+    /// The pruned prefix is not accounted for.
+    Anchor,
+}
+
+/// The first bad record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Its sequence number, where one can be named.
+    pub seq: Option<u64>,
+    /// What is wrong.
+    pub kind: ProblemKind,
+    /// Why it was judged so.
+    pub detail: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            ProblemKind::Changed => "changed",
+            ProblemKind::Removed => "removed",
+            ProblemKind::Inserted => "inserted",
+            ProblemKind::Reordered => "out of order",
+            ProblemKind::Malformed => "unreadable",
+            ProblemKind::Anchor => "prefix not accounted for",
+        };
+        match self.seq {
+            Some(seq) => write!(f, "record {seq}: {what} ({})", self.detail),
+            None => write!(f, "{what}: {}", self.detail),
+        }
+    }
+}
+
+/// The outcome of a verification.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Records read that verified.
+    pub count: u64,
+    /// The first record's sequence number.
+    pub first: Option<u64>,
+    /// The last record read.
+    pub head: Option<Head>,
+    /// The anchor the log starts after, if it was pruned.
+    pub anchor: Option<(u64, String)>,
+    /// The first problem, if any.
+    pub problem: Option<Problem>,
+}
+
+/// Checks records one at a time.
+pub struct Verifier {
+    start: Start,
+    expect: Option<(u64, String)>,
+    anchor: Option<(u64, String)>,
+    anchor_confirmed: bool,
+    recent: VecDeque<(u64, String)>,
+    suspect: Option<(Record, Vec<Record>)>,
+    report: Report,
+}
+
+fn hash_as(record: &Record, seq: u64) -> String {
+    let mut moved = record.clone();
+    moved.seq = seq;
+    moved.compute_hash()
+}
+
+impl Verifier {
+    /// A verifier for a log that starts as `start` says.
+    pub fn new(start: Start) -> Self {
+        let (expect, anchor) = match &start {
+            Start::Genesis => (Some((1, GENESIS.to_string())), None),
+            Start::Anchor(a) => (
+                Some((a.seq + 1, a.hash.clone())),
+                Some((a.seq, a.hash.clone())),
+            ),
+            Start::AsFound => (None, None),
+        };
+        Self {
+            start,
+            expect,
+            anchor,
+            anchor_confirmed: false,
+            recent: VecDeque::with_capacity(WINDOW),
+            suspect: None,
+            report: Report::default(),
+        }
+    }
+
+    /// Checks the next record; `false` once a problem is settled (stop pushing).
+    pub fn push(&mut self, record: Record) -> bool {
+        if self.report.problem.is_some() {
+            return false;
+        }
+        if let Some((_, ahead)) = &mut self.suspect {
+            ahead.push(record);
+            if ahead.len() >= WINDOW {
+                self.settle();
+                return false;
+            }
+            return true;
+        }
+        if self.expect.is_none() {
+            // An export: the first record says where it starts.
+            if record.seq > 1 {
+                self.anchor = Some((record.seq - 1, record.prev.clone()));
+                self.expect = Some((record.seq, record.prev.clone()));
+            } else {
+                self.expect = Some((1, GENESIS.to_string()));
+            }
+        }
+        let (seq, prev) = self.expect.clone().unwrap_or_default();
+        if record.seq == seq && record.prev == prev && record.hash_ok() {
+            self.accept(record);
+            true
+        } else {
+            self.suspect = Some((record, Vec::new()));
+            true
+        }
+    }
+
+    /// Records an unreadable entry (`at` names it, e.g. `line 7`).
+    pub fn malformed(&mut self, at: String, reason: String) {
+        if self.suspect.is_some() {
+            self.settle();
+        }
+        if self.report.problem.is_none() {
+            let seq = self.expect.as_ref().map(|(seq, _)| *seq);
+            self.report.problem = Some(Problem {
+                seq,
+                kind: ProblemKind::Malformed,
+                detail: format!("{at}: {reason}"),
+            });
+        }
+    }
+
+    fn accept(&mut self, record: Record) {
+        if record.kind == "audit.anchor"
+            && let Some((seq, hash)) = &self.anchor
+            && record.fields.get("seq").and_then(|v| v.as_u64()) == Some(*seq)
+            && record.fields.get("hash").and_then(|v| v.as_str()) == Some(hash.as_str())
+        {
+            self.anchor_confirmed = true;
+        }
+        self.report.count += 1;
+        self.report.first.get_or_insert(record.seq);
+        if self.recent.len() == WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((record.seq, record.hash.clone()));
+        self.expect = Some((record.seq + 1, record.hash.clone()));
+        self.report.head = Some(Head {
+            seq: record.seq,
+            hash: record.hash,
+        });
+    }
+
+    fn behind(&self, hash: &str) -> Option<u64> {
+        self.recent
+            .iter()
+            .rev()
+            .find(|(_, h)| h == hash)
+            .map(|(s, _)| *s)
+    }
+
+    /// Explains the suspect record with what is behind and ahead of it.
+    fn settle(&mut self) {
+        let Some((r, ahead)) = self.suspect.take() else {
+            return;
+        };
+        let (e, p) = self.expect.clone().unwrap_or_default();
+        let problem = |seq: u64, kind, detail: String| Problem {
+            seq: Some(seq),
+            kind,
+            detail,
+        };
+        let problem = if !r.hash_ok() {
+            let links_behind = self.behind(&r.prev);
+            let links_ahead = ahead.iter().find(|a| a.hash == r.prev);
+            if let Some(before) = links_behind
+                && before + 1 < r.seq
+                && hash_as(&r, before + 1) == r.hash
+            {
+                problem(
+                    before + 1,
+                    ProblemKind::Inserted,
+                    format!(
+                        "records were added before it: the record numbered {} is the original record {}",
+                        r.seq,
+                        before + 1
+                    ),
+                )
+            } else if let Some(before) = links_ahead {
+                problem(
+                    r.seq,
+                    ProblemKind::Reordered,
+                    format!(
+                        "it holds the record written after record {}, which comes later",
+                        before.seq
+                    ),
+                )
+            } else if ahead.first().is_some_and(|n| n.prev == p) {
+                problem(
+                    r.seq,
+                    ProblemKind::Inserted,
+                    format!("the next record links to record {}, not to it", e - 1),
+                )
+            } else if hash_as(&r, r.seq + 1) == r.hash {
+                problem(
+                    r.seq,
+                    ProblemKind::Removed,
+                    format!(
+                        "the record numbered {} is the original record {}: records after it were renumbered",
+                        r.seq,
+                        r.seq + 1
+                    ),
+                )
+            } else {
+                problem(
+                    r.seq,
+                    ProblemKind::Changed,
+                    "its content does not match its hash".into(),
+                )
+            }
+        } else if r.seq == e {
+            if ahead.first().is_some_and(|n| n.prev == p) {
+                problem(
+                    r.seq,
+                    ProblemKind::Inserted,
+                    format!("the next record links to record {}, not to it", e - 1),
+                )
+            } else if e > 1 && self.report.count > 0 {
+                problem(
+                    e - 1,
+                    ProblemKind::Changed,
+                    format!("record {e} does not link to it: its hash was rewritten"),
+                )
+            } else {
+                problem(
+                    r.seq,
+                    ProblemKind::Anchor,
+                    "its prev matches neither the start of the log nor the prune anchor".into(),
+                )
+            }
+        } else if r.seq > e {
+            if ahead.iter().any(|a| a.seq == e) {
+                problem(
+                    r.seq,
+                    ProblemKind::Reordered,
+                    format!("found where record {e} belongs"),
+                )
+            } else if e == 1 && self.anchor.is_none() {
+                problem(
+                    1,
+                    ProblemKind::Removed,
+                    format!(
+                        "the log starts at record {} with no prune anchor: records 1..{} are missing",
+                        r.seq,
+                        r.seq - 1
+                    ),
+                )
+            } else if r.seq == e + 1 {
+                problem(
+                    e,
+                    ProblemKind::Removed,
+                    format!("record {} follows record {}", r.seq, e - 1),
+                )
+            } else {
+                problem(
+                    e,
+                    ProblemKind::Removed,
+                    format!("records {e}..{} are missing", r.seq - 1),
+                )
+            }
+        } else if self.behind(&r.hash).is_some() {
+            problem(
+                r.seq,
+                ProblemKind::Inserted,
+                format!("a second copy of record {}, after record {}", r.seq, e - 1),
+            )
+        } else if let Some(before) = self.behind(&r.prev)
+            && before + 1 < e
+        {
+            problem(
+                before + 1,
+                ProblemKind::Inserted,
+                format!(
+                    "records {}..{} were added: record {} links to record {before}",
+                    before + 1,
+                    e - 1,
+                    r.seq
+                ),
+            )
+        } else {
+            problem(
+                r.seq,
+                ProblemKind::Reordered,
+                format!("found after record {}", e - 1),
+            )
+        };
+        self.report.problem = Some(problem);
+    }
+
+    /// The report, once every record was pushed.
+    pub fn finish(mut self) -> Report {
+        if self.suspect.is_some() {
+            self.settle();
+        }
+        if self.report.problem.is_none()
+            && let Some((seq, _)) = &self.anchor
+            && !self.anchor_confirmed
+        {
+            let detail = match self.start {
+                Start::Anchor(_) => format!(
+                    "records 1..={seq} were removed, but no audit.anchor record in the log confirms the prune"
+                ),
+                _ => format!(
+                    "the log starts at record {} and no audit.anchor record confirms that records 1..={seq} were pruned",
+                    seq + 1
+                ),
+            };
+            self.report.problem = Some(Problem {
+                seq: Some(seq + 1),
+                kind: ProblemKind::Anchor,
+                detail,
+            });
+        }
+        self.report.anchor = self.anchor.take();
+        self.report
+    }
+}
+
+/// Verifies `records` in order from `start`.
+pub fn verify(records: impl IntoIterator<Item = Record>, start: Start) -> Report {
+    let mut verifier = Verifier::new(start);
+    for record in records {
+        if !verifier.push(record) {
+            break;
+        }
+    }
+    verifier.finish()
+}

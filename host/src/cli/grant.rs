@@ -38,6 +38,7 @@ pub(crate) async fn run(home: &Home, cmd: GrantCommand) -> CliResult {
     match cmd {
         GrantCommand::Set { name, file } => {
             let installed = home.read(&name).map_err(Failure::usage)?;
+            let old = installed.grant.as_ref().map(Grant::to_toml);
             let grant = Grant::read(&file, &name).map_err(Failure::usage)?;
             grant.check_paths().map_err(Failure::usage)?;
             // Load with the new grant first: a grant is only set once it applies.
@@ -47,8 +48,10 @@ pub(crate) async fn run(home: &Home, cmd: GrantCommand) -> CliResult {
                 ..installed
             };
             let plugin = installed.load(&runtime, Some(&cache))?;
+            let audit = super::audit::open_log(home)?;
             if let Some(grant) = &installed.grant {
                 home.set_grant(&name, grant)?;
+                super::audit::grant_set(&audit, &name, old, grant)?;
             }
             println!("grant of {name} set from {}", file.display());
             print_summary(&plugin);

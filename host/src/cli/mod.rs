@@ -3,6 +3,7 @@
 //! Results go to stdout (JSON where asked), logs and errors to stderr. Exit codes:
 //! 0 success, 1 the tool failed, 2 bad usage or input, 3 a capability was denied.
 
+mod audit;
 mod call;
 mod demo;
 mod grant;
@@ -35,6 +36,9 @@ enum Command {
     Grant(grant::GrantCommand),
     /// Call a tool: `warden call PLUGIN/TOOL --input JSON`.
     Call(call::CallArgs),
+    /// Read, export and verify the audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Install the bundled plugins and show them at work.
     Demo,
 }
@@ -91,6 +95,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Plugin(cmd) => plugin::run(&home, cmd).await,
             Command::Grant(cmd) => grant::run(&home, cmd).await,
             Command::Call(args) => call::run(&home, args).await,
+            Command::Audit(cmd) => audit::run(&home, cmd).await,
             Command::Demo => demo::run(&home).await,
         }
     });

@@ -71,7 +71,10 @@ pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
         PluginCommand::List { json } => list(home, json),
         PluginCommand::Inspect { name, json } => inspect(home, &name, json),
         PluginCommand::Remove { name } => {
+            let digest = home.meta(&name).map_err(Failure::usage)?.digest;
+            let audit = super::audit::open_log(home)?;
             home.remove(&name).map_err(Failure::usage)?;
+            super::audit::plugin_removed(&audit, &name, &digest)?;
             println!("removed {name}");
             Ok(())
         }
@@ -113,10 +116,21 @@ pub(crate) fn install(
         wasm: wasm.to_vec(),
     };
     let plugin = installed.load(runtime, Some(cache))?;
+    let audit = super::audit::open_log(home)?;
+    let old_digest = home.meta(&installed.meta.name).ok().map(|m| m.digest);
     home.install(&installed.meta, wasm)?;
     if let Some(grant) = &grant {
         home.set_grant(&installed.meta.name, grant)?;
     }
+    let meta = &installed.meta;
+    super::audit::plugin_added(
+        &audit,
+        &meta.name,
+        old_digest.as_deref(),
+        &meta.digest,
+        &meta.source,
+        grant.as_ref(),
+    )?;
     Ok(plugin)
 }
 
@@ -341,6 +355,12 @@ fn print_capabilities(plugin: &Plugin, manifest: Option<&Manifest>) {
                 .fs
                 .iter()
                 .map(|f| format!("{} -> {}", f.host.display(), f.guest))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "net" if grant.net.as_ref().is_some_and(|n| !n.allow.is_empty()) => grant
+                .net
+                .iter()
+                .flat_map(|n| n.allow.iter().cloned())
                 .collect::<Vec<_>>()
                 .join(", "),
             "env" if !grant.env.vars.is_empty() => grant

@@ -1,6 +1,7 @@
 //! Integration tests of the Warden host: one binary, one module per concern. The
 //! guests are built from source by the `warden-tests` build script.
 
+mod audit;
 mod cache;
 mod cli;
 mod docs;

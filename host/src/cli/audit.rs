@@ -1,0 +1,392 @@
+//! `warden audit tail|query|export|verify|checkpoint|prune`, and [`record`], which the
+//! management commands call to put what they did on record.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use warden::audit::{self, Audit, AuditOptions, Checkpoint, Event, Filter, Outcome, Record};
+use warden::error::exit;
+use warden::grant::Grant;
+use warden::home::Home;
+
+use super::{CliResult, Failure};
+
+#[derive(Subcommand)]
+pub(crate) enum AuditCommand {
+    /// Show the newest records.
+    Tail {
+        /// Keep showing records as they are written.
+        #[arg(short, long)]
+        follow: bool,
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+        /// One JSON record a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the records that match every filter given.
+    Query {
+        /// Only this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Only this tool.
+        #[arg(long)]
+        tool: Option<String>,
+        /// Only this kind: tool.call, capability.denied, plugin.add, grant.set, …
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this principal, e.g. local:alice.
+        #[arg(long)]
+        principal: Option<String>,
+        /// Only this outcome: ok, error or denied.
+        #[arg(long)]
+        outcome: Option<Outcome>,
+        /// At or after this time (2026-11-26, 2026-11-26T10:00:00Z, or an age: 2h, 7d).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Before this time (same forms as --since).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// One JSON record a line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every record as JSON Lines, with its hashes (verify it with `verify --file`).
+    Export {
+        /// Write here instead of stdout (refuses to overwrite).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Recompute the hash chain; exit 0 and a count when intact, exit 1 and the first
+    /// bad record otherwise.
+    Verify {
+        /// Verify an export (JSON Lines) instead of the home's log.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Also prove the log still holds the record this checkpoint signed (catches a
+        /// truncated tail).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Print the newest signed checkpoint as JSON (signing one of the head first if the
+    /// chain verifies and the newest is older); keep it to check the log later.
+    Checkpoint,
+    /// Remove the records written before DATE, leaving an anchor so the rest verifies.
+    Prune {
+        /// e.g. 2026-01-01, or an age: 90d.
+        #[arg(long, value_name = "DATE")]
+        before: String,
+    },
+}
+
+/// Opens the home's log for a management command, before it acts: a log that cannot
+/// be written stops the command rather than let it act off the record.
+pub(crate) fn open_log(home: &Home) -> CliResult<Audit> {
+    Ok(Audit::open(home.root(), AuditOptions::default())?)
+}
+
+fn write(audit: &Audit, event: Event) -> CliResult<Record> {
+    let kind = event.kind.clone();
+    Ok(audit.append_blocking(event).with_context(|| {
+        format!("the change was made, but its audit record ({kind}) could not be written; check the home's audit.db and `warden audit verify`")
+    })?)
+}
+
+/// `plugin.add` (or `plugin.replace`, with the old digest) for an installed plugin.
+pub(crate) fn plugin_added(
+    audit: &Audit,
+    name: &str,
+    old_digest: Option<&str>,
+    digest: &str,
+    source: &str,
+    grant: Option<&Grant>,
+) -> CliResult<Record> {
+    let kind = if old_digest.is_some() {
+        "plugin.replace"
+    } else {
+        "plugin.add"
+    };
+    let mut event = Event::new(kind, principal())
+        .plugin(name)
+        .outcome(Outcome::Ok)
+        .field("digest", digest)
+        .field("source", source);
+    if let Some(old) = old_digest {
+        event = event.field("old_digest", old);
+    }
+    if let Some(grant) = grant {
+        let text = grant.to_toml();
+        event = event
+            .field("grant_sha256", audit::digest(text.as_bytes()))
+            .field("grant", text);
+    }
+    write(audit, event)
+}
+
+/// `plugin.remove` with the removed component's digest.
+pub(crate) fn plugin_removed(audit: &Audit, name: &str, digest: &str) -> CliResult<Record> {
+    let event = Event::new("plugin.remove", principal())
+        .plugin(name)
+        .outcome(Outcome::Ok)
+        .field("digest", digest);
+    write(audit, event)
+}
+
+/// `grant.set` with the old grant (none: `null`) and the new one, as TOML, with their
+/// SHA-256.
+pub(crate) fn grant_set(
+    audit: &Audit,
+    name: &str,
+    old: Option<String>,
+    new: &Grant,
+) -> CliResult<Record> {
+    let new = new.to_toml();
+    let old_digest = old.as_deref().map(|t| audit::digest(t.as_bytes()));
+    let event = Event::new("grant.set", principal())
+        .plugin(name)
+        .outcome(Outcome::Ok)
+        .field("old", old)
+        .field("old_sha256", old_digest)
+        .field("new_sha256", audit::digest(new.as_bytes()))
+        .field("new", new);
+    write(audit, event)
+}
+
+/// The principal of CLI actions: `local:<user>`.
+fn principal() -> String {
+    audit::local_principal()
+}
+
+/// Opens an existing log for reading.
+fn open_existing(home: &Home) -> CliResult<Audit> {
+    let path = home.root().join(audit::sqlite::FILE_NAME);
+    if !path.is_file() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "no audit log at {} (records are written by `warden plugin add|remove`, `warden grant set` and tool calls; check --home)",
+            path.display()
+        )));
+    }
+    Ok(Audit::open(home.root(), AuditOptions::default())?)
+}
+
+fn print(records: &[Record], json: bool) -> CliResult {
+    let mut out = std::io::stdout().lock();
+    for r in records {
+        let line = if json {
+            serde_json::to_string(r)?
+        } else {
+            r.line()
+        };
+        if writeln!(out, "{line}").is_err() {
+            // A closed pipe (`| head`): stop quietly.
+            return Ok(());
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+pub(crate) async fn run(home: &Home, cmd: AuditCommand) -> CliResult {
+    match cmd {
+        AuditCommand::Tail {
+            follow,
+            lines,
+            json,
+        } => {
+            let audit = open_existing(home)?;
+            let records = audit.read(Filter {
+                limit: Some(lines),
+                newest: true,
+                ..Filter::default()
+            })?;
+            print(&records, json)?;
+            if follow {
+                let mut after = records.last().map_or(0, |r| r.seq);
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    let more = audit.read(Filter {
+                        after_seq: Some(after),
+                        ..Filter::default()
+                    })?;
+                    if let Some(last) = more.last() {
+                        after = last.seq;
+                    }
+                    print(&more, json)?;
+                }
+            }
+            Ok(())
+        }
+        AuditCommand::Query {
+            plugin,
+            tool,
+            kind,
+            principal,
+            outcome,
+            since,
+            until,
+            json,
+        } => {
+            let bound = |t: Option<String>| {
+                t.map(|t| audit::time::parse_bound(&t))
+                    .transpose()
+                    .map_err(Failure::usage)
+            };
+            let filter = Filter {
+                plugin,
+                tool,
+                kind,
+                principal,
+                outcome,
+                since: bound(since)?,
+                until: bound(until)?,
+                ..Filter::default()
+            };
+            let audit = open_existing(home)?;
+            print(&audit.read(filter)?, json)
+        }
+        AuditCommand::Export { out } => {
+            let audit = open_existing(home)?;
+            let count = match &out {
+                None => audit.export(&mut std::io::stdout().lock())?,
+                Some(path) => {
+                    let file = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(path)
+                        .map_err(|err| {
+                            Failure::usage(anyhow::anyhow!(
+                                "writing {}: {err} (choose another --out, or remove the file)",
+                                path.display()
+                            ))
+                        })?;
+                    let mut writer = std::io::BufWriter::new(file);
+                    let count = audit.export(&mut writer)?;
+                    writer
+                        .into_inner()
+                        .map_err(|e| e.into_error())?
+                        .sync_all()?;
+                    count
+                }
+            };
+            if let Some(path) = out {
+                eprintln!("exported {count} records to {}", path.display());
+            }
+            Ok(())
+        }
+        AuditCommand::Verify { file, checkpoint } => {
+            verify(home, file.as_deref(), checkpoint.as_deref())
+        }
+        AuditCommand::Checkpoint => {
+            let audit = open_existing(home)?;
+            let latest = audit.latest_checkpoint()?;
+            let head = audit.head()?;
+            let current = match (&latest, &head) {
+                (Some(c), Some(h)) => c.seq == h.seq && c.hash == h.hash,
+                (_, None) => true,
+                (None, Some(_)) => false,
+            };
+            let checkpoint = if current {
+                latest
+            } else {
+                // Sign only a head whose chain holds.
+                let report = audit.verify()?;
+                if let Some(problem) = report.problem {
+                    return Err(Failure {
+                        code: exit::TOOL_FAILED,
+                        error: anyhow::anyhow!(
+                            "not signing a checkpoint: the chain is broken at {problem}"
+                        ),
+                    });
+                }
+                audit.checkpoint()?
+            };
+            match checkpoint {
+                Some(c) => println!("{}", serde_json::to_string_pretty(&c)?),
+                None => {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "the audit log in {} is empty: there is nothing to sign yet",
+                        home.root().display()
+                    )));
+                }
+            }
+            Ok(())
+        }
+        AuditCommand::Prune { before } => {
+            let bound = audit::time::parse_bound(&before).map_err(Failure::usage)?;
+            let audit = open_existing(home)?;
+            match audit.prune(&bound, &principal())? {
+                None => println!("no records before {bound}: nothing pruned"),
+                Some((anchor, record)) => println!(
+                    "pruned records up to {} (written before {bound}); anchor record {} keeps the rest verifiable",
+                    anchor.seq, record.seq
+                ),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn verify(home: &Home, file: Option<&Path>, checkpoint: Option<&Path>) -> CliResult {
+    let checkpoint: Option<Checkpoint> = checkpoint
+        .map(Checkpoint::read)
+        .transpose()
+        .map_err(Failure::usage)?;
+    let (what, report, checked) = match file {
+        Some(path) => {
+            let (report, checked) =
+                audit::verify_file(path, checkpoint.as_ref()).map_err(Failure::usage)?;
+            (path.display().to_string(), report, checked)
+        }
+        None => {
+            let audit = open_existing(home)?;
+            let report = audit.verify()?;
+            let checked = match &checkpoint {
+                Some(c) => Some(audit.check_checkpoint(c)?),
+                None => None,
+            };
+            (
+                home.root()
+                    .join(audit::sqlite::FILE_NAME)
+                    .display()
+                    .to_string(),
+                report,
+                checked,
+            )
+        }
+    };
+    let broken = |problem: audit::Problem| Failure {
+        code: exit::TOOL_FAILED,
+        error: anyhow::anyhow!(
+            "audit log {what}: {problem}; the records before it verify ({} checked); keep this copy for investigation",
+            report.count
+        ),
+    };
+    if let Some(problem) = report.problem.clone() {
+        return Err(broken(problem));
+    }
+    if let Some(Err(problem)) = checked.clone() {
+        return Err(broken(problem));
+    }
+    match (&report.head, report.first) {
+        (Some(head), Some(first)) => {
+            let pruned = report
+                .anchor
+                .as_ref()
+                .map(|(seq, _)| format!(", after a prune anchor at record {seq}"))
+                .unwrap_or_default();
+            println!(
+                "ok: {} records intact ({first}..={}{pruned}), head {}",
+                report.count, head.seq, head.hash
+            );
+        }
+        _ => println!("ok: 0 records (the log is empty)"),
+    }
+    if let Some(Ok(note)) = checked {
+        println!("ok: {note}");
+    }
+    Ok(())
+}

@@ -8,6 +8,7 @@
 //! The modules, from the outside in:
 //! - [`home`]: the home directory (installed plugins, grants, compile cache),
 //!   [`manifest`] (what an author requests) and [`grant`] (what an operator allows);
+//!   [`wassette`] imports a Wassette `policy.yaml` as a grant;
 //! - [`engine`]: the wasmtime engine, linker and epoch ticker ([`Runtime`]);
 //! - [`cache`]: compiled components on disk, integrity-checked;
 //! - [`plugin`]: loading a component, [`tools`] derived from its exports, [`docs`];
@@ -36,6 +37,7 @@ pub mod plugin;
 pub mod schema;
 pub mod state;
 pub mod tools;
+pub mod wassette;
 
 pub use engine::Runtime;
 pub use error::{CallError, LoadError};

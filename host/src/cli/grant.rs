@@ -1,6 +1,8 @@
-//! `warden grant set|show`: the operator's decision of what a plugin may touch.
+//! `warden grant set|init|import|show`: the operator's decision of what a plugin may touch.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 
 use clap::Subcommand;
 use warden::Plugin;
@@ -26,6 +28,24 @@ pub(crate) enum GrantCommand {
         /// Write to this file instead of stdout (refuses to overwrite).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+    /// Convert a Microsoft Wassette policy (policy.yaml) into a grant for review: what
+    /// maps is converted, what does not is listed on stderr and at the end of the grant.
+    Import {
+        /// The plugin's name.
+        name: String,
+        /// The Wassette policy (YAML, policy-mcp format).
+        policy: PathBuf,
+        /// Write to this file instead of stdout (refuses to overwrite).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Set the converted grant on the plugin right away, as `warden grant set` does.
+        #[arg(long)]
+        set: bool,
+        /// Take the values of the variables the policy allows from this process's
+        /// environment (Wassette passed them through; Warden stores them in the grant).
+        #[arg(long)]
+        env_from_host: bool,
     },
     /// Show a plugin's grant, with every limit written out.
     Show {
@@ -83,6 +103,13 @@ pub(crate) async fn run(home: &Home, cmd: GrantCommand) -> CliResult {
             }
             Ok(())
         }
+        GrantCommand::Import {
+            name,
+            policy,
+            out,
+            set,
+            env_from_host,
+        } => import(home, &name, &policy, out, set, env_from_host).await,
         GrantCommand::Show { name } => {
             home.meta(&name).map_err(Failure::usage)?;
             let grant = home.grant(&name).map_err(Failure::usage)?;
@@ -133,4 +160,125 @@ pub(crate) fn print_summary(plugin: &Plugin) {
         "  limits: memory {} MiB, timeout {} ms, output {} KiB, {} calls at once",
         l.memory_mb, l.timeout_ms, l.max_output_kb, l.max_concurrency
     );
+}
+
+/// `warden grant import`: converts, reports what did not convert, then writes the grant
+/// (stdout or `--out`) and with `--set` sets it through `grant set`.
+async fn import(
+    home: &Home,
+    name: &str,
+    policy: &Path,
+    out: Option<PathBuf>,
+    set: bool,
+    env_from_host: bool,
+) -> CliResult {
+    let meta = home.meta(name).map_err(Failure::usage)?;
+    let text = std::fs::read_to_string(policy)
+        .with_context(|| format!("reading policy {}", policy.display()))
+        .map_err(Failure::usage)?;
+    let lookup = |key: &str| std::env::var(key).ok();
+    let env: Option<warden::wassette::EnvLookup<'_>> =
+        if env_from_host { Some(&lookup) } else { None };
+    // The YAML error's snippet names its input `<input>`: name the file instead.
+    let conversion = warden::wassette::convert(&text, env).map_err(|err| {
+        let message = err
+            .to_string()
+            .replace("--> <input>:", &format!("--> {}:", policy.display()));
+        Failure::usage(anyhow::anyhow!(
+            "Wassette policy {}: {message}",
+            policy.display()
+        ))
+    })?;
+    let toml = conversion.to_toml(
+        &meta.name,
+        Some(&meta.digest),
+        &policy.display().to_string(),
+    );
+    Grant::parse(&toml, &meta.name)
+        .with_context(|| format!("the grant converted from {}", policy.display()))
+        .map_err(Failure::usage)?;
+    if let Some(path) = &out {
+        write_new(path, &toml)?;
+    }
+    report_import(&conversion, policy);
+    if let Some(path) = &out
+        && !set
+    {
+        println!(
+            "wrote {}: review it, then `warden grant set {name} {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    if !set {
+        if out.is_none() {
+            print!("{toml}");
+        }
+        return Ok(());
+    }
+    // The same path as `grant set`, from the file written (or a temporary one).
+    let dir = tempfile::tempdir()?;
+    let file = match out {
+        Some(path) => path,
+        None => {
+            let stem = policy.file_stem().unwrap_or_default().to_string_lossy();
+            let path = dir.path().join(format!("{name}-from-{stem}.toml"));
+            std::fs::write(&path, &toml)?;
+            path
+        }
+    };
+    Box::pin(run(
+        home,
+        GrantCommand::Set {
+            name: name.to_string(),
+            file,
+        },
+    ))
+    .await
+}
+
+/// What the import did not convert (and what it converted differently), on stderr.
+fn report_import(c: &warden::wassette::Conversion, policy: &Path) {
+    let g = &c.grant;
+    let hosts = g.net.as_ref().map_or(0, |n| n.allow.len());
+    eprintln!(
+        "converted {}: {} directories, {} hosts, {} environment variables ({} to fill in), memory {} MiB",
+        policy.display(),
+        g.fs.len(),
+        hosts,
+        g.env.vars.len() + c.env_missing.len(),
+        c.env_missing.len(),
+        g.limits.memory_mb,
+    );
+    for fs in g.fs.iter().filter(|f| !f.host.is_dir()) {
+        eprintln!(
+            "note: [[fs]] host {} is not a directory on this machine; `warden grant set` refuses it until it is",
+            fs.host.display()
+        );
+    }
+    for note in &c.notes {
+        eprintln!("note: {note}");
+    }
+    for (key, why) in &c.env_missing {
+        eprintln!("to fill in: [env.vars] {key} (written commented out): {why}");
+    }
+    for skipped in &c.not_converted {
+        eprintln!("not converted: {skipped}");
+    }
+}
+
+/// Writes `text` to a new file at `path`; an existing file is never overwritten.
+fn write_new(path: &Path, text: &str) -> CliResult {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|err| {
+            Failure::usage(anyhow::anyhow!(
+                "writing {}: {err} (choose another --out, or remove the file)",
+                path.display()
+            ))
+        })?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    Ok(())
 }

@@ -4,7 +4,9 @@
 mod audit;
 mod cache;
 mod cli;
+mod cli_snapshots;
 mod docs;
+mod grant_import;
 mod grants;
 mod hostile;
 mod isolation;

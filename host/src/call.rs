@@ -60,15 +60,17 @@ impl Runtime {
         );
         let timeout = Duration::from_millis(plugin.limits.timeout_ms);
         let _slot = self.acquire_slot(plugin, tool, timeout).await?;
-        let state = CallState::new(plugin.name.clone(), call_id, &plugin.capabilities).map_err(
-            |source| CallError::Internal {
-                plugin: plugin.name.to_string(),
-                tool: tool.to_string(),
-                source,
-            },
-        )?;
+        let deadline = Instant::now() + timeout;
+        let state =
+            CallState::new(plugin, self.network.clone(), call_id, deadline).map_err(|source| {
+                CallError::Internal {
+                    plugin: plugin.name.to_string(),
+                    tool: tool.to_string(),
+                    source,
+                }
+            })?;
         let mut store = Store::new(&self.engine, state);
-        let run = invoke(plugin, def, &mut store, &params).instrument(span);
+        let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span);
         // The epoch deadline stops guest code; this stops host calls that block, with
         // a little slack so the guest-side deadline reports first.
         let outcome = tokio::time::timeout(timeout + EPOCH_TICK * 4, run).await;
@@ -98,6 +100,18 @@ impl Runtime {
             );
         }
         let denials = store.data_mut().take_denials();
+        for used in store.data_mut().take_net_uses() {
+            tracing::info!(
+                plugin = %plugin.name,
+                tool,
+                call = call_id,
+                method = used.method,
+                url = used.url,
+                address = ?used.address,
+                secrets = ?used.secrets,
+                "outbound request"
+            );
+        }
         let value = match result {
             Ok(Some(Val::Result(Err(payload)))) if def.is_fallible() => {
                 let error = payload.map_or(Value::Null, |v| convert::val_to_json(&v));
@@ -177,11 +191,17 @@ async fn invoke(
     tool: &Tool,
     store: &mut Store<CallState>,
     params: &[Val],
+    deadline: Instant,
 ) -> wasmtime::Result<Option<Val>> {
     store.limiter(|s| &mut s.limits);
+    // Fuel is always metered (the engine is configured once); without a `fuel` limit
+    // a call gets more than it could burn before its deadline.
+    store.set_fuel(match plugin.limits.fuel {
+        0 => u64::MAX,
+        fuel => fuel,
+    })?;
     // Guest code yields to the executor every few epoch ticks, so a long call never
     // holds a worker thread, and traps once its wall-clock deadline has passed.
-    let deadline = Instant::now() + Duration::from_millis(plugin.limits.timeout_ms);
     store.set_epoch_deadline(YIELD_EVERY_TICKS);
     store.epoch_deadline_callback(move |_| {
         Ok(if Instant::now() >= deadline {
@@ -218,6 +238,15 @@ fn classify(
             format!(
                 "the call ran past {} ms (timeout_ms)",
                 plugin.limits.timeout_ms
+            ),
+        );
+    }
+    if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
+        return limit(
+            "fuel",
+            format!(
+                "the call used all of its {} units of fuel (fuel)",
+                plugin.limits.fuel
             ),
         );
     }

@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::net::Network;
 use crate::state::CallState;
 
 /// How often the epoch advances; a call's deadline is counted in these ticks.
@@ -28,6 +29,7 @@ pub const MAX_LIVE_INSTANCES: u32 = 256;
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<CallState>>,
+    pub(crate) network: Arc<Network>,
     _ticker: Ticker,
 }
 
@@ -51,8 +53,14 @@ impl Runtime {
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            network: Arc::default(),
             _ticker: ticker,
         })
+    }
+
+    /// Name pins and TLS roots of every call's outbound HTTP.
+    pub fn network(&self) -> &Network {
+        &self.network
     }
 
     /// The engine (for compiling and the compile cache).
@@ -76,7 +84,7 @@ fn engine_config() -> Config {
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .memory_init_cow(true)
         .epoch_interruption(true)
-        .consume_fuel(false)
+        .consume_fuel(true)
         .max_wasm_stack(1 << 20)
         .wasm_component_model(true);
     config

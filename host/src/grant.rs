@@ -2,8 +2,9 @@
 //!
 //! One TOML file per plugin, strict: an unknown key is an error that names the key,
 //! the line and the file. No grant means no capabilities at all. Every field here is
-//! enforced at the host boundary ([`crate::state`], [`crate::call`]); a capability kind
-//! that this version does not enforce yet (`[net]`, `[secrets]`, …) is not accepted.
+//! enforced at the host boundary ([`crate::state`], [`crate::call`], [`crate::net`]); a
+//! capability kind that this version does not enforce yet (`[memory]`, `[models]`, …) is
+//! not accepted.
 //!
 //! ```toml
 //! plugin = "files"
@@ -14,12 +15,20 @@
 //! guest = "/reports"
 //! access = "read"               # read | read-write
 //!
+//! [net]                         # outbound HTTP (wasi:http), checked per request
+//! allow = ["https://api.example.com", "https://*.example.org:8443"]
+//! max_response_kb = 10240       # response body cap
+//!
 //! [env]
 //! vars = { LANG = "C.UTF-8" }   # exactly these; the host's environment is never inherited
+//!
+//! [secrets]                     # injected into matching requests; the guest never sees them
+//! "https://api.example.com" = { header = "Authorization", from_env = "EXAMPLE_TOKEN", prefix = "Bearer " }
 //!
 //! [limits]
 //! memory_mb = 64
 //! timeout_ms = 5000
+//! fuel = 0                      # 0: off; else instructions per call, deterministic
 //! max_output_kb = 1024
 //! max_concurrency = 16
 //! ```
@@ -45,9 +54,15 @@ pub struct Grant {
     /// Preopened directories.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fs: Vec<FsGrant>,
+    /// Outbound HTTP destinations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<NetGrant>,
     /// Environment variables.
     #[serde(default, skip_serializing_if = "EnvGrant::is_empty")]
     pub env: EnvGrant,
+    /// Headers the host injects into requests to a destination (`scheme://host[:port]`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, SecretGrant>,
     /// Per-call limits; what is not given keeps its default.
     #[serde(default)]
     pub limits: Limits,
@@ -73,6 +88,57 @@ pub enum Access {
     Read,
     /// Everything: create, write, rename, remove inside the directory.
     ReadWrite,
+}
+
+/// Outbound HTTP: where a guest's `wasi:http` requests may go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetGrant {
+    /// Destinations: `scheme://host[:port]`, the host exact or `*.` + a domain (one
+    /// label). The port defaults to the scheme's.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Largest response body a guest may receive, in KiB.
+    #[serde(default = "NetGrant::default_max_response_kb")]
+    pub max_response_kb: u64,
+}
+
+impl NetGrant {
+    fn default_max_response_kb() -> u64 {
+        10 * 1024
+    }
+
+    /// The response body cap in bytes.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_response_kb.saturating_mul(1024)
+    }
+}
+
+impl Default for NetGrant {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            max_response_kb: Self::default_max_response_kb(),
+        }
+    }
+}
+
+/// A secret header: its value comes from the host (an environment variable or a file
+/// of Warden's process) and is added by Warden to every request to the destination.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretGrant {
+    /// The header to set (e.g. `Authorization`); a value the guest set is replaced.
+    pub header: String,
+    /// Read the value from this environment variable of Warden's process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_env: Option<String>,
+    /// Read the value from this file (absolute path; trailing newline removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_file: Option<PathBuf>,
+    /// Put before the value (e.g. `"Bearer "`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 /// Environment variables a guest sees.
@@ -135,6 +201,41 @@ impl Grant {
             }
             if !guests.insert(fs.guest.trim_end_matches('/').to_string()) {
                 bail!("{at}: guest path {:?} is granted twice", fs.guest);
+            }
+        }
+        let allow = match &self.net {
+            Some(net) => {
+                if !(1..=1024 * 1024).contains(&net.max_response_kb) {
+                    bail!(
+                        "[net] max_response_kb = {} is out of range (1 to 1048576)",
+                        net.max_response_kb
+                    );
+                }
+                crate::net::AllowList::parse(&net.allow).context("[net] allow")?
+            }
+            None => crate::net::AllowList::default(),
+        };
+        for (destination, secret) in &self.secrets {
+            let at = format!("[secrets] {destination:?}");
+            let target = crate::net::Destination::parse(destination).with_context(|| at.clone())?;
+            if !allow.permits_destination(&target) {
+                bail!(
+                    "{at}: the destination is not in [net] allow, so the secret would never be sent; add it there or remove the secret"
+                );
+            }
+            if http::HeaderName::from_bytes(secret.header.as_bytes()).is_err() {
+                bail!(
+                    "{at}: header = {:?} is not a valid header name",
+                    secret.header
+                );
+            }
+            match (&secret.from_env, &secret.from_file) {
+                (Some(_), None) => {}
+                (None, Some(path)) if path.is_absolute() => {}
+                (None, Some(path)) => {
+                    bail!("{at}: from_file = {path:?} must be an absolute path")
+                }
+                _ => bail!("{at}: give exactly one of from_env or from_file"),
             }
         }
         for key in self.env.vars.keys() {
@@ -204,6 +305,38 @@ pub fn template(name: &str, digest: &str, manifest: Option<&crate::manifest::Man
                 let _ = writeln!(out, "# host = \"/absolute/path/on/this/machine\"");
                 let _ = writeln!(out, "# guest = \"/data\"");
                 let _ = writeln!(out, "# access = \"read\"            # read | read-write");
+            }
+            "net" => {
+                let entries: Vec<String> = request
+                    .targets
+                    .iter()
+                    .map(|t| {
+                        if t.contains("://") {
+                            format!("{t:?}")
+                        } else {
+                            format!("\"https://{t}\"")
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(out, "# [net]");
+                let _ = writeln!(
+                    out,
+                    "# allow = [{}]",
+                    if entries.is_empty() {
+                        "\"https://api.example.com\"".to_string()
+                    } else {
+                        entries.join(", ")
+                    }
+                );
+                let _ = writeln!(
+                    out,
+                    "# max_response_kb = {}     # response body cap",
+                    NetGrant::default().max_response_kb
+                );
+                let _ = writeln!(
+                    out,
+                    "# Loopback, private and metadata addresses stay refused unless an entry names the address."
+                );
             }
             "env" => {
                 let _ = writeln!(out, "# [env]");

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// [limits]
 /// memory_mb = 64
 /// timeout_ms = 5000
+/// fuel = 0
 /// max_output_kb = 1024
 /// max_concurrency = 16
 /// ```
@@ -22,6 +23,9 @@ pub struct Limits {
     /// Wall-clock time of one call, in milliseconds (epoch interruption in guest code, a
     /// host-side timeout around everything else).
     pub timeout_ms: u64,
+    /// Instructions (wasmtime fuel) one call may execute; 0 means no fuel limit. Unlike
+    /// the timeout, the same call runs out of fuel at the same point on every machine.
+    pub fuel: u64,
     /// Size of the JSON result of one call, in KiB.
     pub max_output_kb: u64,
     /// Calls of this plugin running at once; more wait up to `timeout_ms`, then fail.
@@ -33,6 +37,7 @@ impl Default for Limits {
         Self {
             memory_mb: 128,
             timeout_ms: 10_000,
+            fuel: 0,
             max_output_kb: 1024,
             max_concurrency: 16,
         }

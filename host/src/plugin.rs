@@ -17,6 +17,7 @@ use crate::engine::Runtime;
 use crate::error::LoadError;
 use crate::grant::Grant;
 use crate::limits::Limits;
+use crate::net::AllowList;
 use crate::state::CallState;
 use crate::tools::{self, ExtraDocs, Skipped, Tool};
 
@@ -57,7 +58,9 @@ pub struct Plugin {
     pub load_time: Duration,
     pub(crate) pre: InstancePre<CallState>,
     /// What each call gets: the grant, or nothing when there is none or its pin fails.
-    pub(crate) capabilities: Grant,
+    pub(crate) capabilities: Arc<Grant>,
+    /// The capabilities' `[net] allow`, parsed once.
+    pub(crate) allow: Arc<AllowList>,
     /// Calls of this plugin running at once (`max_concurrency`).
     pub(crate) slots: Arc<tokio::sync::Semaphore>,
 }
@@ -111,6 +114,12 @@ impl Runtime {
             source: source.into(),
         };
         validate(name, source.wasm)?;
+        if let Some(grant) = &source.grant {
+            grant.check(name).map_err(|err| LoadError::Invalid {
+                name: name.to_string(),
+                reason: format!("its grant is not valid: {err:#}"),
+            })?;
+        }
         let digest = digest(source.wasm);
         let hex = digest.trim_start_matches("sha256:");
         let (component, outcome) = match cache {
@@ -179,6 +188,11 @@ impl Runtime {
         if let Some(notice) = &notice {
             tracing::warn!(plugin = name, "{notice}");
         }
+        let allow = match &capabilities.net {
+            // Checked above with the whole grant.
+            Some(net) => AllowList::parse(&net.allow).unwrap_or_default(),
+            None => AllowList::default(),
+        };
         Ok(Plugin {
             name: name.into(),
             digest,
@@ -189,7 +203,8 @@ impl Runtime {
             slots: Arc::new(tokio::sync::Semaphore::new(
                 capabilities.limits.max_concurrency as usize,
             )),
-            capabilities,
+            capabilities: Arc::new(capabilities),
+            allow: Arc::new(allow),
             grant: source.grant,
             notice,
             cache: outcome,

@@ -6,6 +6,7 @@
 //! no stdin; outbound HTTP goes through [`NetPolicy`](crate::net::NetPolicy).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use wasmtime::StoreLimits;
@@ -18,7 +19,8 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::denial::Denial;
 use crate::grant::{Access, Grant};
 use crate::log::LogBudget;
-use crate::net::NetPolicy;
+use crate::net::{NetPolicy, NetUse};
+use crate::plugin::Plugin;
 
 /// How much of the guest's stderr a call keeps (to explain a panic or a trap).
 const STDERR_CAPTURE: usize = 64 * 1024;
@@ -38,9 +40,15 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// The state for one call of `plugin`, with exactly what `grant` gives: its
-    /// directories and variables, nothing else.
-    pub(crate) fn new(plugin: Arc<str>, call_id: u64, grant: &Grant) -> anyhow::Result<Self> {
+    /// The state for one call of `plugin`, with exactly what its grant gives: its
+    /// directories, variables and destinations, nothing else; `deadline` ends the call.
+    pub(crate) fn new(
+        plugin: &Plugin,
+        network: Arc<crate::net::Network>,
+        call_id: u64,
+        deadline: Instant,
+    ) -> anyhow::Result<Self> {
+        let grant: &Grant = &plugin.capabilities;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let mut wasi = WasiCtx::builder();
         wasi.stderr(stderr.clone())
@@ -70,12 +78,18 @@ impl CallState {
             wasi: wasi.build(),
             table,
             http: WasiHttpCtx::new(),
-            net: NetPolicy::deny_all(plugin.clone()),
+            net: NetPolicy::new(
+                plugin.name.clone(),
+                plugin.capabilities.clone(),
+                plugin.allow.clone(),
+                network,
+                deadline,
+            ),
             limits: StoreLimitsBuilder::new()
                 .memory_size(grant.limits.memory_bytes())
                 .trap_on_grow_failure(true)
                 .build(),
-            plugin,
+            plugin: plugin.name.clone(),
             call_id,
             log: LogBudget::default(),
             denials: Vec::new(),
@@ -93,8 +107,13 @@ impl CallState {
     /// Denials recorded during the call, by every capability.
     pub(crate) fn take_denials(&mut self) -> Vec<Denial> {
         let mut all = std::mem::take(&mut self.denials);
-        all.append(&mut self.net.denials);
+        all.append(&mut self.net.take_denials());
         all
+    }
+
+    /// The HTTP requests the call made (and that were allowed).
+    pub(crate) fn take_net_uses(&mut self) -> Vec<NetUse> {
+        self.net.take_uses()
     }
 }
 

@@ -152,13 +152,40 @@ pub(crate) fn print_summary(plugin: &Plugin) {
             if grant.fs.is_empty() && grant.env.vars.is_empty() {
                 println!("  no files, no environment");
             }
-            println!("  net  none (outbound HTTP is not granted by this version)");
+            match &grant.net {
+                Some(net) if !net.allow.is_empty() => {
+                    for entry in &net.allow {
+                        println!("  net  {entry}");
+                    }
+                    println!("  net  responses up to {} KiB", net.max_response_kb);
+                }
+                _ => println!("  net  none (no outbound HTTP)"),
+            }
+            for (destination, secret) in &grant.secrets {
+                let from = match (&secret.from_env, &secret.from_file) {
+                    (Some(var), _) => format!("${var}"),
+                    (_, Some(path)) => path.display().to_string(),
+                    _ => "?".into(),
+                };
+                println!(
+                    "  secret  {} for {destination} (from {from})",
+                    secret.header
+                );
+            }
         }
     }
     let l = &plugin.limits;
     println!(
-        "  limits: memory {} MiB, timeout {} ms, output {} KiB, {} calls at once",
-        l.memory_mb, l.timeout_ms, l.max_output_kb, l.max_concurrency
+        "  limits: memory {} MiB, timeout {} ms, fuel {}, output {} KiB, {} calls at once",
+        l.memory_mb,
+        l.timeout_ms,
+        if l.fuel == 0 {
+            "off".to_string()
+        } else {
+            l.fuel.to_string()
+        },
+        l.max_output_kb,
+        l.max_concurrency
     );
 }
 

@@ -378,7 +378,7 @@ fn grant_init_writes_a_reviewable_grant_that_grants_nothing() {
         "{text}"
     );
     assert!(text.contains("# [[fs]]"), "{text}");
-    assert!(text.contains("cannot grant `net` yet"), "{text}");
+    assert!(text.contains("# [net]\n# allow = ["), "{text}");
     assert!(text.contains("digest = \"sha256:"), "{text}");
     // As written it parses and grants nothing but the pin and the limits.
     let grant = warden::grant::Grant::parse(&text, "hostile").unwrap();

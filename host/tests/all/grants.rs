@@ -260,10 +260,9 @@ fn a_grant_file_is_strict() {
             "without `..`",
         ),
         ("[env]\nvar = {}", "unknown field `var`"),
-        (
-            "[net]\nallow = [\"https://example.com\"]",
-            "unknown field `net`",
-        ),
+        ("[memory]\nnotes = \"read-write\"", "unknown field `memory`"),
+        ("[net]\nallow = [\"example.com\"]", "needs a scheme"),
+        ("[limits]\nfuel = -1", "fuel"),
         ("[limits]\nmemory_mb = 0", "memory_mb = 0 is out of range"),
         ("[limits]\ntimeout = 5", "unknown field `timeout`"),
         ("plugin = \"other\"", "being set on plugin \"files\""),

@@ -11,8 +11,10 @@ mod grants;
 mod hostile;
 mod isolation;
 mod mapping;
+mod net;
 mod schemas;
 mod smoke;
+mod upstream;
 
 use std::sync::OnceLock;
 

@@ -84,6 +84,20 @@ fn calls(c: &mut Criterion) {
             env: warden::grant::EnvGrant {
                 vars: [("LANG".to_string(), "C.UTF-8".to_string())].into(),
             },
+            net: Some(warden::grant::NetGrant {
+                allow: vec![
+                    "https://api.example.com".into(),
+                    "https://*.example.org:8443".into(),
+                ],
+                ..Default::default()
+            }),
+            limits: warden::limits::Limits {
+                memory_mb: 64,
+                timeout_ms: 5_000,
+                fuel: 50_000_000,
+                max_output_kb: 256,
+                max_concurrency: 8,
+            },
             ..Default::default()
         };
         runtime
@@ -100,7 +114,7 @@ fn calls(c: &mut Criterion) {
     };
     let empty = json!({});
     c.bench_function(
-        "trivial/warden with a grant (one preopen, one variable)",
+        "trivial/warden with a grant (one preopen, one variable, two hosts, limits and fuel on)",
         |b| {
             b.to_async(&rt).iter(|| async {
                 runtime

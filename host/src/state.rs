@@ -80,6 +80,7 @@ impl CallState {
             http: WasiHttpCtx::new(),
             net: NetPolicy::new(
                 plugin.name.clone(),
+                call_id,
                 plugin.capabilities.clone(),
                 plugin.allow.clone(),
                 network,

@@ -50,6 +50,7 @@ pub struct NetUse {
 /// The network policy of one call.
 pub struct NetPolicy {
     plugin: Arc<str>,
+    call_id: u64,
     allow: Arc<AllowList>,
     grant: Arc<Grant>,
     network: Arc<Network>,
@@ -69,6 +70,7 @@ impl NetPolicy {
     /// The policy of one call of `plugin` under `grant`, ending at `deadline`.
     pub(crate) fn new(
         plugin: Arc<str>,
+        call_id: u64,
         grant: Arc<Grant>,
         allow: Arc<AllowList>,
         network: Arc<Network>,
@@ -80,6 +82,7 @@ impl NetPolicy {
             .map_or(0, crate::grant::NetGrant::max_response_bytes);
         Self {
             plugin,
+            call_id,
             allow,
             grant,
             network,
@@ -112,7 +115,7 @@ type SendFuture =
 /// Records a denial and returns the error the guest sees.
 fn deny(
     record: &Mutex<Record>,
-    plugin: &str,
+    (plugin, call): (&str, u64),
     capability: &'static str,
     target: String,
     reason: String,
@@ -122,7 +125,7 @@ fn deny(
         target,
         reason,
     };
-    tracing::info!(plugin, %denial, "outbound request denied");
+    tracing::info!(plugin, call, %denial, "outbound request denied");
     record
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -141,15 +144,16 @@ impl WasiHttpHooks for NetPolicy {
         let target = format!("{} {}", request.method(), request.uri());
         let record = self.record.clone();
         let plugin = self.plugin.clone();
+        let call = self.call_id;
         let refuse_secret = {
             let (record, plugin, target) = (record.clone(), plugin.clone(), target.clone());
             move |reason: String| -> SendFuture {
-                let err = deny(&record, &plugin, "secrets", target, reason);
+                let err = deny(&record, (&plugin, call), "secrets", target, reason);
                 Box::new(async { Err(err) })
             }
         };
         let refuse = move |reason: String| -> SendFuture {
-            let err = deny(&record, &plugin, "net", target.clone(), reason);
+            let err = deny(&record, (&plugin, call), "net", target.clone(), reason);
             Box::new(async { Err(err) })
         };
         if self.allow.is_empty() {
@@ -177,6 +181,7 @@ impl WasiHttpHooks for NetPolicy {
         let record = self.record.clone();
         let plugin = self.plugin.clone();
         let deadline = self.deadline;
+        let call = self.call_id;
         let max_response = self.max_response;
         let method = request.method().to_string();
         let url = request.uri().to_string();
@@ -186,7 +191,7 @@ impl WasiHttpHooks for NetPolicy {
             let addrs = match addrs {
                 Ok(addrs) => addrs,
                 Err(Refusal::Denied(reason)) => {
-                    return Err(deny(&record, &plugin, "net", target, reason));
+                    return Err(deny(&record, (&plugin, call), "net", target, reason));
                 }
                 Err(Refusal::Failed(err)) => return Err(err),
             };

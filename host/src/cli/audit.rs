@@ -173,7 +173,8 @@ fn open_existing(home: &Home) -> CliResult<Audit> {
     Ok(Audit::open(home.root(), AuditOptions::default())?)
 }
 
-fn print(records: &[Record], json: bool) -> CliResult {
+/// Prints records; `false` once stdout is closed.
+fn print(records: &[Record], json: bool) -> CliResult<bool> {
     let mut out = std::io::stdout().lock();
     for r in records {
         let line = if json {
@@ -183,11 +184,10 @@ fn print(records: &[Record], json: bool) -> CliResult {
         };
         if writeln!(out, "{line}").is_err() {
             // A closed pipe (`| head`): stop quietly.
-            return Ok(());
+            return Ok(false);
         }
     }
-    let _ = out.flush();
-    Ok(())
+    Ok(out.flush().is_ok())
 }
 
 pub(crate) async fn run(home: &Home, cmd: AuditCommand) -> CliResult {
@@ -203,8 +203,7 @@ pub(crate) async fn run(home: &Home, cmd: AuditCommand) -> CliResult {
                 newest: true,
                 ..Filter::default()
             })?;
-            print(&records, json)?;
-            if follow {
+            if print(&records, json)? && follow {
                 let mut after = records.last().map_or(0, |r| r.seq);
                 loop {
                     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -215,7 +214,9 @@ pub(crate) async fn run(home: &Home, cmd: AuditCommand) -> CliResult {
                     if let Some(last) = more.last() {
                         after = last.seq;
                     }
-                    print(&more, json)?;
+                    if !print(&more, json)? {
+                        break;
+                    }
                 }
             }
             Ok(())
@@ -246,7 +247,8 @@ pub(crate) async fn run(home: &Home, cmd: AuditCommand) -> CliResult {
                 ..Filter::default()
             };
             let audit = open_existing(home)?;
-            print(&audit.read(filter)?, json)
+            print(&audit.read(filter)?, json)?;
+            Ok(())
         }
         AuditCommand::Export { out } => {
             let audit = open_existing(home)?;

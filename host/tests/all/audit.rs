@@ -645,3 +645,25 @@ fn cli_prune_and_bad_input() {
     expect(&out, 2);
     assert!(stderr(&out).contains("no audit log at"), "{}", stderr(&out));
 }
+
+#[test]
+fn tail_follow_shows_new_records() {
+    use std::io::BufRead as _;
+    let home = home_with_log(2);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["audit", "tail", "-f", "--json", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("running warden");
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(first["seq"], 2);
+    let audit = Audit::open(home.path(), AuditOptions::default()).unwrap();
+    audit.append_blocking(event(3)).unwrap();
+    let next: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    assert_eq!(next["seq"], 3);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

@@ -8,7 +8,7 @@
 //! Any other import traps when called, so a component that imports more than Warden
 //! knows still loads, and its other tools work.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use anyhow::Context as _;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::audit::Audit;
 use crate::net::Network;
 use crate::state::CallState;
 
@@ -30,6 +31,7 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<CallState>>,
     pub(crate) network: Arc<Network>,
+    pub(crate) audit: OnceLock<Audit>,
     _ticker: Ticker,
 }
 
@@ -54,8 +56,22 @@ impl Runtime {
             engine,
             linker: Arc::new(linker),
             network: Arc::default(),
+            audit: OnceLock::new(),
             _ticker: ticker,
         })
+    }
+
+    /// Records every call from now on in `audit`, durably before its result is
+    /// returned. Set once; a second log is refused.
+    pub fn set_audit(&self, audit: Audit) -> anyhow::Result<()> {
+        self.audit
+            .set(audit)
+            .map_err(|_| anyhow::anyhow!("this runtime already records to an audit log"))
+    }
+
+    /// The audit log calls are recorded in, if one is set.
+    pub fn audit(&self) -> Option<&Audit> {
+        self.audit.get()
     }
 
     /// Name pins and TLS roots of every call's outbound HTTP.

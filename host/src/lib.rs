@@ -29,6 +29,7 @@ pub mod engine;
 pub mod error;
 pub mod grant;
 pub mod home;
+mod limiter;
 pub mod limits;
 pub mod log;
 pub mod manifest;

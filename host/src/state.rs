@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use wasmtime::StoreLimits;
 use wasmtime::StoreLimitsBuilder;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -18,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::denial::Denial;
 use crate::grant::{Access, Grant};
+use crate::limiter::Limiter;
 use crate::log::LogBudget;
 use crate::net::{NetPolicy, NetUse};
 use crate::plugin::Plugin;
@@ -31,7 +31,7 @@ pub struct CallState {
     table: ResourceTable,
     http: WasiHttpCtx,
     net: NetPolicy,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Limiter,
     pub(crate) plugin: Arc<str>,
     pub(crate) call_id: u64,
     pub(crate) log: LogBudget,
@@ -86,10 +86,12 @@ impl CallState {
                 network,
                 deadline,
             ),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(grant.limits.memory_bytes())
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: Limiter::new(
+                StoreLimitsBuilder::new()
+                    .memory_size(grant.limits.memory_bytes())
+                    .trap_on_grow_failure(true)
+                    .build(),
+            ),
             plugin: plugin.name.clone(),
             call_id,
             log: LogBudget::default(),

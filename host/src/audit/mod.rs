@@ -150,6 +150,31 @@ impl Audit {
             .context("the audit writer stopped before answering")?
     }
 
+    /// Appends records of `events`, in this order (other callers' records may fall
+    /// between them); returns them once all are on disk. Sent together, they usually
+    /// share one transaction.
+    pub async fn append_all(&self, events: Vec<Event>) -> anyhow::Result<Vec<Record>> {
+        let mut waiting = Vec::with_capacity(events.len());
+        for event in events {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.send(Request::Append(
+                event,
+                Box::new(move |result| {
+                    let _ = tx.send(result);
+                }),
+            ))?;
+            waiting.push(rx);
+        }
+        let mut records = Vec::with_capacity(waiting.len());
+        for rx in waiting {
+            records.push(
+                rx.await
+                    .context("the audit writer stopped before answering")??,
+            );
+        }
+        Ok(records)
+    }
+
     /// [`Audit::append`] for code that is not async (it blocks the thread).
     pub fn append_blocking(&self, event: Event) -> anyhow::Result<Record> {
         let (tx, rx) = mpsc::channel();

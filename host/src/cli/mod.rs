@@ -119,11 +119,13 @@ fn init_logging() {
         .init();
 }
 
-/// Opens the runtime and the home's compile cache.
+/// Opens the runtime, recording every call in the home's audit log, and the home's
+/// compile cache.
 pub(crate) fn open(
     home: &warden::home::Home,
 ) -> CliResult<(warden::Runtime, warden::cache::CompileCache)> {
     let runtime = warden::Runtime::new()?;
+    runtime.set_audit(audit::open_log(home)?)?;
     let cache = home.cache(runtime.engine())?;
     Ok((runtime, cache))
 }

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,8 @@ pub(crate) struct Outbound {
     /// Largest response body, in bytes.
     pub(crate) max_response: u64,
     pub(crate) tls: Arc<rustls::ClientConfig>,
+    /// Counts the response body bytes the guest reads.
+    pub(crate) read: Arc<AtomicU64>,
 }
 
 /// Longest a connection attempt may take when the guest sets no timeout.
@@ -132,6 +135,7 @@ impl Outbound {
                 cap: self.max_response,
                 deadline: Box::pin(tokio::time::sleep_until(deadline)),
                 idle: self.between_bytes_timeout.map(|d| (d, None)),
+                read: self.read.clone(),
             }
             .boxed_unsync()
         });
@@ -179,6 +183,7 @@ struct CappedBody {
     cap: u64,
     deadline: Pin<Box<Sleep>>,
     idle: Option<(Duration, Option<Pin<Box<Sleep>>>)>,
+    read: Arc<AtomicU64>,
 }
 
 impl Body for CappedBody {
@@ -199,6 +204,7 @@ impl Body for CappedBody {
                         return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.cap)))));
                     }
                     this.left -= len;
+                    this.read.fetch_add(len, Ordering::Relaxed);
                 }
                 if let Some((_, timer)) = &mut this.idle {
                     *timer = None;

@@ -22,6 +22,7 @@ mod resolve;
 mod secrets;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -45,6 +46,17 @@ pub struct NetUse {
     pub address: Option<SocketAddr>,
     /// Names of the secrets injected (never their values).
     pub secrets: Vec<String>,
+    /// The response status, when a response came.
+    pub status: Option<u16>,
+    /// Response body bytes the guest read.
+    pub bytes: u64,
+}
+
+/// A request in flight: its use, completed when the call ends.
+struct Pending {
+    used: NetUse,
+    status: Arc<AtomicU32>,
+    bytes: Arc<AtomicU64>,
 }
 
 /// The network policy of one call.
@@ -63,7 +75,7 @@ pub struct NetPolicy {
 #[derive(Default)]
 pub(crate) struct Record {
     pub(crate) denials: Vec<Denial>,
-    pub(crate) uses: Vec<NetUse>,
+    uses: Vec<Pending>,
 }
 
 impl NetPolicy {
@@ -103,9 +115,21 @@ impl NetPolicy {
         )
     }
 
-    /// Requests sent so far (taken).
+    /// Requests sent so far, with their status and body bytes read (taken).
     pub(crate) fn take_uses(&self) -> Vec<NetUse> {
-        std::mem::take(&mut self.record.lock().unwrap_or_else(|e| e.into_inner()).uses)
+        let pending =
+            std::mem::take(&mut self.record.lock().unwrap_or_else(|e| e.into_inner()).uses);
+        pending
+            .into_iter()
+            .map(|p| NetUse {
+                status: match p.status.load(Ordering::Relaxed) {
+                    0 => None,
+                    status => u16::try_from(status).ok(),
+                },
+                bytes: p.bytes.load(Ordering::Relaxed),
+                ..p.used
+            })
+            .collect()
     }
 }
 
@@ -195,18 +219,26 @@ impl WasiHttpHooks for NetPolicy {
                 }
                 Err(Refusal::Failed(err)) => return Err(err),
             };
+            let status = Arc::new(AtomicU32::new(0));
+            let bytes = Arc::new(AtomicU64::new(0));
             record
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .uses
-                .push(NetUse {
-                    method,
-                    url,
-                    address: addrs.first().copied(),
-                    secrets: injected,
+                .push(Pending {
+                    used: NetUse {
+                        method,
+                        url,
+                        address: addrs.first().copied(),
+                        secrets: injected,
+                        status: None,
+                        bytes: 0,
+                    },
+                    status: status.clone(),
+                    bytes: bytes.clone(),
                 });
             let options = options.unwrap_or_default();
-            Outbound {
+            let sent = Outbound {
                 dest,
                 addrs,
                 deadline,
@@ -215,9 +247,12 @@ impl WasiHttpHooks for NetPolicy {
                 between_bytes_timeout: options.between_bytes_timeout,
                 max_response,
                 tls: network.tls(),
+                read: bytes,
             }
             .send(request)
-            .await
+            .await?;
+            status.store(u32::from(sent.0.status().as_u16()), Ordering::Relaxed);
+            Ok(sent)
         })
     }
 }

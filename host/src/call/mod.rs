@@ -15,6 +15,9 @@ use tracing::Instrument as _;
 use wasmtime::component::Val;
 use wasmtime::{Store, UpdateDeadline};
 
+mod record;
+
+use self::record::{Record, Report};
 use crate::convert;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::error::CallError;
@@ -31,12 +34,53 @@ const YIELD_EVERY_TICKS: u64 = 2;
 const STDERR_IN_ERRORS: usize = 2048;
 
 impl Runtime {
-    /// Calls `tool` of `plugin` with JSON `args` (an object keyed by parameter name).
+    /// Calls `tool` of `plugin` with JSON `args` (an object keyed by parameter name), on
+    /// behalf of the local user.
     pub async fn call(
         &self,
         plugin: &Plugin,
         tool: &str,
         args: &Value,
+    ) -> Result<Value, CallError> {
+        self.call_as(&crate::audit::local_principal(), plugin, tool, args)
+            .await
+    }
+
+    /// Calls `tool` of `plugin` on behalf of `principal`. With an audit log set
+    /// ([`Runtime::set_audit`]), the call's records are on disk before this returns; if
+    /// they cannot be written, the result is withheld and the call fails.
+    pub async fn call_as(
+        &self,
+        principal: &str,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+    ) -> Result<Value, CallError> {
+        let started = Instant::now();
+        let mut report = Report::default();
+        let result = self.run(plugin, tool, args, &mut report).await;
+        match self.audit.get() {
+            None => result,
+            Some(audit) => {
+                let record = Record {
+                    principal,
+                    plugin,
+                    tool,
+                    args,
+                    duration: started.elapsed(),
+                    report,
+                };
+                record.append(audit, result).await
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+        report: &mut Report,
     ) -> Result<Value, CallError> {
         let Some(def) = plugin.tool(tool) else {
             return Err(CallError::UnknownTool {
@@ -53,6 +97,7 @@ impl Runtime {
             }
         })?;
         let call_id = NEXT_CALL.fetch_add(1, Ordering::Relaxed);
+        report.call_id = call_id;
         let span = tracing::info_span!(
             "execute_tool",
             gen_ai.tool.name = %format_args!("{}/{}", plugin.name, tool),
@@ -88,7 +133,13 @@ impl Runtime {
             Ok(Err(err)) => Err(classify(plugin, tool, &store, err)),
             Ok(Ok(val)) => Ok(val),
         };
+        report.fuel_used = match plugin.limits.fuel {
+            0 => u64::MAX - store.get_fuel().unwrap_or(u64::MAX),
+            fuel => fuel - store.get_fuel().unwrap_or(fuel).min(fuel),
+        };
+        report.memory_peak = store.data().limits.peak_memory;
         let log = &store.data().log;
+        report.log_lines = (log.written, log.dropped);
         if log.dropped > 0 {
             tracing::warn!(
                 plugin = %plugin.name,
@@ -100,7 +151,8 @@ impl Runtime {
             );
         }
         let denials = store.data_mut().take_denials();
-        for used in store.data_mut().take_net_uses() {
+        report.net = store.data_mut().take_net_uses();
+        for used in &report.net {
             tracing::info!(
                 plugin = %plugin.name,
                 tool,
@@ -108,6 +160,8 @@ impl Runtime {
                 method = used.method,
                 url = used.url,
                 address = ?used.address,
+                status = ?used.status,
+                bytes = used.bytes,
                 secrets = ?used.secrets,
                 "outbound request"
             );

@@ -1,0 +1,151 @@
+//! A call's audit records: what it did at the host boundary, and how it ended.
+//!
+//! One `tool.call` record per call (arguments and result as digests, outcome,
+//! duration, fuel, peak memory, log lines), preceded by one record per HTTP request
+//! (`capability.use`), per refusal (`capability.denied`) and for a limit hit
+//! (`limit.hit`), all carrying the call's id. They are on disk before the caller sees
+//! the result.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::audit::{Audit, Event, Outcome};
+use crate::error::CallError;
+use crate::net::NetUse;
+use crate::plugin::Plugin;
+
+/// What the call did, gathered while it ran.
+#[derive(Default)]
+pub(super) struct Report {
+    pub(super) call_id: u64,
+    pub(super) fuel_used: u64,
+    pub(super) memory_peak: usize,
+    /// Log lines (written, dropped).
+    pub(super) log_lines: (u32, u32),
+    pub(super) net: Vec<NetUse>,
+}
+
+/// One finished call, ready to be recorded.
+pub(super) struct Record<'a> {
+    pub(super) principal: &'a str,
+    pub(super) plugin: &'a Plugin,
+    pub(super) tool: &'a str,
+    pub(super) args: &'a Value,
+    pub(super) duration: Duration,
+    pub(super) report: Report,
+}
+
+impl Record<'_> {
+    /// Appends the call's records and hands back `result` once they are durable, or a
+    /// failure naming the audit log if they could not be written.
+    pub(super) async fn append(
+        self,
+        audit: &Audit,
+        result: Result<Value, CallError>,
+    ) -> Result<Value, CallError> {
+        let events = self.events(audit, &result);
+        match audit.append_all(events).await {
+            Ok(_) => result,
+            Err(err) => {
+                tracing::error!(
+                    plugin = %self.plugin.name,
+                    tool = self.tool,
+                    "the call's audit record could not be written: {err:#}"
+                );
+                Err(CallError::Internal {
+                    plugin: self.plugin.name.to_string(),
+                    tool: self.tool.to_string(),
+                    source: err.context(
+                        "the audit log could not record this call, so its result is withheld",
+                    ),
+                })
+            }
+        }
+    }
+
+    fn event(&self, kind: &str) -> Event {
+        Event::new(kind, self.principal)
+            .plugin(self.plugin.name.to_string())
+            .tool(self.tool)
+            .field("call", self.report.call_id)
+    }
+
+    fn events(&self, audit: &Audit, result: &Result<Value, CallError>) -> Vec<Event> {
+        let mut events = Vec::with_capacity(1 + self.report.net.len());
+        for used in &self.report.net {
+            let mut event = self
+                .event("capability.use")
+                .outcome(Outcome::Ok)
+                .field("capability", "net")
+                .field("method", used.method.clone())
+                .field("url", used.url.clone())
+                .field("bytes", used.bytes);
+            if let Some(address) = used.address {
+                event = event.field("address", address.to_string());
+            }
+            if let Some(status) = used.status {
+                event = event.field("status", status);
+            }
+            if !used.secrets.is_empty() {
+                // The header names only; the values never leave the connector.
+                event = event.field("secrets_injected", json!(used.secrets));
+            }
+            events.push(event);
+        }
+        let outcome = match result {
+            Ok(_) => Outcome::Ok,
+            Err(CallError::Denied { .. }) => Outcome::Denied,
+            Err(_) => Outcome::Error,
+        };
+        match result {
+            Err(CallError::Denied { denials, .. }) => {
+                for denial in denials {
+                    events.push(
+                        self.event("capability.denied")
+                            .outcome(Outcome::Denied)
+                            .field("capability", denial.capability)
+                            .field("target", denial.target.clone())
+                            .field("reason", denial.reason.clone()),
+                    );
+                }
+            }
+            Err(CallError::Limit { limit, detail, .. }) => events.push(
+                self.event("limit.hit")
+                    .outcome(Outcome::Error)
+                    .field("limit", *limit)
+                    .field("detail", detail.clone()),
+            ),
+            _ => {}
+        }
+        let (written, dropped) = self.report.log_lines;
+        let mut call = self
+            .event("tool.call")
+            .outcome(outcome)
+            .field("digest", self.plugin.digest.clone())
+            .field("arguments", audit.payload(self.args))
+            .field("duration_us", duration_us(self.duration))
+            .field("fuel_used", self.report.fuel_used)
+            .field("memory_peak_bytes", self.report.memory_peak)
+            .field("log_lines", written)
+            .field("log_dropped", dropped);
+        call = match result {
+            Ok(value) => call.field("result", audit.payload(value)),
+            // The tool's own error is its output: kept as a digest like a result.
+            Err(CallError::ToolError { error, .. }) => call.field(
+                "error",
+                json!({ "code": "tool-error", "payload": audit.payload(error) }),
+            ),
+            Err(err) => call.field(
+                "error",
+                json!({ "code": err.code(), "message": err.to_string() }),
+            ),
+        };
+        events.push(call);
+        events
+    }
+}
+
+fn duration_us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

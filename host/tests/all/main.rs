@@ -2,6 +2,7 @@
 //! guests are built from source by the `warden-tests` build script.
 
 mod audit;
+mod audit_calls;
 mod cache;
 mod cli;
 mod cli_snapshots;

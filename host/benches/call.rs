@@ -134,5 +134,81 @@ fn calls(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, calls);
+/// Calls recorded in an audit log, each durable (fsync) before its answer: one caller
+/// at a time (latency), and 256 callers at once (throughput, group commit).
+fn durable(c: &mut Criterion) {
+    let home = tempfile::tempdir().unwrap();
+    let runtime = std::sync::Arc::new(Runtime::new().unwrap());
+    runtime
+        .set_audit(
+            warden::audit::Audit::open(home.path(), warden::audit::AuditOptions::default())
+                .unwrap(),
+        )
+        .unwrap();
+    let counter = {
+        let wasm = std::fs::read(warden_tests::guests::COUNTER).unwrap();
+        let grant = warden::grant::Grant {
+            limits: warden::limits::Limits {
+                max_concurrency: 256,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let source = PluginSource {
+            name: "counter",
+            wasm: &wasm,
+            extra_docs: Default::default(),
+            grant: Some(grant),
+        };
+        std::sync::Arc::new(runtime.load(source, None).unwrap())
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let empty = json!({});
+
+    let mut group = c.benchmark_group("durable");
+    group.bench_function("one caller (counter.bump, audit synced)", |b| {
+        b.to_async(&rt).iter(|| async {
+            runtime
+                .call_as("bench", &counter, "bump", black_box(&empty))
+                .await
+                .unwrap()
+        })
+    });
+    const CALLERS: u64 = 256;
+    group.throughput(criterion::Throughput::Elements(CALLERS));
+    group.sample_size(20);
+    group.bench_function("256 callers at once", |b| {
+        b.to_async(&rt).iter_custom(|rounds| {
+            let runtime = runtime.clone();
+            let counter = counter.clone();
+            async move {
+                let started = std::time::Instant::now();
+                for _ in 0..rounds {
+                    let calls: Vec<_> = (0..CALLERS)
+                        .map(|_| {
+                            let runtime = runtime.clone();
+                            let counter = counter.clone();
+                            tokio::spawn(async move {
+                                runtime
+                                    .call_as("bench", &counter, "bump", &json!({}))
+                                    .await
+                                    .unwrap()
+                            })
+                        })
+                        .collect();
+                    for call in calls {
+                        call.await.unwrap();
+                    }
+                }
+                started.elapsed()
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, calls, durable);
 criterion_main!(benches);

@@ -2,7 +2,7 @@
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "warden:plugin/tool",
+    world: "warden:plugin/services",
 });
 
-pub use self::warden::host::log;
+pub use self::warden::host::{log, memory};

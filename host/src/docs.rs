@@ -15,7 +15,12 @@ use serde::Deserialize;
 pub const WARDEN_WIT: [(&str, &str); 2] = [
     (
         "warden-host.wit",
-        include_str!("../../wit/deps/warden-host-0.1.0/log.wit"),
+        // One package in several files; `memory.wit` has no `package` line of its own.
+        concat!(
+            include_str!("../../wit/deps/warden-host-0.1.0/log.wit"),
+            "\n",
+            include_str!("../../wit/deps/warden-host-0.1.0/memory.wit"),
+        ),
     ),
     ("warden-plugin.wit", include_str!("../../wit/world.wit")),
 ];

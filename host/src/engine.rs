@@ -32,6 +32,7 @@ pub struct Runtime {
     pub(crate) linker: Arc<Linker<CallState>>,
     pub(crate) network: Arc<Network>,
     pub(crate) audit: OnceLock<Audit>,
+    pub(crate) memory: OnceLock<Arc<dyn crate::memory::Store>>,
     _ticker: Ticker,
 }
 
@@ -48,15 +49,19 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking wasi:http")?;
-        crate::bindings::Tool::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(anyhow::Error::from)
-            .context("linking warden:host")?;
+        crate::bindings::Services::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(anyhow::Error::from)
+        .context("linking warden:host")?;
         let ticker = Ticker::start(&engine);
         Ok(Self {
             engine,
             linker: Arc::new(linker),
             network: Arc::default(),
             audit: OnceLock::new(),
+            memory: OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -67,6 +72,18 @@ impl Runtime {
         self.audit
             .set(audit)
             .map_err(|_| anyhow::anyhow!("this runtime already records to an audit log"))
+    }
+
+    /// Serves `warden:host/memory` from `store`. Set once.
+    pub fn set_memory(&self, store: Arc<dyn crate::memory::Store>) -> anyhow::Result<()> {
+        self.memory
+            .set(store)
+            .map_err(|_| anyhow::anyhow!("this runtime already has a memory store"))
+    }
+
+    /// The memory store, if one is set.
+    pub fn memory(&self) -> Option<&Arc<dyn crate::memory::Store>> {
+        self.memory.get()
     }
 
     /// The audit log calls are recorded in, if one is set.

@@ -3,7 +3,7 @@
 //! One TOML file per plugin, strict: an unknown key is an error that names the key,
 //! the line and the file. No grant means no capabilities at all. Every field here is
 //! enforced at the host boundary ([`crate::state`], [`crate::call`], [`crate::net`]); a
-//! capability kind that this version does not enforce yet (`[memory]`, `[models]`, …) is
+//! capability kind that this version does not enforce yet (`[models]`, `[tools]`, …) is
 //! not accepted.
 //!
 //! ```toml
@@ -24,6 +24,9 @@
 //!
 //! [secrets]                     # injected into matching requests; the guest never sees them
 //! "https://api.example.com" = { header = "Authorization", from_env = "EXAMPLE_TOKEN", prefix = "Bearer " }
+//!
+//! [memory]                      # namespaces of the host's memory service
+//! "notes" = "read-write"        # or { access = "read", max_value_kb = 256, max_namespace_mb = 16 }
 //!
 //! [limits]
 //! memory_mb = 64
@@ -63,6 +66,9 @@ pub struct Grant {
     /// Headers the host injects into requests to a destination (`scheme://host[:port]`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub secrets: BTreeMap<String, SecretGrant>,
+    /// Memory namespaces: name → `"read"`, `"read-write"`, or a table with sizes.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub memory: BTreeMap<String, MemoryGrant>,
     /// Per-call limits; what is not given keeps its default.
     #[serde(default)]
     pub limits: Limits,
@@ -139,6 +145,85 @@ pub struct SecretGrant {
     /// Put before the value (e.g. `"Bearer "`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+}
+
+/// Access to one memory namespace. In TOML either `"read-write"` or
+/// `{ access = "read-write", max_value_kb = 256, max_namespace_mb = 16 }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MemoryGrant {
+    /// `read` or `read-write`.
+    pub access: Access,
+    /// Largest value or document text, in KiB.
+    pub max_value_kb: u64,
+    /// Largest total of the namespace's values and documents, in MiB.
+    pub max_namespace_mb: u64,
+}
+
+impl MemoryGrant {
+    const DEFAULT_VALUE_KB: u64 = 1024;
+    const DEFAULT_NAMESPACE_MB: u64 = 64;
+
+    /// `access` with the default sizes.
+    pub fn new(access: Access) -> Self {
+        Self {
+            access,
+            max_value_kb: Self::DEFAULT_VALUE_KB,
+            max_namespace_mb: Self::DEFAULT_NAMESPACE_MB,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MemoryGrant {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            access: Access,
+            #[serde(default = "default_value_kb")]
+            max_value_kb: u64,
+            #[serde(default = "default_namespace_mb")]
+            max_namespace_mb: u64,
+        }
+        fn default_value_kb() -> u64 {
+            MemoryGrant::DEFAULT_VALUE_KB
+        }
+        fn default_namespace_mb() -> u64 {
+            MemoryGrant::DEFAULT_NAMESPACE_MB
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = MemoryGrant;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"read\", \"read-write\", or { access = …, max_value_kb = …, max_namespace_mb = … }")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<MemoryGrant, E> {
+                let access = Access::deserialize(serde::de::value::StrDeserializer::new(v))?;
+                Ok(MemoryGrant::new(access))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<MemoryGrant, A::Error> {
+                let t = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(MemoryGrant {
+                    access: t.access,
+                    max_value_kb: t.max_value_kb,
+                    max_namespace_mb: t.max_namespace_mb,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Whether `name` can be a memory namespace: 1 to 64 of `a-z 0-9 . _ -`, starting
+/// with a letter or digit.
+pub fn valid_namespace(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
 }
 
 /// Environment variables a guest sees.
@@ -236,6 +321,26 @@ impl Grant {
                     bail!("{at}: from_file = {path:?} must be an absolute path")
                 }
                 _ => bail!("{at}: give exactly one of from_env or from_file"),
+            }
+        }
+        for (namespace, memory) in &self.memory {
+            let at = format!("[memory] {namespace:?}");
+            if !valid_namespace(namespace) {
+                bail!(
+                    "{at}: a namespace is 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+                );
+            }
+            if !(1..=64 * 1024).contains(&memory.max_value_kb) {
+                bail!(
+                    "{at}: max_value_kb = {} is out of range (1 to 65536)",
+                    memory.max_value_kb
+                );
+            }
+            if !(1..=64 * 1024).contains(&memory.max_namespace_mb) {
+                bail!(
+                    "{at}: max_namespace_mb = {} is out of range (1 to 65536)",
+                    memory.max_namespace_mb
+                );
             }
         }
         for key in self.env.vars.keys() {
@@ -337,6 +442,17 @@ pub fn template(name: &str, digest: &str, manifest: Option<&crate::manifest::Man
                     out,
                     "# Loopback, private and metadata addresses stay refused unless an entry names the address."
                 );
+            }
+            "memory" => {
+                let _ = writeln!(out, "# [memory]");
+                let names = if request.targets.is_empty() {
+                    vec!["namespace".to_string()]
+                } else {
+                    request.targets.clone()
+                };
+                for name in names {
+                    let _ = writeln!(out, "# {name:?} = \"read-write\"   # or \"read\"");
+                }
             }
             "env" => {
                 let _ = writeln!(out, "# [env]");

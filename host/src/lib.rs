@@ -33,6 +33,7 @@ mod limiter;
 pub mod limits;
 pub mod log;
 pub mod manifest;
+pub mod memory;
 pub mod net;
 pub mod plugin;
 pub mod schema;

@@ -37,6 +37,12 @@ pub struct CallState {
     pub(crate) log: LogBudget,
     pub(crate) denials: Vec<Denial>,
     pub(crate) stderr: MemoryOutputPipe,
+    /// The grant this call runs under.
+    pub(crate) grant: Arc<Grant>,
+    /// The runtime's memory store, if it has one.
+    pub(crate) memory: Option<Arc<dyn crate::memory::Store>>,
+    /// Memory operations done, for the audit records.
+    pub(crate) memory_uses: Vec<crate::memory::MemoryUse>,
 }
 
 impl CallState {
@@ -44,10 +50,11 @@ impl CallState {
     /// directories, variables and destinations, nothing else; `deadline` ends the call.
     pub(crate) fn new(
         plugin: &Plugin,
-        network: Arc<crate::net::Network>,
+        runtime: &crate::Runtime,
         call_id: u64,
         deadline: Instant,
     ) -> anyhow::Result<Self> {
+        let network = runtime.network.clone();
         let grant: &Grant = &plugin.capabilities;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let mut wasi = WasiCtx::builder();
@@ -97,6 +104,9 @@ impl CallState {
             log: LogBudget::default(),
             denials: Vec::new(),
             stderr,
+            grant: plugin.capabilities.clone(),
+            memory: runtime.memory.get().cloned(),
+            memory_uses: Vec::new(),
         })
     }
 

@@ -21,13 +21,13 @@ pub use wit_bindgen;
 
 pub mod log;
 
-/// The generated bindings of the world `warden:plugin/tool@0.1.0`.
+/// The generated bindings of the world `warden:plugin/services@0.1.0`.
 ///
 /// Kept in a module of their own so that the crate's public surface stays [`host`] and
 /// [`log`].
 mod bindings {
     wit_bindgen::generate!({
-        world: "warden:plugin/tool@0.1.0",
+        world: "warden:plugin/services@0.1.0",
         path: "../wit",
         generate_all,
     });
@@ -46,5 +46,5 @@ mod bindings {
 /// });
 /// ```
 pub mod host {
-    pub use crate::bindings::warden::host::log;
+    pub use crate::bindings::warden::host::{log, memory};
 }

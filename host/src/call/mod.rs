@@ -106,14 +106,13 @@ impl Runtime {
         let timeout = Duration::from_millis(plugin.limits.timeout_ms);
         let _slot = self.acquire_slot(plugin, tool, timeout).await?;
         let deadline = Instant::now() + timeout;
-        let state =
-            CallState::new(plugin, self.network.clone(), call_id, deadline).map_err(|source| {
-                CallError::Internal {
-                    plugin: plugin.name.to_string(),
-                    tool: tool.to_string(),
-                    source,
-                }
-            })?;
+        let state = CallState::new(plugin, self, call_id, deadline).map_err(|source| {
+            CallError::Internal {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                source,
+            }
+        })?;
         let mut store = Store::new(&self.engine, state);
         let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span);
         // The epoch deadline stops guest code; this stops host calls that block, with
@@ -152,6 +151,7 @@ impl Runtime {
         }
         let denials = store.data_mut().take_denials();
         report.net = store.data_mut().take_net_uses();
+        report.memory = std::mem::take(&mut store.data_mut().memory_uses);
         for used in &report.net {
             tracing::info!(
                 plugin = %plugin.name,

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::audit::{Audit, Event, Outcome};
 use crate::error::CallError;
+use crate::memory::MemoryUse;
 use crate::net::NetUse;
 use crate::plugin::Plugin;
 
@@ -24,6 +25,7 @@ pub(super) struct Report {
     /// Log lines (written, dropped).
     pub(super) log_lines: (u32, u32),
     pub(super) net: Vec<NetUse>,
+    pub(super) memory: Vec<MemoryUse>,
 }
 
 /// One finished call, ready to be recorded.
@@ -92,6 +94,17 @@ impl Record<'_> {
                 event = event.field("secrets_injected", json!(used.secrets));
             }
             events.push(event);
+        }
+        for used in &self.report.memory {
+            events.push(
+                self.event("capability.use")
+                    .outcome(Outcome::Ok)
+                    .field("capability", "memory")
+                    .field("op", used.op)
+                    .field("namespace", used.namespace.clone())
+                    .field("target", used.target.clone())
+                    .field("bytes", used.bytes),
+            );
         }
         let outcome = match result {
             Ok(_) => Outcome::Ok,

@@ -6,6 +6,7 @@
 mod audit;
 mod call;
 mod demo;
+mod memory;
 mod grant;
 mod plugin;
 
@@ -41,6 +42,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Install the bundled plugins and show them at work.
     Demo,
+    /// Look into and edit the memory service (as the operator).
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
 }
 
 /// An error with the exit code it should end the process with.
@@ -96,6 +100,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Grant(cmd) => grant::run(&home, cmd).await,
             Command::Call(args) => call::run(&home, args).await,
             Command::Audit(cmd) => audit::run(&home, cmd).await,
+            Command::Memory(cmd) => memory::run(&home, cmd),
             Command::Demo => demo::run(&home).await,
         }
     });
@@ -126,6 +131,7 @@ pub(crate) fn open(
 ) -> CliResult<(warden::Runtime, warden::cache::CompileCache)> {
     let runtime = warden::Runtime::new()?;
     runtime.set_audit(audit::open_log(home)?)?;
+    runtime.set_memory(std::sync::Arc::new(memory::open_store(home)?))?;
     let cache = home.cache(runtime.engine())?;
     Ok((runtime, cache))
 }

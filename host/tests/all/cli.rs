@@ -394,3 +394,69 @@ fn grant_init_writes_a_reviewable_grant_that_grants_nothing() {
     );
     expect(&out, 2);
 }
+
+#[test]
+fn memory_from_the_command_line_and_the_notes_plugin() {
+    let home = home_with(&[("notes", guests::NOTES)]);
+    let h = home.path();
+    let grant = h.join("notes.toml");
+    std::fs::write(&grant, "[memory]\nnotes = \"read-write\"\n").unwrap();
+    expect(
+        &warden(h, &["grant", "set", "notes", grant.to_str().unwrap()]),
+        0,
+    );
+    let out = warden(
+        h,
+        &[
+            "call",
+            "notes/remember",
+            "--input",
+            r#"{"text": "the ferry leaves at noon", "tags": ["travel"]}"#,
+        ],
+    );
+    expect(&out, 0);
+    assert_eq!(stdout(&out).trim(), "\"n1\"");
+    // The operator sees what the plugin stored, and can add to it.
+    let out = warden(h, &["memory", "search", "notes", "ferry"]);
+    expect(&out, 0);
+    assert!(stdout(&out).contains("n1") && stdout(&out).contains("[ferry]"));
+    expect(
+        &warden(
+            h,
+            &[
+                "memory",
+                "put",
+                "notes",
+                "n9",
+                "ferry tickets are in the drawer",
+                "--document",
+                "--metadata",
+                r#"{"tags": ["home"]}"#,
+            ],
+        ),
+        0,
+    );
+    let out = warden(
+        h,
+        &["call", "notes/search", "--input", r#"{"query": "ferry"}"#],
+    );
+    expect(&out, 0);
+    let found: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 2);
+    let out = warden(h, &["memory", "ls", "notes"]);
+    expect(&out, 0);
+    assert_eq!(stdout(&out).trim(), "next-id");
+    expect(&warden(h, &["memory", "get", "notes", "next-id"]), 0);
+    let out = warden(h, &["memory", "get", "notes", "nothing"]);
+    expect(&out, 2);
+    assert!(
+        stderr(&out).contains("warden memory ls notes"),
+        "{}",
+        stderr(&out)
+    );
+    expect(&warden(h, &["memory", "ls", "Bad Name"]), 2);
+    // Every change is on record.
+    let out = warden(h, &["audit", "query", "--kind", "memory.put", "--json"]);
+    expect(&out, 0);
+    assert!(stdout(&out).contains("\"n9\""), "{}", stdout(&out));
+}

@@ -12,6 +12,7 @@ mod grants;
 mod hostile;
 mod isolation;
 mod mapping;
+mod memory;
 mod net;
 mod schemas;
 mod smoke;

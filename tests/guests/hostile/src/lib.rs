@@ -6,12 +6,27 @@ warden_sdk::wit_bindgen::generate!({
     world: "warden-test:hostile/hostile",
     path: ["../../../wit", "wit"],
     runtime_path: "warden_sdk::wit_bindgen::rt",
-    with: { "warden:host/log@0.1.0": warden_sdk::host::log },
+    with: {
+        "warden:host/log@0.1.0": warden_sdk::host::log,
+        "warden:host/memory@0.1.0": warden_sdk::host::memory,
+    },
 });
 
 struct Hostile;
 
 impl Guest for Hostile {
+    fn memory_read(namespace: String, key: String) -> Result<Option<String>, String> {
+        warden_sdk::host::memory::get(&namespace, &key)
+            .map(|e| e.map(|e| String::from_utf8_lossy(&e.value).into_owned()))
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    fn memory_list(namespace: String) -> Result<Vec<String>, String> {
+        warden_sdk::host::memory::list_keys(&namespace, "", None, 100)
+            .map(|page| page.keys)
+            .map_err(|e| format!("{e:?}"))
+    }
+
     fn env(name: String) -> Option<String> {
         std::env::var(name).ok()
     }

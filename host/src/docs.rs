@@ -165,12 +165,9 @@ impl PackageDocs {
         let pkg = match resolve.push_dir(dir) {
             Ok((pkg, _)) => pkg,
             Err(_) => {
+                // Resolve it against Warden's and WASI's packages, which it may import.
                 resolve = wit_parser::Resolve::default();
-                for (name, text) in WARDEN_WIT {
-                    resolve
-                        .push_str(name, text)
-                        .context("parsing Warden's own WIT")?;
-                }
+                crate::wit::push_all(&mut resolve)?;
                 resolve
                     .push_dir(dir)
                     .with_context(|| format!("reading WIT from {}", dir.display()))?

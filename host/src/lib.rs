@@ -40,6 +40,7 @@ pub mod schema;
 pub mod state;
 pub mod tools;
 pub mod wassette;
+pub mod wit;
 
 pub use engine::Runtime;
 pub use error::{CallError, LoadError};

@@ -9,6 +9,7 @@ mod demo;
 mod memory;
 mod grant;
 mod plugin;
+mod wit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Install the bundled plugins and show them at work.
     Demo,
+    /// Export Warden's WIT packages for plugin toolchains.
+    #[command(subcommand)]
+    Wit(wit::WitCommand),
     /// Look into and edit the memory service (as the operator).
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
@@ -102,6 +106,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Audit(cmd) => audit::run(&home, cmd).await,
             Command::Memory(cmd) => memory::run(&home, cmd),
             Command::Demo => demo::run(&home).await,
+            Command::Wit(cmd) => wit::run(cmd),
         }
     });
     match result {

@@ -4,8 +4,9 @@
 //! inside an exported interface it is `<interface>.<function>`, with the interface's
 //! short name (`transform` for `acme:text/transform@1.0.0`). Exported `wasi:`
 //! interfaces are entry points of other worlds (`wasi:cli/run`,
-//! `wasi:http/incoming-handler`), not tools, and are skipped. A function whose types
-//! Warden cannot map to JSON (resources, streams, futures) is skipped with the reason.
+//! `wasi:http/incoming-handler`), not tools, and are skipped, as is componentize-py's
+//! `componentize-py:init/exports`. A function whose types Warden cannot map to JSON
+//! (resources, streams, futures) is skipped with the reason.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -96,6 +97,10 @@ pub struct ExtraDocs<'a> {
     pub manifest: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
+/// Exported interfaces that a toolchain adds for its own runtime (componentize-py's
+/// pre-initialisation hook): not the author's, never tools.
+const TOOLCHAIN_EXPORTS: [&str; 1] = ["componentize-py:"];
+
 /// The tools of `component`, and the exports that are not tools.
 pub fn discover(
     engine: &Engine,
@@ -125,6 +130,13 @@ pub fn discover(
                     skipped.push(Skipped {
                         name: name.to_string(),
                         reason: "a WASI entry point, not a tool".into(),
+                    });
+                    continue;
+                }
+                if let Some(toolchain) = TOOLCHAIN_EXPORTS.iter().find(|p| name.starts_with(*p)) {
+                    skipped.push(Skipped {
+                        name: name.to_string(),
+                        reason: format!("the {toolchain} runtime's own entry point, not a tool"),
                     });
                     continue;
                 }

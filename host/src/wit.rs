@@ -145,7 +145,10 @@ mod tests {
             .collect();
         on_disk.sort();
         embedded.sort();
-        assert_eq!(embedded, on_disk, "add the new file to warden::wit::PACKAGES");
+        assert_eq!(
+            embedded, on_disk,
+            "add the new file to warden::wit::PACKAGES"
+        );
     }
 
     #[test]

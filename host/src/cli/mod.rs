@@ -9,6 +9,7 @@ mod demo;
 mod memory;
 mod grant;
 mod plugin;
+mod plugin_check;
 mod wit;
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! `warden plugin add|list|inspect|remove`.
+//! `warden plugin add|list|inspect|remove`, and for authors `check`.
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +50,21 @@ pub(crate) enum PluginCommand {
         /// The plugin's name.
         name: String,
     },
+    /// Check a component before shipping: tools and schemas, imports, what Warden cannot
+    /// map, size, compile time, warnings. Installs nothing; exit 2 if it is not valid.
+    Check {
+        /// The component (.wasm).
+        path: PathBuf,
+        /// WIT source of the component, for tool descriptions when the wasm has none.
+        #[arg(long, value_name = "DIR")]
+        wit: Option<PathBuf>,
+        /// The plugin's manifest [default: warden.toml beside the wasm, if any].
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
@@ -78,6 +93,12 @@ pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
             println!("removed {name}");
             Ok(())
         }
+        PluginCommand::Check {
+            path,
+            wit,
+            manifest,
+            json,
+        } => super::plugin_check::check(&path, wit.as_deref(), manifest.as_deref(), json),
     }
 }
 

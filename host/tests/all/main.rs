@@ -3,6 +3,7 @@
 
 mod audit;
 mod audit_calls;
+mod authoring;
 mod cache;
 mod cli;
 mod cli_snapshots;

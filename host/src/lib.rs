@@ -15,7 +15,8 @@
 //! - [`call`]: one call in a fresh store; [`convert`] and [`schema`] for JSON;
 //! - [`state`], [`log`], [`net`]: what a call's sandbox can reach;
 //! - [`error`], [`denial`], [`limits`]: failures, refusals and limits;
-//! - [`audit`]: the audit log (durable, hash-chained, signed checkpoints).
+//! - [`audit`]: the audit log (durable, hash-chained, signed checkpoints);
+//! - [`mcp`]: the MCP server (stdio and Streamable HTTP) over every loaded plugin.
 
 pub mod audit;
 pub mod bindings;
@@ -33,6 +34,7 @@ mod limiter;
 pub mod limits;
 pub mod log;
 pub mod manifest;
+pub mod mcp;
 pub mod memory;
 pub mod net;
 pub mod plugin;

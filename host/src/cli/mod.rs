@@ -8,6 +8,7 @@ mod call;
 mod demo;
 mod memory;
 mod grant;
+mod mcp;
 mod plugin;
 mod plugin_check;
 mod wit;
@@ -44,6 +45,8 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Install the bundled plugins and show them at work.
     Demo,
+    /// Serve the installed plugins as MCP tools over stdio (for desktop agents).
+    Mcp(mcp::McpArgs),
     /// Export Warden's WIT packages for plugin toolchains.
     #[command(subcommand)]
     Wit(wit::WitCommand),
@@ -107,6 +110,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Audit(cmd) => audit::run(&home, cmd).await,
             Command::Memory(cmd) => memory::run(&home, cmd),
             Command::Demo => demo::run(&home).await,
+            Command::Mcp(args) => mcp::run(&home, args).await,
             Command::Wit(cmd) => wit::run(cmd),
         }
     });

@@ -13,6 +13,7 @@ mod grants;
 mod hostile;
 mod isolation;
 mod mapping;
+mod mcp;
 mod memory;
 mod net;
 mod schemas;

@@ -1,0 +1,31 @@
+//! `warden mcp`: the installed plugins as an MCP server over stdio, for desktop agents.
+//!
+//! stdout is the protocol; logs go to stderr. Every call is made on behalf of
+//! `local:<user>` and recorded in the home's audit log before its result is sent.
+
+use std::sync::Arc;
+
+use clap::Args;
+use warden::mcp::{FixedTools, Mcp};
+
+use super::CliResult;
+
+#[derive(Args)]
+pub(crate) struct McpArgs {}
+
+pub(crate) async fn run(home: &warden::home::Home, _args: McpArgs) -> CliResult {
+    let runtime = warden::Runtime::new()?;
+    runtime.set_audit(super::audit::open_log(home)?)?;
+    let source = FixedTools::load_home(home, &runtime)?;
+    let offered: usize = source.plugin_count();
+    let principal = warden::audit::local_principal();
+    tracing::info!(
+        home = %home.root().display(),
+        plugins = offered,
+        principal,
+        "serving MCP over stdio"
+    );
+    let mcp = Mcp::new(Arc::new(runtime), Arc::new(source));
+    mcp.serve_stdio(principal).await?;
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! `tools/list` and `tools/call`: Warden tools as MCP tools, calls through
+//! [`Runtime::call_as`](crate::Runtime::call_as).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
+    ServerConfig, Tool as McpTool, ToolAnnotations,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::{ErrorData as McpError, ServerHandler};
+use serde_json::{Value, json};
+
+use super::http::Principal;
+use super::{Shared, names};
+use crate::Plugin;
+use crate::tools::Tool;
+
+/// What the server says about itself in `initialize`.
+const INSTRUCTIONS: &str = "Tools of the plugins loaded in Warden, each run in its own \
+    WebAssembly sandbox with only the capabilities its operator granted. Tool names are \
+    <plugin>__<tool>. A failed call is a result with isError true whose text is JSON: \
+    {\"code\": …, \"message\": …} (code \"denied\" when the sandbox refused a capability).";
+
+/// The first protocol revision with `outputSchema` and `structuredContent`.
+const STRUCTURED_SINCE: &str = "2025-06-18";
+
+/// The MCP server for one client connection (an `rmcp` [`ServerHandler`]).
+#[derive(Clone)]
+pub struct Handler {
+    shared: Arc<Shared>,
+    /// The principal of every call, or `None` to take it from each HTTP request's
+    /// [`Principal`] extension.
+    principal: Option<String>,
+}
+
+impl Handler {
+    pub(super) fn new(shared: Arc<Shared>, principal: Option<String>) -> Self {
+        Self { shared, principal }
+    }
+
+    fn principal(&self, context: &RequestContext<RoleServer>) -> Result<String, McpError> {
+        if let Some(principal) = &self.principal {
+            return Ok(principal.clone());
+        }
+        context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .map(|p| p.0.clone())
+            .ok_or_else(|| {
+                McpError::invalid_request(
+                    "no principal: this MCP endpoint must sit behind authentication",
+                    None,
+                )
+            })
+    }
+
+    /// The MCP tools `principal` may call, in the source's order.
+    fn tools(&self, principal: &str, structured: bool) -> Vec<McpTool> {
+        let source = &self.shared.source;
+        let mut out = Vec::new();
+        for plugin in source.plugins() {
+            for tool in &plugin.tools {
+                if !source.allowed(principal, &plugin.name, &tool.name) {
+                    continue;
+                }
+                match names::to_mcp(&plugin.name, &tool.name) {
+                    Some(name) => out.push(describe(&plugin, tool, name, structured)),
+                    None => tracing::warn!(
+                        plugin = %plugin.name,
+                        tool = %tool.name,
+                        "tool not offered over MCP: its name has no reversible MCP form (see mcp::names)"
+                    ),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The MCP description of `tool` of `plugin`.
+fn describe(plugin: &Plugin, tool: &Tool, name: String, structured: bool) -> McpTool {
+    let input = tool.input_schema.as_object().cloned().unwrap_or_else(|| {
+        let mut object = JsonObject::new();
+        object.insert("type".into(), "object".into());
+        object
+    });
+    let mut out = McpTool::new_with_raw(
+        name,
+        Some(Cow::Owned(tool.description.clone())),
+        Arc::new(input),
+    )
+    .with_title(format!("{}/{}", plugin.name, tool.name));
+    if structured && let Some(output) = tool.output_schema.as_object() {
+        out = out.with_raw_output_schema(Arc::new(output.clone()));
+    }
+    // Only what the grant shows for certain: a plugin with network access reaches an
+    // open world. The rest keeps the spec's conservative defaults (not read-only,
+    // possibly destructive, not idempotent).
+    let networked = plugin
+        .capabilities
+        .net
+        .as_ref()
+        .is_some_and(|net| !net.allow.is_empty());
+    out.with_annotations(
+        ToolAnnotations::with_title(format!("{}/{}", plugin.name, tool.name)).open_world(networked),
+    )
+}
+
+fn unknown_tool(name: &str) -> McpError {
+    McpError::invalid_params(
+        format!("unknown tool \"{name}\" (tools/list names the tools; names are <plugin>__<tool>)"),
+        Some(json!({ "name": name })),
+    )
+}
+
+/// A tool result with `isError: true` whose text is `error` as JSON.
+fn failed(error: &Value) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(error.to_string())])
+}
+
+fn supports_structured(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_none_or(|v| v.as_str() >= STRUCTURED_SINCE)
+}
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        );
+        info.server_info = Implementation::new("warden", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(INSTRUCTIONS.into());
+        info
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.shared.register(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let principal = self.principal(&context)?;
+        Ok(ListToolsResult::with_all_items(
+            self.tools(&principal, supports_structured(&context)),
+        ))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<McpTool> {
+        let (plugin, tool) = names::from_mcp(name)?;
+        let plugin = self.shared.source.plugin(plugin)?;
+        let def = plugin.tool(&tool)?;
+        Some(describe(&plugin, def, name.to_string(), true))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let principal = self.principal(&context)?;
+        let name = request.name.as_ref();
+        let (plugin_name, tool) = names::from_mcp(name).ok_or_else(|| unknown_tool(name))?;
+        let plugin = self
+            .shared
+            .source
+            .plugin(plugin_name)
+            .filter(|p| p.tool(&tool).is_some())
+            .ok_or_else(|| unknown_tool(name))?;
+        if !self.shared.source.allowed(&principal, plugin_name, &tool) {
+            return Ok(failed(&json!({
+                "code": "forbidden",
+                "message": format!("{principal} may not call {plugin_name}/{tool}"),
+            }))
+            .into());
+        }
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        // A `notifications/cancelled` does not stop the call: it runs to its end (its
+        // time limit bounds it) so that it is on the audit record like any other.
+        let result = self
+            .shared
+            .runtime
+            .call_as(&principal, &plugin, &tool, &args)
+            .await;
+        let out = match result {
+            Ok(value) => {
+                let mut out = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+                if supports_structured(&context) {
+                    out.structured_content = Some(value);
+                }
+                out
+            }
+            Err(err) => {
+                tracing::debug!(principal, plugin = plugin_name, tool, "{err}");
+                failed(&err.to_json())
+            }
+        };
+        Ok(out.into())
+    }
+}

@@ -5,7 +5,6 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use clap::Subcommand;
 use warden::audit::{self, Audit, AuditOptions, Checkpoint, Event, Filter, Outcome, Record};
 use warden::error::exit;
@@ -90,10 +89,7 @@ pub(crate) fn open_log(home: &Home) -> CliResult<Audit> {
 }
 
 fn write(audit: &Audit, event: Event) -> CliResult<Record> {
-    let kind = event.kind.clone();
-    Ok(audit.append_blocking(event).with_context(|| {
-        format!("the change was made, but its audit record ({kind}) could not be written; check the home's audit.db and `warden audit verify`")
-    })?)
+    Ok(warden::changes::write_blocking(audit, event)?)
 }
 
 /// `plugin.add` (or `plugin.replace`, with the old digest) for an installed plugin.
@@ -105,35 +101,17 @@ pub(crate) fn plugin_added(
     source: &str,
     grant: Option<&Grant>,
 ) -> CliResult<Record> {
-    let kind = if old_digest.is_some() {
-        "plugin.replace"
-    } else {
-        "plugin.add"
-    };
-    let mut event = Event::new(kind, principal())
-        .plugin(name)
-        .outcome(Outcome::Ok)
-        .field("digest", digest)
-        .field("source", source);
-    if let Some(old) = old_digest {
-        event = event.field("old_digest", old);
-    }
-    if let Some(grant) = grant {
-        let text = grant.to_toml();
-        event = event
-            .field("grant_sha256", audit::digest(text.as_bytes()))
-            .field("grant", text);
-    }
+    let event =
+        warden::changes::plugin_added(&principal(), name, old_digest, digest, source, grant);
     write(audit, event)
 }
 
 /// `plugin.remove` with the removed component's digest.
 pub(crate) fn plugin_removed(audit: &Audit, name: &str, digest: &str) -> CliResult<Record> {
-    let event = Event::new("plugin.remove", principal())
-        .plugin(name)
-        .outcome(Outcome::Ok)
-        .field("digest", digest);
-    write(audit, event)
+    write(
+        audit,
+        warden::changes::plugin_removed(&principal(), name, digest),
+    )
 }
 
 /// `grant.set` with the old grant (none: `null`) and the new one, as TOML, with their
@@ -144,16 +122,10 @@ pub(crate) fn grant_set(
     old: Option<String>,
     new: &Grant,
 ) -> CliResult<Record> {
-    let new = new.to_toml();
-    let old_digest = old.as_deref().map(|t| audit::digest(t.as_bytes()));
-    let event = Event::new("grant.set", principal())
-        .plugin(name)
-        .outcome(Outcome::Ok)
-        .field("old", old)
-        .field("old_sha256", old_digest)
-        .field("new_sha256", audit::digest(new.as_bytes()))
-        .field("new", new);
-    write(audit, event)
+    write(
+        audit,
+        warden::changes::grant_set(&principal(), name, old, new),
+    )
 }
 
 /// The principal of CLI actions: `local:<user>`.

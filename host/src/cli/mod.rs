@@ -11,6 +11,7 @@ mod grant;
 mod mcp;
 mod plugin;
 mod plugin_check;
+mod serve;
 mod wit;
 
 use std::path::PathBuf;
@@ -50,6 +51,13 @@ enum Command {
     /// Export Warden's WIT packages for plugin toolchains.
     #[command(subcommand)]
     Wit(wit::WitCommand),
+    /// Serve the HTTP API over every installed plugin (hot reload on file changes).
+    Serve(serve::ServeArgs),
+    /// Install the bundled plugins, make an admin token if none exists, and serve.
+    Up(serve::ServeArgs),
+    /// Create API tokens.
+    #[command(subcommand)]
+    Token(serve::TokenCommand),
     /// Look into and edit the memory service (as the operator).
     #[command(subcommand)]
     Memory(memory::MemoryCommand),
@@ -112,6 +120,9 @@ pub(crate) fn main() -> ExitCode {
             Command::Demo => demo::run(&home).await,
             Command::Mcp(args) => mcp::run(&home, args).await,
             Command::Wit(cmd) => wit::run(cmd),
+            Command::Serve(args) => serve::serve(&home, args).await,
+            Command::Up(args) => serve::up(&home, args).await,
+            Command::Token(cmd) => serve::token(&home, cmd),
         }
     });
     match result {

@@ -254,52 +254,7 @@ fn list(home: &Home, json: bool) -> CliResult {
 
 /// The JSON form of a plugin, as `inspect --json` prints it.
 pub(crate) fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
-    let tools: Vec<Value> = plugin
-        .tools
-        .iter()
-        .map(|t| {
-            json!({
-                "id": format!("{}/{}", plugin.name, t.name),
-                "name": t.name,
-                "description": t.description,
-                "description_source": t.description_source,
-                "signature": t.signature,
-                "fallible": t.is_fallible(),
-                "input_schema": t.input_schema,
-                "output_schema": t.output_schema,
-            })
-        })
-        .collect();
-    let requests: serde_json::Map<String, Value> = meta
-        .manifest
-        .as_ref()
-        .map(|m| {
-            m.requested()
-                .into_iter()
-                .map(|(k, r)| {
-                    (
-                        k.to_string(),
-                        json!({"reason": r.reason, "targets": r.targets}),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    json!({
-        "name": plugin.name.as_ref(),
-        "digest": plugin.digest,
-        "source": meta.source,
-        "manifest": meta.manifest.as_ref().map(|m| json!({
-            "name": m.name, "version": m.version, "description": m.description,
-        })),
-        "requests": requests,
-        "imports": plugin.imports,
-        "grant": plugin.grant,
-        "notice": plugin.notice,
-        "limits": plugin.limits,
-        "tools": tools,
-        "not_tools": plugin.skipped,
-    })
+    warden::inspect::describe(plugin, meta)
 }
 
 fn inspect(home: &Home, name: &str, json: bool) -> CliResult {

@@ -17,6 +17,7 @@ mod mcp;
 mod memory;
 mod net;
 mod schemas;
+mod serve;
 mod smoke;
 mod upstream;
 

@@ -1,0 +1,355 @@
+//! The operator's server config, `warden.toml` in the home directory (or `--config`):
+//! where to listen, request limits, API tokens (only their SHA-256 is stored) and roles.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:7878"
+//! max_body_kb = 1024            # any request body but an upload
+//! max_upload_mb = 64            # PUT /v1/plugins/{name}
+//! request_timeout_ms = 120000   # a whole request, tool call included
+//! max_concurrent_requests = 256 # more wait (within the timeout)
+//!
+//! [[tokens]]                    # written by `warden token create NAME --role ROLE`
+//! name = "ops"
+//! sha256 = "…"                  # of the token; the token itself is never stored
+//! roles = ["admin"]
+//! principal = "user:ops"        # optional; default "token:<name>"
+//!
+//! [roles.reader]                # admin, caller and auditor are built in
+//! tools = ["text/*", "files/read"]
+//! actions = ["call-tool"]
+//! ```
+//!
+//! Strict: an unknown key, an unknown role or action, or a malformed tool pattern is
+//! an error that names the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// The config's file name in the home directory.
+pub const FILE_NAME: &str = "warden.toml";
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+/// The whole config file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listening and request limits.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// API tokens.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+    /// Roles beyond (or replacing) the built-in ones.
+    #[serde(default)]
+    pub roles: BTreeMap<String, RoleConfig>,
+}
+
+/// `[server]`: where to listen and how much one request may take.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body but an upload, in KiB.
+    pub max_body_kb: u64,
+    /// Largest upload (`PUT /v1/plugins/{name}`), in MiB.
+    pub max_upload_mb: u64,
+    /// Longest a request may take, tool call included, in ms (answered 503 after).
+    pub request_timeout_ms: u64,
+    /// Requests handled at once; more wait, within their timeout.
+    pub max_concurrent_requests: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: DEFAULT_LISTEN.parse().expect("a valid default address"),
+            max_body_kb: 1024,
+            max_upload_mb: 64,
+            request_timeout_ms: 120_000,
+            max_concurrent_requests: 256,
+        }
+    }
+}
+
+/// One `[[tokens]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// A name for people (`warden token create NAME`).
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token.
+    pub sha256: String,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// Who acts with it, in audit records; default `token:<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+}
+
+impl TokenConfig {
+    /// The principal the token acts as.
+    pub fn principal(&self) -> String {
+        self.principal
+            .clone()
+            .unwrap_or_else(|| format!("token:{}", self.name))
+    }
+}
+
+/// What a role allows.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleConfig {
+    /// Tools it may call: `*`, `plugin/*` or `plugin/tool`.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// What else it may do.
+    #[serde(default)]
+    pub actions: BTreeSet<Action>,
+}
+
+/// An action a role may be allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Call the tools its `tools` patterns match.
+    CallTool,
+    /// Add, replace and remove plugins.
+    ManagePlugins,
+    /// Set grants.
+    ManageGrants,
+    /// Read and verify the audit log.
+    ReadAudit,
+    /// Read `/metrics`.
+    ReadMetrics,
+}
+
+impl Action {
+    /// The action's name, as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CallTool => "call-tool",
+            Action::ManagePlugins => "manage-plugins",
+            Action::ManageGrants => "manage-grants",
+            Action::ReadAudit => "read-audit",
+            Action::ReadMetrics => "read-metrics",
+        }
+    }
+
+    /// Every action.
+    pub const ALL: [Action; 5] = [
+        Action::CallTool,
+        Action::ManagePlugins,
+        Action::ManageGrants,
+        Action::ReadAudit,
+        Action::ReadMetrics,
+    ];
+}
+
+/// The built-in roles: `admin` (everything), `caller` (call every tool), `auditor`
+/// (read the audit log and metrics). A `[roles.NAME]` of the same name replaces one.
+pub fn builtin_roles() -> BTreeMap<String, RoleConfig> {
+    let role = |tools: &[&str], actions: &[Action]| RoleConfig {
+        tools: tools.iter().map(|t| (*t).to_string()).collect(),
+        actions: actions.iter().copied().collect(),
+    };
+    BTreeMap::from([
+        ("admin".to_string(), role(&["*"], &Action::ALL)),
+        ("caller".to_string(), role(&["*"], &[Action::CallTool])),
+        (
+            "auditor".to_string(),
+            role(&[], &[Action::ReadAudit, Action::ReadMetrics]),
+        ),
+    ])
+}
+
+/// Checks a tool pattern: `*`, `plugin/*` or `plugin/tool`.
+pub fn check_pattern(pattern: &str) -> anyhow::Result<()> {
+    if pattern == "*" {
+        return Ok(());
+    }
+    match pattern.split_once('/') {
+        Some((plugin, tool))
+            if crate::home::check_name(plugin).is_ok()
+                && !tool.is_empty()
+                && (tool == "*" || !tool.contains('*')) =>
+        {
+            Ok(())
+        }
+        _ => bail!("tool pattern {pattern:?} is not `*`, `PLUGIN/*` or `PLUGIN/TOOL`"),
+    }
+}
+
+/// Lowercase hex SHA-256 of a token.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Config {
+    /// Parses and checks config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
+        let config: Config = toml::from_str(text).with_context(|| format!("{origin}: invalid"))?;
+        config
+            .check()
+            .with_context(|| format!("{origin}: invalid"))?;
+        Ok(config)
+    }
+
+    /// Reads the config at `path`; a missing file is the default config (no tokens).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, &path.display().to_string()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// The built-in roles with the config's own over them.
+    pub fn roles(&self) -> BTreeMap<String, RoleConfig> {
+        let mut roles = builtin_roles();
+        roles.extend(self.roles.clone());
+        roles
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let roles = self.roles();
+        for (name, role) in &self.roles {
+            for pattern in &role.tools {
+                check_pattern(pattern).with_context(|| format!("[roles.{name}] tools"))?;
+            }
+        }
+        let mut names = BTreeSet::new();
+        for token in &self.tokens {
+            if !names.insert(&token.name) {
+                bail!("two [[tokens]] are named {:?}", token.name);
+            }
+            if token.sha256.len() != 64 || !token.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                bail!(
+                    "token {:?}: sha256 must be 64 hex digits (create tokens with `warden token create`)",
+                    token.name
+                );
+            }
+            for role in &token.roles {
+                if !roles.contains_key(role) {
+                    bail!(
+                        "token {:?}: unknown role {role:?} (roles: {})",
+                        token.name,
+                        roles.keys().cloned().collect::<Vec<_>>().join(", ")
+                    );
+                }
+            }
+        }
+        if self.server.max_body_kb == 0
+            || self.server.max_upload_mb == 0
+            || self.server.request_timeout_ms == 0
+            || self.server.max_concurrent_requests == 0
+        {
+            bail!("[server] limits must be greater than 0");
+        }
+        Ok(())
+    }
+}
+
+/// Creates a token named `name` with `roles`, appends its hash to the config at `path`
+/// (created if missing; the rest of the file is kept as written) and returns the
+/// token, which is shown once and never stored.
+pub fn create_token(
+    path: &Path,
+    name: &str,
+    roles: &[String],
+    principal: Option<&str>,
+) -> anyhow::Result<String> {
+    let mut config = Config::load(path)?;
+    if config.tokens.iter().any(|t| t.name == name) {
+        bail!(
+            "{}: a token named {name:?} exists; choose another name, or remove its [[tokens]] entry first",
+            path.display()
+        );
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|err| anyhow::anyhow!("getting random bytes: {err}"))?;
+    let token = format!("wdn_{}", hex::encode(bytes));
+    let entry = TokenConfig {
+        name: name.to_string(),
+        sha256: hash_token(&token),
+        roles: roles.to_vec(),
+        principal: principal.map(str::to_string),
+    };
+    config.tokens.push(entry.clone());
+    config
+        .check()
+        .with_context(|| format!("{}: not adding token {name:?}", path.display()))?;
+    #[derive(Serialize)]
+    struct Tokens<'a> {
+        tokens: [&'a TokenConfig; 1],
+    }
+    let block = toml::to_string(&Tokens { tokens: [&entry] })?;
+    let mut text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+    };
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(&block);
+    Config::parse(&text, &path.display().to_string())?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    file.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_and_roles_are_errors() {
+        let err = Config::parse("[server]\nlisen = \"x\"\n", "w.toml").unwrap_err();
+        assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+        let text = format!(
+            "[[tokens]]\nname = \"a\"\nsha256 = \"{}\"\nroles = [\"boss\"]\n",
+            "0".repeat(64)
+        );
+        let err = Config::parse(&text, "w.toml").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("unknown role \"boss\""),
+            "{err:#}"
+        );
+        let err = Config::parse("[roles.r]\ntools = [\"a/b*\"]\n", "w.toml").unwrap_err();
+        assert!(format!("{err:#}").contains("a/b*"), "{err:#}");
+    }
+
+    #[test]
+    fn created_tokens_are_stored_as_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, "# mine\n[server]\nlisten = \"127.0.0.1:9000\"\n").unwrap();
+        let token = create_token(&path, "ops", &["admin".into()], None).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# mine\n"), "{text}");
+        assert!(!text.contains(&token));
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.tokens[0].sha256, hash_token(&token));
+        assert_eq!(config.server.listen.port(), 9000);
+        assert!(create_token(&path, "ops", &["admin".into()], None).is_err());
+    }
+}

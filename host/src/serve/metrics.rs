@@ -1,0 +1,215 @@
+//! Prometheus metrics of a server, served at `/metrics` (OpenMetrics text):
+//!
+//! | metric | labels | what |
+//! | --- | --- | --- |
+//! | `warden_tool_calls_total` | plugin, tool, outcome (`ok`/`error`/`denied`) | calls that ran (or were refused) |
+//! | `warden_tool_errors_total` | plugin, tool, code | failed calls, by error code |
+//! | `warden_tool_denials_total` | plugin, tool, reason (`access`/`capability`) | a caller not allowed the tool, or a capability the tool used refused |
+//! | `warden_tool_call_duration_seconds` | plugin, tool | histogram of call durations (audit record included) |
+//! | `warden_instances_live` | | calls running now (one instance each) |
+//! | `warden_plugins_loaded` | | plugins served |
+//! | `warden_http_requests_total` | method, route, status | requests answered |
+//!
+//! Labels come from served plugins and routes only: an unknown tool is counted as `tool="-"`,
+//! so callers cannot grow the label sets.
+
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The labels of a tool.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    plugin: String,
+    tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    plugin: String,
+    tool: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    plugin: String,
+    tool: String,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DenialLabels {
+    plugin: String,
+    tool: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+type Durations = Family<ToolLabels, Histogram, fn() -> Histogram>;
+
+fn durations() -> Histogram {
+    // 100 µs to about 52 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// The metrics of one server.
+pub struct Metrics {
+    registry: Registry,
+    calls: Family<CallLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    denials: Family<DenialLabels, Counter>,
+    durations: Durations,
+    live: Gauge<i64, AtomicI64>,
+    plugins: Gauge<i64, AtomicI64>,
+    requests: Family<HttpLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Counts a call as live until dropped.
+pub struct LiveCall<'a>(&'a Metrics);
+
+impl Drop for LiveCall<'_> {
+    fn drop(&mut self) {
+        self.0.live.dec();
+    }
+}
+
+impl Metrics {
+    /// Every metric at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("warden");
+        let calls = Family::default();
+        let errors = Family::default();
+        let denials = Family::default();
+        let durations: Durations = Family::new_with_constructor(durations);
+        let live = Gauge::default();
+        let plugins = Gauge::default();
+        let requests = Family::default();
+        registry.register("tool_calls", "Tool calls by outcome", calls.clone());
+        registry.register(
+            "tool_errors",
+            "Failed tool calls by error code",
+            errors.clone(),
+        );
+        registry.register(
+            "tool_denials",
+            "Tool calls refused to the caller (access) or capabilities refused to the tool (capability)",
+            denials.clone(),
+        );
+        registry.register_with_unit(
+            "tool_call_duration",
+            "Duration of tool calls",
+            prometheus_client::registry::Unit::Seconds,
+            durations.clone(),
+        );
+        registry.register("instances_live", "Tool calls running now", live.clone());
+        registry.register("plugins_loaded", "Plugins served", plugins.clone());
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        Self {
+            registry,
+            calls,
+            errors,
+            denials,
+            durations,
+            live,
+            plugins,
+            requests,
+        }
+    }
+
+    /// A call starts; it counts as live until the guard is dropped.
+    pub fn call_started(&self) -> LiveCall<'_> {
+        self.live.inc();
+        LiveCall(self)
+    }
+
+    /// A call ended: `Ok`, or the error's code; `denied` when a capability was refused.
+    pub fn call_ended(
+        &self,
+        plugin: &str,
+        tool: &str,
+        elapsed: Duration,
+        error: Option<&'static str>,
+    ) {
+        let labels = ToolLabels {
+            plugin: plugin.to_string(),
+            tool: tool.to_string(),
+        };
+        self.durations
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        let outcome = match error {
+            None => "ok",
+            Some("denied") => "denied",
+            Some(_) => "error",
+        };
+        self.calls
+            .get_or_create(&CallLabels {
+                plugin: plugin.to_string(),
+                tool: tool.to_string(),
+                outcome,
+            })
+            .inc();
+        if let Some(code) = error {
+            self.errors
+                .get_or_create(&ErrorLabels {
+                    plugin: plugin.to_string(),
+                    tool: tool.to_string(),
+                    code,
+                })
+                .inc();
+            if code == "denied" {
+                self.denied(plugin, tool, "capability");
+            }
+        }
+    }
+
+    /// A call refused: `access` (the caller may not call it) or `capability`.
+    pub fn denied(&self, plugin: &str, tool: &str, reason: &'static str) {
+        self.denials
+            .get_or_create(&DenialLabels {
+                plugin: plugin.to_string(),
+                tool: tool.to_string(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// A request was answered.
+    pub fn request(&self, method: &str, route: &str, status: u16) {
+        self.requests
+            .get_or_create(&HttpLabels {
+                method: method.to_string(),
+                route: route.to_string(),
+                status,
+            })
+            .inc();
+    }
+
+    /// The text exposition, with `plugins` as the number of plugins served.
+    pub fn render(&self, plugins: usize) -> String {
+        self.plugins.set(i64::try_from(plugins).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

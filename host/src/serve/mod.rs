@@ -1,0 +1,189 @@
+//! `warden serve`: the HTTP API over every plugin of a home, with hot reload.
+//!
+//! - [`config`]: `warden.toml` (listen address, limits, tokens, roles);
+//! - [`auth`]: bearer tokens → principal and roles → what they may do;
+//! - [`registry`]: the plugins served, swapped atomically on change;
+//! - [`watch`]: reload on file changes in the home;
+//! - [`api`] and [`plugins`]: the routes; [`error`]: their error answers;
+//! - [`metrics`]: Prometheus metrics.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use warden::serve::{Server, ServeOptions};
+//! let home = warden::home::Home::at(".warden");
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = Server::start(ServeOptions::new(home), listener).await?;
+//! println!("http://{}", server.addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod plugins;
+pub mod registry;
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+
+use self::api::AppState;
+use self::auth::Access;
+use self::config::Config;
+use self::registry::Registry;
+use crate::Runtime;
+use crate::audit::{Audit, AuditOptions};
+use crate::home::Home;
+
+/// How to serve.
+pub struct ServeOptions {
+    /// The home whose plugins are served.
+    pub home: Home,
+    /// The config (tokens, roles, limits).
+    pub config: Config,
+    /// Where `config` was read from: watched, and re-read when it changes.
+    pub config_path: Option<PathBuf>,
+    /// Watch the home for changes (hot reload).
+    pub watch: bool,
+}
+
+impl ServeOptions {
+    /// Serve `home` with the default config (no tokens) and hot reload on.
+    pub fn new(home: Home) -> Self {
+        Self {
+            home,
+            config: Config::default(),
+            config_path: None,
+            watch: true,
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _watch: Option<watch::Watch>,
+}
+
+impl Server {
+    /// Loads every plugin of the home and serves the API on `listener`.
+    pub async fn start(
+        options: ServeOptions,
+        listener: tokio::net::TcpListener,
+    ) -> anyhow::Result<Self> {
+        let runtime = Runtime::new()?;
+        let audit =
+            Audit::open(options.home.root(), AuditOptions::default()).with_context(|| {
+                format!("opening the audit log of {}", options.home.root().display())
+            })?;
+        runtime.set_audit(audit)?;
+        let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
+        registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
+        let state = Arc::new(AppState {
+            registry: registry.clone(),
+            access: RwLock::new(Arc::new(Access::new(&options.config))),
+            metrics: metrics::Metrics::new(),
+            config: options.config.server.clone(),
+        });
+        if state.access().is_empty() {
+            tracing::warn!(
+                "no API tokens are configured: every request but /healthz will be refused (create one with `warden token create NAME --role admin`)"
+            );
+        }
+        let watching = if options.watch {
+            let reload_state = Arc::downgrade(&state);
+            let path = options.config_path.clone();
+            Some(watch::start(
+                registry,
+                options.config_path.clone(),
+                move || reload_tokens(&reload_state, path.as_deref()),
+            )?)
+        } else {
+            None
+        };
+        let addr = listener.local_addr()?;
+        let app = api::router(state.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "serving");
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(stop),
+            task,
+            _watch: watching,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The plugins served.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.state.registry
+    }
+
+    /// Stops accepting, lets requests in flight finish, and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(Err(err)) => tracing::warn!("server: {err}"),
+            Err(err) => tracing::warn!("server task: {err}"),
+            Ok(Ok(())) => {}
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut sig) => {
+                    sig.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        tracing::info!("shutting down: finishing the requests in flight");
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+fn reload_tokens(state: &std::sync::Weak<AppState>, path: Option<&std::path::Path>) {
+    let (Some(state), Some(path)) = (state.upgrade(), path) else {
+        return;
+    };
+    match Config::load(path) {
+        Ok(config) => {
+            let access = Access::new(&config);
+            tracing::info!(tokens = access.len(), config = %path.display(), "tokens reloaded");
+            if let Ok(mut current) = state.access.write() {
+                *current = Arc::new(access);
+            }
+        }
+        Err(err) => tracing::warn!("keeping the tokens as they were: {err:#}"),
+    }
+}

@@ -1,0 +1,126 @@
+//! Hot reload: watches the home's `plugins/` and `grants/` directories (and the config
+//! file) and, once changes have settled for [`DEBOUNCE`], brings the served set in
+//! line ([`Registry::sync`]) or reloads the tokens. The CLI (`warden plugin add`,
+//! `warden grant set`) and plain file copies are both seen this way.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use notify::event::{AccessKind, AccessMode, EventKind};
+use notify::{RecursiveMode, Watcher as _};
+
+use super::registry::Registry;
+
+/// Quiet time after the last file event before the home is read again.
+pub const DEBOUNCE: Duration = Duration::from_millis(250);
+
+/// The principal of changes the server makes on its own after a file change.
+pub const WATCH_PRINCIPAL: &str = "system:watch";
+
+/// Watching; stops when dropped.
+pub struct Watch {
+    _watcher: notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum What {
+    Plugins,
+    Config,
+}
+
+fn mutates(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Create(_)
+            | EventKind::Modify(_)
+            | EventKind::Remove(_)
+            | EventKind::Any
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
+}
+
+/// Starts watching `registry`'s home, and `config` if given; `on_config` runs after the
+/// config file changed.
+pub fn start(
+    registry: Arc<Registry>,
+    config: Option<PathBuf>,
+    on_config: impl Fn() + Send + Sync + 'static,
+) -> anyhow::Result<Watch> {
+    let root = registry.home().root().to_path_buf();
+    let plugins = root.join("plugins");
+    let grants = root.join("grants");
+    for dir in [&plugins, &grants] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let plugins = plugins.canonicalize()?;
+    let grants = grants.canonicalize()?;
+    let config = config.map(|c| {
+        let dir = c
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+        let file = c.file_name().map(|f| dir.join(f)).unwrap_or_default();
+        (dir, file)
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let config_file = config.as_ref().map(|(_, f)| f.clone());
+    let (plugins_in, grants_in) = (plugins.clone(), grants.clone());
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if !mutates(&event.kind) {
+            return;
+        }
+        for path in &event.paths {
+            let what = if path.starts_with(&plugins_in) || path.starts_with(&grants_in) {
+                What::Plugins
+            } else if config_file.as_deref() == Some(path.as_path()) {
+                What::Config
+            } else {
+                continue;
+            };
+            let _ = tx.send(what);
+        }
+    })
+    .context("starting the file watcher")?;
+    watcher.watch(&plugins, RecursiveMode::Recursive)?;
+    watcher.watch(&grants, RecursiveMode::NonRecursive)?;
+    if let Some((dir, _)) = &config {
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .with_context(|| format!("watching {}", dir.display()))?;
+    }
+    let task = tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let (mut plugins, mut config) = (first == What::Plugins, first == What::Config);
+            // Wait until the events stop for a while: a copy or an install is many.
+            while let Ok(Some(more)) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {
+                plugins |= more == What::Plugins;
+                config |= more == What::Config;
+            }
+            if config {
+                on_config();
+            }
+            if plugins {
+                match registry.sync(WATCH_PRINCIPAL, "watch").await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(changed = n, "plugins reloaded after a file change"),
+                    Err(err) => tracing::warn!("reloading plugins: {err:#}"),
+                }
+            }
+        }
+    });
+    Ok(Watch {
+        _watcher: watcher,
+        task,
+    })
+}

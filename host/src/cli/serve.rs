@@ -101,22 +101,31 @@ pub(crate) fn token(home: &Home, cmd: TokenCommand) -> CliResult {
 }
 
 /// The grants `up` gives the bundled plugins when they have none: `files` reads and
-/// writes one directory inside the home; `fetch` and `text` get nothing.
+/// writes one directory inside the home, `notes` its memory namespace; the others get
+/// nothing.
 fn bundled_grant(home: &Home, name: &str) -> CliResult<Option<warden::grant::Grant>> {
-    if name != "files" {
-        return Ok(None);
+    use warden::grant::{Access, FsGrant, Grant, MemoryGrant};
+    match name {
+        "files" => {
+            let dir = std::fs::canonicalize(home.root())?.join("workspace");
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            Ok(Some(Grant {
+                plugin: Some(name.to_string()),
+                fs: vec![FsGrant {
+                    host: dir,
+                    guest: "/workspace".into(),
+                    access: Access::ReadWrite,
+                }],
+                ..Default::default()
+            }))
+        }
+        "notes" => Ok(Some(Grant {
+            plugin: Some(name.to_string()),
+            memory: [("notes".to_string(), MemoryGrant::new(Access::ReadWrite))].into(),
+            ..Default::default()
+        })),
+        _ => Ok(None),
     }
-    let dir = std::fs::canonicalize(home.root())?.join("workspace");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(Some(warden::grant::Grant {
-        plugin: Some(name.to_string()),
-        fs: vec![warden::grant::FsGrant {
-            host: dir,
-            guest: "/workspace".into(),
-            access: warden::grant::Access::ReadWrite,
-        }],
-        ..Default::default()
-    }))
 }
 
 /// Installs the bundled plugins that are missing (or older bundled versions), with

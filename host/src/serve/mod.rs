@@ -86,6 +86,10 @@ impl Server {
                 format!("opening the audit log of {}", options.home.root().display())
             })?;
         runtime.set_audit(audit)?;
+        let memory = options.home.root().join("memory.db");
+        let memory = crate::memory::SqliteMemory::open(&memory)
+            .with_context(|| format!("opening the memory store {}", memory.display()))?;
+        runtime.set_memory(Arc::new(memory))?;
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
         let state = Arc::new(AppState {

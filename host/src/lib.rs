@@ -38,6 +38,7 @@ pub mod log;
 pub mod manifest;
 pub mod mcp;
 pub mod memory;
+pub mod models;
 pub mod net;
 pub mod plugin;
 pub mod schema;

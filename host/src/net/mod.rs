@@ -30,6 +30,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 pub use self::address::restricted;
 pub use self::allow::{AllowList, Destination, Host, Scheme};
+pub(crate) use self::connect::tls_config;
 use self::connect::{IoFuture, Outbound};
 pub use self::resolve::Network;
 use crate::denial::Denial;

@@ -15,6 +15,7 @@ mod isolation;
 mod mapping;
 mod mcp;
 mod memory;
+mod models;
 mod net;
 mod schemas;
 mod serve;

@@ -1,0 +1,490 @@
+//! The model router against fake providers on 127.0.0.1 that speak the real wire
+//! formats (OpenAI chat completions, Anthropic Messages), with scripted failures.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpListener;
+use warden::models::{
+    ChatRequest, Message, ModelsConfig, Price, ProviderConfig, ProviderKind, Role, RouteConfig,
+    RouteError, Router, Strategy, ToolDef,
+};
+
+/// One request a fake provider received.
+#[derive(Clone, Debug)]
+struct Received {
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+/// A scripted answer: status, extra header lines, body.
+type Reply = (u16, String, Value);
+
+struct Fake {
+    addr: SocketAddr,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl Fake {
+    /// A provider that answers from `script` in order, then with `fallback`.
+    async fn start(script: Vec<Reply>, fallback: Reply) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let (rec, scr) = (received.clone(), script.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (rec, scr, fallback) = (rec.clone(), scr.clone(), fallback.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.push(byte[0]);
+                    }
+                    let text = String::from_utf8_lossy(&head).into_owned();
+                    let mut lines = text.split("\r\n");
+                    let path = lines
+                        .next()
+                        .unwrap_or("")
+                        .split(' ')
+                        .nth(1)
+                        .unwrap_or("")
+                        .to_string();
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let length = headers
+                        .iter()
+                        .find(|(n, _)| n == "content-length")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; length];
+                    stream.read_exact(&mut body).await.unwrap();
+                    rec.lock().unwrap().push(Received {
+                        path,
+                        headers,
+                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                    });
+                    let (status, extra, answer) =
+                        scr.lock().unwrap().pop_front().unwrap_or(fallback);
+                    let answer = answer.to_string();
+                    let out = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{answer}",
+                        answer.len()
+                    );
+                    let _ = stream.write_all(out.as_bytes()).await;
+                });
+            }
+        });
+        Self { addr, received }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn openai_answer(text: &str) -> Reply {
+    (
+        200,
+        String::new(),
+        json!({
+            "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 2},
+        }),
+    )
+}
+
+fn provider(kind: ProviderKind, url: String) -> ProviderConfig {
+    ProviderConfig {
+        kind,
+        base_url: url,
+        api_key_env: None,
+        timeout_ms: 5_000,
+    }
+}
+
+fn route(targets: &[&str], strategy: Strategy) -> RouteConfig {
+    RouteConfig {
+        targets: targets.iter().map(|t| t.to_string()).collect(),
+        strategy,
+        weights: Vec::new(),
+    }
+}
+
+fn config(
+    providers: Vec<(&str, ProviderConfig)>,
+    routes: Vec<(&str, RouteConfig)>,
+) -> ModelsConfig {
+    let mut config = ModelsConfig {
+        providers: providers
+            .into_iter()
+            .map(|(n, p)| (n.to_string(), p))
+            .collect(),
+        routes: routes
+            .into_iter()
+            .map(|(n, r)| (n.to_string(), r))
+            .collect(),
+        ..ModelsConfig::default()
+    };
+    config.retry.backoff_ms = 1;
+    config
+}
+
+fn hello() -> ChatRequest {
+    ChatRequest {
+        messages: vec![Message::new(Role::User, "hello")],
+        ..ChatRequest::default()
+    }
+}
+
+#[tokio::test]
+async fn openai_wire_format_both_ways_with_tools_usage_and_cost() {
+    let fake = Fake::start(
+        vec![(
+            200,
+            String::new(),
+            json!({
+                "choices": [{
+                    "message": {"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_1", "type": "function",
+                        "function": {"name": "weather", "arguments": "{\"city\": \"Lyon\"}"},
+                    }]},
+                    "finish_reason": "tool_calls",
+                }],
+                "usage": {
+                    "prompt_tokens": 1000, "completion_tokens": 200,
+                    "prompt_tokens_details": {"cached_tokens": 400},
+                    "completion_tokens_details": {"reasoning_tokens": 50},
+                },
+            }),
+        )],
+        openai_answer("unused"),
+    )
+    .await;
+    let mut cfg = config(
+        vec![(
+            "local",
+            provider(ProviderKind::Openai, format!("{}/v1", fake.url())),
+        )],
+        vec![("fast", route(&["local/llama3"], Strategy::Fallback))],
+    );
+    cfg.prices.insert(
+        "local/llama3".into(),
+        Price {
+            input: 1.0,
+            output: 4.0,
+            cached_input: 0.5,
+        },
+    );
+    let router = Router::new(cfg).unwrap();
+    let request = ChatRequest {
+        messages: vec![
+            Message::new(Role::System, "be brief"),
+            Message::new(Role::User, "weather in Lyon?"),
+        ],
+        tools: vec![ToolDef {
+            name: "weather".into(),
+            description: "Forecast".into(),
+            parameters: json!({"type": "object", "properties": {"city": {"type": "string"}}}),
+        }],
+        temperature: Some(0.2),
+        max_tokens: Some(64),
+        stop: vec!["END".into()],
+        response_format: None,
+    };
+    let answer = router.complete("fast", &request).await.unwrap();
+    assert_eq!(answer.target, "local/llama3");
+    assert_eq!(answer.finish_reason, "tool_calls");
+    assert_eq!(answer.tool_calls[0].name, "weather");
+    assert_eq!(answer.tool_calls[0].arguments, json!({"city": "Lyon"}));
+    assert_eq!(
+        (
+            answer.usage.input,
+            answer.usage.output,
+            answer.usage.cached,
+            answer.usage.reasoning
+        ),
+        (1000, 200, 400, 50)
+    );
+    // 600 fresh × 1.0 + 400 cached × 0.5 + 200 out × 4.0, per million.
+    assert!((answer.cost - 0.0016).abs() < 1e-12, "{}", answer.cost);
+    let sent = &fake.received()[0];
+    assert_eq!(sent.path, "/v1/chat/completions");
+    assert_eq!(sent.body["model"], "llama3");
+    assert_eq!(
+        sent.body["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
+    assert_eq!(sent.body["tools"][0]["function"]["name"], "weather");
+    assert_eq!(sent.body["max_tokens"], 64);
+    assert_eq!(sent.body["stop"], json!(["END"]));
+}
+
+#[tokio::test]
+async fn anthropic_wire_format_both_ways_with_the_key_from_the_environment() {
+    let var = "WARDEN_TEST_ANTHROPIC_KEY";
+    #[allow(
+        unsafe_code,
+        reason = "set_var is unsafe in edition 2024; only this test reads it"
+    )]
+    unsafe {
+        std::env::set_var(var, "sk-test")
+    };
+    let fake = Fake::start(
+        vec![(
+            200,
+            String::new(),
+            json!({
+                "type": "message", "role": "assistant",
+                "content": [
+                    {"type": "text", "text": "Checking."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Lyon"}},
+                ],
+                "stop_reason": "tool_use",
+                "usage": {"input_tokens": 30, "output_tokens": 12, "cache_read_input_tokens": 100},
+            }),
+        )],
+        openai_answer("unused"),
+    )
+    .await;
+    let mut claude = provider(ProviderKind::Anthropic, fake.url());
+    claude.api_key_env = Some(var.into());
+    let router = Router::new(config(
+        vec![("claude", claude)],
+        vec![("smart", route(&["claude/claude-haiku"], Strategy::Fallback))],
+    ))
+    .unwrap();
+    let mut asked = Message::new(Role::Assistant, "");
+    asked.tool_calls = vec![warden::models::ToolCall {
+        id: "toolu_0".into(),
+        name: "clock".into(),
+        arguments: json!({}),
+    }];
+    let mut result = Message::new(Role::Tool, "09:40");
+    result.tool_call_id = Some("toolu_0".into());
+    let request = ChatRequest {
+        messages: vec![
+            Message::new(Role::System, "be brief"),
+            Message::new(Role::User, "time?"),
+            asked,
+            result,
+        ],
+        response_format: Some(json!({"type": "object"})),
+        ..ChatRequest::default()
+    };
+    let answer = router.complete("smart", &request).await.unwrap();
+    assert_eq!(answer.content, "Checking.");
+    assert_eq!(answer.finish_reason, "tool_calls");
+    assert_eq!(answer.tool_calls[0].id, "toolu_1");
+    assert_eq!((answer.usage.input, answer.usage.cached), (130, 100));
+    let sent = &fake.received()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    let header = |n: &str| {
+        sent.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-api-key").as_deref(), Some("sk-test"));
+    assert_eq!(header("anthropic-version").as_deref(), Some("2023-06-01"));
+    assert!(
+        sent.body["system"]
+            .as_str()
+            .unwrap()
+            .starts_with("be brief")
+    );
+    assert!(
+        sent.body["system"]
+            .as_str()
+            .unwrap()
+            .contains("JSON Schema")
+    );
+    assert_eq!(sent.body["max_tokens"], 1024);
+    assert_eq!(sent.body["messages"][1]["content"][0]["type"], "tool_use");
+    assert_eq!(
+        sent.body["messages"][2]["content"][0],
+        json!({"type": "tool_result", "tool_use_id": "toolu_0", "content": "09:40"})
+    );
+}
+
+async fn two_targets(first: Vec<Reply>) -> (Fake, Fake, Router) {
+    let a = Fake::start(first, openai_answer("from a")).await;
+    let b = Fake::start(vec![], openai_answer("from b")).await;
+    let router = Router::new(config(
+        vec![
+            ("a", provider(ProviderKind::Openai, a.url())),
+            ("b", provider(ProviderKind::Openai, b.url())),
+        ],
+        vec![("r", route(&["a/m", "b/m"], Strategy::Fallback))],
+    ))
+    .unwrap();
+    (a, b, router)
+}
+
+#[tokio::test]
+async fn server_errors_are_retried_then_fall_back() {
+    let err = (500, String::new(), json!({"error": {"message": "boom"}}));
+    let (a, b, router) = two_targets(vec![err.clone(), err]).await;
+    let answer = router.complete("r", &hello()).await.unwrap();
+    assert_eq!(answer.target, "b/m");
+    assert_eq!(answer.content, "from b");
+    assert_eq!(a.received().len(), 2, "retried once on the same target");
+    assert_eq!(b.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_retried_after_retry_after_on_the_same_target() {
+    let limited = (
+        429,
+        "retry-after: 0\r\n".into(),
+        json!({"error": {"message": "slow down"}}),
+    );
+    let (a, b, router) = two_targets(vec![limited]).await;
+    let answer = router.complete("r", &hello()).await.unwrap();
+    assert_eq!(answer.target, "a/m");
+    assert_eq!(a.received().len(), 2);
+    assert!(b.received().is_empty());
+}
+
+#[tokio::test]
+async fn auth_failures_are_not_retried_and_bad_requests_stop() {
+    let (a, _b, router) = two_targets(vec![(
+        401,
+        String::new(),
+        json!({"error": {"message": "bad key"}}),
+    )])
+    .await;
+    let answer = router.complete("r", &hello()).await.unwrap();
+    assert_eq!(answer.target, "b/m");
+    assert_eq!(a.received().len(), 1, "auth is not retried");
+
+    let (a, b, router) = two_targets(vec![(
+        400,
+        String::new(),
+        json!({"error": {"message": "messages: required"}}),
+    )])
+    .await;
+    let err = router.complete("r", &hello()).await.unwrap_err();
+    assert!(matches!(err, RouteError::Stopped { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("bad-request: HTTP 400: messages: required"),
+        "{err}"
+    );
+    assert_eq!(a.received().len(), 1);
+    assert!(b.received().is_empty(), "no other target would do better");
+
+    let too_long = (
+        400,
+        String::new(),
+        json!({"error": {"message": "maximum context length is 8192 tokens", "code": "context_length_exceeded"}}),
+    );
+    let (_a, b, router) = two_targets(vec![too_long]).await;
+    assert_eq!(router.complete("r", &hello()).await.unwrap().target, "b/m");
+    assert_eq!(b.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_target_goes_into_cooldown_even_alone() {
+    let fake = Fake::start(
+        vec![],
+        (503, String::new(), json!({"error": {"message": "down"}})),
+    )
+    .await;
+    let mut cfg = config(
+        vec![("a", provider(ProviderKind::Openai, fake.url()))],
+        vec![("solo", route(&["a/m"], Strategy::Fallback))],
+    );
+    cfg.retry.attempts = 3;
+    cfg.retry.cooldown_failures = 3;
+    cfg.retry.cooldown_s = 60;
+    let router = Router::new(cfg).unwrap();
+    let err = router.complete("solo", &hello()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("server-error: HTTP 503: down"),
+        "{err}"
+    );
+    assert_eq!(fake.received().len(), 3);
+    // In cooldown now: refused at once, without a request.
+    let err = router.complete("solo", &hello()).await.unwrap_err();
+    assert!(err.to_string().contains("in cooldown"), "{err}");
+    assert_eq!(fake.received().len(), 3);
+}
+
+#[tokio::test]
+async fn a_refused_connection_falls_back_and_cheapest_goes_first() {
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let b = Fake::start(vec![], openai_answer("from b")).await;
+    let mut cfg = config(
+        vec![
+            (
+                "gone",
+                provider(ProviderKind::Openai, format!("http://{closed}")),
+            ),
+            ("b", provider(ProviderKind::Openai, b.url())),
+        ],
+        vec![
+            ("r", route(&["gone/m", "b/m"], Strategy::Fallback)),
+            ("cheap", route(&["gone/m", "b/m"], Strategy::Cheapest)),
+        ],
+    );
+    cfg.prices = BTreeMap::from([
+        (
+            "gone/m".to_string(),
+            Price {
+                input: 5.0,
+                output: 15.0,
+                cached_input: 0.0,
+            },
+        ),
+        (
+            "b/m".to_string(),
+            Price {
+                input: 0.1,
+                output: 0.4,
+                cached_input: 0.0,
+            },
+        ),
+    ]);
+    let router = Router::new(cfg).unwrap();
+    assert_eq!(router.complete("r", &hello()).await.unwrap().target, "b/m");
+    let before = b.received().len();
+    assert_eq!(
+        router.complete("cheap", &hello()).await.unwrap().target,
+        "b/m"
+    );
+    assert_eq!(b.received().len(), before + 1);
+    let err = router.complete("nope", &hello()).await.unwrap_err();
+    assert!(err.to_string().contains("routes: cheap, r"), "{err}");
+}
+
+#[test]
+fn a_route_must_name_configured_providers() {
+    let cfg = config(
+        vec![(
+            "a",
+            provider(ProviderKind::Openai, "http://127.0.0.1:1".into()),
+        )],
+        vec![("r", route(&["b/m"], Strategy::Fallback))],
+    );
+    let err = Router::new(cfg).err().unwrap().to_string();
+    assert!(err.contains("no provider \"b\" (providers: a)"), "{err}");
+}

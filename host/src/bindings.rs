@@ -3,6 +3,7 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "warden:plugin/services",
+    imports: { "warden:host/models.complete": async },
 });
 
-pub use self::warden::host::{log, memory};
+pub use self::warden::host::{log, memory, models};

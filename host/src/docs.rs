@@ -20,6 +20,8 @@ pub const WARDEN_WIT: [(&str, &str); 2] = [
             include_str!("../../wit/deps/warden-host-0.1.0/log.wit"),
             "\n",
             include_str!("../../wit/deps/warden-host-0.1.0/memory.wit"),
+            "\n",
+            include_str!("../../wit/deps/warden-host-0.1.0/models.wit"),
         ),
     ),
     ("warden-plugin.wit", include_str!("../../wit/world.wit")),

@@ -33,6 +33,7 @@ pub struct Runtime {
     pub(crate) network: Arc<Network>,
     pub(crate) audit: OnceLock<Audit>,
     pub(crate) memory: OnceLock<Arc<dyn crate::memory::Store>>,
+    pub(crate) router: OnceLock<Arc<crate::models::Router>>,
     _ticker: Ticker,
 }
 
@@ -62,6 +63,7 @@ impl Runtime {
             network: Arc::default(),
             audit: OnceLock::new(),
             memory: OnceLock::new(),
+            router: OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -79,6 +81,18 @@ impl Runtime {
         self.memory
             .set(store)
             .map_err(|_| anyhow::anyhow!("this runtime already has a memory store"))
+    }
+
+    /// Serves `warden:host/models` through `router`. Set once.
+    pub fn set_router(&self, router: Arc<crate::models::Router>) -> anyhow::Result<()> {
+        self.router
+            .set(router)
+            .map_err(|_| anyhow::anyhow!("this runtime already has a model router"))
+    }
+
+    /// The model router, if one is set.
+    pub fn router(&self) -> Option<&Arc<crate::models::Router>> {
+        self.router.get()
     }
 
     /// The memory store, if one is set.

@@ -3,8 +3,8 @@
 //! One TOML file per plugin, strict: an unknown key is an error that names the key,
 //! the line and the file. No grant means no capabilities at all. Every field here is
 //! enforced at the host boundary ([`crate::state`], [`crate::call`], [`crate::net`]); a
-//! capability kind that this version does not enforce yet (`[models]`, `[tools]`, …) is
-//! not accepted.
+//! capability kind that this version does not enforce yet (`[tools]`, …) is not
+//! accepted.
 //!
 //! ```toml
 //! plugin = "files"
@@ -27,6 +27,10 @@
 //!
 //! [memory]                      # namespaces of the host's memory service
 //! "notes" = "read-write"        # or { access = "read", max_value_kb = 256, max_namespace_mb = 16 }
+//!
+//! [models]                      # model routes (the operator's router) and a daily budget
+//! routes = ["fast"]
+//! budget = { tokens_per_day = 200000, cost_per_day = 1.0 }
 //!
 //! [limits]
 //! memory_mb = 64
@@ -69,6 +73,9 @@ pub struct Grant {
     /// Memory namespaces: name → `"read"`, `"read-write"`, or a table with sizes.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub memory: BTreeMap<String, MemoryGrant>,
+    /// Model routes and the daily budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<ModelsGrant>,
     /// Per-call limits; what is not given keeps its default.
     #[serde(default)]
     pub limits: Limits,
@@ -214,6 +221,30 @@ impl<'de> Deserialize<'de> for MemoryGrant {
         }
         deserializer.deserialize_any(Visitor)
     }
+}
+
+/// Model routes a plugin may use, and its budget per day (UTC).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsGrant {
+    /// Route names (from the operator's `[models.routes]`).
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// Limits per day; none means no limit.
+    #[serde(default)]
+    pub budget: Budget,
+}
+
+/// A daily budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// Tokens (input + output) per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<u64>,
+    /// US dollars per day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_per_day: Option<f64>,
 }
 
 /// Whether `name` can be a memory namespace: 1 to 64 of `a-z 0-9 . _ -`, starting

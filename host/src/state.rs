@@ -43,6 +43,10 @@ pub struct CallState {
     pub(crate) memory: Option<Arc<dyn crate::memory::Store>>,
     /// Memory operations done, for the audit records.
     pub(crate) memory_uses: Vec<crate::memory::MemoryUse>,
+    /// The runtime's model router, if it has one.
+    pub(crate) router: Option<Arc<crate::models::Router>>,
+    /// Model calls made, for the audit records.
+    pub(crate) model_uses: Vec<crate::models::ModelUse>,
 }
 
 impl CallState {
@@ -107,6 +111,8 @@ impl CallState {
             grant: plugin.capabilities.clone(),
             memory: runtime.memory.get().cloned(),
             memory_uses: Vec::new(),
+            router: runtime.router.get().cloned(),
+            model_uses: Vec::new(),
         })
     }
 

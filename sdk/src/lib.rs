@@ -46,5 +46,5 @@ mod bindings {
 /// });
 /// ```
 pub mod host {
-    pub use crate::bindings::warden::host::{log, memory};
+    pub use crate::bindings::warden::host::{log, memory, models};
 }

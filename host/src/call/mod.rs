@@ -152,6 +152,7 @@ impl Runtime {
         let denials = store.data_mut().take_denials();
         report.net = store.data_mut().take_net_uses();
         report.memory = std::mem::take(&mut store.data_mut().memory_uses);
+        report.models = std::mem::take(&mut store.data_mut().model_uses);
         for used in &report.net {
             tracing::info!(
                 plugin = %plugin.name,

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::audit::{Audit, Event, Outcome};
 use crate::error::CallError;
 use crate::memory::MemoryUse;
+use crate::models::ModelUse;
 use crate::net::NetUse;
 use crate::plugin::Plugin;
 
@@ -26,6 +27,7 @@ pub(super) struct Report {
     pub(super) log_lines: (u32, u32),
     pub(super) net: Vec<NetUse>,
     pub(super) memory: Vec<MemoryUse>,
+    pub(super) models: Vec<ModelUse>,
 }
 
 /// One finished call, ready to be recorded.
@@ -105,6 +107,26 @@ impl Record<'_> {
                     .field("target", used.target.clone())
                     .field("bytes", used.bytes),
             );
+        }
+        for used in &self.report.models {
+            let mut event = self
+                .event("model.call")
+                .outcome(if used.outcome == "ok" {
+                    Outcome::Ok
+                } else {
+                    Outcome::Error
+                })
+                .field("route", used.route.clone())
+                .field("input_tokens", used.tokens.0)
+                .field("output_tokens", used.tokens.1)
+                .field("cost", used.cost);
+            if let Some(target) = &used.target {
+                event = event.field("target", target.clone());
+            }
+            if used.outcome != "ok" {
+                event = event.field("error", used.outcome.clone());
+            }
+            events.push(event);
         }
         let outcome = match result {
             Ok(_) => Outcome::Ok,

@@ -4,17 +4,21 @@
 //! loop: failures are classified, retried with backoff, fallen back from, or put in
 //! cooldown.
 //!
-//! This module is the router and the wire formats; plugins reach it through
-//! `warden:host/models` once that interface is linked (issue: memory and models).
+//! Plugins reach it through `warden:host/models`, on the routes their grant lists and
+//! within its daily budget ([`host`]).
 
+mod budget;
 mod classify;
 mod client;
 mod config;
+mod host;
 mod router;
 mod types;
 mod wire;
 
+pub use self::budget::{Ledger, Reservation, day_of};
 pub use self::classify::{Failure, FailureKind};
 pub use self::config::{ModelsConfig, Price, ProviderConfig, ProviderKind, RouteConfig, Strategy};
+pub use self::host::ModelUse;
 pub use self::router::{RouteError, Router};
 pub use self::types::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolDef, Usage};

@@ -65,6 +65,7 @@ pub struct Router {
     health: Mutex<HashMap<String, Health>>,
     tls: Arc<rustls::ClientConfig>,
     seed: AtomicU64,
+    ledger: super::budget::Ledger,
 }
 
 impl Router {
@@ -76,12 +77,18 @@ impl Router {
             health: Mutex::default(),
             tls: crate::net::tls_config(&[])?,
             seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+            ledger: super::budget::Ledger::default(),
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &ModelsConfig {
         &self.config
+    }
+
+    /// The budget ledger of every plugin.
+    pub fn ledger(&self) -> &super::budget::Ledger {
+        &self.ledger
     }
 
     /// Answers `request` on `route`.

@@ -488,3 +488,104 @@ fn a_route_must_name_configured_providers() {
     let err = Router::new(cfg).err().unwrap().to_string();
     assert!(err.contains("no provider \"b\" (providers: a)"), "{err}");
 }
+
+/// A runtime with this router and an audit log, and the hostile guest granted `grant`.
+fn plugin_with_router(
+    router: Router,
+    grant: warden::grant::ModelsGrant,
+) -> (warden::Runtime, warden::Plugin, tempfile::TempDir) {
+    let home = tempfile::tempdir().unwrap();
+    let runtime = warden::Runtime::new().unwrap();
+    runtime.set_router(Arc::new(router)).unwrap();
+    runtime
+        .set_audit(
+            warden::audit::Audit::open(home.path(), warden::audit::AuditOptions::default())
+                .unwrap(),
+        )
+        .unwrap();
+    let wasm = std::fs::read(warden_tests::guests::HOSTILE).unwrap();
+    let plugin = runtime
+        .load(
+            warden::PluginSource {
+                name: "hostile",
+                wasm: &wasm,
+                extra_docs: Default::default(),
+                grant: Some(warden::grant::Grant {
+                    models: Some(grant),
+                    ..warden::grant::Grant::default()
+                }),
+            },
+            None,
+        )
+        .unwrap();
+    (runtime, plugin, home)
+}
+
+#[tokio::test]
+async fn plugins_use_granted_routes_within_their_budget() {
+    let fake = Fake::start(vec![], openai_answer("hi there")).await;
+    let router = Router::new(config(
+        vec![("a", provider(ProviderKind::Openai, fake.url()))],
+        vec![
+            ("fast", route(&["a/m"], Strategy::Fallback)),
+            ("smart", route(&["a/m"], Strategy::Fallback)),
+        ],
+    ))
+    .unwrap();
+    let (runtime, plugin, _home) = plugin_with_router(
+        router,
+        warden::grant::ModelsGrant {
+            routes: vec!["fast".into()],
+            budget: warden::grant::Budget {
+                tokens_per_day: Some(500),
+                cost_per_day: None,
+            },
+        },
+    );
+    let ask = |route: &str, max: u32| json!({"route": route, "prompt": "hello", "max-tokens": max});
+    let answer = runtime
+        .call_as("test", &plugin, "ask", &ask("fast", 100))
+        .await
+        .unwrap();
+    assert_eq!(answer, json!("hi there [a/m]"));
+    assert_eq!(fake.received()[0].body["max_tokens"], 100);
+
+    // A route the grant does not list is a denial, and nothing is sent.
+    let err = runtime
+        .call_as("test", &plugin, "ask", &ask("smart", 100))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "denied", "{err}");
+    assert!(
+        err.to_string().contains("[models] routes = [\"smart\"]"),
+        "{err}"
+    );
+    assert_eq!(fake.received().len(), 1);
+
+    // More than the day's budget could cover: refused before it goes out.
+    let err = runtime
+        .call_as("test", &plugin, "ask", &ask("fast", 1000))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("budget.tokens_per_day"), "{err}");
+    assert_eq!(fake.received().len(), 1);
+    let day = warden::models::day_of(warden::memory::now());
+    assert_eq!(
+        runtime.router().unwrap().ledger().used("hostile", day).0,
+        12
+    );
+
+    // Each model call is on record.
+    let records = runtime
+        .audit()
+        .unwrap()
+        .read(warden::audit::Filter {
+            kind: Some("model.call".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].fields["route"], "fast");
+    assert_eq!(records[0].fields["target"], "a/m");
+    assert_eq!(records[0].fields["input_tokens"], 10);
+}

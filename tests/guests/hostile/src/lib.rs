@@ -9,12 +9,34 @@ warden_sdk::wit_bindgen::generate!({
     with: {
         "warden:host/log@0.1.0": warden_sdk::host::log,
         "warden:host/memory@0.1.0": warden_sdk::host::memory,
+        "warden:host/models@0.1.0": warden_sdk::host::models,
     },
 });
 
 struct Hostile;
 
 impl Guest for Hostile {
+    fn ask(route: String, prompt: String, max_tokens: Option<u32>) -> Result<String, String> {
+        use warden_sdk::host::models::{self, Message, Request, Role};
+        let request = Request {
+            route,
+            messages: vec![Message {
+                role: Role::User,
+                content: prompt,
+                tool_calls: Vec::new(),
+                tool_call_id: None,
+            }],
+            tools: Vec::new(),
+            temperature: None,
+            max_tokens,
+            stop: Vec::new(),
+            response_format: None,
+        };
+        models::complete(&request)
+            .map(|r| format!("{} [{}]", r.content, r.target))
+            .map_err(|e| format!("{e:?}"))
+    }
+
     fn memory_read(namespace: String, key: String) -> Result<Option<String>, String> {
         warden_sdk::host::memory::get(&namespace, &key)
             .map(|e| e.map(|e| String::from_utf8_lossy(&e.value).into_owned()))

@@ -76,6 +76,11 @@ impl Fake {
                     });
                     let (status, extra, answer) =
                         scr.lock().unwrap().pop_front().unwrap_or(fallback);
+                    if status == 0 {
+                        // Hang: never answer (until the test ends).
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        return;
+                    }
                     let answer = answer.to_string();
                     let out = format!(
                         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{answer}",
@@ -588,4 +593,26 @@ async fn plugins_use_granted_routes_within_their_budget() {
     assert_eq!(records[0].fields["route"], "fast");
     assert_eq!(records[0].fields["target"], "a/m");
     assert_eq!(records[0].fields["input_tokens"], 10);
+}
+
+#[tokio::test]
+async fn a_hang_times_out_and_broken_json_falls_back() {
+    let hang = (0, String::new(), json!(null));
+    let broken = (200, String::new(), json!("this is not a chat completion"));
+    let a = Fake::start(vec![hang, broken], openai_answer("from a")).await;
+    let b = Fake::start(vec![], openai_answer("from b")).await;
+    let mut slow = provider(ProviderKind::Openai, a.url());
+    slow.timeout_ms = 200;
+    let mut cfg = config(
+        vec![("a", slow), ("b", provider(ProviderKind::Openai, b.url()))],
+        vec![("r", route(&["a/m", "b/m"], Strategy::Fallback))],
+    );
+    cfg.retry.attempts = 2;
+    let router = Router::new(cfg).unwrap();
+    // Attempt 1 hangs (timeout, retried), attempt 2 answers broken JSON (fall back).
+    let started = std::time::Instant::now();
+    let answer = router.complete("r", &hello()).await.unwrap();
+    assert_eq!(answer.target, "b/m");
+    assert_eq!(a.received().len(), 2);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }

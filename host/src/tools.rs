@@ -5,7 +5,7 @@
 //! short name (`transform` for `acme:text/transform@1.0.0`). Exported `wasi:`
 //! interfaces are entry points of other worlds (`wasi:cli/run`,
 //! `wasi:http/incoming-handler`), not tools, and are skipped, as is componentize-py's
-//! `componentize-py:init/exports`. A function whose types Warden cannot map to JSON
+//! `exports.init` hook. A function whose types Warden cannot map to JSON
 //! (resources, streams, futures) is skipped with the reason.
 
 use serde::Serialize;
@@ -97,9 +97,24 @@ pub struct ExtraDocs<'a> {
     pub manifest: Option<&'a std::collections::BTreeMap<String, String>>,
 }
 
-/// Exported interfaces that a toolchain adds for its own runtime (componentize-py's
-/// pre-initialisation hook): not the author's, never tools.
-const TOOLCHAIN_EXPORTS: [&str; 1] = ["componentize-py:"];
+/// componentize-py exports `exports` with `init(app-name, symbols, stub-wasi)`, which
+/// it calls while building the component: not the author's, never a tool.
+fn is_componentize_py_init(
+    engine: &Engine,
+    name: &str,
+    instance: &wasmtime::component::types::ComponentInstance,
+) -> bool {
+    let funcs: Vec<_> = instance
+        .exports(engine)
+        .filter_map(|(fname, item)| match item.ty {
+            ComponentItem::ComponentFunc(f) => Some((fname, f)),
+            _ => None,
+        })
+        .collect();
+    name == "exports"
+        && matches!(funcs.as_slice(), [(fname, f)]
+            if *fname == "init" && f.params().any(|(p, _)| p == "stub-wasi"))
+}
 
 /// The tools of `component`, and the exports that are not tools.
 pub fn discover(
@@ -133,10 +148,10 @@ pub fn discover(
                     });
                     continue;
                 }
-                if let Some(toolchain) = TOOLCHAIN_EXPORTS.iter().find(|p| name.starts_with(*p)) {
+                if is_componentize_py_init(engine, name, &instance) {
                     skipped.push(Skipped {
                         name: name.to_string(),
-                        reason: format!("the {toolchain} runtime's own entry point, not a tool"),
+                        reason: "componentize-py's pre-initialisation hook, not a tool".into(),
                     });
                     continue;
                 }

@@ -65,6 +65,7 @@ pub const PACKAGES: &[Package] = &[
         files: &[
             ("log.wit", wit!("deps/warden-host-0.1.0/log.wit")),
             ("memory.wit", wit!("deps/warden-host-0.1.0/memory.wit")),
+            ("models.wit", wit!("deps/warden-host-0.1.0/models.wit")),
         ],
     },
     Package {

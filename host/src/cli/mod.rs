@@ -12,6 +12,7 @@ mod mcp;
 mod plugin;
 mod plugin_check;
 mod serve;
+mod template;
 mod wit;
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! `warden plugin add|list|inspect|remove`, and for authors `check`.
+//! `warden plugin add|list|inspect|remove`, and for authors `new|build|check`.
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +50,23 @@ pub(crate) enum PluginCommand {
         /// The plugin's name.
         name: String,
     },
+    /// Start a plugin project: WIT world, a sample tool, manifest, build command, README.
+    New {
+        /// The plugin's name (lowercase letters, digits and `-`), e.g. `weather`.
+        name: String,
+        /// The language of the project.
+        #[arg(long, value_enum)]
+        lang: super::template::Lang,
+        /// Where to create it [default: ./NAME].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Build the plugin project in DIR with its toolchain (cargo, componentize-py, jco).
+    Build {
+        /// The project [default: the current directory].
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Check a component before shipping: tools and schemas, imports, what Warden cannot
     /// map, size, compile time, warnings. Installs nothing; exit 2 if it is not valid.
     Check {
@@ -93,6 +110,8 @@ pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
             println!("removed {name}");
             Ok(())
         }
+        PluginCommand::New { name, lang, dir } => super::template::new(&name, lang, dir),
+        PluginCommand::Build { dir } => super::template::build(&dir).map(drop),
         PluginCommand::Check {
             path,
             wit,

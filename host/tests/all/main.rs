@@ -17,6 +17,7 @@ mod mcp;
 mod memory;
 mod models;
 mod net;
+mod polyglot;
 mod schemas;
 mod serve;
 mod smoke;

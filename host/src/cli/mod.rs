@@ -6,9 +6,9 @@
 mod audit;
 mod call;
 mod demo;
-mod memory;
 mod grant;
 mod mcp;
+mod memory;
 mod plugin;
 mod plugin_check;
 mod serve;
@@ -47,6 +47,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Install the bundled plugins and show them at work.
     Demo,
+    /// Look into and edit the memory service (as the operator).
+    #[command(subcommand)]
+    Memory(memory::MemoryCommand),
     /// Serve the installed plugins as MCP tools over stdio (for desktop agents).
     Mcp(mcp::McpArgs),
     /// Export Warden's WIT packages for plugin toolchains.
@@ -59,9 +62,6 @@ enum Command {
     /// Create API tokens.
     #[command(subcommand)]
     Token(serve::TokenCommand),
-    /// Look into and edit the memory service (as the operator).
-    #[command(subcommand)]
-    Memory(memory::MemoryCommand),
 }
 
 /// An error with the exit code it should end the process with.
@@ -154,6 +154,11 @@ pub(crate) fn open(
     let runtime = warden::Runtime::new()?;
     runtime.set_audit(audit::open_log(home)?)?;
     runtime.set_memory(std::sync::Arc::new(memory::open_store(home)?))?;
+    let config_path = home.root().join(warden::serve::config::FILE_NAME);
+    let config = warden::serve::config::Config::load(&config_path).map_err(Failure::usage)?;
+    if let Some(router) = config.router().map_err(Failure::usage)? {
+        runtime.set_router(std::sync::Arc::new(router))?;
+    }
     let cache = home.cache(runtime.engine())?;
     Ok((runtime, cache))
 }

@@ -163,6 +163,11 @@ impl Default for RetryConfig {
 }
 
 impl ModelsConfig {
+    /// True when nothing is configured.
+    pub fn is_empty(&self) -> bool {
+        self.providers.is_empty() && self.routes.is_empty()
+    }
+
     /// Checks what the types cannot: every target names a provider, weights fit.
     pub fn check(&self) -> anyhow::Result<()> {
         for (name, provider) in &self.providers {

@@ -115,7 +115,7 @@ impl CallState {
 impl wit::Host for CallState {
     async fn complete(&mut self, req: wit::Request) -> Result<wit::Response, wit::Error> {
         let grant = self.grant.models.clone().unwrap_or_default();
-        if !grant.routes.iter().any(|r| *r == req.route) {
+        if !grant.routes.contains(&req.route) {
             return Err(self.refuse_model(
                 &req.route,
                 format!(

@@ -50,6 +50,9 @@ pub struct Config {
     /// Roles beyond (or replacing) the built-in ones.
     #[serde(default)]
     pub roles: BTreeMap<String, RoleConfig>,
+    /// Model providers, routes, prices and retries (see [`crate::models`]).
+    #[serde(default, skip_serializing_if = "crate::models::ModelsConfig::is_empty")]
+    pub models: crate::models::ModelsConfig,
 }
 
 /// `[server]`: where to listen and how much one request may take.
@@ -212,6 +215,14 @@ impl Config {
         }
     }
 
+    /// The model router of this config, if it configures any route.
+    pub fn router(&self) -> anyhow::Result<Option<crate::models::Router>> {
+        if self.models.is_empty() {
+            return Ok(None);
+        }
+        crate::models::Router::new(self.models.clone()).map(Some)
+    }
+
     /// The built-in roles with the config's own over them.
     pub fn roles(&self) -> BTreeMap<String, RoleConfig> {
         let mut roles = builtin_roles();
@@ -220,6 +231,7 @@ impl Config {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        self.models.check()?;
         let roles = self.roles();
         for (name, role) in &self.roles {
             for pattern in &role.tools {

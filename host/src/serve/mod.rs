@@ -90,6 +90,9 @@ impl Server {
         let memory = crate::memory::SqliteMemory::open(&memory)
             .with_context(|| format!("opening the memory store {}", memory.display()))?;
         runtime.set_memory(Arc::new(memory))?;
+        if let Some(router) = options.config.router()? {
+            runtime.set_router(Arc::new(router))?;
+        }
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
         let state = Arc::new(AppState {

@@ -616,3 +616,60 @@ async fn a_hang_times_out_and_broken_json_falls_back() {
     assert_eq!(a.received().len(), 2);
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warden_toml_configures_the_router_for_the_command_line() {
+    let fake = Fake::start(vec![], openai_answer("configured")).await;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    std::fs::write(
+        h.join("warden.toml"),
+        format!(
+            "[models.providers.local]\nkind = \"openai\"\nbase_url = \"{}/v1\"\n\n[models.routes.fast]\ntargets = [\"local/m\"]\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(h.join("grant.toml"), "[models]\nroutes = [\"fast\"]\n").unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let warden = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+                .arg("--home")
+                .arg(&h)
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let grant = h.join("grant.toml");
+        let add = warden(&[
+            "plugin",
+            "add",
+            warden_tests::guests::HOSTILE,
+            "--grant",
+            grant.to_str().unwrap(),
+        ]);
+        assert!(
+            add.status.success(),
+            "{}",
+            String::from_utf8_lossy(&add.stderr)
+        );
+        warden(&[
+            "call",
+            "hostile/ask",
+            "--input",
+            r#"{"route": "fast", "prompt": "hello"}"#,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "\"configured [local/m]\""
+    );
+    assert_eq!(fake.received()[0].body["model"], "m");
+}

@@ -21,6 +21,7 @@ mod polyglot;
 mod schemas;
 mod serve;
 mod smoke;
+mod templates;
 mod upstream;
 
 use std::sync::OnceLock;

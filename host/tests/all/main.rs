@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod cli_snapshots;
 mod docs;
+mod foreign;
 mod grant_import;
 mod grants;
 mod hostile;

@@ -21,4 +21,9 @@ pub use self::classify::{Failure, FailureKind};
 pub use self::config::{ModelsConfig, Price, ProviderConfig, ProviderKind, RouteConfig, Strategy};
 pub use self::host::ModelUse;
 pub use self::router::{RouteError, Router};
+/// Warden's own OpenAI-compatible endpoint: a client's body to a request, an answer
+/// to a chat completion.
+pub mod gateway {
+    pub use super::wire::openai::{build_response, parse_request};
+}
 pub use self::types::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolDef, Usage};

@@ -140,6 +140,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/tools/{plugin}/{tool}", post(call_tool))
         .route("/v1/audit", get(audit_query))
         .route("/v1/audit/verify", get(audit_verify))
+        .route(
+            "/v1/chat/completions",
+            post(super::gateway::chat_completions),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     let timeout = Duration::from_millis(config.request_timeout_ms);
     Router::new()

@@ -133,6 +133,8 @@ pub enum Action {
     ReadAudit,
     /// Read `/metrics`.
     ReadMetrics,
+    /// Use model routes through `POST /v1/chat/completions`.
+    UseModel,
 }
 
 impl Action {
@@ -144,16 +146,18 @@ impl Action {
             Action::ManageGrants => "manage-grants",
             Action::ReadAudit => "read-audit",
             Action::ReadMetrics => "read-metrics",
+            Action::UseModel => "use-model",
         }
     }
 
     /// Every action.
-    pub const ALL: [Action; 5] = [
+    pub const ALL: [Action; 6] = [
         Action::CallTool,
         Action::ManagePlugins,
         Action::ManageGrants,
         Action::ReadAudit,
         Action::ReadMetrics,
+        Action::UseModel,
     ];
 }
 
@@ -166,7 +170,10 @@ pub fn builtin_roles() -> BTreeMap<String, RoleConfig> {
     };
     BTreeMap::from([
         ("admin".to_string(), role(&["*"], &Action::ALL)),
-        ("caller".to_string(), role(&["*"], &[Action::CallTool])),
+        (
+            "caller".to_string(),
+            role(&["*"], &[Action::CallTool, Action::UseModel]),
+        ),
         (
             "auditor".to_string(),
             role(&[], &[Action::ReadAudit, Action::ReadMetrics]),

@@ -21,6 +21,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+mod gateway;
 pub mod error;
 pub mod metrics;
 pub mod plugins;

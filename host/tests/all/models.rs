@@ -15,23 +15,23 @@ use warden::models::{
 
 /// One request a fake provider received.
 #[derive(Clone, Debug)]
-struct Received {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Value,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Value,
 }
 
 /// A scripted answer: status, extra header lines, body.
-type Reply = (u16, String, Value);
+pub(crate) type Reply = (u16, String, Value);
 
-struct Fake {
+pub(crate) struct Fake {
     addr: SocketAddr,
     received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl Fake {
     /// A provider that answers from `script` in order, then with `fallback`.
-    async fn start(script: Vec<Reply>, fallback: Reply) -> Self {
+    pub(crate) async fn start(script: Vec<Reply>, fallback: Reply) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -93,16 +93,16 @@ impl Fake {
         Self { addr, received }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
 }
 
-fn openai_answer(text: &str) -> Reply {
+pub(crate) fn openai_answer(text: &str) -> Reply {
     (
         200,
         String::new(),

@@ -735,3 +735,46 @@ async fn up_serves_the_bundled_plugins_prints_a_token_and_stops_on_sigterm() {
     assert!(status.success());
     assert!(child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn the_openai_compatible_gateway_routes_by_model_name() {
+    let fake = crate::models::Fake::start(vec![], crate::models::openai_answer("pong")).await;
+    let models = format!(
+        "[models.providers.local]\nkind = \"openai\"\nbase_url = \"{}/v1\"\n\n[models.routes.fast]\ntargets = [\"local/small-model\"]\n",
+        fake.url()
+    );
+    let t = Test::start(&[], &models).await;
+    let chat = |token: &'static str, body: Value| {
+        t.req(reqwest::Method::POST, "/v1/chat/completions", Some(token))
+            .json(&body)
+            .send()
+    };
+    let body = json!({"model": "fast", "messages": [{"role": "user", "content": "ping"}]});
+    let resp = chat(ADMIN, body.clone()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(answer["object"], "chat.completion");
+    assert_eq!(answer["model"], "fast");
+    assert_eq!(answer["choices"][0]["message"]["content"], "pong");
+    assert_eq!(answer["usage"]["total_tokens"], 12);
+    assert_eq!(answer["warden"]["target"], "local/small-model");
+    assert_eq!(fake.received()[0].body["model"], "small-model");
+    // The auditor role may not use models; an unknown route is 404.
+    let resp = chat(AUDITOR, body).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = chat(ADMIN, json!({"model": "slow", "messages": []}))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(error_code(&err), "unknown-route");
+    // On record, with the token's principal.
+    let (_, records) = t.get(Some(ADMIN), "/v1/audit?kind=model.call").await;
+    let records = records["records"].as_array().cloned().unwrap_or_default();
+    assert!(
+        records
+            .iter()
+            .any(|r| r["principal"] == "user:root" && r["fields"]["target"] == "local/small-model"),
+        "{records:?}"
+    );
+}

@@ -40,13 +40,16 @@ use serde_json::{Value, json};
 
 pub use checkpoint::Checkpoint;
 pub use record::{Event, GENESIS, Outcome, Record, digest};
-pub use store::{Anchor, Filter, Head, Store};
+pub use store::{Anchor, Batch, Filter, Head, Stats, Store, StoredRecord, ToolStats};
 pub use verify::{Problem, ProblemKind, Report, Start};
 
 use writer::{Request, Writer};
 
 /// How many records are read at a time when streaming the log.
 const CHUNK: usize = 4096;
+
+/// How many records are verified at a time (appends wait meanwhile: a few ms).
+const VERIFY_CHUNK: usize = 8192;
 
 /// Settings of the audit log.
 ///
@@ -61,6 +64,35 @@ pub struct AuditOptions {
     pub keep_payloads: bool,
     /// Sign a checkpoint of the head every this many records (0: only at shutdown).
     pub checkpoint_every: u64,
+}
+
+/// The environment variable [`AuditOptions::from_env`] reads: `1` keeps full arguments
+/// and results in records, `0` (or unset) keeps digests only.
+pub const KEEP_PAYLOADS_ENV: &str = "WARDEN_AUDIT_KEEP_PAYLOADS";
+
+impl AuditOptions {
+    /// The defaults, with `keep_payloads` from [`KEEP_PAYLOADS_ENV`] (`1`, `true`, `yes`,
+    /// `on`; `0`, `false`, `no`, `off` or empty; anything else is an error).
+    pub fn from_env() -> anyhow::Result<Self> {
+        let value = std::env::var_os(KEEP_PAYLOADS_ENV);
+        let keep_payloads = match value.as_ref().map(|v| v.to_str()) {
+            None => false,
+            Some(Some(v)) if is_one_of(v, &["", "0", "false", "no", "off"]) => false,
+            Some(Some(v)) if is_one_of(v, &["1", "true", "yes", "on"]) => true,
+            Some(v) => anyhow::bail!(
+                "{KEEP_PAYLOADS_ENV}={:?}: use 1 to keep full arguments and results in audit records, 0 for digests only",
+                v.unwrap_or("(not UTF-8)")
+            ),
+        };
+        Ok(Self {
+            keep_payloads,
+            ..Self::default()
+        })
+    }
+}
+
+fn is_one_of(value: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| value.trim().eq_ignore_ascii_case(w))
 }
 
 impl Default for AuditOptions {
@@ -218,6 +250,12 @@ impl Audit {
         self.job(move |w| w.store().read(&filter))
     }
 
+    /// Counts of the records written at or after `since` and before `until` (record
+    /// times, as [`time::parse_bound`] makes them; either may be open).
+    pub fn stats(&self, since: Option<String>, until: Option<String>) -> anyhow::Result<Stats> {
+        self.job(move |w| w.store().stats(since.as_deref(), until.as_deref()))
+    }
+
     /// The last record, if any.
     pub fn head(&self) -> anyhow::Result<Option<Head>> {
         self.job(|w| w.store().head())
@@ -264,9 +302,25 @@ impl Audit {
             Some(anchor) => Start::Anchor(anchor),
             None => Start::Genesis,
         };
+        // Each chunk is read and checked on the writer thread, from the rows as they
+        // are (no copies), and appends go on between chunks.
         let mut verifier = verify::Verifier::new(start);
-        self.scan(|record| Ok(verifier.push(record)))?;
-        Ok(verifier.finish())
+        let mut after = 0;
+        loop {
+            let (back, last, going) = self.job(move |w| {
+                let mut going = true;
+                let last = w.store().scan(after, VERIFY_CHUNK, &mut |stored| {
+                    going = verifier.push_stored(stored);
+                    going
+                })?;
+                Ok((verifier, last, going))
+            })?;
+            verifier = back;
+            match last {
+                Some(last) if going => after = last,
+                _ => return Ok(verifier.finish()),
+            }
+        }
     }
 
     /// Checks `checkpoint` against the stored log: its signature, and that the log

@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
 use sha2::{Digest as _, Sha256};
 
 /// The `prev` of the first record.
@@ -175,25 +176,25 @@ impl Record {
         record
     }
 
+    fn members(&self) -> Members<'_> {
+        Members {
+            seq: self.seq,
+            time: &self.time,
+            kind: &self.kind,
+            principal: &self.principal,
+            plugin: self.plugin.as_deref(),
+            tool: self.tool.as_deref(),
+            outcome: self.outcome.map(Outcome::as_str),
+            prev: &self.prev,
+        }
+    }
+
     /// The bytes the hash is computed over (canonical JSON without `hash`).
     pub fn canonical(&self) -> Vec<u8> {
-        let mut map = Map::new();
-        map.insert("seq".into(), self.seq.into());
-        map.insert("time".into(), self.time.clone().into());
-        map.insert("kind".into(), self.kind.clone().into());
-        map.insert("principal".into(), self.principal.clone().into());
-        if let Some(p) = &self.plugin {
-            map.insert("plugin".into(), p.clone().into());
-        }
-        if let Some(t) = &self.tool {
-            map.insert("tool".into(), t.clone().into());
-        }
-        if let Some(o) = self.outcome {
-            map.insert("outcome".into(), o.as_str().into());
-        }
-        map.insert("fields".into(), self.fields.clone());
-        map.insert("prev".into(), self.prev.clone().into());
-        super::canonical::to_vec(&Value::Object(map))
+        let mut out = Vec::with_capacity(512);
+        self.members()
+            .write(&mut out, |out| super::canonical::write(out, &self.fields));
+        out
     }
 
     /// The hash this record should carry, from its content.
@@ -237,6 +238,60 @@ impl Record {
     }
 }
 
+/// The members of a record its hash covers, borrowed, `fields` aside.
+pub(crate) struct Members<'a> {
+    pub(crate) seq: u64,
+    pub(crate) time: &'a str,
+    pub(crate) kind: &'a str,
+    pub(crate) principal: &'a str,
+    pub(crate) plugin: Option<&'a str>,
+    pub(crate) tool: Option<&'a str>,
+    pub(crate) outcome: Option<&'a str>,
+    pub(crate) prev: &'a str,
+}
+
+impl Members<'_> {
+    /// Appends the canonical JSON of the record to `out`, `fields` writing the
+    /// canonical JSON of its fields. The member names, in canonical order, are fixed.
+    pub(crate) fn write(&self, out: &mut Vec<u8>, fields: impl FnOnce(&mut Vec<u8>)) {
+        use super::canonical::write_string;
+        out.extend_from_slice(b"{\"fields\":");
+        fields(out);
+        out.extend_from_slice(b",\"kind\":");
+        write_string(out, self.kind);
+        if let Some(outcome) = self.outcome {
+            out.extend_from_slice(b",\"outcome\":");
+            write_string(out, outcome);
+        }
+        if let Some(plugin) = self.plugin {
+            out.extend_from_slice(b",\"plugin\":");
+            write_string(out, plugin);
+        }
+        out.extend_from_slice(b",\"prev\":");
+        write_string(out, self.prev);
+        out.extend_from_slice(b",\"principal\":");
+        write_string(out, self.principal);
+        out.extend_from_slice(b",\"seq\":");
+        {
+            use std::io::Write as _;
+            let _ = write!(out, "{}", self.seq);
+        }
+        out.extend_from_slice(b",\"time\":");
+        write_string(out, self.time);
+        if let Some(tool) = self.tool {
+            out.extend_from_slice(b",\"tool\":");
+            write_string(out, tool);
+        }
+        out.push(b'}');
+    }
+}
+
+/// Whether `hash` is the lowercase hex of the SHA-256 of `canonical`.
+pub(crate) fn hash_is(canonical: &[u8], hash: &str) -> bool {
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(Sha256::digest(canonical), &mut hex).is_ok() && hex == hash.as_bytes()
+}
+
 /// `sha256:<hex>` of `bytes`, the form digests take in record fields.
 pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
@@ -274,6 +329,77 @@ mod tests {
             let mut changed = r.clone();
             change(&mut changed);
             assert!(!changed.hash_ok(), "{changed:?}");
+        }
+    }
+
+    /// The canonical form as RFC 8785 defines it for the record's object: what the
+    /// direct encoding must equal.
+    fn canonical_via_map(r: &Record) -> Vec<u8> {
+        let mut map = Map::new();
+        map.insert("seq".into(), r.seq.into());
+        map.insert("time".into(), r.time.clone().into());
+        map.insert("kind".into(), r.kind.clone().into());
+        map.insert("principal".into(), r.principal.clone().into());
+        if let Some(p) = &r.plugin {
+            map.insert("plugin".into(), p.clone().into());
+        }
+        if let Some(t) = &r.tool {
+            map.insert("tool".into(), t.clone().into());
+        }
+        if let Some(o) = r.outcome {
+            map.insert("outcome".into(), o.as_str().into());
+        }
+        map.insert("fields".into(), r.fields.clone());
+        map.insert("prev".into(), r.prev.clone().into());
+        super::super::canonical::to_vec(&Value::Object(map))
+    }
+
+    #[test]
+    fn direct_encoding_is_the_canonical_json_of_the_record() {
+        let odd = "q\"\\\n\u{1}\u{7f}é\u{1f600}\u{ff21}";
+        for plugin in [None, Some("p"), Some(odd)] {
+            for tool in [None, Some("t")] {
+                for outcome in [None, Some(Outcome::Denied)] {
+                    let mut event = Event::new("tool.call", odd)
+                        .field("z", 1)
+                        .field("a", serde_json::json!({"y": [1.5, null, odd], "b": true}))
+                        .field(odd, -3);
+                    event.plugin = plugin.map(String::from);
+                    event.tool = tool.map(String::from);
+                    event.outcome = outcome;
+                    let r = Record::new(u64::MAX, odd.into(), event, GENESIS.into());
+                    assert_eq!(
+                        String::from_utf8(r.canonical()).unwrap(),
+                        String::from_utf8(canonical_via_map(&r)).unwrap()
+                    );
+                    assert!(r.hash_ok());
+                    // As stored: the fields as their canonical text.
+                    let fields =
+                        String::from_utf8(super::super::canonical::to_vec(&r.fields)).unwrap();
+                    let stored = super::super::store::StoredRecord {
+                        seq: r.seq,
+                        time: &r.time,
+                        kind: &r.kind,
+                        principal: &r.principal,
+                        plugin: r.plugin.as_deref(),
+                        tool: r.tool.as_deref(),
+                        outcome: r.outcome.map(Outcome::as_str),
+                        fields: &fields,
+                        prev: &r.prev,
+                        hash: &r.hash,
+                    };
+                    assert!(stored.hash_ok_as_stored(&mut Vec::new()));
+                    assert_eq!(stored.to_record(), r);
+                    // Not canonical (spaces): not settled as stored, equal once parsed.
+                    let loose = fields.replacen(':', ": ", 1);
+                    let stored = super::super::store::StoredRecord {
+                        fields: &loose,
+                        ..stored
+                    };
+                    assert!(!stored.hash_ok_as_stored(&mut Vec::new()));
+                    assert!(stored.to_record().hash_ok());
+                }
+            }
         }
     }
 

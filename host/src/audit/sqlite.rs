@@ -5,6 +5,7 @@
 //! Tables: `records` (one row a record, `seq` the key, indexes for the query filters),
 //! `checkpoints` (signed heads), `anchors` (pruned prefixes).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,7 +15,10 @@ use serde_json::Value;
 
 use super::checkpoint::Checkpoint;
 use super::record::Record;
-use super::store::{Anchor, Filter, Head, MakeAnchorRecord, MakeRecords, Store};
+use super::store::{
+    Anchor, Batch, Filter, Head, MakeAnchorRecord, MakeRecords, Stats, Store, StoredRecord,
+    ToolStats,
+};
 
 /// The file name of the log in the home.
 pub const FILE_NAME: &str = "audit.db";
@@ -86,6 +90,7 @@ impl SqliteStore {
         conn.execute_batch("PRAGMA synchronous=FULL;")
             .with_context(damaged)?;
         conn.execute_batch(SCHEMA).with_context(damaged)?;
+        conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn,
             path: path.to_path_buf(),
@@ -115,39 +120,121 @@ impl SqliteStore {
     }
 }
 
+/// Rows a multi-row INSERT carries (10 parameters each, far below SQLite's limit).
+const ROWS_PER_INSERT: usize = 32;
+
 fn insert(tx: &rusqlite::Transaction<'_>, records: &[Record]) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "INSERT INTO records ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-    ))?;
-    for r in records {
-        stmt.execute(params![
-            r.seq as i64,
-            r.time,
-            r.kind,
-            r.principal,
-            r.plugin,
-            r.tool,
-            r.outcome.map(|o| o.as_str()),
-            String::from_utf8_lossy(&super::canonical::to_vec(&r.fields)),
-            r.prev,
-            r.hash,
-        ])?;
+    let mut fields = Vec::with_capacity(256);
+    let mut chunks = records.chunks_exact(ROWS_PER_INSERT);
+    if chunks.len() > 0 {
+        let mut stmt = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+        for chunk in &mut chunks {
+            for (i, r) in chunk.iter().enumerate() {
+                bind(&mut stmt, i * 10, r, &mut fields)?;
+            }
+            stmt.raw_execute()?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = tx.prepare_cached(&insert_sql(1))?;
+        for r in rest {
+            bind(&mut stmt, 0, r, &mut fields)?;
+            stmt.raw_execute()?;
+        }
     }
     Ok(())
 }
 
+fn insert_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO records ({COLUMNS}) VALUES ");
+    for row in 0..rows {
+        if row > 0 {
+            sql.push(',');
+        }
+        sql.push('(');
+        for column in 0..10 {
+            if column > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("?{}", row * 10 + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Binds record `r` to parameters `at + 1 ..= at + 10`; `fields` is scratch space.
+fn bind(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    at: usize,
+    r: &Record,
+    fields: &mut Vec<u8>,
+) -> rusqlite::Result<()> {
+    fields.clear();
+    super::canonical::write(fields, &r.fields);
+    // Canonical JSON of a `Value` is UTF-8.
+    let fields = std::str::from_utf8(fields).unwrap_or_default();
+    stmt.raw_bind_parameter(at + 1, r.seq as i64)?;
+    stmt.raw_bind_parameter(at + 2, &r.time)?;
+    stmt.raw_bind_parameter(at + 3, &r.kind)?;
+    stmt.raw_bind_parameter(at + 4, &r.principal)?;
+    stmt.raw_bind_parameter(at + 5, &r.plugin)?;
+    stmt.raw_bind_parameter(at + 6, &r.tool)?;
+    stmt.raw_bind_parameter(at + 7, r.outcome.map(|o| o.as_str()))?;
+    stmt.raw_bind_parameter(at + 8, fields)?;
+    stmt.raw_bind_parameter(at + 9, &r.prev)?;
+    stmt.raw_bind_parameter(at + 10, &r.hash)?;
+    Ok(())
+}
+
+fn put_checkpoint(conn: &Connection, c: &Checkpoint) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO checkpoints (seq, hash, time, signature, public_key) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![c.seq as i64, c.hash, c.time, c.signature, c.public_key])?;
+    Ok(())
+}
+
 fn head_in(conn: &Connection) -> rusqlite::Result<Option<Head>> {
-    conn.query_row(
-        "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
-        [],
-        |row| {
+    conn.prepare_cached("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |row| {
             Ok(Head {
                 seq: row.get::<_, i64>(0)? as u64,
                 hash: row.get(1)?,
             })
-        },
-    )
-    .optional()
+        })
+        .optional()
+}
+
+/// A row as stored, borrowed; `None` if a column does not hold the type written.
+fn stored<'a>(row: &'a rusqlite::Row<'_>) -> Option<StoredRecord<'a>> {
+    use rusqlite::types::ValueRef;
+    let text = |i: usize| match row.get_ref(i).ok()? {
+        ValueRef::Text(t) => std::str::from_utf8(t).ok(),
+        _ => None,
+    };
+    let optional = |i: usize| match row.get_ref(i).ok()? {
+        ValueRef::Null => Some(None),
+        ValueRef::Text(t) => std::str::from_utf8(t).ok().map(Some),
+        _ => None,
+    };
+    let seq = match row.get_ref(0).ok()? {
+        ValueRef::Integer(i) => i as u64,
+        _ => return None,
+    };
+    Some(StoredRecord {
+        seq,
+        time: text(1)?,
+        kind: text(2)?,
+        principal: text(3)?,
+        plugin: optional(4)?,
+        tool: optional(5)?,
+        outcome: optional(6)?,
+        fields: text(7)?,
+        prev: text(8)?,
+        hash: text(9)?,
+    })
 }
 
 /// A row as a record. Values are taken as they are stored, so that a changed row is
@@ -171,17 +258,20 @@ fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
 }
 
 impl Store for SqliteStore {
-    fn append(&mut self, make: &mut MakeRecords<'_>) -> anyhow::Result<Vec<Record>> {
+    fn append(&mut self, make: &mut MakeRecords<'_>) -> anyhow::Result<Batch> {
         let what = self.context("appending");
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .with_context(|| what.clone())?;
         let head = head_in(&tx).with_context(|| what.clone())?;
-        let records = make(head.as_ref());
-        insert(&tx, &records).with_context(|| what.clone())?;
+        let batch = make(head.as_ref());
+        insert(&tx, &batch.records).with_context(|| what.clone())?;
+        if let Some(checkpoint) = &batch.checkpoint {
+            put_checkpoint(&tx, checkpoint).with_context(|| what.clone())?;
+        }
         tx.commit().with_context(|| what.clone())?;
-        Ok(records)
+        Ok(batch)
     }
 
     fn head(&mut self) -> anyhow::Result<Option<Head>> {
@@ -228,7 +318,10 @@ impl Store for SqliteStore {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
         let what = self.context("reading records");
-        let mut stmt = self.conn.prepare(&sql).with_context(|| what.clone())?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .with_context(|| what.clone())?;
         let mut records = stmt
             .query_map(rusqlite::params_from_iter(args), row_record)
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
@@ -237,6 +330,119 @@ impl Store for SqliteStore {
             records.reverse();
         }
         Ok(records)
+    }
+
+    fn scan(
+        &mut self,
+        after_seq: u64,
+        limit: usize,
+        each: &mut dyn FnMut(&StoredRecord<'_>) -> bool,
+    ) -> anyhow::Result<Option<u64>> {
+        let what = self.context("reading records");
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))
+            .with_context(|| what.clone())?;
+        let mut rows = stmt
+            .query(params![
+                i64::try_from(after_seq).unwrap_or(i64::MAX),
+                i64::try_from(limit).unwrap_or(i64::MAX)
+            ])
+            .with_context(|| what.clone())?;
+        let mut last = None;
+        while let Some(row) = rows.next().with_context(|| what.clone())? {
+            let going = match stored(row) {
+                Some(stored) => {
+                    last = Some(stored.seq);
+                    each(&stored)
+                }
+                None => {
+                    // A value of another type than written: read it as the other
+                    // reads do (and it fails verification).
+                    let record = row_record(row).with_context(|| what.clone())?;
+                    last = Some(record.seq);
+                    let text = serde_json::to_string(&record.fields)?;
+                    let outcome = record.outcome.map(|o| o.as_str());
+                    each(&StoredRecord {
+                        seq: record.seq,
+                        time: &record.time,
+                        kind: &record.kind,
+                        principal: &record.principal,
+                        plugin: record.plugin.as_deref(),
+                        tool: record.tool.as_deref(),
+                        outcome,
+                        fields: &text,
+                        prev: &record.prev,
+                        hash: &record.hash,
+                    })
+                }
+            };
+            if !going {
+                break;
+            }
+        }
+        Ok(last)
+    }
+
+    fn stats(&mut self, since: Option<&str>, until: Option<&str>) -> anyhow::Result<Stats> {
+        let what = self.context("counting records");
+        let period = "(?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)";
+        let conn = &self.conn;
+        let (records, first, last) = conn
+            .query_row(
+                &format!("SELECT count(*), min(time), max(time) FROM records WHERE {period}"),
+                params![since, until],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
+            )
+            .with_context(|| what.clone())?;
+        let counts = |column: &str| -> rusqlite::Result<BTreeMap<String, u64>> {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT coalesce({column}, 'none'), count(*) FROM records WHERE {period} GROUP BY 1"
+            ))?;
+            stmt.query_map(params![since, until], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
+        };
+        let kinds = counts("kind").with_context(|| what.clone())?;
+        let outcomes = counts("outcome").with_context(|| what.clone())?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT plugin, tool, count(*),
+                    coalesce(sum(kind = 'tool.call'), 0),
+                    coalesce(sum(kind = 'tool.call' AND outcome = 'ok'), 0),
+                    coalesce(sum(kind = 'tool.call' AND outcome = 'error'), 0),
+                    coalesce(sum(outcome = 'denied'), 0)
+                 FROM records
+                 WHERE {period} AND (plugin IS NOT NULL OR tool IS NOT NULL)
+                 GROUP BY plugin, tool ORDER BY plugin, tool"
+            ))
+            .with_context(|| what.clone())?;
+        let tools = stmt
+            .query_map(params![since, until], |r| {
+                let n = |i| r.get::<_, i64>(i).map(|n| n as u64);
+                Ok(ToolStats {
+                    plugin: r.get(0)?,
+                    tool: r.get(1)?,
+                    records: n(2)?,
+                    calls: n(3)?,
+                    ok: n(4)?,
+                    errors: n(5)?,
+                    denied: n(6)?,
+                })
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .with_context(|| what.clone())?;
+        Ok(Stats {
+            records,
+            first,
+            last,
+            kinds,
+            outcomes,
+            tools,
+        })
     }
 
     fn anchor(&mut self) -> anyhow::Result<Option<Anchor>> {
@@ -315,13 +521,7 @@ impl Store for SqliteStore {
 
     fn put_checkpoint(&mut self, c: &Checkpoint) -> anyhow::Result<()> {
         let what = self.context("storing a checkpoint");
-        self.conn
-            .execute(
-                "INSERT INTO checkpoints (seq, hash, time, signature, public_key) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![c.seq as i64, c.hash, c.time, c.signature, c.public_key],
-            )
-            .with_context(|| what)?;
-        Ok(())
+        put_checkpoint(&self.conn, c).with_context(|| what)
     }
 
     fn latest_checkpoint(&mut self) -> anyhow::Result<Option<Checkpoint>> {

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use super::record::{GENESIS, Record};
-use super::store::{Anchor, Head};
+use super::store::{Anchor, Head, StoredRecord};
 
 /// How many records are kept behind and read ahead to explain a break.
 const WINDOW: usize = 64;
@@ -95,6 +95,8 @@ pub struct Verifier {
     recent: VecDeque<(u64, String)>,
     suspect: Option<(Record, Vec<Record>)>,
     report: Report,
+    /// Scratch space for canonical encodings.
+    buf: Vec<u8>,
 }
 
 fn hash_as(record: &Record, seq: u64) -> String {
@@ -122,6 +124,7 @@ impl Verifier {
             recent: VecDeque::with_capacity(WINDOW),
             suspect: None,
             report: Report::default(),
+            buf: Vec::with_capacity(1024),
         }
     }
 
@@ -157,6 +160,25 @@ impl Verifier {
         }
     }
 
+    /// [`Verifier::push`] for a record as stored: one that fits is checked without
+    /// being copied or its fields parsed.
+    pub fn push_stored(&mut self, stored: &StoredRecord<'_>) -> bool {
+        if self.report.problem.is_some() {
+            return false;
+        }
+        if self.suspect.is_none()
+            && stored.kind != "audit.anchor"
+            && let Some((seq, prev)) = &self.expect
+            && stored.seq == *seq
+            && stored.prev == prev
+            && stored.hash_ok_as_stored(&mut self.buf)
+        {
+            self.accept_parts(stored.seq, stored.hash);
+            return true;
+        }
+        self.push(stored.to_record())
+    }
+
     /// Records an unreadable entry (`at` names it, e.g. `line 7`).
     pub fn malformed(&mut self, at: String, reason: String) {
         if self.suspect.is_some() {
@@ -180,17 +202,43 @@ impl Verifier {
         {
             self.anchor_confirmed = true;
         }
+        self.accept_parts(record.seq, &record.hash);
+    }
+
+    /// Takes record `seq` with `hash` as the next link, reusing the buffers.
+    fn accept_parts(&mut self, seq: u64, hash: &str) {
+        let reuse = |slot: &mut String| {
+            slot.clear();
+            slot.push_str(hash);
+        };
         self.report.count += 1;
-        self.report.first.get_or_insert(record.seq);
-        if self.recent.len() == WINDOW {
-            self.recent.pop_front();
+        self.report.first.get_or_insert(seq);
+        let mut kept = if self.recent.len() == WINDOW {
+            self.recent.pop_front().map(|(_, h)| h).unwrap_or_default()
+        } else {
+            String::with_capacity(64)
+        };
+        reuse(&mut kept);
+        self.recent.push_back((seq, kept));
+        match &mut self.expect {
+            Some((next, prev)) => {
+                *next = seq + 1;
+                reuse(prev);
+            }
+            None => self.expect = Some((seq + 1, hash.to_string())),
         }
-        self.recent.push_back((record.seq, record.hash.clone()));
-        self.expect = Some((record.seq + 1, record.hash.clone()));
-        self.report.head = Some(Head {
-            seq: record.seq,
-            hash: record.hash,
-        });
+        match &mut self.report.head {
+            Some(head) => {
+                head.seq = seq;
+                reuse(&mut head.hash);
+            }
+            None => {
+                self.report.head = Some(Head {
+                    seq,
+                    hash: hash.to_string(),
+                })
+            }
+        }
     }
 
     fn behind(&self, hash: &str) -> Option<u64> {

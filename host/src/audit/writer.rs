@@ -3,16 +3,42 @@
 //! then answers each caller. It also signs checkpoints: every `checkpoint_every`
 //! records and when it stops.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
 
 use super::AuditOptions;
 use super::checkpoint::{Checkpoint, Signer};
 use super::record::{Event, GENESIS, Record};
-use super::store::Store;
+use super::store::{Batch, Store};
 
 /// The most appends committed in one transaction.
 const MAX_BATCH: usize = 4096;
+
+/// When fewer appends are waiting than the last transaction answered, the writer
+/// waits for those callers to come back, as long as one arrives within this gap…
+const LINGER_GAP: Duration = Duration::from_micros(100);
+
+/// …and for no longer than this in all. A lone caller never waits: the last
+/// transaction answered one append, and one is waiting.
+const LINGER_MAX: Duration = Duration::from_millis(1);
+
+/// Signs record `seq` with `hash`, loading the key on first use; `None` (and a warning)
+/// if the key cannot be loaded.
+fn sign(home: &Path, signer: &mut Option<Signer>, seq: u64, hash: &str) -> Option<Checkpoint> {
+    if signer.is_none() {
+        match Signer::load_or_create(home) {
+            Ok(loaded) => *signer = Some(loaded),
+            Err(err) => {
+                tracing::warn!("audit: signing a checkpoint: {err:#}");
+                return None;
+            }
+        }
+    }
+    signer.as_ref().map(|s| s.sign(seq, hash))
+}
 
 /// Delivers the result of an append to its caller (async or blocking).
 pub(crate) type AppendReply = Box<dyn FnOnce(anyhow::Result<Record>) + Send>;
@@ -79,7 +105,7 @@ impl Writer {
         if self.signer.is_none() {
             self.signer = Some(Signer::load_or_create(&self.home)?);
         }
-        let signer = self.signer.as_ref().expect("set above");
+        let signer = self.signer.as_ref().context("no signer")?;
         let checkpoint = signer.sign(head.seq, &head.hash);
         self.store.put_checkpoint(&checkpoint)?;
         self.checkpointed = head.seq;
@@ -91,36 +117,45 @@ impl Writer {
         let (events, replies): (Vec<Event>, Vec<AppendReply>) = batch.into_iter().unzip();
         let mut events = Some(events);
         let time = super::time::now();
+        let every = self.options.checkpoint_every;
+        let checkpointed = self.checkpointed;
+        let (home, signer) = (&self.home, &mut self.signer);
         let result = self.store.append(&mut |head| {
             let mut seq = head.map_or(0, |h| h.seq);
-            let mut prev = head.map_or_else(|| GENESIS.to_string(), |h| h.hash.clone());
-            events
-                .take()
-                .unwrap_or_default()
-                .into_iter()
-                .map(|event| {
-                    seq += 1;
-                    let record = Record::new(seq, time.clone(), event, prev.clone());
-                    prev.clone_from(&record.hash);
-                    record
-                })
-                .collect()
+            let events = events.take().unwrap_or_default();
+            let mut records: Vec<Record> = Vec::with_capacity(events.len());
+            for event in events {
+                seq += 1;
+                let prev = records
+                    .last()
+                    .map_or_else(|| head.map_or(GENESIS, |h| &h.hash), |r| &r.hash)
+                    .to_string();
+                records.push(Record::new(seq, time.clone(), event, prev));
+            }
+            // Every `every` records, a checkpoint of the new head goes into the same
+            // transaction (no fsync of its own).
+            let checkpoint = match records.last() {
+                Some(last) if every > 0 && last.seq >= checkpointed + every => {
+                    sign(home, signer, last.seq, &last.hash)
+                }
+                _ => None,
+            };
+            Batch {
+                records,
+                checkpoint,
+            }
         });
         match result {
-            Ok(records) => {
-                if let Some(last) = records.last() {
+            Ok(batch) => {
+                if let Some(last) = batch.records.last() {
                     self.head = last.seq;
                     self.appended = true;
                 }
-                for (reply, record) in replies.into_iter().zip(records) {
-                    reply(Ok(record));
+                if let Some(checkpoint) = &batch.checkpoint {
+                    self.checkpointed = checkpoint.seq;
                 }
-                let every = self.options.checkpoint_every;
-                if every > 0
-                    && self.head >= self.checkpointed + every
-                    && let Err(err) = self.checkpoint()
-                {
-                    tracing::warn!("audit: signing a checkpoint: {err:#}");
+                for (reply, record) in replies.into_iter().zip(batch.records) {
+                    reply(Ok(record));
                 }
             }
             Err(err) => {
@@ -140,21 +175,41 @@ impl Writer {
     /// Serves requests until every sender is gone, then signs a final checkpoint if
     /// this writer appended anything.
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
+        // How many appends the last transaction answered: callers likely to be back.
+        let mut answered = 0;
         while let Ok(first) = requests.recv() {
             let mut batch = Vec::new();
             let mut jobs = Vec::new();
             let mut next = Some(first);
-            while let Some(request) = next {
-                match request {
-                    Request::Append(event, reply) => batch.push((event, reply)),
-                    Request::Job(job) => jobs.push(job),
+            let mut lingering: Option<Instant> = None;
+            loop {
+                while let Some(request) = next {
+                    match request {
+                        Request::Append(event, reply) => batch.push((event, reply)),
+                        Request::Job(job) => jobs.push(job),
+                    }
+                    next = if batch.len() < MAX_BATCH {
+                        requests.try_recv().ok()
+                    } else {
+                        None
+                    };
                 }
-                next = if batch.len() < MAX_BATCH {
-                    requests.try_recv().ok()
-                } else {
-                    None
-                };
+                // Group commit: more appends per fsync when many callers are about.
+                let since = *lingering.get_or_insert_with(Instant::now);
+                if batch.is_empty()
+                    || batch.len() >= answered
+                    || batch.len() >= MAX_BATCH
+                    || !jobs.is_empty()
+                    || since.elapsed() >= LINGER_MAX
+                {
+                    break;
+                }
+                match requests.recv_timeout(LINGER_GAP) {
+                    Ok(request) => next = Some(request),
+                    Err(_) => break,
+                }
             }
+            answered = batch.len();
             if !batch.is_empty() {
                 self.commit(batch);
             }

@@ -5,6 +5,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::Subcommand;
 use warden::audit::{self, Audit, AuditOptions, Checkpoint, Event, Filter, Outcome, Record};
 use warden::error::exit;
@@ -80,12 +81,45 @@ pub(crate) enum AuditCommand {
         #[arg(long, value_name = "DATE")]
         before: String,
     },
+    /// Count records by kind, outcome and plugin/tool (calls, errors, denials) over a
+    /// period; show the chain's head and the latest checkpoint.
+    Stats {
+        /// At or after this time (2026-11-26, 2026-11-26T10:00:00Z, or an age: 2h, 7d).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Before this time (same forms as --since).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// As one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Calls PLUGIN/TOOL again and again from several tasks, with the arguments
+    /// `{"text": "TEXT <n>"}`, and prints `<n>` once call n returned (so once its
+    /// records are on disk). For the crash test (host/tests/all/audit_crash.rs), which
+    /// kills it with SIGKILL; not for users.
+    #[command(hide = true)]
+    CallLoop {
+        /// PLUGIN/TOOL, taking a `text` argument.
+        tool: String,
+        /// The start of each call's text.
+        #[arg(long, default_value = "call")]
+        text: String,
+        /// Concurrent callers.
+        #[arg(long, default_value_t = 8)]
+        callers: u64,
+        /// Stop after this many calls (default: run until killed).
+        #[arg(long)]
+        count: Option<u64>,
+    },
 }
 
 /// Opens the home's log for a management command, before it acts: a log that cannot
 /// be written stops the command rather than let it act off the record.
+/// Full arguments and results are kept only if `WARDEN_AUDIT_KEEP_PAYLOADS=1`.
 pub(crate) fn open_log(home: &Home) -> CliResult<Audit> {
-    Ok(Audit::open(home.root(), AuditOptions::default())?)
+    let options = AuditOptions::from_env().map_err(Failure::usage)?;
+    Ok(Audit::open(home.root(), options)?)
 }
 
 fn write(audit: &Audit, event: Event) -> CliResult<Record> {
@@ -289,6 +323,42 @@ pub(crate) async fn run(home: &Home, cmd: AuditCommand) -> CliResult {
             }
             Ok(())
         }
+        AuditCommand::Stats { since, until, json } => {
+            let bound = |t: Option<String>| {
+                t.map(|t| audit::time::parse_bound(&t))
+                    .transpose()
+                    .map_err(Failure::usage)
+            };
+            let (since, until) = (bound(since)?, bound(until)?);
+            let audit = open_existing(home)?;
+            let stats = audit.stats(since.clone(), until.clone())?;
+            let head = audit.head()?;
+            let checkpoint = audit.latest_checkpoint()?;
+            if json {
+                let doc = serde_json::json!({
+                    "since": since,
+                    "until": until,
+                    "records": stats.records,
+                    "first": stats.first,
+                    "last": stats.last,
+                    "kinds": stats.kinds,
+                    "outcomes": stats.outcomes,
+                    "tools": stats.tools,
+                    "head": head.map(|h| serde_json::json!({"seq": h.seq, "hash": h.hash})),
+                    "checkpoint": checkpoint.map(|c| serde_json::json!({"seq": c.seq, "hash": c.hash, "time": c.time})),
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print_stats(&stats, head.as_ref(), checkpoint.as_ref());
+            }
+            Ok(())
+        }
+        AuditCommand::CallLoop {
+            tool,
+            text,
+            callers,
+            count,
+        } => call_loop(home, &tool, &text, callers, count).await,
         AuditCommand::Prune { before } => {
             let bound = audit::time::parse_bound(&before).map_err(Failure::usage)?;
             let audit = open_existing(home)?;
@@ -361,6 +431,108 @@ fn verify(home: &Home, file: Option<&Path>, checkpoint: Option<&Path>) -> CliRes
     }
     if let Some(Ok(note)) = checked {
         println!("ok: {note}");
+    }
+    Ok(())
+}
+
+fn print_stats(stats: &audit::Stats, head: Option<&audit::Head>, checkpoint: Option<&Checkpoint>) {
+    let counts = |map: &std::collections::BTreeMap<String, u64>| {
+        let mut pairs: Vec<(&String, &u64)> = map.iter().collect();
+        pairs.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let text: Vec<String> = pairs.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        if text.is_empty() {
+            "-".to_string()
+        } else {
+            text.join(", ")
+        }
+    };
+    match (&stats.first, &stats.last) {
+        (Some(first), Some(last)) => {
+            println!("{:<12}{} ({first} .. {last})", "records", stats.records);
+        }
+        _ => println!("{:<12}{}", "records", stats.records),
+    }
+    match head {
+        Some(h) => println!("{:<12}record {}, {}", "head", h.seq, h.hash),
+        None => println!("{:<12}none (the log is empty)", "head"),
+    }
+    match checkpoint {
+        Some(c) => println!("{:<12}record {}, signed {}", "checkpoint", c.seq, c.time),
+        None => println!("{:<12}none", "checkpoint"),
+    }
+    println!("{:<12}{}", "kinds", counts(&stats.kinds));
+    println!("{:<12}{}", "outcomes", counts(&stats.outcomes));
+    if stats.tools.is_empty() {
+        return;
+    }
+    let name = |t: &audit::ToolStats| match (&t.plugin, &t.tool) {
+        (Some(p), Some(t)) => format!("{p}/{t}"),
+        (Some(p), None) => p.clone(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "-".into(),
+    };
+    let width = stats
+        .tools
+        .iter()
+        .map(|t| name(t).len())
+        .max()
+        .unwrap_or(0)
+        .max("plugin/tool".len());
+    println!();
+    println!(
+        "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}",
+        "plugin/tool", "records", "calls", "ok", "errors", "denied"
+    );
+    for t in &stats.tools {
+        println!(
+            "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}",
+            name(t),
+            t.records,
+            t.calls,
+            t.ok,
+            t.errors,
+            t.denied
+        );
+    }
+}
+
+/// The hidden `audit call-loop`: see [`AuditCommand::CallLoop`].
+async fn call_loop(
+    home: &Home,
+    tool: &str,
+    text: &str,
+    callers: u64,
+    count: Option<u64>,
+) -> CliResult {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let (plugin_name, tool) = super::call::split_tool_id(tool)?;
+    let installed = home.read(plugin_name).map_err(Failure::usage)?;
+    let (runtime, cache) = super::open(home)?;
+    let plugin = Arc::new(installed.load(&runtime, Some(&cache))?);
+    let runtime = Arc::new(runtime);
+    let next = Arc::new(AtomicU64::new(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..callers.max(1) {
+        let (runtime, plugin, next) = (runtime.clone(), plugin.clone(), next.clone());
+        let (tool, text) = (tool.to_string(), text.to_string());
+        tasks.spawn(async move {
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if count.is_some_and(|count| n > count) {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let args = serde_json::json!({ "text": format!("{text} {n}") });
+                runtime.call(&plugin, &tool, &args).await?;
+                // The call returned: its records are durable. Acknowledge it.
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{n}")?;
+                out.flush()?;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("a caller task")??;
     }
     Ok(())
 }

@@ -667,3 +667,183 @@ fn tail_follow_shows_new_records() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn stats_count_by_kind_outcome_and_tool() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let out = warden(h, &["audit", "stats"]);
+    expect(&out, 2);
+    assert!(stderr(&out).contains("no audit log at"), "{}", stderr(&out));
+
+    let audit = Audit::open(h, AuditOptions::default()).unwrap();
+    for (kind, plugin, tool, outcome) in [
+        ("tool.call", "text", "word-count", Outcome::Ok),
+        ("tool.call", "text", "word-count", Outcome::Ok),
+        ("tool.call", "text", "word-count", Outcome::Error),
+        ("capability.denied", "fetch", "get", Outcome::Denied),
+        ("tool.call", "fetch", "get", Outcome::Denied),
+    ] {
+        audit
+            .append_blocking(
+                Event::new(kind, "local:test")
+                    .plugin(plugin)
+                    .tool(tool)
+                    .outcome(outcome),
+            )
+            .unwrap();
+    }
+    audit
+        .append_blocking(Event::new("plugin.remove", "local:test").plugin("old"))
+        .unwrap();
+    let checkpoint = audit.checkpoint().unwrap().unwrap();
+    drop(audit);
+
+    let out = expect(&warden(h, &["audit", "stats", "--json"]), 0);
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["records"], 6, "{stats:#}");
+    assert_eq!(stats["kinds"]["tool.call"], 4);
+    assert_eq!(stats["kinds"]["capability.denied"], 1);
+    assert_eq!(stats["kinds"]["plugin.remove"], 1);
+    assert_eq!(stats["outcomes"]["ok"], 2);
+    assert_eq!(stats["outcomes"]["error"], 1);
+    assert_eq!(stats["outcomes"]["denied"], 2);
+    assert_eq!(stats["outcomes"]["none"], 1);
+    let tools = stats["tools"].as_array().unwrap();
+    let wc = tools
+        .iter()
+        .find(|t| t["plugin"] == "text" && t["tool"] == "word-count")
+        .unwrap();
+    assert_eq!(
+        (
+            &wc["records"],
+            &wc["calls"],
+            &wc["ok"],
+            &wc["errors"],
+            &wc["denied"]
+        ),
+        (&json(3), &json(3), &json(2), &json(1), &json(0))
+    );
+    let get = tools.iter().find(|t| t["plugin"] == "fetch").unwrap();
+    assert_eq!((&get["calls"], &get["denied"]), (&json(1), &json(2)));
+    assert!(stats["first"].as_str().unwrap() <= stats["last"].as_str().unwrap());
+    assert_eq!(stats["head"]["seq"], 6);
+    assert_eq!(stats["checkpoint"]["seq"], checkpoint.seq);
+    assert_eq!(stats["checkpoint"]["time"], checkpoint.time.as_str());
+
+    // For people: the same, one block.
+    let out = expect(&warden(h, &["audit", "stats"]), 0);
+    assert!(out.contains("records     6"), "{out}");
+    assert!(out.contains("head        record 6"), "{out}");
+    assert!(out.contains("checkpoint  record 6"), "{out}");
+    assert!(out.contains("tool.call 4"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("text/word-count") && l.split_whitespace().count() == 6),
+        "{out}"
+    );
+
+    // A period with nothing in it; a bad bound.
+    let out = expect(
+        &warden(h, &["audit", "stats", "--json", "--until", "2000-01-01"]),
+        0,
+    );
+    let stats: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(stats["records"], 0);
+    assert_eq!(stats["first"], Value::Null);
+    assert_eq!(
+        stats["head"]["seq"], 6,
+        "the head is the log's, not the period's"
+    );
+    let out = warden(h, &["audit", "stats", "--since", "someday"]);
+    expect(&out, 2);
+}
+
+fn json(n: u64) -> Value {
+    Value::from(n)
+}
+
+/// The bytes of the home's log files (the database and its write-ahead log).
+fn log_bytes(home: &Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(home.join("audit.db")).unwrap();
+    bytes.extend(std::fs::read(home.join("audit.db-wal")).unwrap_or_default());
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn payloads_are_kept_only_with_the_environment_setting() {
+    const MARK: &str = "zebra-quokka-4417";
+    let input = format!(r#"{{"text": "{MARK} {MARK}"}}"#);
+    let args: Value = serde_json::from_str(&input).unwrap();
+    let sha = warden::audit::digest(&warden::audit::canonical::to_vec(&args));
+    let run = |keep: Option<&str>| {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        expect(
+            &warden(h, &["plugin", "add", guests::TEXT, "--name", "text"]),
+            0,
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
+        command
+            .arg("--home")
+            .arg(h)
+            .args(["call", "text/word-count", "--input", &input])
+            .env_remove("RUST_LOG")
+            .env_remove("WARDEN_AUDIT_KEEP_PAYLOADS");
+        if let Some(keep) = keep {
+            command.env("WARDEN_AUDIT_KEEP_PAYLOADS", keep);
+        }
+        let out = expect(&command.output().unwrap(), 0);
+        assert!(out.contains("\"words\": 2"), "{out}");
+        home
+    };
+
+    // Off (unset, or 0): the arguments are in the log only as their digest.
+    for keep in [None, Some("0")] {
+        let home = run(keep);
+        let bytes = log_bytes(home.path());
+        assert!(
+            !contains(&bytes, MARK),
+            "{keep:?}: the argument is in audit.db"
+        );
+        assert!(contains(&bytes, &sha), "{keep:?}: the digest is not");
+    }
+
+    // On: the arguments too, with their digest.
+    let home = run(Some("1"));
+    let bytes = log_bytes(home.path());
+    assert!(contains(&bytes, MARK), "the argument is not in audit.db");
+    assert!(contains(&bytes, &sha));
+    let out = expect(
+        &warden(
+            home.path(),
+            &["audit", "query", "--kind", "tool.call", "--json"],
+        ),
+        0,
+    );
+    let record: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert_eq!(record["fields"]["arguments"]["value"], args);
+    assert_eq!(record["fields"]["arguments"]["sha256"], sha.as_str());
+
+    // Anything else is refused, before the command acts.
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["plugin", "add", guests::TEXT, "--name", "text"])
+        .env("WARDEN_AUDIT_KEEP_PAYLOADS", "maybe")
+        .output()
+        .unwrap();
+    expect(&out, 2);
+    assert!(
+        stderr(&out).contains("WARDEN_AUDIT_KEEP_PAYLOADS"),
+        "{}",
+        stderr(&out)
+    );
+}

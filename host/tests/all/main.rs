@@ -3,6 +3,7 @@
 
 mod audit;
 mod audit_calls;
+mod audit_crash;
 mod authoring;
 mod cache;
 mod cli;

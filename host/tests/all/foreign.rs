@@ -85,3 +85,32 @@ fn a_component_for_another_host_runs_unchanged() {
     let out = call("foreign/get-env", json!({"name": "GREETING"}));
     assert_eq!(json(&out), json!("hej"));
 }
+
+/// What an author reads from `plugin check`, for the Wassette-style guest. The path,
+/// digest, size and compile time vary from build to build and are redacted.
+#[test]
+fn check_output_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = warden(
+        tmp.path(),
+        tmp.path(),
+        &["plugin", "check", guests::FOREIGN],
+    );
+    expect(&out, 0);
+    let shown = text(&out.stdout)
+        .lines()
+        .map(|line| {
+            if line.contains(": a valid component (sha256:") {
+                "[path]: a valid component ([digest])".to_string()
+            } else if line.starts_with("size ") {
+                "size     [size]".to_string()
+            } else if line.starts_with("compile ") {
+                "compile  [ms] ms (load: compile, link, tools)".to_string()
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!("check_foreign", shown);
+}

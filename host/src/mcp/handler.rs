@@ -13,7 +13,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer};
 use rmcp::{ErrorData as McpError, ServerHandler};
 use serde_json::{Value, json};
 
-use super::http::Principal;
+use super::http::{Authorizer, Principal};
 use super::{Shared, names};
 use crate::Plugin;
 use crate::tools::Tool;
@@ -58,13 +58,30 @@ impl Handler {
             })
     }
 
+    /// Whether `principal` may call `tool` of `plugin`: the source's decision and, over
+    /// HTTP, the request's [`Authorizer`].
+    fn allowed(
+        &self,
+        context: &RequestContext<RoleServer>,
+        principal: &str,
+        plugin: &str,
+        tool: &str,
+    ) -> bool {
+        let by_request = context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Authorizer>())
+            .is_none_or(|a| a.allows(plugin, tool));
+        by_request && self.shared.source.allowed(principal, plugin, tool)
+    }
+
     /// The MCP tools `principal` may call, in the source's order.
-    fn tools(&self, principal: &str, structured: bool) -> Vec<McpTool> {
-        let source = &self.shared.source;
+    fn tools(&self, context: &RequestContext<RoleServer>, principal: &str) -> Vec<McpTool> {
+        let structured = supports_structured(context);
         let mut out = Vec::new();
-        for plugin in source.plugins() {
+        for plugin in self.shared.source.plugins() {
             for tool in &plugin.tools {
-                if !source.allowed(principal, &plugin.name, &tool.name) {
+                if !self.allowed(context, principal, &plugin.name, &tool.name) {
                     continue;
                 }
                 match names::to_mcp(&plugin.name, &tool.name) {
@@ -156,7 +173,7 @@ impl ServerHandler for Handler {
     ) -> Result<ListToolsResult, McpError> {
         let principal = self.principal(&context)?;
         Ok(ListToolsResult::with_all_items(
-            self.tools(&principal, supports_structured(&context)),
+            self.tools(&context, &principal),
         ))
     }
 
@@ -181,7 +198,7 @@ impl ServerHandler for Handler {
             .plugin(plugin_name)
             .filter(|p| p.tool(&tool).is_some())
             .ok_or_else(|| unknown_tool(name))?;
-        if !self.shared.source.allowed(&principal, plugin_name, &tool) {
+        if !self.allowed(&context, &principal, plugin_name, &tool) {
             return Ok(failed(&json!({
                 "code": "forbidden",
                 "message": format!("{principal} may not call {plugin_name}/{tool}"),

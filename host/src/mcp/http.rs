@@ -4,6 +4,9 @@
 //! [`Principal`] into the request's extensions (`req.extensions_mut().insert(…)`); every
 //! call is made on behalf of that principal, and a request without one is refused
 //! with 401, so the endpoint fails closed if it is mounted without authentication.
+//! The authentication may add an [`Authorizer`] too (the caller's roles): a tool it
+//! refuses is not listed, and a call of it is a tool error `forbidden`, on top of
+//! [`ToolSource::allowed`](super::ToolSource::allowed).
 //!
 //! Before that, two checks against DNS rebinding and cross-site requests, as the MCP
 //! specification asks of Streamable HTTP servers:
@@ -33,6 +36,29 @@ use super::{Handler, Mcp};
 /// authentication in front of the router (e.g. `token:<name>`, `local:<user>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal(pub String);
+
+/// What the caller of one request may call, put into the request's extensions beside
+/// its [`Principal`]: `(plugin, tool) -> allowed`.
+#[derive(Clone)]
+pub struct Authorizer(Arc<dyn Fn(&str, &str) -> bool + Send + Sync>);
+
+impl Authorizer {
+    /// An authorizer that allows `plugin/tool` when `allow(plugin, tool)` is true.
+    pub fn new(allow: impl Fn(&str, &str) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(allow))
+    }
+
+    /// Whether the caller may call `tool` of `plugin`.
+    pub fn allows(&self, plugin: &str, tool: &str) -> bool {
+        (self.0)(plugin, tool)
+    }
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authorizer")
+    }
+}
 
 /// Settings of the `/mcp` endpoint.
 ///

@@ -27,7 +27,7 @@ pub mod names;
 pub mod source;
 
 pub use self::handler::Handler;
-pub use self::http::{HttpOptions, Principal};
+pub use self::http::{Authorizer, HttpOptions, Principal};
 pub use self::source::{FixedTools, ToolSource};
 use crate::Runtime;
 

@@ -13,7 +13,7 @@ use rmcp::service::{NotificationContext, RoleClient, RunningService, ServiceErro
 use rmcp::transport::TokioChildProcess;
 use rmcp::{ClientHandler, ServiceExt as _};
 use serde_json::{Value, json};
-use warden::mcp::{FixedTools, HttpOptions, Mcp, Principal, ToolSource};
+use warden::mcp::{Authorizer, FixedTools, HttpOptions, Mcp, Principal, ToolSource};
 use warden::{Plugin, PluginSource, Runtime};
 use warden_tests::guests;
 
@@ -289,15 +289,19 @@ async fn tools_changed_reaches_connected_clients() {
     let _ = server.cancel().await;
 }
 
-/// Serves `mcp` on a free loopback port; `principal` is what authentication would put
-/// into each request (none: an endpoint mounted without authentication).
-async fn serve_http(mcp: &Mcp, principal: Option<&str>) -> String {
+/// Serves `mcp` on a free loopback port; `principal` and `authorizer` are what
+/// authentication would put into each request (none: an endpoint mounted without
+/// authentication).
+async fn serve_http(mcp: &Mcp, principal: Option<&str>, authorizer: Option<Authorizer>) -> String {
     let mut router = mcp.http_router(HttpOptions::default());
     if let Some(p) = principal {
         let p = Principal(p.to_string());
         router = router.layer(axum::middleware::from_fn(
             move |mut req: axum::extract::Request, next: axum::middleware::Next| {
                 req.extensions_mut().insert(p.clone());
+                if let Some(a) = &authorizer {
+                    req.extensions_mut().insert(a.clone());
+                }
                 next.run(req)
             },
         ));
@@ -333,7 +337,9 @@ async fn streamable_http_calls_tools_and_checks_origin_and_principal() {
     let runtime = Arc::new(Runtime::new().unwrap());
     let text = load(&runtime, "text", guests::TEXT);
     let mcp = Mcp::new(runtime, Arc::new(FixedTools::new(vec![text])));
-    let url = serve_http(&mcp, Some("token:tester")).await;
+    let not_json_query =
+        Authorizer::new(|plugin, tool| !(plugin == "text" && tool == "json-query"));
+    let url = serve_http(&mcp, Some("token:tester"), Some(not_json_query)).await;
     let http = reqwest::Client::new();
     let initialize = json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -391,6 +397,47 @@ async fn streamable_http_calls_tools_and_checks_origin_and_principal() {
     );
     assert_eq!(result["result"]["isError"], false);
 
+    // What the caller's roles do not allow is neither listed nor callable.
+    let response = post(
+        &http,
+        &url,
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+    )
+    .header("mcp-session-id", &session)
+    .header("mcp-protocol-version", "2025-11-25")
+    .send()
+    .await
+    .unwrap();
+    let list = message(response).await;
+    let names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"text__word-count"), "{names:?}");
+    assert!(!names.contains(&"text__json-query"), "{names:?}");
+    let response = post(
+        &http,
+        &url,
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+               "params": {"name": "text__json-query", "arguments": {"document": "{}", "path": ""}}}),
+    )
+    .header("mcp-session-id", &session)
+    .header("mcp-protocol-version", "2025-11-25")
+    .send()
+    .await
+    .unwrap();
+    let result = message(response).await;
+    assert_eq!(result["result"]["isError"], true, "{result}");
+    let error: Value =
+        serde_json::from_str(result["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(error["code"], "forbidden");
+    assert_eq!(
+        error["message"],
+        "token:tester may not call text/json-query"
+    );
+
     // A browser page from another site: refused before MCP sees it.
     let response = post(&http, &url, initialize.clone())
         .header("origin", "https://evil.example")
@@ -408,7 +455,7 @@ async fn streamable_http_calls_tools_and_checks_origin_and_principal() {
     );
 
     // Mounted without authentication: nothing is served.
-    let open = serve_http(&mcp, None).await;
+    let open = serve_http(&mcp, None, None).await;
     let response = post(&http, &open, initialize).send().await.unwrap();
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.unwrap();

@@ -40,7 +40,10 @@ pub struct Principal(pub String);
 /// What the caller of one request may call, put into the request's extensions beside
 /// its [`Principal`]: `(plugin, tool) -> allowed`.
 #[derive(Clone)]
-pub struct Authorizer(Arc<dyn Fn(&str, &str) -> bool + Send + Sync>);
+pub struct Authorizer(Arc<Allow>);
+
+/// `(plugin, tool) -> allowed`.
+type Allow = dyn Fn(&str, &str) -> bool + Send + Sync;
 
 impl Authorizer {
     /// An authorizer that allows `plugin/tool` when `allow(plugin, tool)` is true.

@@ -1,9 +1,10 @@
 //! Plugins written in Python (componentize-py) and JavaScript (jco componentize), built
 //! from source (`sdk/examples/python`, `sdk/examples/js`) with `warden plugin build` in
 //! a temporary copy, then added and called through the `warden` binary: tools with a
-//! record and an option argument, a log line, and outbound HTTP through `wasi:http`
-//! (Python) and `fetch()` (JavaScript), refused without a grant and to an unlisted
-//! upstream, allowed to the loopback upstream the grant names.
+//! record and an option argument, a log line, `warden:host/memory` (Python), and
+//! outbound HTTP through `wasi:http` (Python) and `fetch()` (JavaScript), refused
+//! without a grant and to an unlisted upstream, allowed to the loopback upstream the
+//! grant names.
 //!
 //! A test whose toolchain is missing is skipped with a message, unless
 //! `WARDEN_REQUIRE_POLYGLOT` is set (`.ci/run` sets it and installs both).
@@ -189,7 +190,53 @@ async fn python_plugin_built_with_componentize_py_runs_under_its_grant() {
     let tmp = tempfile::tempdir().unwrap();
     let home = build_and_add(tmp.path(), "python", "pytools");
     call_tools(&home, "pytools");
+    memory_under_the_grant(&home);
     http_get_under_the_grant(&home, "pytools").await;
+}
+
+/// `warden:host/memory` from Python: denied without a grant, and with one, what a call
+/// remembers is there for the next (each call is a fresh instance).
+fn memory_under_the_grant(home: &Path) {
+    let call = |tool: &str, input: serde_json::Value| {
+        warden(
+            home,
+            home,
+            &[
+                "call",
+                &format!("pytools/{tool}"),
+                "--input",
+                &input.to_string(),
+            ],
+        )
+    };
+    let out = call("remember", json!({"key": "greeting", "text": "hej"}));
+    expect(&out, 3);
+    assert!(
+        text(&out.stderr).contains(
+            "memory denied for set pytools: plugin \"pytools\" has no grant for memory namespace \"pytools\""
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let grant = home.join("memory.toml");
+    std::fs::write(
+        &grant,
+        "plugin = \"pytools\"\n\n[memory]\n\"pytools\" = \"read-write\"\n",
+    )
+    .unwrap();
+    let out = warden(
+        home,
+        home,
+        &["grant", "set", "pytools", grant.to_str().unwrap()],
+    );
+    expect(&out, 0);
+    let out = call("remember", json!({"key": "greeting", "text": "hej"}));
+    assert_eq!(json(&out), json!(null));
+    let out = call("recall", json!({"key": "greeting"}));
+    assert_eq!(json(&out), json!("hej"));
+    let out = call("recall", json!({"key": "nothing"}));
+    assert_eq!(json(&out), json!(null));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

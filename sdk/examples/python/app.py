@@ -10,7 +10,10 @@ from collections import Counter
 
 import wit_world
 from componentize_py_types import Err
-from wit_world.imports import log, outgoing_handler, streams, types
+from wit_world.imports import log, memory, outgoing_handler, streams, types
+
+#: The memory namespace this plugin uses; the operator grants it.
+NAMESPACE = "pytools"
 
 
 def _info(message: str, **fields: str) -> None:
@@ -39,6 +42,25 @@ class WitWorld(wit_world.WitWorld):
         status, body = _get(url, max_bytes)
         _info("fetched", url=url, status=str(status), bytes=str(len(body)))
         return status, body.decode("utf-8", errors="replace")
+
+    def remember(self, key: str, text: str) -> None:
+        try:
+            memory.set(NAMESPACE, key, text.encode(), "text/plain", None)
+        except Err as err:
+            raise Err(f"remember {key}: {_memory_error(err.value)}") from None
+
+    def recall(self, key: str) -> str | None:
+        try:
+            entry = memory.get(NAMESPACE, key)
+        except Err as err:
+            raise Err(f"recall {key}: {_memory_error(err.value)}") from None
+        return None if entry is None else entry.value.decode("utf-8", errors="replace")
+
+
+def _memory_error(error: object) -> str:
+    """`denied: …`, `too-large: …` for the host's `memory.error` cases."""
+    case = type(error).__name__.removeprefix("Error_").lower().replace("toolarge", "too-large")
+    return f"{case}: {getattr(error, 'value', error)}"
 
 
 def _get(url: str, max_bytes: int) -> tuple[int, bytes]:

@@ -11,22 +11,6 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
-/// Warden's own WIT packages, in dependency order.
-pub const WARDEN_WIT: [(&str, &str); 2] = [
-    (
-        "warden-host.wit",
-        // One package in several files; `memory.wit` has no `package` line of its own.
-        concat!(
-            include_str!("../../wit/deps/warden-host-0.1.0/log.wit"),
-            "\n",
-            include_str!("../../wit/deps/warden-host-0.1.0/memory.wit"),
-            "\n",
-            include_str!("../../wit/deps/warden-host-0.1.0/models.wit"),
-        ),
-    ),
-    ("warden-plugin.wit", include_str!("../../wit/world.wit")),
-];
-
 /// Name of the custom section that carries a package's WIT docs.
 pub const SECTION: &str = "package-docs";
 

@@ -14,8 +14,8 @@ use super::CliResult;
 pub(crate) struct McpArgs {}
 
 pub(crate) async fn run(home: &warden::home::Home, _args: McpArgs) -> CliResult {
-    let runtime = warden::Runtime::new()?;
-    runtime.set_audit(super::audit::open_log(home)?)?;
+    // The same runtime as `warden call`: the home's audit log, memory and model router.
+    let (runtime, _cache) = super::open(home)?;
     let source = FixedTools::load_home(home, &runtime)?;
     let offered: usize = source.plugin_count();
     let principal = warden::audit::local_principal();

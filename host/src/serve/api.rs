@@ -37,6 +37,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/tools/{plugin}/{tool}"),
     ("get", "/v1/audit"),
     ("get", "/v1/audit/verify"),
+    ("post", "/v1/chat/completions"),
+    ("post", "/mcp"),
 ];
 
 /// The OpenAPI description of [`ROUTES`].
@@ -122,7 +124,7 @@ impl AppState {
 }
 
 /// The router with every route and layer.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
     let config = &state.config;
     let body_limit = usize::try_from(config.max_body_kb * 1024).unwrap_or(usize::MAX);
     let upload_limit = usize::try_from(config.max_upload_mb << 20).unwrap_or(usize::MAX);
@@ -140,6 +142,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/tools/{plugin}/{tool}", post(call_tool))
         .route("/v1/audit", get(audit_query))
         .route("/v1/audit/verify", get(audit_verify))
+        .route_service("/mcp", mcp)
         .route(
             "/v1/chat/completions",
             post(super::gateway::chat_completions),

@@ -22,6 +22,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 mod gateway;
+mod mcp;
 pub mod error;
 pub mod metrics;
 pub mod plugins;
@@ -119,7 +120,7 @@ impl Server {
             None
         };
         let addr = listener.local_addr()?;
-        let app = api::router(state.clone());
+        let app = api::router(state.clone(), mcp::router(state.registry.clone(), addr));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, app)

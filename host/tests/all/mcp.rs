@@ -313,7 +313,7 @@ async fn serve_http(mcp: &Mcp, principal: Option<&str>, authorizer: Option<Autho
 }
 
 /// The JSON-RPC message of a response that is either JSON or an SSE stream.
-async fn message(response: reqwest::Response) -> Value {
+pub(crate) async fn message(response: reqwest::Response) -> Value {
     let text = response.text().await.unwrap();
     if let Ok(value) = serde_json::from_str(&text) {
         return value;
@@ -325,7 +325,7 @@ async fn message(response: reqwest::Response) -> Value {
         .unwrap_or_else(|| panic!("no JSON-RPC response in {text:?}"))
 }
 
-fn post(http: &reqwest::Client, url: &str, body: Value) -> reqwest::RequestBuilder {
+pub(crate) fn post(http: &reqwest::Client, url: &str, body: Value) -> reqwest::RequestBuilder {
     http.post(url)
         .header("accept", "application/json, text/event-stream")
         .header("content-type", "application/json")

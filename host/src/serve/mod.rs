@@ -21,9 +21,9 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod error;
 mod gateway;
 mod mcp;
-pub mod error;
 pub mod metrics;
 pub mod plugins;
 pub mod registry;

@@ -349,7 +349,9 @@ fn a_pin_that_does_not_match_is_said_with_every_call() {
 fn grant_init_writes_a_reviewable_grant_that_grants_nothing() {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    let manifest = h.join("warden.toml");
+    // A plugin's manifest, kept outside the home (whose warden.toml is the server's).
+    let manifest_dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_dir.path().join("warden.toml");
     std::fs::write(
         &manifest,
         "name = \"hostile\"\n[requests]\nfs = { reason = \"reads what you point it at\" }\nnet = { reason = \"calls home\", targets = [\"https://example.com\"] }\n",

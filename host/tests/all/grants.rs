@@ -260,7 +260,11 @@ fn a_grant_file_is_strict() {
             "without `..`",
         ),
         ("[env]\nvar = {}", "unknown field `var`"),
-        ("[memory]\nnotes = \"read-write\"", "unknown field `memory`"),
+        ("[tools]\nallow = [\"text/*\"]", "unknown field `tools`"),
+        (
+            "[memory]\n\"Bad Name\" = \"read\"",
+            "a namespace is 1 to 64",
+        ),
         ("[net]\nallow = [\"example.com\"]", "needs a scheme"),
         ("[limits]\nfuel = -1", "fuel"),
         ("[limits]\nmemory_mb = 0", "memory_mb = 0 is out of range"),

@@ -17,13 +17,18 @@ use super::store::{Batch, Store};
 /// The most appends committed in one transaction.
 const MAX_BATCH: usize = 4096;
 
-/// When fewer appends are waiting than the last transaction answered, the writer
-/// waits for those callers to come back, as long as one arrives within this gap…
+/// When fewer appends are waiting than the last transaction answered (and it answered
+/// at least [`LINGER_CALLERS`]), the writer waits for those callers to come back, as
+/// long as one arrives within this gap…
 const LINGER_GAP: Duration = Duration::from_micros(100);
 
-/// …and for no longer than this in all. A lone caller never waits: the last
-/// transaction answered one append, and one is waiting.
+/// …for at most a quarter of the last commit's time (where an fsync is slow, merging two
+/// groups of callers into one commit saves a whole fsync), and never more than this.
 const LINGER_MAX: Duration = Duration::from_millis(1);
+
+/// Below this many concurrent appends the writer never waits: a lone caller, or a few,
+/// get their commit at once.
+const LINGER_CALLERS: usize = 8;
 
 /// Signs record `seq` with `hash`, loading the key on first use; `None` (and a warning)
 /// if the key cannot be loaded.
@@ -175,8 +180,10 @@ impl Writer {
     /// Serves requests until every sender is gone, then signs a final checkpoint if
     /// this writer appended anything.
     pub(crate) fn run(mut self, requests: mpsc::Receiver<Request>) {
-        // How many appends the last transaction answered: callers likely to be back.
+        // How many appends the last transaction answered (callers likely to be back),
+        // and how long it took.
         let mut answered = 0;
+        let mut last_commit = Duration::ZERO;
         while let Ok(first) = requests.recv() {
             let mut batch = Vec::new();
             let mut jobs = Vec::new();
@@ -196,22 +203,28 @@ impl Writer {
                 }
                 // Group commit: more appends per fsync when many callers are about.
                 let since = *lingering.get_or_insert_with(Instant::now);
+                let left = (last_commit / 4)
+                    .min(LINGER_MAX)
+                    .saturating_sub(since.elapsed());
                 if batch.is_empty()
+                    || answered < LINGER_CALLERS
                     || batch.len() >= answered
                     || batch.len() >= MAX_BATCH
                     || !jobs.is_empty()
-                    || since.elapsed() >= LINGER_MAX
+                    || left.is_zero()
                 {
                     break;
                 }
-                match requests.recv_timeout(LINGER_GAP) {
+                match requests.recv_timeout(left.min(LINGER_GAP)) {
                     Ok(request) => next = Some(request),
                     Err(_) => break,
                 }
             }
             answered = batch.len();
             if !batch.is_empty() {
+                let start = Instant::now();
                 self.commit(batch);
+                last_commit = start.elapsed();
             }
             for job in jobs {
                 job(&mut self);

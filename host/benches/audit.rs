@@ -1,5 +1,6 @@
 //! The audit log: durable appends (each acknowledged only after its transaction is on
-//! disk), by one caller and by 16 at once (group commit), and verification speed.
+//! disk), by one caller and by 16, 64 and 256 at once (group commit), and verification
+//! speed.
 //!
 //! `cargo bench -p warden --bench audit`; figures in BENCHMARKS.md. The log lives in
 //! the target directory (a real disk: fsync is not free there, as it is on tmpfs).
@@ -21,6 +22,9 @@ fn event(n: u64) -> Event {
 
 const CONCURRENT: u64 = 16;
 
+/// The numbers of concurrent appenders measured for throughput.
+const CALLERS: [u64; 3] = [16, 64, 256];
+
 fn appends(c: &mut Criterion) {
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     let audit = Audit::open(dir.path(), AuditOptions::default()).unwrap();
@@ -37,30 +41,32 @@ fn appends(c: &mut Criterion) {
     group.bench_function("1 appender", |b| {
         b.to_async(&rt).iter(|| audit.append(event(1)))
     });
-    // Time per append, amortised, with 16 callers appending in a loop: 1/throughput.
-    group.bench_function("16 appenders, time per append", |b| {
-        b.iter_custom(|iters| {
-            let per_task = iters.div_ceil(CONCURRENT).max(1);
-            let elapsed = rt.block_on(async {
-                let start = Instant::now();
-                let tasks: Vec<_> = (0..CONCURRENT)
-                    .map(|t| {
-                        let audit = audit.clone();
-                        tokio::spawn(async move {
-                            for i in 0..per_task {
-                                audit.append(event(t * per_task + i)).await.unwrap();
-                            }
+    // Time per append, amortised, with N callers appending in a loop: 1/throughput.
+    for callers in CALLERS {
+        group.bench_function(format!("{callers} appenders, time per append"), |b| {
+            b.iter_custom(|iters| {
+                let per_task = iters.div_ceil(callers).max(1);
+                let elapsed = rt.block_on(async {
+                    let start = Instant::now();
+                    let tasks: Vec<_> = (0..callers)
+                        .map(|t| {
+                            let audit = audit.clone();
+                            tokio::spawn(async move {
+                                for i in 0..per_task {
+                                    audit.append(event(t * per_task + i)).await.unwrap();
+                                }
+                            })
                         })
-                    })
-                    .collect();
-                for task in tasks {
-                    task.await.unwrap();
-                }
-                start.elapsed()
-            });
-            elapsed.mul_f64(iters as f64 / (per_task * CONCURRENT) as f64)
-        })
-    });
+                        .collect();
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                    start.elapsed()
+                });
+                elapsed.mul_f64(iters as f64 / (per_task * callers) as f64)
+            })
+        });
+    }
     // 16 appends issued at once, until the last is acknowledged: what each caller waits.
     group.bench_function("16 appenders, latency of a round", |b| {
         b.to_async(&rt).iter(|| {

@@ -84,7 +84,7 @@ impl Server {
     ) -> anyhow::Result<Self> {
         let runtime = Runtime::new()?;
         let audit =
-            Audit::open(options.home.root(), AuditOptions::default()).with_context(|| {
+            Audit::open(options.home.root(), AuditOptions::from_env()?).with_context(|| {
                 format!("opening the audit log of {}", options.home.root().display())
             })?;
         runtime.set_audit(audit)?;

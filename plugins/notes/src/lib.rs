@@ -6,6 +6,10 @@
         reason = "tools are exported only to wasm; natively only unit tests run"
     )
 )]
+#![allow(
+    clippy::too_many_arguments,
+    reason = "the generated export glue passes lowered record fields one by one"
+)]
 
 use warden_sdk::host::memory::{self, Document};
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use warden::audit::{Audit, AuditOptions, Filter, Record};
 use warden::grant::{Grant, NetGrant, SecretGrant};
 use warden::limits::Limits;
-use warden::{Plugin, PluginSource, Runtime};
+use warden::{Plugin, Runtime};
 use warden_tests::guests;
 
 use crate::upstream::Upstream;
@@ -29,18 +29,7 @@ impl Recorded {
     }
 
     fn load(&self, name: &str, path: &str, grant: Grant) -> Plugin {
-        let wasm = std::fs::read(path).unwrap();
-        self.runtime
-            .load(
-                PluginSource {
-                    name,
-                    wasm: &wasm,
-                    extra_docs: Default::default(),
-                    grant: Some(grant),
-                },
-                None,
-            )
-            .unwrap()
+        crate::load_into(&self.runtime, name, path, grant)
     }
 
     fn records(&self) -> Vec<Record> {

@@ -57,8 +57,14 @@ pub(crate) fn load_with(name: &str, path: &str, limits: Limits) -> Plugin {
 
 /// Loads the guest at `path` as plugin `name` with `grant`.
 pub(crate) fn load_granted(name: &str, path: &str, grant: Grant) -> Plugin {
+    load_into(runtime(), name, path, grant)
+}
+
+/// Loads the guest at `path` as plugin `name` with `grant` into `runtime` (a test's own,
+/// when it needs an audit log, memory or a router of its own).
+pub(crate) fn load_into(runtime: &Runtime, name: &str, path: &str, grant: Grant) -> Plugin {
     let wasm = std::fs::read(path).expect("reading a built guest");
-    runtime()
+    runtime
         .load(
             PluginSource {
                 name,

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use warden::audit::{Audit, AuditOptions, Filter};
 use warden::grant::{Access, Grant, MemoryGrant};
 use warden::memory::SqliteMemory;
-use warden::{CallError, Plugin, PluginSource, Runtime};
+use warden::{CallError, Plugin, Runtime};
 use warden_tests::guests;
 
 /// A runtime of its own with a memory store and an audit log in a temporary home.
@@ -33,7 +33,6 @@ impl WithMemory {
     }
 
     fn load(&self, name: &str, path: &str, memory: &[(&str, MemoryGrant)]) -> Plugin {
-        let wasm = std::fs::read(path).unwrap();
         let grant = Grant {
             memory: memory
                 .iter()
@@ -41,17 +40,7 @@ impl WithMemory {
                 .collect::<BTreeMap<_, _>>(),
             ..Grant::default()
         };
-        self.runtime
-            .load(
-                PluginSource {
-                    name,
-                    wasm: &wasm,
-                    extra_docs: Default::default(),
-                    grant: Some(grant),
-                },
-                None,
-            )
-            .unwrap()
+        crate::load_into(&self.runtime, name, path, grant)
     }
 
     async fn call(&self, plugin: &Plugin, tool: &str, args: Value) -> Result<Value, CallError> {

@@ -41,6 +41,7 @@ pub mod memory;
 pub mod models;
 pub mod net;
 pub mod plugin;
+pub mod policy;
 pub mod schema;
 pub mod serve;
 pub mod state;

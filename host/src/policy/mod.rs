@@ -1,0 +1,148 @@
+//! The access policy: for a principal, an action and a resource (with the call's
+//! arguments as context), allow, deny, or allow once a person approves.
+//!
+//! This module is the contract between the places that ask (HTTP API, MCP, the model
+//! gateway, agent runs, approvals) and the engine that answers. The engine is Cedar
+//! (`cedar-policy`): default deny, forbid wins, schema-validated policies; every
+//! decision carries the ids of the policies that made it, for the audit record.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Who acts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    /// `user:<name>`, `token:<name>`, `agent:<name>`, `local` (the CLI's operator).
+    pub id: String,
+    /// Roles of the principal (for an agent: of the principal it acts for).
+    pub roles: Vec<String>,
+    /// For an agent run: the principal that started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+}
+
+/// What the principal wants to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Call a tool.
+    CallTool,
+    /// Start an agent run.
+    StartRun,
+    /// Use a model route.
+    UseModel,
+    /// Add, replace and remove plugins.
+    ManagePlugins,
+    /// Set grants.
+    ManageGrants,
+    /// Read and verify the audit log.
+    ReadAudit,
+    /// Read `/metrics`.
+    ReadMetrics,
+    /// Approve or reject a parked action.
+    DecideApproval,
+}
+
+impl Action {
+    /// The action's name, as written in policies and configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::CallTool => "call-tool",
+            Action::StartRun => "start-run",
+            Action::UseModel => "use-model",
+            Action::ManagePlugins => "manage-plugins",
+            Action::ManageGrants => "manage-grants",
+            Action::ReadAudit => "read-audit",
+            Action::ReadMetrics => "read-metrics",
+            Action::DecideApproval => "decide-approval",
+        }
+    }
+}
+
+/// What the action is on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Resource {
+    /// A tool, `plugin/tool`, with its manifest annotations.
+    Tool {
+        plugin: String,
+        tool: String,
+        #[serde(default)]
+        annotations: ToolAnnotations,
+    },
+    /// An agent (a plugin exporting `warden:plugin/agent`).
+    Agent { name: String },
+    /// A model route.
+    Route { name: String },
+    /// The server itself (plugins, grants, audit, metrics, approvals).
+    Server,
+}
+
+/// What a tool says about itself (from its plugin's manifest); conservative defaults.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ToolAnnotations {
+    pub read_only: bool,
+    pub destructive: bool,
+    pub idempotent: bool,
+    pub open_world: bool,
+}
+
+/// One question to the policy.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    pub principal: &'a Principal,
+    pub action: Action,
+    pub resource: &'a Resource,
+    /// The call's arguments (a tool's JSON arguments, a run's task…); `null` if none.
+    pub context: &'a Value,
+}
+
+/// The answer, with the ids of the policies that made it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "kebab-case")]
+pub enum Decision {
+    /// Go ahead.
+    Allow { policies: Vec<String> },
+    /// Go ahead once a person approves (the run parks; a direct call is refused
+    /// with a message saying approval is needed).
+    RequireApproval { policies: Vec<String> },
+    /// Refused; `reason` is for people ("no policy permits…", "forbidden by …").
+    Deny {
+        policies: Vec<String>,
+        reason: String,
+    },
+}
+
+impl Decision {
+    /// True for [`Decision::Allow`].
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Decision::Allow { .. })
+    }
+
+    /// The ids of the policies that made the decision.
+    pub fn policies(&self) -> &[String] {
+        match self {
+            Decision::Allow { policies }
+            | Decision::RequireApproval { policies }
+            | Decision::Deny { policies, .. } => policies,
+        }
+    }
+}
+
+/// Something that answers [`Request`]s. Cheap to call (microseconds), thread-safe.
+pub trait Decide: Send + Sync {
+    /// The decision for `request`.
+    fn decide(&self, request: &Request<'_>) -> Decision;
+}
+
+/// Allows everything: the local operator's CLI when no policy is configured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllowAll;
+
+impl Decide for AllowAll {
+    fn decide(&self, _: &Request<'_>) -> Decision {
+        Decision::Allow {
+            policies: vec!["local-operator".into()],
+        }
+    }
+}

@@ -34,6 +34,7 @@ pub struct Runtime {
     pub(crate) audit: OnceLock<Audit>,
     pub(crate) memory: OnceLock<Arc<dyn crate::memory::Store>>,
     pub(crate) router: OnceLock<Arc<crate::models::Router>>,
+    pub(crate) policy: OnceLock<Arc<dyn crate::policy::Decide>>,
     _ticker: Ticker,
 }
 
@@ -64,6 +65,7 @@ impl Runtime {
             audit: OnceLock::new(),
             memory: OnceLock::new(),
             router: OnceLock::new(),
+            policy: OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -88,6 +90,22 @@ impl Runtime {
         self.router
             .set(router)
             .map_err(|_| anyhow::anyhow!("this runtime already has a model router"))
+    }
+
+    /// Decides who may do what from now on ([`crate::policy`]). Set once; without
+    /// it every request is allowed (the local operator's CLI).
+    pub fn set_policy(&self, policy: Arc<dyn crate::policy::Decide>) -> anyhow::Result<()> {
+        self.policy
+            .set(policy)
+            .map_err(|_| anyhow::anyhow!("this runtime already has an access policy"))
+    }
+
+    /// The access policy: the one set, or [`AllowAll`](crate::policy::AllowAll).
+    pub fn policy(&self) -> &dyn crate::policy::Decide {
+        match self.policy.get() {
+            Some(policy) => policy.as_ref(),
+            None => &crate::policy::AllowAll,
+        }
     }
 
     /// The model router, if one is set.

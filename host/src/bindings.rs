@@ -1,4 +1,6 @@
-//! The one `bindgen!` site of the host, for every interface in `wit/`.
+//! The one `bindgen!` site of the host, for every interface in `wit/`: the host
+//! services (world `services`) and, reusing their types, the agent policy's export
+//! (world `agent`, in [`agent`]).
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -7,3 +9,20 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::warden::host::{log, memory, models};
+
+/// The world `warden:plugin/agent`: an agent policy's `step` export, called by the
+/// runner of agent runs ([`crate::runs`]). Its imports are the host services above.
+pub mod agent {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "warden:plugin/agent",
+        exports: { default: async },
+        with: {
+            "warden:host/log": super::warden::host::log,
+            "warden:host/memory": super::warden::host::memory,
+            "warden:host/models": super::warden::host::models,
+        },
+    });
+
+    pub use self::exports::warden::plugin::agent_policy as policy;
+}

@@ -17,6 +17,8 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// A capability the plugin used was denied by the host.
     pub const DENIED: i32 = 3;
+    /// An agent run is parked, waiting for a person (`warden approvals list`).
+    pub const PARKED: i32 = 4;
 }
 
 /// A plugin that could not be loaded.

@@ -2,8 +2,8 @@
 //!
 //! One TOML file per plugin, strict: an unknown key is an error that names the key,
 //! the line and the file. No grant means no capabilities at all. Every field here is
-//! enforced at the host boundary ([`crate::state`], [`crate::call`], [`crate::net`]); a
-//! capability kind that this version does not enforce yet (`[tools]`, …) is not
+//! enforced at the host boundary ([`crate::state`], [`crate::call`], [`crate::net`],
+//! [`crate::runs`]); a capability kind that this version does not enforce yet is not
 //! accepted.
 //!
 //! ```toml
@@ -31,6 +31,16 @@
 //! [models]                      # model routes (the operator's router) and a daily budget
 //! routes = ["fast"]
 //! budget = { tokens_per_day = 200000, cost_per_day = 1.0 }
+//!
+//! [tools]                       # for agents: the tools their actions may call
+//! allow = ["notes/*", "refunds/issue"]   # `*`, `plugin/*` or `plugin/tool`
+//!
+//! [agent]                       # for agents: limits of each run
+//! max_steps = 50
+//! max_tokens = 200000           # input + output, over every model call of the run
+//! max_cost = 1.0                # US dollars, from the operator's prices
+//! max_wall_ms = 600000          # time spent running (not waiting for a person)
+//! max_memo_kb = 256             # the memo an agent keeps between steps
 //!
 //! [limits]
 //! memory_mb = 64
@@ -76,6 +86,12 @@ pub struct Grant {
     /// Model routes and the daily budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub models: Option<ModelsGrant>,
+    /// Tools an agent's actions may call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<ToolsGrant>,
+    /// Limits of each run of an agent; the defaults without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentGrant>,
     /// Per-call limits; what is not given keeps its default.
     #[serde(default)]
     pub limits: Limits,
@@ -247,6 +263,121 @@ pub struct Budget {
     pub cost_per_day: Option<f64>,
 }
 
+/// Tools an agent may call (`[tools]`), by pattern: `*`, `plugin/*` or `plugin/tool`.
+///
+/// ```toml
+/// [tools]
+/// allow = ["notes/*", "refunds/issue"]
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolsGrant {
+    /// The patterns; a tool matching none is refused.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+impl ToolsGrant {
+    /// True when a pattern matches `plugin/tool`.
+    pub fn allows(&self, plugin: &str, tool: &str) -> bool {
+        self.allow
+            .iter()
+            .any(|pattern| match pattern.split_once('/') {
+                _ if pattern == "*" => true,
+                Some((p, "*")) => p == plugin,
+                Some((p, t)) => p == plugin && t == tool,
+                None => false,
+            })
+    }
+
+    /// True when a pattern may match some tool of `plugin`.
+    pub fn allows_plugin(&self, plugin: &str) -> bool {
+        self.allow.iter().any(|pattern| {
+            pattern == "*" || pattern.split_once('/').is_some_and(|(p, _)| p == plugin)
+        })
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        for pattern in &self.allow {
+            let ok = pattern == "*"
+                || pattern.split_once('/').is_some_and(|(plugin, tool)| {
+                    crate::home::check_name(plugin).is_ok()
+                        && !tool.is_empty()
+                        && (tool == "*" || !tool.contains('*'))
+                });
+            if !ok {
+                bail!("[tools] allow: {pattern:?} is not `*`, `PLUGIN/*` or `PLUGIN/TOOL`");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Limits of each run of an agent (`[agent]`); a run that reaches one fails, saying
+/// which.
+///
+/// ```toml
+/// [agent]
+/// max_steps = 50
+/// max_tokens = 200000
+/// max_cost = 1.0
+/// max_wall_ms = 600000
+/// max_memo_kb = 256
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentGrant {
+    /// Steps (calls of the agent's `step`) per run.
+    pub max_steps: u32,
+    /// Model tokens (input + output) per run.
+    pub max_tokens: u64,
+    /// US dollars of model use per run (from the operator's prices).
+    pub max_cost: f64,
+    /// Time the run spends running, in ms; time parked for a person does not count.
+    pub max_wall_ms: u64,
+    /// Size of the memo the agent returns with each step, in KiB.
+    pub max_memo_kb: u64,
+}
+
+impl Default for AgentGrant {
+    fn default() -> Self {
+        Self {
+            max_steps: 50,
+            max_tokens: 200_000,
+            max_cost: 1.0,
+            max_wall_ms: 600_000,
+            max_memo_kb: 256,
+        }
+    }
+}
+
+impl AgentGrant {
+    fn check(&self) -> anyhow::Result<()> {
+        if !(1..=100_000).contains(&self.max_steps) {
+            bail!(
+                "[agent] max_steps = {} is out of range (1 to 100000)",
+                self.max_steps
+            );
+        }
+        if self.max_tokens == 0 || self.max_wall_ms == 0 {
+            bail!("[agent] max_tokens and max_wall_ms must be greater than 0");
+        }
+        if !(self.max_cost.is_finite() && self.max_cost >= 0.0) {
+            bail!(
+                "[agent] max_cost = {} must be a number of dollars, 0 or more",
+                self.max_cost
+            );
+        }
+        if !(1..=16 * 1024).contains(&self.max_memo_kb) {
+            bail!(
+                "[agent] max_memo_kb = {} is out of range (1 to 16384)",
+                self.max_memo_kb
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Whether `name` can be a memory namespace: 1 to 64 of `a-z 0-9 . _ -`, starting
 /// with a letter or digit.
 pub fn valid_namespace(name: &str) -> bool {
@@ -378,6 +509,12 @@ impl Grant {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
                 bail!("[env].vars: {key:?} is not a valid variable name");
             }
+        }
+        if let Some(tools) = &self.tools {
+            tools.check()?;
+        }
+        if let Some(agent) = &self.agent {
+            agent.check()?;
         }
         self.limits.check()
     }

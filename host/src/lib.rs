@@ -16,7 +16,8 @@
 //! - [`state`], [`log`], [`net`]: what a call's sandbox can reach;
 //! - [`error`], [`denial`], [`limits`]: failures, refusals and limits;
 //! - [`audit`]: the audit log (durable, hash-chained, signed checkpoints);
-//! - [`mcp`]: the MCP server (stdio and Streamable HTTP) over every loaded plugin.
+//! - [`mcp`]: the MCP server (stdio and Streamable HTTP) over every loaded plugin;
+//! - [`runs`]: durable agent runs, step by step, and the approvals queue.
 
 pub mod audit;
 pub mod bindings;
@@ -42,6 +43,7 @@ pub mod models;
 pub mod net;
 pub mod plugin;
 pub mod policy;
+pub mod runs;
 pub mod schema;
 pub mod serve;
 pub mod state;

@@ -4,7 +4,8 @@
 //! inside an exported interface it is `<interface>.<function>`, with the interface's
 //! short name (`transform` for `acme:text/transform@1.0.0`). Exported `wasi:`
 //! interfaces are entry points of other worlds (`wasi:cli/run`,
-//! `wasi:http/incoming-handler`), not tools, and are skipped, as is componentize-py's
+//! `wasi:http/incoming-handler`), not tools, and are skipped, as are an agent's
+//! `warden:plugin/agent-policy` (see [`crate::runs`]) and componentize-py's
 //! `exports.init` hook. A function whose types Warden cannot map to JSON
 //! (resources, streams, futures) is skipped with the reason.
 
@@ -145,6 +146,13 @@ pub fn discover(
                     skipped.push(Skipped {
                         name: name.to_string(),
                         reason: "a WASI entry point, not a tool".into(),
+                    });
+                    continue;
+                }
+                if name.starts_with("warden:plugin/agent-policy@") {
+                    skipped.push(Skipped {
+                        name: name.to_string(),
+                        reason: "an agent's entry point (`warden run`), not a tool".into(),
                     });
                     continue;
                 }

@@ -70,7 +70,10 @@ pub const PACKAGES: &[Package] = &[
     },
     Package {
         dir: "warden-plugin-0.1.0",
-        files: &[("world.wit", wit!("world.wit"))],
+        files: &[
+            ("world.wit", wit!("world.wit")),
+            ("agent.wit", wit!("agent.wit")),
+        ],
     },
 ];
 

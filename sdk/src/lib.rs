@@ -10,7 +10,10 @@
 //!   the world `warden:plugin/tool@0.1.0`), for a plugin's `generate!` to reuse with
 //!   `with: { "warden:host/log@0.1.0": warden_sdk::host::log }`;
 //! - [`log`]: typed helpers over `warden:host/log` (`info`, `warn_with`, the [`log!`]
-//!   macro, ...).
+//!   macro, ...);
+//! - [`agent`]: agents (`warden:plugin/agent`): the `step` export, typed helpers for
+//!   actions, tasks and memos, and [`export_agent!`]; [`agent_loop`]: the ready-made
+//!   "model proposes tool calls, the host runs them" loop.
 //!
 //! See `sdk/README.md` for a five-minute walk through writing a plugin.
 //!
@@ -19,7 +22,12 @@
 
 pub use wit_bindgen;
 
+pub mod agent;
+pub mod agent_loop;
 pub mod log;
+
+/// Exports a type implementing [`agent::Guest`] as the component's agent policy.
+pub use agent::bindings::export_agent;
 
 /// The generated bindings of the world `warden:plugin/services@0.1.0`.
 ///

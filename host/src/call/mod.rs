@@ -27,6 +27,11 @@ use crate::tools::Tool;
 
 static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
 
+/// A new call id, unique in this process (tool calls and agent steps share them).
+pub(crate) fn next_call_id() -> u64 {
+    NEXT_CALL.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Epoch ticks of guest code between two yields to the async executor.
 const YIELD_EVERY_TICKS: u64 = 2;
 
@@ -96,7 +101,7 @@ impl Runtime {
                 source,
             }
         })?;
-        let call_id = NEXT_CALL.fetch_add(1, Ordering::Relaxed);
+        let call_id = next_call_id();
         report.call_id = call_id;
         let span = tracing::info_span!(
             "execute_tool",
@@ -248,6 +253,23 @@ async fn invoke(
     params: &[Val],
     deadline: Instant,
 ) -> wasmtime::Result<Option<Val>> {
+    arm(store, plugin, deadline)?;
+    let instance = plugin.pre.instantiate_async(&mut *store).await?;
+    let func = instance.get_func(&mut *store, tool.export).ok_or_else(|| {
+        wasmtime::format_err!("export {} is missing from the instance", tool.function)
+    })?;
+    let mut results = vec![Val::Bool(false); usize::from(tool.result.is_some())];
+    func.call_async(&mut *store, params, &mut results).await?;
+    Ok(results.pop())
+}
+
+/// Applies `plugin`'s per-call limits to a fresh `store`: memory (the limiter), fuel,
+/// and the wall-clock `deadline`.
+pub(crate) fn arm(
+    store: &mut Store<CallState>,
+    plugin: &Plugin,
+    deadline: Instant,
+) -> wasmtime::Result<()> {
     store.limiter(|s| &mut s.limits);
     // Fuel is always metered (the engine is configured once); without a `fuel` limit
     // a call gets more than it could burn before its deadline.
@@ -266,16 +288,12 @@ async fn invoke(
             UpdateDeadline::YieldCustom(YIELD_EVERY_TICKS, Box::pin(tokio::task::yield_now()))
         })
     });
-    let instance = plugin.pre.instantiate_async(&mut *store).await?;
-    let func = instance.get_func(&mut *store, tool.export).ok_or_else(|| {
-        wasmtime::format_err!("export {} is missing from the instance", tool.function)
-    })?;
-    let mut results = vec![Val::Bool(false); usize::from(tool.result.is_some())];
-    func.call_async(&mut *store, params, &mut results).await?;
-    Ok(results.pop())
+    Ok(())
 }
 
-fn classify(
+/// The [`CallError`] of a call (or an agent's step) that ended in `err`: a limit by
+/// name, else the trap with the guest's stderr.
+pub(crate) fn classify(
     plugin: &Plugin,
     tool: &str,
     store: &Store<CallState>,

@@ -3,6 +3,7 @@
 //! Results go to stdout (JSON where asked), logs and errors to stderr. Exit codes:
 //! 0 success, 1 the tool failed, 2 bad usage or input, 3 a capability was denied.
 
+mod approvals;
 mod audit;
 mod call;
 mod demo;
@@ -11,6 +12,8 @@ mod mcp;
 mod memory;
 mod plugin;
 mod plugin_check;
+mod run;
+mod runs;
 mod serve;
 mod template;
 mod wit;
@@ -42,6 +45,14 @@ enum Command {
     Grant(grant::GrantCommand),
     /// Call a tool: `warden call PLUGIN/TOOL --input JSON`.
     Call(call::CallArgs),
+    /// Start an agent run and drive it until it ends or waits for a person.
+    Run(run::RunArgs),
+    /// List, show, cancel and resume agent runs.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+    /// Decide on tool calls held for approval and answer agents' questions.
+    #[command(subcommand)]
+    Approvals(approvals::ApprovalsCommand),
     /// Read, export and verify the audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -86,6 +97,8 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
         let error = error.into();
         let code = if let Some(err) = error.downcast_ref::<warden::CallError>() {
             err.exit_code()
+        } else if let Some(err) = error.downcast_ref::<warden::runs::RunError>() {
+            run::exit_code(err)
         } else if let Some(warden::LoadError::Invalid { .. }) = error.downcast_ref() {
             exit::USAGE
         } else {
@@ -116,6 +129,9 @@ pub(crate) fn main() -> ExitCode {
             Command::Plugin(cmd) => plugin::run(&home, cmd).await,
             Command::Grant(cmd) => grant::run(&home, cmd).await,
             Command::Call(args) => call::run(&home, args).await,
+            Command::Run(args) => run::run(&home, args).await,
+            Command::Runs(cmd) => runs::run(&home, cmd).await,
+            Command::Approvals(cmd) => approvals::run(&home, cmd).await,
             Command::Audit(cmd) => audit::run(&home, cmd).await,
             Command::Memory(cmd) => memory::run(&home, cmd),
             Command::Demo => demo::run(&home).await,

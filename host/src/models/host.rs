@@ -29,7 +29,8 @@ fn invalid(what: &str, e: serde_json::Error) -> wit::Error {
     wit::Error::Invalid(format!("{what} is not JSON: {e}"))
 }
 
-fn to_request(req: &wit::Request) -> Result<ChatRequest, wit::Error> {
+/// The provider-neutral request of a guest's request (its JSON texts parsed).
+pub(crate) fn to_request(req: &wit::Request) -> Result<ChatRequest, wit::Error> {
     let messages = req
         .messages
         .iter()

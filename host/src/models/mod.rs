@@ -20,6 +20,7 @@ pub use self::budget::{Ledger, Reservation, day_of};
 pub use self::classify::{Failure, FailureKind};
 pub use self::config::{ModelsConfig, Price, ProviderConfig, ProviderKind, RouteConfig, Strategy};
 pub use self::host::ModelUse;
+pub(crate) use self::host::to_request;
 pub use self::router::{RouteError, Router};
 /// Warden's own OpenAI-compatible endpoint: a client's body to a request, an answer
 /// to a chat completion.

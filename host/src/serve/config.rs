@@ -53,6 +53,9 @@ pub struct Config {
     /// Model providers, routes, prices and retries (see [`crate::models`]).
     #[serde(default, skip_serializing_if = "crate::models::ModelsConfig::is_empty")]
     pub models: crate::models::ModelsConfig,
+    /// Agent runs: how long ended runs are kept (see [`crate::runs::RunsConfig`]).
+    #[serde(default, skip_serializing_if = "crate::runs::RunsConfig::is_default")]
+    pub runs: crate::runs::RunsConfig,
 }
 
 /// `[server]`: where to listen and how much one request may take.

@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod bindings;
+pub mod boundary;
 pub mod bundled;
 pub mod cache;
 pub mod call;
@@ -47,6 +48,7 @@ pub mod runs;
 pub mod schema;
 pub mod serve;
 pub mod state;
+pub mod telemetry;
 pub mod tools;
 pub mod wassette;
 pub mod wit;

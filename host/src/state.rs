@@ -47,6 +47,8 @@ pub struct CallState {
     pub(crate) router: Option<Arc<crate::models::Router>>,
     /// Model calls made, for the audit records.
     pub(crate) model_uses: Vec<crate::models::ModelUse>,
+    /// Files opened and the environment read, for the audit records.
+    pub(crate) files: crate::boundary::FileUses,
 }
 
 impl CallState {
@@ -113,6 +115,7 @@ impl CallState {
             memory_uses: Vec::new(),
             router: runtime.router.get().cloned(),
             model_uses: Vec::new(),
+            files: crate::boundary::FileUses::default(),
         })
     }
 

@@ -141,10 +141,17 @@ impl Build {
 
             let wasm = fs::read(&guest.wasm)
                 .with_context(|| format!("reading {}", guest.wasm.display()))?;
-            let docs = package_docs(shared_wit.as_deref(), &crate_wit)
-                .with_context(|| format!("guest {}: reading the docs of its WIT", guest.name))?;
-            let wasm = inject_package_docs(&wasm, &docs)
-                .with_context(|| format!("guest {}: injecting package-docs", guest.name))?;
+            // A guest built on the SDK's worlds alone (no `wit/` of its own) has no
+            // package of its own to document.
+            let wasm = if crate_wit.is_dir() {
+                let docs = package_docs(shared_wit.as_deref(), &crate_wit).with_context(|| {
+                    format!("guest {}: reading the docs of its WIT", guest.name)
+                })?;
+                inject_package_docs(&wasm, &docs)
+                    .with_context(|| format!("guest {}: injecting package-docs", guest.name))?
+            } else {
+                wasm
+            };
             let path = out_dir.join(format!("{}.wasm", guest.name));
             fs::write(&path, wasm).with_context(|| format!("writing {}", path.display()))?;
             artifacts.push(Artifact {

@@ -23,6 +23,7 @@
 
 pub mod canonical;
 pub mod checkpoint;
+pub mod config;
 pub mod record;
 pub mod sqlite;
 pub mod store;
@@ -39,6 +40,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 pub use checkpoint::Checkpoint;
+pub use config::AuditConfig;
 pub use record::{Event, GENESIS, Outcome, Record, digest};
 pub use store::{Anchor, Batch, Filter, Head, Stats, Store, StoredRecord, ToolStats};
 pub use verify::{Problem, ProblemKind, Report, Start};
@@ -74,19 +76,23 @@ impl AuditOptions {
     /// The defaults, with `keep_payloads` from [`KEEP_PAYLOADS_ENV`] (`1`, `true`, `yes`,
     /// `on`; `0`, `false`, `no`, `off` or empty; anything else is an error).
     pub fn from_env() -> anyhow::Result<Self> {
+        Ok(Self {
+            keep_payloads: Self::keep_payloads_from_env()?.unwrap_or(false),
+            ..Self::default()
+        })
+    }
+
+    /// [`KEEP_PAYLOADS_ENV`]'s setting: `None` when unset.
+    pub fn keep_payloads_from_env() -> anyhow::Result<Option<bool>> {
         let value = std::env::var_os(KEEP_PAYLOADS_ENV);
-        let keep_payloads = match value.as_ref().map(|v| v.to_str()) {
-            None => false,
-            Some(Some(v)) if is_one_of(v, &["", "0", "false", "no", "off"]) => false,
-            Some(Some(v)) if is_one_of(v, &["1", "true", "yes", "on"]) => true,
+        Ok(match value.as_ref().map(|v| v.to_str()) {
+            None => None,
+            Some(Some(v)) if is_one_of(v, &["", "0", "false", "no", "off"]) => Some(false),
+            Some(Some(v)) if is_one_of(v, &["1", "true", "yes", "on"]) => Some(true),
             Some(v) => anyhow::bail!(
                 "{KEEP_PAYLOADS_ENV}={:?}: use 1 to keep full arguments and results in audit records, 0 for digests only",
                 v.unwrap_or("(not UTF-8)")
             ),
-        };
-        Ok(Self {
-            keep_payloads,
-            ..Self::default()
         })
     }
 }

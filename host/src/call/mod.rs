@@ -103,11 +103,7 @@ impl Runtime {
         })?;
         let call_id = next_call_id();
         report.call_id = call_id;
-        let span = tracing::info_span!(
-            "execute_tool",
-            gen_ai.tool.name = %format_args!("{}/{}", plugin.name, tool),
-            call = call_id
-        );
+        let span = crate::telemetry::tool_span(&plugin.name, tool, call_id);
         let timeout = Duration::from_millis(plugin.limits.timeout_ms);
         let _slot = self.acquire_slot(plugin, tool, timeout).await?;
         let deadline = Instant::now() + timeout;
@@ -201,6 +197,7 @@ impl Runtime {
                     tool: tool.to_string(),
                     denials,
                     tool_error: None,
+        crate::telemetry::record_error(&span, result.as_ref().err().map(CallError::code));
                 });
             }
             Err(err) => return Err(err),
@@ -222,6 +219,7 @@ impl Runtime {
 impl Runtime {
     /// Waits for one of the plugin's `max_concurrency` slots, at most `timeout`.
     async fn acquire_slot(
+        report.files = std::mem::take(&mut store.data_mut().files);
         &self,
         plugin: &Plugin,
         tool: &str,

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::audit::{Audit, Event, Outcome};
+use crate::boundary::FileUses;
 use crate::error::CallError;
 use crate::memory::MemoryUse;
 use crate::models::ModelUse;
@@ -28,6 +29,7 @@ pub(super) struct Report {
     pub(super) net: Vec<NetUse>,
     pub(super) memory: Vec<MemoryUse>,
     pub(super) models: Vec<ModelUse>,
+    pub(super) files: FileUses,
 }
 
 /// One finished call, ready to be recorded.
@@ -77,6 +79,54 @@ impl Record<'_> {
 
     fn events(&self, audit: &Audit, result: &Result<Value, CallError>) -> Vec<Event> {
         let mut events = Vec::with_capacity(1 + self.report.net.len());
+    /// One record per file opened (a denial when the grant refused it), one for a
+    /// read of the environment (the names only), one counting opens past the cap.
+    fn file_events(&self, events: &mut Vec<Event>) {
+        let files = &self.report.files;
+        if let Some(names) = &files.env_read {
+            events.push(
+                self.event("capability.use")
+                    .outcome(Outcome::Ok)
+                    .field("capability", "env")
+                    .field("op", "read")
+                    .field("names", json!(names)),
+            );
+        }
+        for used in &files.uses {
+            let event = match used.error {
+                None => self.event("capability.use").outcome(Outcome::Ok),
+                Some(error) if used.is_denied() => self
+                    .event("capability.denied")
+                    .outcome(Outcome::Denied)
+                    .field("target", used.path.clone())
+                    .field(
+                        "reason",
+                        format!("{error}: the grant does not allow {} here", used.mode),
+                    ),
+                Some(error) => self
+                    .event("capability.use")
+                    .outcome(Outcome::Error)
+                    .field("error", error),
+            };
+            events.push(
+                event
+                    .field("capability", "fs")
+                    .field("op", "open")
+                    .field("path", used.path.clone())
+                    .field("mode", used.mode.clone()),
+            );
+        }
+        if files.unrecorded > 0 {
+            events.push(
+                self.event("capability.use")
+                    .outcome(Outcome::Ok)
+                    .field("capability", "fs")
+                    .field("op", "open")
+                    .field("unrecorded", files.unrecorded),
+            );
+        }
+    }
+
         for used in &self.report.net {
             let mut event = self
                 .event("capability.use")
@@ -99,6 +149,7 @@ impl Record<'_> {
         }
         for used in &self.report.memory {
             events.push(
+        self.file_events(&mut events);
                 self.event("capability.use")
                     .outcome(Outcome::Ok)
                     .field("capability", "memory")

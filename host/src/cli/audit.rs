@@ -116,9 +116,12 @@ pub(crate) enum AuditCommand {
 
 /// Opens the home's log for a management command, before it acts: a log that cannot
 /// be written stops the command rather than let it act off the record.
-/// Full arguments and results are kept only if `WARDEN_AUDIT_KEEP_PAYLOADS=1`.
+/// What records keep comes from `[audit]` in the home's `warden.toml`, overridden by
+/// `WARDEN_AUDIT_KEEP_PAYLOADS`.
 pub(crate) fn open_log(home: &Home) -> CliResult<Audit> {
-    let options = AuditOptions::from_env().map_err(Failure::usage)?;
+    let config = home.root().join(warden::serve::config::FILE_NAME);
+    let config = warden::serve::config::Config::load(&config).map_err(Failure::usage)?;
+    let options = config.audit.options().map_err(Failure::usage)?;
     Ok(Audit::open(home.root(), options)?)
 }
 

@@ -112,7 +112,13 @@ pub(crate) type CliResult<T = ()> = Result<T, Failure>;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    let _telemetry = match warden::telemetry::init() {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(2);
+        }
+    };
     let home = warden::home::Home::resolve(cli.home);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -151,16 +157,6 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,warden::guest=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
-}
 
 /// Opens the runtime, recording every call in the home's audit log, and the home's
 /// compile cache.

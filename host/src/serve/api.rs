@@ -172,7 +172,15 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(crate::telemetry::http_span)
+                .on_response(
+                    |response: &Response, _: Duration, span: &tracing::Span| {
+                        crate::telemetry::record_status(span, response.status());
+                    },
+                ),
+        )
         .layer(middleware::map_response(json_errors))
         .with_state(state)
 }

@@ -67,6 +67,9 @@ pub struct ServerConfig {
     /// Largest request body but an upload, in KiB.
     pub max_body_kb: u64,
     /// Largest upload (`PUT /v1/plugins/{name}`), in MiB.
+    /// What audit records keep (see [`crate::audit::config`]).
+    #[serde(default, skip_serializing_if = "crate::audit::AuditConfig::is_default")]
+    pub audit: crate::audit::AuditConfig,
     pub max_upload_mb: u64,
     /// Longest a request may take, tool call included, in ms (answered 503 after).
     pub request_timeout_ms: u64,

@@ -40,7 +40,7 @@ use self::auth::Access;
 use self::config::Config;
 use self::registry::Registry;
 use crate::Runtime;
-use crate::audit::{Audit, AuditOptions};
+use crate::audit::Audit;
 use crate::home::Home;
 
 /// How to serve.
@@ -83,8 +83,8 @@ impl Server {
         listener: tokio::net::TcpListener,
     ) -> anyhow::Result<Self> {
         let runtime = Runtime::new()?;
-        let audit =
-            Audit::open(options.home.root(), AuditOptions::from_env()?).with_context(|| {
+        let audit = Audit::open(options.home.root(), options.config.audit.options()?)
+            .with_context(|| {
                 format!("opening the audit log of {}", options.home.root().display())
             })?;
         runtime.set_audit(audit)?;

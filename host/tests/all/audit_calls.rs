@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use warden::audit::{Audit, AuditOptions, Filter, Record};
-use warden::grant::{Grant, NetGrant, SecretGrant};
+use warden::grant::{Access, EnvGrant, FsGrant, Grant, NetGrant, SecretGrant};
 use warden::limits::Limits;
 use warden::{Plugin, Runtime};
 use warden_tests::guests;
@@ -218,6 +218,115 @@ async fn http_requests_are_on_record_with_status_bytes_and_secret_names_only() {
     assert_eq!(used["secrets_injected"], json!(["Authorization"]));
     let everything = serde_json::to_string(&records).unwrap();
     assert!(!everything.contains("audit-secret-value"));
+}
+
+#[tokio::test]
+async fn files_opened_and_the_environment_read_are_on_record() {
+    let rec = Recorded::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "alpha").unwrap();
+    let grant = Grant {
+        fs: vec![FsGrant {
+            host: dir.path().to_path_buf(),
+            guest: "/data".into(),
+            access: Access::Read,
+        }],
+        env: EnvGrant {
+            vars: BTreeMap::from([("REGION".into(), "a-secret-looking-value".into())]),
+        },
+        ..Grant::default()
+    };
+    let hostile = rec.load("hostile", guests::HOSTILE, grant);
+    let read = |path: &str| json!({"path": path});
+    let out = rec
+        .runtime
+        .call(&hostile, "read-file", &read("/data/a.txt"))
+        .await;
+    assert_eq!(out.unwrap(), json!("alpha"));
+    let missing = rec
+        .runtime
+        .call(&hostile, "read-file", &read("/data/none.txt"))
+        .await;
+    assert_eq!(missing.unwrap_err().code(), "tool-error");
+    let write = json!({"path": "/data/b.txt", "content": "x"});
+    let refused = rec.runtime.call(&hostile, "write-file", &write).await;
+    assert_eq!(refused.unwrap_err().code(), "tool-error");
+    let env = rec
+        .runtime
+        .call(&hostile, "env", &json!({"name": "REGION"}))
+        .await;
+    assert_eq!(env.unwrap(), json!("a-secret-looking-value"));
+
+    let records = rec.records();
+    let fs: Vec<_> = records
+        .iter()
+        .filter(|r| r.fields.get("capability") == Some(&json!("fs")))
+        .map(|r| {
+            let f = &r.fields;
+            (
+                r.kind.as_str(),
+                f["path"].clone(),
+                f["mode"].clone(),
+                r.outcome.map(|o| o.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fs,
+        [
+            (
+                "capability.use",
+                json!("/data/a.txt"),
+                json!("read"),
+                Some("ok")
+            ),
+            (
+                "capability.use",
+                json!("/data/none.txt"),
+                json!("read"),
+                Some("error")
+            ),
+            (
+                "capability.denied",
+                json!("/data/b.txt"),
+                json!("write+create+truncate"),
+                Some("denied")
+            ),
+        ],
+        "{records:#?}"
+    );
+    let missing = records
+        .iter()
+        .find(|r| r.fields.get("path") == Some(&json!("/data/none.txt")));
+    assert_eq!(missing.unwrap().fields["error"], json!("no-entry"));
+    let denied = records
+        .iter()
+        .find(|r| r.kind == "capability.denied")
+        .unwrap();
+    assert!(
+        denied.fields["reason"]
+            .as_str()
+            .unwrap()
+            .contains("read-only")
+            || denied.fields["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not-permitted"),
+        "{denied:?}"
+    );
+    // Each open is tied to its call: the read's record carries the first call's id.
+    let calls: Vec<_> = records.iter().filter(|r| r.kind == "tool.call").collect();
+    assert_eq!(fs.len() + 1 + calls.len(), records.len(), "{records:#?}");
+
+    // The environment read names the variable, never its value.
+    let env: Vec<_> = records
+        .iter()
+        .filter(|r| r.fields.get("capability") == Some(&json!("env")))
+        .collect();
+    assert_eq!(env.len(), 1, "{records:#?}");
+    assert_eq!(env[0].fields["names"], json!(["REGION"]));
+    let everything = serde_json::to_string(&records).unwrap();
+    assert!(!everything.contains("a-secret-looking-value"));
 }
 
 #[tokio::test]

@@ -349,18 +349,19 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 }
 
 #[test]
-fn payloads_are_kept_only_with_the_environment_setting() {
+fn payloads_are_kept_only_with_the_setting_or_the_environment() {
     const MARK: &str = "zebra-quokka-4417";
     let input = format!(r#"{{"text": "{MARK} {MARK}"}}"#);
     let args: Value = serde_json::from_str(&input).unwrap();
     let sha = warden::audit::digest(&warden::audit::canonical::to_vec(&args));
-    let run = |keep: Option<&str>| {
+    let run_with = |keep: Option<&str>, config: &str| {
         let home = tempfile::tempdir().unwrap();
         let h = home.path();
         expect(
             &warden(h, &["plugin", "add", guests::TEXT, "--name", "text"]),
             0,
         );
+        std::fs::write(h.join("warden.toml"), config).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
         command
             .arg("--home")
@@ -375,6 +376,7 @@ fn payloads_are_kept_only_with_the_environment_setting() {
         assert!(out.contains("\"words\": 2"), "{out}");
         home
     };
+    let run = |keep: Option<&str>| run_with(keep, "");
 
     // Off (unset, or 0): the arguments are in the log only as their digest.
     for keep in [None, Some("0")] {
@@ -403,6 +405,16 @@ fn payloads_are_kept_only_with_the_environment_setting() {
     assert_eq!(record["fields"]["arguments"]["value"], args);
     assert_eq!(record["fields"]["arguments"]["sha256"], sha.as_str());
 
+    // `[audit] keep_content` in warden.toml sets it; the environment overrides the file.
+    const KEEP: &str = "[audit]\nkeep_content = true\n";
+    let bytes = log_bytes(run_with(None, KEEP).path());
+    assert!(contains(&bytes, MARK), "keep_content = true: not kept");
+    let bytes = log_bytes(run_with(Some("0"), KEEP).path());
+    assert!(
+        !contains(&bytes, MARK),
+        "WARDEN_AUDIT_KEEP_PAYLOADS=0: kept"
+    );
+
     // Anything else is refused, before the command acts.
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_warden"))
@@ -417,5 +429,22 @@ fn payloads_are_kept_only_with_the_environment_setting() {
         stderr(&out).contains("WARDEN_AUDIT_KEEP_PAYLOADS"),
         "{}",
         stderr(&out)
+    );
+
+    // A misspelled key in `[audit]` is named, with the file.
+    std::fs::write(
+        home.path().join("warden.toml"),
+        "[audit]\nkeep_contents = true\n",
+    )
+    .unwrap();
+    let out = warden(
+        home.path(),
+        &["plugin", "add", guests::TEXT, "--name", "text"],
+    );
+    expect(&out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("keep_contents") && err.contains("warden.toml"),
+        "{err}"
     );
 }

@@ -14,6 +14,7 @@ use warden_tests::guests;
 
 mod commands;
 mod gateway_and_mcp;
+mod telemetry;
 
 const ADMIN: &str = "wdn_admin-test-token";
 const READER: &str = "wdn_reader-test-token";

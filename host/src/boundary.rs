@@ -1,0 +1,274 @@
+//! WASI functions Warden wraps to record what a guest touched at the host boundary:
+//! every file or directory opened (path as the guest sees it, mode, outcome) and every
+//! read of its environment (the variable names, never their values).
+//!
+//! The wrappers are linked over wasmtime-wasi's own definitions (shadowing) and call
+//! them unchanged: they observe, they never widen or narrow what the grant allows. A
+//! refusal by a read-only preopen (`read-only`, `not-permitted`, `access`) is recorded
+//! as a denial. A call records at most [`MAX_FILE_USES`] opens; past that it counts.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::cli::WasiCliView;
+use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
+use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
+use wasmtime_wasi::p2::bindings::filesystem::types::{
+    DescriptorFlags, ErrorCode, Host as _, HostDescriptor as _, OpenFlags, PathFlags,
+};
+
+use crate::state::CallState;
+
+/// The WASI version whose instances are wrapped (the one wasmtime-wasi links; guests
+/// importing any 0.2.x are matched to it).
+const WASI: &str = "0.2.12";
+
+/// Opens recorded one by one per call; more are counted in [`FileUses::unrecorded`].
+pub const MAX_FILE_USES: usize = 1000;
+
+/// One open of a file or directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileUse {
+    /// The path as the guest named it, joined to its preopen (`/data/a.txt`).
+    pub path: String,
+    /// `read`, `write`, `read-write`, with `+create`, `+truncate`, `+exclusive`,
+    /// `+directory` as asked.
+    pub mode: String,
+    /// `None` when it opened, else the WASI error code (`no-entry`, `read-only`…).
+    pub error: Option<&'static str>,
+}
+
+impl FileUse {
+    /// True when the grant refused it (rather than, say, the file not existing).
+    pub fn is_denied(&self) -> bool {
+        matches!(self.error, Some("read-only" | "not-permitted" | "access"))
+    }
+}
+
+/// What a call opened and read, for its audit records.
+#[derive(Debug, Default)]
+pub struct FileUses {
+    /// Guest paths of the directory descriptors the guest holds, by resource rep.
+    dirs: HashMap<u32, String>,
+    /// Opens, in order, up to [`MAX_FILE_USES`].
+    pub uses: Vec<FileUse>,
+    /// Opens past [`MAX_FILE_USES`], not recorded one by one.
+    pub unrecorded: u64,
+    /// Names of the environment variables the guest read (once per call).
+    pub env_read: Option<Vec<String>>,
+}
+
+impl FileUses {
+    fn push(&mut self, used: FileUse) {
+        if self.uses.len() < MAX_FILE_USES {
+            self.uses.push(used);
+        } else {
+            self.unrecorded += 1;
+        }
+    }
+}
+
+/// Wraps `open-at`, `get-directories` and `get-environment` in `linker`, which must
+/// already hold wasmtime-wasi's definitions.
+pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+    linker.allow_shadowing(true);
+    let result = wrap(linker);
+    linker.allow_shadowing(false);
+    result
+}
+
+fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+    let mut types = linker
+        .instance(&format!("wasi:filesystem/types@{WASI}"))
+        .map_err(anyhow::Error::from)?;
+    types
+        .func_wrap_async(
+            "[method]descriptor.open-at",
+            |mut store: StoreContextMut<'_, CallState>,
+             (dir, path_flags, path, open, flags): (
+                Resource<Descriptor>,
+                PathFlags,
+                String,
+                OpenFlags,
+                DescriptorFlags,
+            )| {
+                Box::new(async move {
+                    let parent = store.data().files.dirs.get(&dir.rep()).cloned();
+                    let state = store.data_mut();
+                    let mut fs = state.filesystem();
+                    let opened = fs.open_at(dir, path_flags, path.clone(), open, flags).await;
+                    let opened = match opened {
+                        Ok(fd) => Ok(fd),
+                        Err(err) => Err(fs.convert_error_code(err)?),
+                    };
+                    let is_dir = open.contains(OpenFlags::DIRECTORY);
+                    let full = join(parent.as_deref(), &path);
+                    let files = &mut store.data_mut().files;
+                    if let (Ok(fd), true) = (&opened, is_dir) {
+                        files.dirs.insert(fd.rep(), full.clone());
+                    }
+                    files.push(FileUse {
+                        path: full,
+                        mode: mode(open, flags),
+                        error: opened.as_ref().err().map(error_name),
+                    });
+                    Ok((opened,))
+                })
+            },
+        )
+        .map_err(anyhow::Error::from)
+        .context("wrapping wasi:filesystem open-at")?;
+
+    let mut preopens = linker
+        .instance(&format!("wasi:filesystem/preopens@{WASI}"))
+        .map_err(anyhow::Error::from)?;
+    preopens
+        .func_wrap(
+            "get-directories",
+            |mut store: StoreContextMut<'_, CallState>, (): ()| {
+                let state = store.data_mut();
+                let dirs = state.filesystem().get_directories()?;
+                for (fd, name) in &dirs {
+                    state.files.dirs.insert(fd.rep(), name.clone());
+                }
+                Ok((dirs,))
+            },
+        )
+        .map_err(anyhow::Error::from)
+        .context("wrapping wasi:filesystem get-directories")?;
+
+    let mut environment = linker
+        .instance(&format!("wasi:cli/environment@{WASI}"))
+        .map_err(anyhow::Error::from)?;
+    environment
+        .func_wrap(
+            "get-environment",
+            |mut store: StoreContextMut<'_, CallState>, (): ()| {
+                let state = store.data_mut();
+                let vars = state.cli().get_environment()?;
+                // A read of an empty environment exposes nothing: not recorded.
+                if !vars.is_empty() && state.files.env_read.is_none() {
+                    state.files.env_read = Some(vars.iter().map(|(k, _)| k.clone()).collect());
+                }
+                Ok((vars,))
+            },
+        )
+        .map_err(anyhow::Error::from)
+        .context("wrapping wasi:cli get-environment")?;
+    Ok(())
+}
+
+/// `parent/path`, without `.` segments; `path` alone when the parent is unknown.
+fn join(parent: Option<&str>, path: &str) -> String {
+    let rest = path
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect::<Vec<_>>()
+        .join("/");
+    match parent {
+        None => rest,
+        Some(p) if rest.is_empty() => p.to_string(),
+        Some(p) => format!("{}/{rest}", p.trim_end_matches('/')),
+    }
+}
+
+fn mode(open: OpenFlags, flags: DescriptorFlags) -> String {
+    let mut mode = match (
+        flags.contains(DescriptorFlags::READ),
+        flags.contains(DescriptorFlags::WRITE),
+    ) {
+        (true, true) => "read-write",
+        (false, true) => "write",
+        _ => "read",
+    }
+    .to_string();
+    for (flag, name) in [
+        (OpenFlags::CREATE, "+create"),
+        (OpenFlags::TRUNCATE, "+truncate"),
+        (OpenFlags::EXCLUSIVE, "+exclusive"),
+        (OpenFlags::DIRECTORY, "+directory"),
+    ] {
+        if open.contains(flag) {
+            mode.push_str(name);
+        }
+    }
+    mode
+}
+
+fn error_name(code: &ErrorCode) -> &'static str {
+    use ErrorCode as E;
+    match code {
+        E::Access => "access",
+        E::WouldBlock => "would-block",
+        E::Already => "already",
+        E::BadDescriptor => "bad-descriptor",
+        E::Busy => "busy",
+        E::Deadlock => "deadlock",
+        E::Quota => "quota",
+        E::Exist => "exist",
+        E::FileTooLarge => "file-too-large",
+        E::IllegalByteSequence => "illegal-byte-sequence",
+        E::InProgress => "in-progress",
+        E::Interrupted => "interrupted",
+        E::Invalid => "invalid",
+        E::Io => "io",
+        E::IsDirectory => "is-directory",
+        E::Loop => "loop",
+        E::TooManyLinks => "too-many-links",
+        E::MessageSize => "message-size",
+        E::NameTooLong => "name-too-long",
+        E::NoDevice => "no-device",
+        E::NoEntry => "no-entry",
+        E::NoLock => "no-lock",
+        E::InsufficientMemory => "insufficient-memory",
+        E::InsufficientSpace => "insufficient-space",
+        E::NotDirectory => "not-directory",
+        E::NotEmpty => "not-empty",
+        E::NotRecoverable => "not-recoverable",
+        E::Unsupported => "unsupported",
+        E::NoTty => "no-tty",
+        E::NoSuchDevice => "no-such-device",
+        E::Overflow => "overflow",
+        E::NotPermitted => "not-permitted",
+        E::Pipe => "pipe",
+        E::ReadOnly => "read-only",
+        E::InvalidSeek => "invalid-seek",
+        E::TextFileBusy => "text-file-busy",
+        E::CrossDevice => "cross-device",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_to_the_preopen() {
+        assert_eq!(join(Some("/data"), "a/./b.txt"), "/data/a/b.txt");
+        assert_eq!(join(Some("/data/"), "."), "/data/");
+        assert_eq!(join(Some("/"), "x"), "/x");
+        assert_eq!(join(None, "x//y"), "x/y");
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(mode(OpenFlags::empty(), DescriptorFlags::READ), "read");
+        assert_eq!(
+            mode(
+                OpenFlags::CREATE | OpenFlags::TRUNCATE,
+                DescriptorFlags::WRITE
+            ),
+            "write+create+truncate"
+        );
+        assert_eq!(
+            mode(
+                OpenFlags::DIRECTORY,
+                DescriptorFlags::READ | DescriptorFlags::WRITE
+            ),
+            "read-write+directory"
+        );
+    }
+}

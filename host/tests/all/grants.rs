@@ -260,7 +260,15 @@ fn a_grant_file_is_strict() {
             "without `..`",
         ),
         ("[env]\nvar = {}", "unknown field `var`"),
-        ("[tools]\nallow = [\"text/*\"]", "unknown field `tools`"),
+        ("[agents]\nmax_steps = 3", "unknown field `agents`"),
+        ("[tools]\nalow = [\"text/*\"]", "unknown field `alow`"),
+        (
+            "[tools]\nallow = [\"text/wo*\"]",
+            "is not `*`, `PLUGIN/*` or `PLUGIN/TOOL`",
+        ),
+        ("[agent]\nmax_steps = 0", "max_steps = 0 is out of range"),
+        ("[agent]\nmax_turns = 3", "unknown field `max_turns`"),
+        ("[agent]\nmax_cost = -1.0", "max_cost = -1 must be a number of dollars"),
         (
             "[memory]\n\"Bad Name\" = \"read\"",
             "a namespace is 1 to 64",

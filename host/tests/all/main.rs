@@ -20,6 +20,7 @@ mod memory;
 mod models;
 mod net;
 mod polyglot;
+mod runs;
 mod schemas;
 mod serve;
 mod smoke;

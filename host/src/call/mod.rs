@@ -61,6 +61,32 @@ impl Runtime {
         tool: &str,
         args: &Value,
     ) -> Result<Value, CallError> {
+        self.call_recorded(principal, plugin, tool, args, None)
+            .await
+    }
+
+    /// As [`Runtime::call_as`], for a call the access policy allowed: `decision` and the
+    /// ids of the policies that made it go into the call's `tool.call` record.
+    pub async fn call_decided(
+        &self,
+        principal: &str,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+        decision: &crate::policy::Decision,
+    ) -> Result<Value, CallError> {
+        self.call_recorded(principal, plugin, tool, args, Some(decision))
+            .await
+    }
+
+    async fn call_recorded(
+        &self,
+        principal: &str,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+        decision: Option<&crate::policy::Decision>,
+    ) -> Result<Value, CallError> {
         let started = Instant::now();
         let mut report = Report::default();
         let result = self.run(plugin, tool, args, &mut report).await;
@@ -74,6 +100,7 @@ impl Runtime {
                     args,
                     duration: started.elapsed(),
                     report,
+                    decision,
                 };
                 record.append(audit, result).await
             }
@@ -115,7 +142,7 @@ impl Runtime {
             }
         })?;
         let mut store = Store::new(&self.engine, state);
-        let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span);
+        let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span.clone());
         // The epoch deadline stops guest code; this stops host calls that block, with
         // a little slack so the guest-side deadline reports first.
         let outcome = tokio::time::timeout(timeout + EPOCH_TICK * 4, run).await;
@@ -133,6 +160,7 @@ impl Runtime {
             Ok(Err(err)) => Err(classify(plugin, tool, &store, err)),
             Ok(Ok(val)) => Ok(val),
         };
+        crate::telemetry::record_error(&span, result.as_ref().err().map(CallError::code));
         report.fuel_used = match plugin.limits.fuel {
             0 => u64::MAX - store.get_fuel().unwrap_or(u64::MAX),
             fuel => fuel - store.get_fuel().unwrap_or(fuel).min(fuel),
@@ -154,6 +182,7 @@ impl Runtime {
         report.net = store.data_mut().take_net_uses();
         report.memory = std::mem::take(&mut store.data_mut().memory_uses);
         report.models = std::mem::take(&mut store.data_mut().model_uses);
+        report.files = std::mem::take(&mut store.data_mut().files);
         for used in &report.net {
             tracing::info!(
                 plugin = %plugin.name,
@@ -197,7 +226,6 @@ impl Runtime {
                     tool: tool.to_string(),
                     denials,
                     tool_error: None,
-        crate::telemetry::record_error(&span, result.as_ref().err().map(CallError::code));
                 });
             }
             Err(err) => return Err(err),
@@ -219,7 +247,6 @@ impl Runtime {
 impl Runtime {
     /// Waits for one of the plugin's `max_concurrency` slots, at most `timeout`.
     async fn acquire_slot(
-        report.files = std::mem::take(&mut store.data_mut().files);
         &self,
         plugin: &Plugin,
         tool: &str,

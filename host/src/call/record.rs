@@ -40,6 +40,8 @@ pub(super) struct Record<'a> {
     pub(super) args: &'a Value,
     pub(super) duration: Duration,
     pub(super) report: Report,
+    /// The access policy's decision, when one was asked.
+    pub(super) decision: Option<&'a crate::policy::Decision>,
 }
 
 impl Record<'_> {
@@ -77,8 +79,6 @@ impl Record<'_> {
             .field("call", self.report.call_id)
     }
 
-    fn events(&self, audit: &Audit, result: &Result<Value, CallError>) -> Vec<Event> {
-        let mut events = Vec::with_capacity(1 + self.report.net.len());
     /// One record per file opened (a denial when the grant refused it), one for a
     /// read of the environment (the names only), one counting opens past the cap.
     fn file_events(&self, events: &mut Vec<Event>) {
@@ -127,6 +127,8 @@ impl Record<'_> {
         }
     }
 
+    fn events(&self, audit: &Audit, result: &Result<Value, CallError>) -> Vec<Event> {
+        let mut events = Vec::with_capacity(1 + self.report.net.len());
         for used in &self.report.net {
             let mut event = self
                 .event("capability.use")
@@ -147,9 +149,9 @@ impl Record<'_> {
             }
             events.push(event);
         }
+        self.file_events(&mut events);
         for used in &self.report.memory {
             events.push(
-        self.file_events(&mut events);
                 self.event("capability.use")
                     .outcome(Outcome::Ok)
                     .field("capability", "memory")
@@ -215,6 +217,9 @@ impl Record<'_> {
             .field("memory_peak_bytes", self.report.memory_peak)
             .field("log_lines", written)
             .field("log_dropped", dropped);
+        if let Some(decision) = self.decision {
+            call = call.field("policy", json!(decision));
+        }
         call = match result {
             Ok(value) => call.field("result", audit.payload(value)),
             // The tool's own error is its output: kept as a digest like a result.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
+use warden::policy::{Action, Decision, Principal, Request, Resource};
 
 use super::{CliResult, Failure};
 
@@ -61,7 +62,37 @@ pub(crate) async fn run(home: &warden::home::Home, args: CallArgs) -> CliResult 
     if let Some(notice) = &plugin.notice {
         eprintln!("warning: {notice}");
     }
-    let value = runtime.call(&plugin, tool, &input).await?;
+    // The operator acts as `local:<user>` with the admin role: allowed unless the
+    // home's policy file forbids it (see `super::open`).
+    let principal = Principal::new(warden::audit::local_principal(), vec!["admin".to_string()]);
+    let resource = Resource::tool_of(&plugin, tool);
+    let decision = runtime.policy().decide(&Request {
+        principal: &principal,
+        action: Action::CallTool,
+        resource: &resource,
+        context: &input,
+    });
+    let refused = |message: String| Failure {
+        code: warden::error::exit::DENIED,
+        error: anyhow::anyhow!(message),
+    };
+    match &decision {
+        Decision::Allow { .. } => {}
+        Decision::RequireApproval { policies } => {
+            return Err(refused(format!(
+                "calling {resource} needs a person's approval ({}); a direct call cannot wait for it: start an agent run, which parks for it",
+                policies.join(", ")
+            )));
+        }
+        Decision::Deny { reason, .. } => {
+            return Err(refused(format!(
+                "the access policy refuses: {reason}; change the policy file (`warden policy check` validates it)"
+            )));
+        }
+    }
+    let value = runtime
+        .call_decided(&principal.id, &plugin, tool, &input, &decision)
+        .await?;
     println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
 }

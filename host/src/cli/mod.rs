@@ -12,6 +12,7 @@ mod mcp;
 mod memory;
 mod plugin;
 mod plugin_check;
+mod policy;
 mod run;
 mod runs;
 mod serve;
@@ -73,6 +74,9 @@ enum Command {
     /// Create API tokens.
     #[command(subcommand)]
     Token(serve::TokenCommand),
+    /// Check the access policy (Cedar) and print its schema.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 /// An error with the exit code it should end the process with.
@@ -146,6 +150,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Serve(args) => serve::serve(&home, args).await,
             Command::Up(args) => serve::up(&home, args).await,
             Command::Token(cmd) => serve::token(&home, cmd),
+            Command::Policy(cmd) => policy::run(&home, cmd),
         }
     });
     match result {
@@ -156,7 +161,6 @@ pub(crate) fn main() -> ExitCode {
         }
     }
 }
-
 
 /// Opens the runtime, recording every call in the home's audit log, and the home's
 /// compile cache.
@@ -170,6 +174,16 @@ pub(crate) fn open(
     let config = warden::serve::config::Config::load(&config_path).map_err(Failure::usage)?;
     if let Some(router) = config.router().map_err(Failure::usage)? {
         runtime.set_router(std::sync::Arc::new(router))?;
+    }
+    // The operator's own commands are allowed unless a policy file says otherwise:
+    // with one, the operator is `local:<user>` with the admin role, so its forbids
+    // apply here too.
+    let policy = config
+        .policy_source(home.root(), home.root())
+        .map_err(Failure::usage)?;
+    if policy.file.is_some() {
+        let cedar = warden::policy::CedarPolicy::new(&policy).map_err(Failure::usage)?;
+        runtime.set_policy(std::sync::Arc::new(cedar))?;
     }
     let cache = home.cache(runtime.engine())?;
     Ok((runtime, cache))

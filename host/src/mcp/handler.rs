@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use super::http::{Authorizer, Principal};
 use super::{Shared, names};
 use crate::Plugin;
+use crate::audit::{Event, Outcome};
+use crate::policy::Decision;
 use crate::tools::Tool;
 
 /// What the server says about itself in `initialize`.
@@ -73,6 +75,66 @@ impl Handler {
             .and_then(|parts| parts.extensions.get::<Authorizer>())
             .is_none_or(|a| a.allows(plugin, tool));
         by_request && self.shared.source.allowed(principal, plugin, tool)
+    }
+
+    /// Over HTTP, the access policy's decision on this call with its arguments.
+    fn decide(
+        &self,
+        context: &RequestContext<RoleServer>,
+        plugin: &str,
+        tool: &str,
+        args: &Value,
+    ) -> Option<Decision> {
+        context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Authorizer>())
+            .and_then(|a| a.decide(plugin, tool, args))
+    }
+
+    /// The tool error for a call `decision` does not allow (on the audit record as
+    /// `access.denied` with the deciding policies), or `None` to go ahead.
+    async fn refuse(
+        &self,
+        principal: &str,
+        plugin: &Plugin,
+        tool: &str,
+        decision: Option<&Decision>,
+    ) -> Option<CallToolResult> {
+        let decision = decision.filter(|d| !d.is_allow())?;
+        let resource = format!("tool {}/{tool}", plugin.name);
+        if let Some(audit) = self.shared.runtime.audit() {
+            let event = Event::new("access.denied", principal)
+                .outcome(Outcome::Denied)
+                .plugin(plugin.name.to_string())
+                .tool(tool)
+                .field("action", "call-tool")
+                .field("resource", resource.clone())
+                .field("via", "mcp")
+                .field("decision", json!(decision));
+            if let Err(err) = audit.append(event).await {
+                tracing::error!("writing an audit record: {err:#}");
+            }
+        }
+        let (code, message) = match decision {
+            Decision::RequireApproval { policies } => (
+                "approval-required",
+                format!(
+                    "{principal} may call {resource} only once a person approves ({}); a direct call cannot wait for approval: start an agent run, which parks for it",
+                    policies.join(", ")
+                ),
+            ),
+            Decision::Deny { reason, .. } => (
+                "forbidden",
+                format!("{principal} may not call {resource}: {reason}"),
+            ),
+            Decision::Allow { .. } => return None,
+        };
+        Some(failed(&json!({
+            "code": code,
+            "message": message,
+            "policies": decision.policies(),
+        })))
     }
 
     /// The MCP tools `principal` may call, in the source's order.
@@ -206,13 +268,24 @@ impl ServerHandler for Handler {
             .into());
         }
         let args = Value::Object(request.arguments.unwrap_or_default());
+        let decision = self.decide(&context, plugin_name, &tool, &args);
+        if let Some(refused) = self
+            .refuse(&principal, &plugin, &tool, decision.as_ref())
+            .await
+        {
+            return Ok(refused.into());
+        }
         // A `notifications/cancelled` does not stop the call: it runs to its end (its
         // time limit bounds it) so that it is on the audit record like any other.
-        let result = self
-            .shared
-            .runtime
-            .call_as(&principal, &plugin, &tool, &args)
-            .await;
+        let runtime = &self.shared.runtime;
+        let result = match &decision {
+            Some(decision) => {
+                runtime
+                    .call_decided(&principal, &plugin, &tool, &args, decision)
+                    .await
+            }
+            None => runtime.call_as(&principal, &plugin, &tool, &args).await,
+        };
         let out = match result {
             Ok(value) => {
                 let mut out = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);

@@ -31,6 +31,8 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 
 use super::{Handler, Mcp};
+use crate::policy::Decision;
+use serde_json::Value;
 
 /// Who a request to `/mcp` is from: put into the request's extensions by the
 /// authentication in front of the router (e.g. `token:<name>`, `local:<user>`).
@@ -38,22 +40,50 @@ use super::{Handler, Mcp};
 pub struct Principal(pub String);
 
 /// What the caller of one request may call, put into the request's extensions beside
-/// its [`Principal`]: `(plugin, tool) -> allowed`.
+/// its [`Principal`]: `(plugin, tool) -> allowed` for the tool list, and optionally the
+/// access policy's decision on each call with its arguments.
 #[derive(Clone)]
-pub struct Authorizer(Arc<Allow>);
+pub struct Authorizer {
+    allow: Arc<Allow>,
+    decide: Option<Arc<DecideCall>>,
+}
 
 /// `(plugin, tool) -> allowed`.
 type Allow = dyn Fn(&str, &str) -> bool + Send + Sync;
 
+/// `(plugin, tool, arguments) -> decision`.
+type DecideCall = dyn Fn(&str, &str, &Value) -> Decision + Send + Sync;
+
 impl Authorizer {
     /// An authorizer that allows `plugin/tool` when `allow(plugin, tool)` is true.
     pub fn new(allow: impl Fn(&str, &str) -> bool + Send + Sync + 'static) -> Self {
-        Self(Arc::new(allow))
+        Self {
+            allow: Arc::new(allow),
+            decide: None,
+        }
+    }
+
+    /// Decides each call with its arguments by `decide` as well: a call it does not
+    /// allow (denied, or needing approval) is refused, on the audit record.
+    pub fn with_decision(
+        mut self,
+        decide: impl Fn(&str, &str, &Value) -> Decision + Send + Sync + 'static,
+    ) -> Self {
+        self.decide = Some(Arc::new(decide));
+        self
     }
 
     /// Whether the caller may call `tool` of `plugin`.
     pub fn allows(&self, plugin: &str, tool: &str) -> bool {
-        (self.0)(plugin, tool)
+        (self.allow)(plugin, tool)
+    }
+
+    /// The decision on calling `tool` of `plugin` with `args`, if this authorizer
+    /// decides calls.
+    pub fn decide(&self, plugin: &str, tool: &str, args: &Value) -> Option<Decision> {
+        self.decide
+            .as_ref()
+            .map(|decide| decide(plugin, tool, args))
     }
 }
 

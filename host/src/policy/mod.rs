@@ -5,8 +5,38 @@
 //! gateway, agent runs, approvals) and the engine that answers. The engine is Cedar
 //! (`cedar-policy`): default deny, forbid wins, schema-validated policies; every
 //! decision carries the ids of the policies that made it, for the audit record.
+//!
+//! - [`schema`](schema_text): namespace `Warden`, its entity types and actions; a
+//!   call's arguments are `context.args`, typed by `[policy.args]` in `warden.toml`
+//!   (Cedar validates closed records only, so the arguments policies read are declared);
+//! - [`roles`](role_policies): the config's roles as permits (`role:NAME`), so configs
+//!   written for the role rules keep their meaning;
+//! - `load`: the policy file (`policy.cedar`), parsed, named (`@id`, else
+//!   `policy.cedar:LINE`) and validated, with errors at `FILE:LINE:COLUMN`;
+//! - [`CedarPolicy`]: the engine. A permit annotated `@approval("required")` turns an
+//!   allow into [`Decision::RequireApproval`]; if any permit that applies requires
+//!   approval, approval is required (forbid still wins over both);
+//! - [`Reloadable`]: what `serve` sets on the runtime, swapped on a config change.
+//!
+//! The CLI's operator (`local:<user>`) is allowed everything ([`AllowAll`]) unless the
+//! home has a policy file; then it acts with the `admin` role under that policy, so the
+//! file's forbids hold for the operator too.
 
-use serde::Serialize;
+mod cedar;
+mod diagnostics;
+mod load;
+mod reload;
+mod roles;
+mod schema;
+
+pub use self::cedar::{CedarPolicy, SERVER_ID};
+pub use self::diagnostics::Problem;
+pub use self::load::{APPROVAL, PolicyError, PolicyFile, PolicySource};
+pub use self::reload::Reloadable;
+pub use self::roles::role_policies;
+pub use self::schema::{ArgType, SCHEMA_NAMESPACE, schema_text};
+
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Who acts.
@@ -22,7 +52,7 @@ pub struct Principal {
 }
 
 /// What the principal wants to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     /// Call a tool.
@@ -57,6 +87,49 @@ impl Action {
             Action::DecideApproval => "decide-approval",
         }
     }
+
+    /// Every action.
+    pub const ALL: [Action; 8] = [
+        Action::CallTool,
+        Action::StartRun,
+        Action::UseModel,
+        Action::ManagePlugins,
+        Action::ManageGrants,
+        Action::ReadAudit,
+        Action::ReadMetrics,
+        Action::DecideApproval,
+    ];
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<_> = Action::ALL.iter().map(|a| a.as_str()).collect();
+                format!("unknown action {s:?} (actions: {})", all.join(", "))
+            })
+    }
+}
+
+impl Principal {
+    /// A principal with `roles`, acting for itself.
+    pub fn new(id: impl Into<String>, roles: Vec<String>) -> Self {
+        Self {
+            id: id.into(),
+            roles,
+            on_behalf_of: None,
+        }
+    }
 }
 
 /// What the action is on.
@@ -76,6 +149,48 @@ pub enum Resource {
     Route { name: String },
     /// The server itself (plugins, grants, audit, metrics, approvals).
     Server,
+}
+
+impl Resource {
+    /// `tool` of `plugin`, with what the plugin shows about it: a tool of a plugin
+    /// whose grant reaches the network is `open_world`; the rest keeps the
+    /// conservative defaults (not read-only, not idempotent).
+    pub fn tool_of(plugin: &crate::Plugin, tool: &str) -> Self {
+        let open_world = plugin
+            .capabilities
+            .net
+            .as_ref()
+            .is_some_and(|net| !net.allow.is_empty());
+        Resource::Tool {
+            plugin: plugin.name.to_string(),
+            tool: tool.to_string(),
+            annotations: ToolAnnotations {
+                open_world,
+                ..ToolAnnotations::default()
+            },
+        }
+    }
+
+    /// `tool` of `plugin`, annotations unknown (the defaults).
+    pub fn tool(plugin: &str, tool: &str) -> Self {
+        Resource::Tool {
+            plugin: plugin.to_string(),
+            tool: tool.to_string(),
+            annotations: ToolAnnotations::default(),
+        }
+    }
+}
+
+impl std::fmt::Display for Resource {
+    /// `tool refunds/issue`, `agent triage`, `route smart`, `the server`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resource::Tool { plugin, tool, .. } => write!(f, "tool {plugin}/{tool}"),
+            Resource::Agent { name } => write!(f, "agent {name}"),
+            Resource::Route { name } => write!(f, "route {name}"),
+            Resource::Server => f.write_str("the server"),
+        }
+    }
 }
 
 /// What a tool says about itself (from its plugin's manifest); conservative defaults.

@@ -22,6 +22,7 @@ use super::error::{ApiError, code_for_status};
 use super::metrics::Metrics;
 use super::registry::Registry;
 use crate::audit::{Event, Filter, Outcome};
+use crate::policy::{Decision, Resource};
 
 /// Every route: method and path, as `openapi.json` must describe them.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -72,54 +73,95 @@ impl AppState {
         }
     }
 
-    /// 403 for `caller`, on record as `access.denied`.
-    pub(crate) async fn forbid(
+    /// 403 for `caller`, refused `action` on `resource` by `decision` (a deny, or an
+    /// approval a direct request cannot wait for), on record as `access.denied` with
+    /// the ids of the policies that decided.
+    pub(crate) async fn refuse(
         &self,
         caller: &Caller,
         action: Action,
+        resource: &Resource,
+        decision: &Decision,
         plugin: Option<&str>,
-        tool: Option<&str>,
     ) -> ApiError {
         let mut event = Event::new("access.denied", &caller.principal)
             .outcome(Outcome::Denied)
             .field("action", action.as_str())
+            .field("resource", resource.to_string())
             .field("token", caller.token.as_str())
-            .field("roles", caller.roles.clone());
-        if let Some(plugin) = plugin {
+            .field("roles", caller.roles.clone())
+            .field("decision", json!(decision));
+        if let Resource::Tool { plugin, tool, .. } = resource {
+            event = event.plugin(plugin.as_str()).tool(tool.as_str());
+        } else if let Some(plugin) = plugin {
             event = event.plugin(plugin);
         }
-        if let Some(tool) = tool {
-            event = event.tool(tool);
-        }
         self.record(event).await;
-        let what = match (plugin, tool) {
-            (Some(p), Some(t)) => format!("call {p}/{t}"),
-            (Some(p), None) => format!("{} of plugin {p}", action.as_str()),
-            _ => action.as_str().to_string(),
-        };
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "{} (token {:?}, roles {}) may not {what}; give the token a role that allows it in warden.toml",
-                caller.principal,
-                caller.token,
-                caller.roles.join(", ")
+        let who = format!(
+            "{} (token {:?}, roles {})",
+            caller.principal,
+            caller.token,
+            caller.roles.join(", ")
+        );
+        let mut error = match decision {
+            Decision::RequireApproval { policies } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "approval-required",
+                format!(
+                    "{who} may {action} {resource} only once a person approves ({}); a direct request cannot wait for approval: start an agent run, which parks for it",
+                    policies.join(", ")
+                ),
             ),
-        )
+            Decision::Deny { reason, .. } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "{who} may not {action} {resource}: {reason}; give the token a role that allows it in warden.toml, or change the policy file"
+                ),
+            ),
+            Decision::Allow { .. } => ApiError::internal("refused an allowed request"),
+        };
+        error.body["action"] = json!(action.as_str());
+        error.body["resource"] = json!(resource.to_string());
+        error.body["policies"] = json!(decision.policies());
+        if let Some(plugin) = plugin {
+            error.body["plugin"] = json!(plugin);
+        }
+        error
     }
 
-    /// `Ok` when `caller` may do `action`, else the 403 (on record).
+    /// `Ok` when the policy allows `caller` to do `action` (on the server; for
+    /// `use-model` on any route), else the 403 (on record). `plugin` names the plugin
+    /// the request is about, for the record.
     pub(crate) async fn require(
         &self,
         caller: &Caller,
         action: Action,
         plugin: Option<&str>,
     ) -> Result<(), ApiError> {
-        if caller.may(action) {
+        let resource = match action {
+            Action::UseModel => Resource::Route { name: "*".into() },
+            _ => Resource::Server,
+        };
+        self.require_on(caller, action, &resource, plugin).await
+    }
+
+    /// `Ok` when the policy allows `caller` to do `action` on `resource`, else the 403
+    /// (on record).
+    pub(crate) async fn require_on(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+        plugin: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let decision = caller.decide(action, resource, &Value::Null);
+        if decision.is_allow() {
             return Ok(());
         }
-        Err(self.forbid(caller, action, plugin, None).await)
+        Err(self
+            .refuse(caller, action, resource, &decision, plugin)
+            .await)
     }
 }
 
@@ -175,11 +217,9 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(crate::telemetry::http_span)
-                .on_response(
-                    |response: &Response, _: Duration, span: &tracing::Span| {
-                        crate::telemetry::record_status(span, response.status());
-                    },
-                ),
+                .on_response(|response: &Response, _: Duration, span: &tracing::Span| {
+                    crate::telemetry::record_status(span, response.status());
+                }),
         )
         .layer(middleware::map_response(json_errors))
         .with_state(state)
@@ -294,13 +334,14 @@ async fn tools(
     let mut tools = Vec::new();
     for (name, served) in state.registry.snapshot().iter() {
         for tool in &served.plugin.tools {
-            if caller.may_call(name, &tool.name) {
+            if caller.offers(&Resource::tool_of(&served.plugin, &tool.name)) {
                 tools.push(json!({
                     "id": format!("{name}/{}", tool.name),
                     "plugin": name,
                     "name": tool.name,
                     "description": tool.description,
                     "fallible": tool.is_fallible(),
+                    "annotations": served.plugin.annotations(&tool.name),
                     "input_schema": tool.input_schema,
                     "output_schema": tool.output_schema,
                 }));
@@ -324,23 +365,36 @@ async fn call_tool(
         None if served.is_some() => (plugin.as_str(), "-"),
         None => ("-", "-"),
     };
-    if !caller.may_call(&plugin, &tool) {
-        state.metrics.denied(plugin_label, tool_label, "access");
-        return Err(state
-            .forbid(&caller, Action::CallTool, Some(&plugin), Some(&tool))
-            .await);
-    }
     let body =
         body.map_err(|r| ApiError::new(r.status(), code_for_status(r.status()), r.body_text()))?;
-    let args: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
+    let args: Result<Value, _> = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(json!({}))
     } else {
-        serde_json::from_slice(&body).map_err(|err| {
-            ApiError::bad_request(format!(
-                "the body is not JSON ({err}); send the arguments as a JSON object keyed by parameter name"
-            ))
-        })?
+        serde_json::from_slice(&body)
     };
+    // Decided before a malformed body is reported, so a caller without access learns
+    // nothing but the 403.
+    let resource = match &known {
+        Some(served) => Resource::tool_of(&served.plugin, &tool),
+        None => Resource::tool(&plugin, &tool),
+    };
+    let empty = json!({});
+    let decision = caller.decide(Action::CallTool, &resource, args.as_ref().unwrap_or(&empty));
+    if !decision.is_allow() {
+        let why = match decision {
+            Decision::RequireApproval { .. } => "approval",
+            _ => "access",
+        };
+        state.metrics.denied(plugin_label, tool_label, why);
+        return Err(state
+            .refuse(&caller, Action::CallTool, &resource, &decision, None)
+            .await);
+    }
+    let args = args.map_err(|err| {
+        ApiError::bad_request(format!(
+            "the body is not JSON ({err}); send the arguments as a JSON object keyed by parameter name"
+        ))
+    })?;
     let Some(served) = served else {
         return Err(ApiError::not_found(
             "unknown-plugin",
@@ -353,7 +407,7 @@ async fn call_tool(
         state
             .registry
             .runtime()
-            .call_as(&caller.principal, &served.plugin, &tool, &args)
+            .call_decided(&caller.principal, &served.plugin, &tool, &args, &decision)
             .await
     };
     let error = result.as_ref().err();

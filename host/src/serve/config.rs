@@ -18,18 +18,26 @@
 //! [roles.reader]                # admin, caller and auditor are built in
 //! tools = ["text/*", "files/read"]
 //! actions = ["call-tool"]
+//!
+//! [policy]                      # the access policy beyond the roles (Cedar)
+//! file = "policy.cedar"         # default: policy.cedar in the home, if it exists
+//! [policy.args]                 # arguments policies may read as context.args.NAME
+//! amount = "Long"               # Long, String, Bool, Set<Long> or Set<String>
 //! ```
 //!
 //! Strict: an unknown key, an unknown role or action, or a malformed tool pattern is
-//! an error that names the file.
+//! an error that names the file. Roles are Cedar policies too (see
+//! [`crate::policy::role_policies`]); the policy file adds permits and forbids.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+use crate::policy::{ArgType, CedarPolicy, PolicyError, PolicyFile, PolicySource};
 
 /// The config's file name in the home directory.
 pub const FILE_NAME: &str = "warden.toml";
@@ -50,12 +58,18 @@ pub struct Config {
     /// Roles beyond (or replacing) the built-in ones.
     #[serde(default)]
     pub roles: BTreeMap<String, RoleConfig>,
+    /// The access policy beyond the roles: a Cedar file and the arguments it reads.
+    #[serde(default, skip_serializing_if = "PolicyConfig::is_empty")]
+    pub policy: PolicyConfig,
     /// Model providers, routes, prices and retries (see [`crate::models`]).
     #[serde(default, skip_serializing_if = "crate::models::ModelsConfig::is_empty")]
     pub models: crate::models::ModelsConfig,
     /// Agent runs: how long ended runs are kept (see [`crate::runs::RunsConfig`]).
     #[serde(default, skip_serializing_if = "crate::runs::RunsConfig::is_default")]
     pub runs: crate::runs::RunsConfig,
+    /// What audit records keep (see [`crate::audit::config`]).
+    #[serde(default, skip_serializing_if = "crate::audit::AuditConfig::is_default")]
+    pub audit: crate::audit::AuditConfig,
 }
 
 /// `[server]`: where to listen and how much one request may take.
@@ -67,9 +81,6 @@ pub struct ServerConfig {
     /// Largest request body but an upload, in KiB.
     pub max_body_kb: u64,
     /// Largest upload (`PUT /v1/plugins/{name}`), in MiB.
-    /// What audit records keep (see [`crate::audit::config`]).
-    #[serde(default, skip_serializing_if = "crate::audit::AuditConfig::is_default")]
-    pub audit: crate::audit::AuditConfig,
     pub max_upload_mb: u64,
     /// Longest a request may take, tool call included, in ms (answered 503 after).
     pub request_timeout_ms: u64,
@@ -88,6 +99,38 @@ impl Default for ServerConfig {
         }
     }
 }
+
+/// `[policy]`: where the Cedar policies beyond the roles are, and which of a call's
+/// arguments they may read.
+///
+/// ```toml
+/// [policy]
+/// file = "policy.cedar"   # relative to the config file's directory
+/// [policy.args]
+/// amount = "Long"
+/// ```
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// The policy file. Default: `policy.cedar` in the home, when it exists; a file
+    /// named here must exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Arguments policies may read (`context.args.NAME`), with their Cedar types; each
+    /// is optional (`context.args has NAME`). Others are not given to policies.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, ArgType>,
+}
+
+impl PolicyConfig {
+    /// True when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.file.is_none() && self.args.is_empty()
+    }
+}
+
+/// The policy file's name in the home directory.
+pub const POLICY_FILE: &str = "policy.cedar";
 
 /// One `[[tokens]]` entry.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -125,50 +168,15 @@ pub struct RoleConfig {
     pub actions: BTreeSet<Action>,
 }
 
-/// An action a role may be allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Action {
-    /// Call the tools its `tools` patterns match.
-    CallTool,
-    /// Add, replace and remove plugins.
-    ManagePlugins,
-    /// Set grants.
-    ManageGrants,
-    /// Read and verify the audit log.
-    ReadAudit,
-    /// Read `/metrics`.
-    ReadMetrics,
-    /// Use model routes through `POST /v1/chat/completions`.
-    UseModel,
-}
+/// An action a role may be allowed: the access policy's actions
+/// (`call-tool`, `start-run`, `use-model`, `manage-plugins`, `manage-grants`,
+/// `read-audit`, `read-metrics`, `decide-approval`).
+pub use crate::policy::Action;
 
-impl Action {
-    /// The action's name, as written in the config.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::CallTool => "call-tool",
-            Action::ManagePlugins => "manage-plugins",
-            Action::ManageGrants => "manage-grants",
-            Action::ReadAudit => "read-audit",
-            Action::ReadMetrics => "read-metrics",
-            Action::UseModel => "use-model",
-        }
-    }
-
-    /// Every action.
-    pub const ALL: [Action; 6] = [
-        Action::CallTool,
-        Action::ManagePlugins,
-        Action::ManageGrants,
-        Action::ReadAudit,
-        Action::ReadMetrics,
-        Action::UseModel,
-    ];
-}
-
-/// The built-in roles: `admin` (everything), `caller` (call every tool), `auditor`
-/// (read the audit log and metrics). A `[roles.NAME]` of the same name replaces one.
+/// The built-in roles: `admin` (everything), `caller` (call every tool, start agent
+/// runs, use model routes), `auditor` (read the audit log and metrics). A
+/// `[roles.NAME]` of the same name replaces one. They become Cedar policies
+/// ([`crate::policy::role_policies`]).
 pub fn builtin_roles() -> BTreeMap<String, RoleConfig> {
     let role = |tools: &[&str], actions: &[Action]| RoleConfig {
         tools: tools.iter().map(|t| (*t).to_string()).collect(),
@@ -178,7 +186,10 @@ pub fn builtin_roles() -> BTreeMap<String, RoleConfig> {
         ("admin".to_string(), role(&["*"], &Action::ALL)),
         (
             "caller".to_string(),
-            role(&["*"], &[Action::CallTool, Action::UseModel]),
+            role(
+                &["*"],
+                &[Action::CallTool, Action::StartRun, Action::UseModel],
+            ),
         ),
         (
             "auditor".to_string(),
@@ -236,6 +247,37 @@ impl Config {
         crate::models::Router::new(self.models.clone()).map(Some)
     }
 
+    /// What the access policy is built from: the roles, `[policy.args]`, and the policy
+    /// file (`[policy] file`, relative to `config_dir`, else `policy.cedar` in `home`
+    /// if it exists).
+    pub fn policy_source(
+        &self,
+        home: &Path,
+        config_dir: &Path,
+    ) -> Result<PolicySource, PolicyError> {
+        let file = match &self.policy.file {
+            Some(file) => Some(PolicyFile::read(&config_dir.join(file))?),
+            None => {
+                let default = home.join(POLICY_FILE);
+                if default.exists() {
+                    Some(PolicyFile::read(&default)?)
+                } else {
+                    None
+                }
+            }
+        };
+        Ok(PolicySource {
+            roles: self.roles(),
+            args: self.policy.args.clone(),
+            file,
+        })
+    }
+
+    /// The access policy of this config (see [`Config::policy_source`]).
+    pub fn policy(&self, home: &Path, config_dir: &Path) -> Result<CedarPolicy, PolicyError> {
+        CedarPolicy::new(&self.policy_source(home, config_dir)?)
+    }
+
     /// The built-in roles with the config's own over them.
     pub fn roles(&self) -> BTreeMap<String, RoleConfig> {
         let mut roles = builtin_roles();
@@ -272,6 +314,13 @@ impl Config {
                 }
             }
         }
+        // The roles and [policy.args] must make a valid policy (the file is checked
+        // where it is read: `warden policy check`, `serve`).
+        CedarPolicy::new(&PolicySource {
+            roles,
+            args: self.policy.args.clone(),
+            file: None,
+        })?;
         if self.server.max_body_kb == 0
             || self.server.max_upload_mb == 0
             || self.server.request_timeout_ms == 0
@@ -361,6 +410,34 @@ mod tests {
         );
         let err = Config::parse("[roles.r]\ntools = [\"a/b*\"]\n", "w.toml").unwrap_err();
         assert!(format!("{err:#}").contains("a/b*"), "{err:#}");
+    }
+
+    #[test]
+    fn the_policy_section_is_strict() {
+        let config = Config::parse(
+            "[policy]\nfile = \"p.cedar\"\n[policy.args]\namount = \"Long\"\ntags = \"Set<String>\"\n",
+            "w.toml",
+        )
+        .unwrap();
+        assert_eq!(config.policy.args["tags"], ArgType::SetOfString);
+        let err = Config::parse("[policy]\nfiles = \"p.cedar\"\n", "w.toml").unwrap_err();
+        assert!(format!("{err:#}").contains("files"), "{err:#}");
+        let err = Config::parse("[policy.args]\namount = \"Float\"\n", "w.toml").unwrap_err();
+        assert!(format!("{err:#}").contains("Float"), "{err:#}");
+        let err = Config::parse("[policy.args]\n'a\"b' = \"Long\"\n", "w.toml").unwrap_err();
+        assert!(format!("{err:#}").contains("argument name"), "{err:#}");
+        // A named file must exist; the default one may not.
+        let dir = tempfile::tempdir().unwrap();
+        let err = config.policy(dir.path(), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("p.cedar"), "{err}");
+        let default = Config::default();
+        assert!(
+            default
+                .policy_source(dir.path(), dir.path())
+                .unwrap()
+                .file
+                .is_none()
+        );
     }
 
     #[test]

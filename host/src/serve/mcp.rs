@@ -11,9 +11,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::auth::Caller;
+use super::config::Action;
 use super::registry::Registry;
 use crate::Plugin;
 use crate::mcp::{Authorizer, HttpOptions, Mcp, Principal, ToolSource};
+use crate::policy::Resource;
 
 /// The registry's plugins, as an MCP tool source.
 struct RegistryTools(Arc<Registry>);
@@ -55,21 +57,39 @@ pub(super) fn router(registry: Arc<Registry>, addr: SocketAddr) -> axum::Router 
         options.allowed_hosts.push(addr.to_string());
     }
     mcp.http_router(options)
-        .layer(axum::middleware::from_fn(principal_from_token))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            principal_from_token(registry.clone(), request, next)
+        }))
 }
 
-/// Hands the authenticated caller to the MCP layer: its principal, and its roles as
-/// the decision which tools it sees and may call.
-async fn principal_from_token(mut request: Request, next: Next) -> Response {
+/// Hands the authenticated caller to the MCP layer: its principal, and the access
+/// policy as the decision which tools it sees and may call (each call with its
+/// arguments).
+async fn principal_from_token(
+    registry: Arc<Registry>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if let Some(caller) = request.extensions().get::<Arc<Caller>>().cloned() {
         request
             .extensions_mut()
             .insert(Principal(caller.principal.clone()));
+        // The tool as policies see it: with its annotations when it is served.
+        let resource = move |plugin: &str, tool: &str| match registry.get(plugin) {
+            Some(served) => Resource::tool_of(&served.plugin, tool),
+            None => Resource::tool(plugin, tool),
+        };
+        let listed = {
+            let (caller, resource) = (caller.clone(), resource.clone());
+            move |plugin: &str, tool: &str| caller.offers(&resource(plugin, tool))
+        };
         request
             .extensions_mut()
-            .insert(Authorizer::new(move |plugin, tool| {
-                caller.may_call(plugin, tool)
-            }));
+            .insert(
+                Authorizer::new(listed).with_decision(move |plugin, tool, args| {
+                    caller.decide(Action::CallTool, &resource(plugin, tool), args)
+                }),
+            );
     }
     next.run(request).await
 }

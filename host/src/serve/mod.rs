@@ -95,11 +95,24 @@ impl Server {
         if let Some(router) = options.config.router()? {
             runtime.set_router(Arc::new(router))?;
         }
+        let config_dir = config_dir(&options);
+        let policy = options
+            .config
+            .policy(options.home.root(), &config_dir)
+            .context("loading the access policy (check it with `warden policy check`)")?;
+        for warning in policy.warnings() {
+            tracing::warn!("access policy: {warning}");
+        }
+        let policy = Arc::new(crate::policy::Reloadable::new(Arc::new(policy)));
+        runtime.set_policy(policy.clone())?;
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
         let state = Arc::new(AppState {
             registry: registry.clone(),
-            access: RwLock::new(Arc::new(Access::new(&options.config))),
+            access: RwLock::new(Arc::new(Access::with_policy(
+                &options.config,
+                policy.clone(),
+            ))),
             metrics: metrics::Metrics::new(),
             config: options.config.server.clone(),
         });
@@ -111,10 +124,11 @@ impl Server {
         let watching = if options.watch {
             let reload_state = Arc::downgrade(&state);
             let path = options.config_path.clone();
+            let home = options.home.root().to_path_buf();
             Some(watch::start(
                 registry,
                 options.config_path.clone(),
-                move || reload_tokens(&reload_state, path.as_deref()),
+                move || reload_tokens(&reload_state, &policy, &home, path.as_deref()),
             )?)
         } else {
             None
@@ -181,18 +195,47 @@ impl Server {
     }
 }
 
-fn reload_tokens(state: &std::sync::Weak<AppState>, path: Option<&std::path::Path>) {
+/// Where a relative `[policy] file` is read from: the config file's directory.
+fn config_dir(options: &ServeOptions) -> PathBuf {
+    options
+        .config_path
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(
+            || options.home.root().to_path_buf(),
+            std::path::Path::to_path_buf,
+        )
+}
+
+/// Re-reads the config and the access policy; keeps both as they were if either is
+/// invalid.
+fn reload_tokens(
+    state: &std::sync::Weak<AppState>,
+    policy: &Arc<crate::policy::Reloadable>,
+    home: &std::path::Path,
+    path: Option<&std::path::Path>,
+) {
     let (Some(state), Some(path)) = (state.upgrade(), path) else {
         return;
     };
-    match Config::load(path) {
-        Ok(config) => {
-            let access = Access::new(&config);
-            tracing::info!(tokens = access.len(), config = %path.display(), "tokens reloaded");
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(home);
+    let loaded = Config::load(path).and_then(|config| {
+        let cedar = config.policy(home, dir)?;
+        Ok((config, cedar))
+    });
+    match loaded {
+        Ok((config, cedar)) => {
+            policy.replace(Arc::new(cedar));
+            let access = Access::with_policy(&config, policy.clone());
+            tracing::info!(tokens = access.len(), config = %path.display(), "tokens and access policy reloaded");
             if let Ok(mut current) = state.access.write() {
                 *current = Arc::new(access);
             }
         }
-        Err(err) => tracing::warn!("keeping the tokens as they were: {err:#}"),
+        Err(err) => tracing::warn!("keeping the tokens and access policy as they were: {err:#}"),
     }
 }

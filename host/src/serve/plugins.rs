@@ -16,15 +16,21 @@ use super::api::AppState;
 use super::auth::Caller;
 use super::config::Action;
 use super::error::ApiError;
+use super::registry::Served;
 use crate::grant::Grant;
 use crate::home::InstalledMeta;
 use crate::manifest::Manifest;
+use crate::policy::Resource;
 
-/// Who may see a plugin: its managers, and callers of one of its tools.
-fn visible(caller: &Caller, name: &str) -> bool {
+/// Who may see a plugin: its managers, and those offered one of its tools.
+fn visible(caller: &Caller, served: &Served) -> bool {
     caller.may(Action::ManagePlugins)
         || caller.may(Action::ManageGrants)
-        || caller.may_call_some(name)
+        || served
+            .plugin
+            .tools
+            .iter()
+            .any(|t| caller.offers(&Resource::tool_of(&served.plugin, &t.name)))
 }
 
 pub(crate) async fn list(
@@ -35,7 +41,7 @@ pub(crate) async fn list(
         .registry
         .snapshot()
         .iter()
-        .filter(|(name, _)| visible(&caller, name))
+        .filter(|(_, served)| visible(&caller, served))
         .map(|(name, served)| {
             let manifest = served.meta.manifest.as_ref();
             json!({
@@ -57,12 +63,24 @@ pub(crate) async fn show(
     Extension(caller): Extension<Arc<Caller>>,
     Path(name): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    if !visible(&caller, &name) {
+    let served = state.registry.get(&name);
+    let seen = match &served {
+        Some(served) => visible(&caller, served),
+        // Not served: managers and those offered some tool anywhere learn it is not.
+        None => {
+            caller.may(Action::ManagePlugins)
+                || caller.may(Action::ManageGrants)
+                || caller.offers(&Resource::tool(&name, "*"))
+        }
+    };
+    if !seen {
+        let resource = Resource::tool(&name, "*");
+        let decision = caller.decide(Action::CallTool, &resource, &json!({}));
         return Err(state
-            .forbid(&caller, Action::CallTool, Some(&name), None)
+            .refuse(&caller, Action::CallTool, &resource, &decision, Some(&name))
             .await);
     }
-    let served = state.registry.get(&name).ok_or_else(|| {
+    let served = served.ok_or_else(|| {
         ApiError::not_found(
             "unknown-plugin",
             format!("no plugin named \"{name}\" is served (GET /v1/plugins lists them)"),

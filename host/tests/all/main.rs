@@ -19,6 +19,7 @@ mod mcp;
 mod memory;
 mod models;
 mod net;
+mod policy;
 mod polyglot;
 mod runs;
 mod schemas;

@@ -1,0 +1,353 @@
+//! The Cedar engine behind [`Decide`]: default deny, forbid wins, and a permit
+//! annotated `@approval("required")` turns an allow into [`Decision::RequireApproval`]
+//! (if any permit that applies requires approval, approval is required: the stricter
+//! rule wins, as forbid does).
+//!
+//! Each request builds its few entities (the principal with its roles as parents, the
+//! resource with its plugin) and the context (`args`: the declared arguments of the
+//! call), then asks Cedar. Anything that does not fit the schema (an argument of the
+//! wrong type) is a deny that says so: the policy fails closed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::str::FromStr as _;
+
+use cedar_policy::{
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    PolicySet, RestrictedExpression, Schema,
+};
+use serde_json::{Map, Value};
+
+use super::load::{PolicyError, PolicySource};
+use super::{Action, ArgType, Decide, Decision, Principal, Problem, Request, Resource};
+
+/// The id of the one `Warden::Server` entity.
+pub const SERVER_ID: &str = "warden";
+
+/// Decides with Cedar policies. Cheap to share (`Arc`), thread-safe.
+pub struct CedarPolicy {
+    schema: Schema,
+    policies: PolicySet,
+    approval: BTreeSet<PolicyId>,
+    args: BTreeMap<String, ArgType>,
+    authorizer: Authorizer,
+    types: Types,
+    actions: HashMap<Action, EntityUid>,
+    warnings: Vec<Problem>,
+}
+
+/// The entity type names, parsed once.
+struct Types {
+    user: EntityTypeName,
+    token: EntityTypeName,
+    agent: EntityTypeName,
+    role: EntityTypeName,
+    plugin: EntityTypeName,
+    tool: EntityTypeName,
+    route: EntityTypeName,
+    server: EntityTypeName,
+}
+
+fn type_name(name: &str) -> EntityTypeName {
+    EntityTypeName::from_str(&format!("{}::{name}", super::SCHEMA_NAMESPACE))
+        .expect("a valid entity type name")
+}
+
+impl std::fmt::Debug for CedarPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CedarPolicy")
+            .field("policies", &self.policy_ids())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CedarPolicy {
+    /// Loads and validates `source`; an error lists every problem with its place.
+    pub fn new(source: &PolicySource) -> Result<Self, PolicyError> {
+        let loaded = source.load()?;
+        let action_type = type_name("Action");
+        let actions = Action::ALL
+            .into_iter()
+            .map(|a| {
+                let uid = EntityUid::from_type_name_and_id(
+                    action_type.clone(),
+                    EntityId::new(a.as_str()),
+                );
+                (a, uid)
+            })
+            .collect();
+        Ok(Self {
+            schema: loaded.schema,
+            policies: loaded.policies,
+            approval: loaded.approval,
+            args: source.args.clone(),
+            authorizer: Authorizer::new(),
+            types: Types {
+                user: type_name("User"),
+                token: type_name("Token"),
+                agent: type_name("Agent"),
+                role: type_name("Role"),
+                plugin: type_name("Plugin"),
+                tool: type_name("Tool"),
+                route: type_name("Route"),
+                server: type_name("Server"),
+            },
+            actions,
+            warnings: loaded.warnings,
+        })
+    }
+
+    /// The ids of every policy, sorted.
+    pub fn policy_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .policies
+            .policies()
+            .map(|p| p.id().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// What validation warned about (policies that can never apply, …).
+    pub fn warnings(&self) -> &[Problem] {
+        &self.warnings
+    }
+
+    /// The Cedar entity of a principal id: `user:NAME` → `Warden::User::"NAME"`,
+    /// `token:NAME` → `Token`, `agent:NAME` → `Agent`, anything else (`local:alice`)
+    /// → a `User` of that whole name.
+    pub fn principal_uid(&self, id: &str) -> EntityUid {
+        let (ty, name) = if let Some(name) = id.strip_prefix("user:") {
+            (&self.types.user, name)
+        } else if let Some(name) = id.strip_prefix("token:") {
+            (&self.types.token, name)
+        } else if let Some(name) = id.strip_prefix("agent:") {
+            (&self.types.agent, name)
+        } else {
+            (&self.types.user, id)
+        };
+        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(name))
+    }
+
+    fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+    }
+
+    fn principal_entity(&self, principal: &Principal) -> Result<Entity, String> {
+        let uid = self.principal_uid(&principal.id);
+        let parents: HashSet<EntityUid> = principal
+            .roles
+            .iter()
+            .map(|r| Self::uid(&self.types.role, r))
+            .collect();
+        let mut attrs = HashMap::new();
+        if let Some(on_behalf_of) = &principal.on_behalf_of
+            && uid.type_name() == &self.types.agent
+        {
+            attrs.insert(
+                "on_behalf_of".to_string(),
+                RestrictedExpression::new_string(on_behalf_of.clone()),
+            );
+        }
+        Entity::new(uid, attrs, parents).map_err(|e| e.to_string())
+    }
+
+    /// The resource's entity and the entities it is in.
+    fn resource_entities(&self, resource: &Resource) -> Result<(EntityUid, Vec<Entity>), String> {
+        Ok(match resource {
+            Resource::Tool {
+                plugin,
+                tool,
+                annotations,
+            } => {
+                let uid = Self::uid(&self.types.tool, &format!("{plugin}/{tool}"));
+                let parent = Self::uid(&self.types.plugin, plugin);
+                let flags = [
+                    ("read_only", annotations.read_only),
+                    ("destructive", annotations.destructive),
+                    ("idempotent", annotations.idempotent),
+                    ("open_world", annotations.open_world),
+                ]
+                .map(|(k, v)| (k.to_string(), RestrictedExpression::new_bool(v)));
+                let annotations =
+                    RestrictedExpression::new_record(flags).map_err(|e| e.to_string())?;
+                let attrs = HashMap::from([
+                    (
+                        "plugin".to_string(),
+                        RestrictedExpression::new_string(plugin.clone()),
+                    ),
+                    (
+                        "name".to_string(),
+                        RestrictedExpression::new_string(tool.clone()),
+                    ),
+                    ("annotations".to_string(), annotations),
+                ]);
+                let tool = Entity::new(uid.clone(), attrs, HashSet::from([parent.clone()]))
+                    .map_err(|e| e.to_string())?;
+                (
+                    uid,
+                    vec![tool, Entity::new_no_attrs(parent, HashSet::new())],
+                )
+            }
+            Resource::Agent { name } => {
+                let uid = Self::uid(&self.types.agent, name);
+                (uid.clone(), vec![Entity::new_no_attrs(uid, HashSet::new())])
+            }
+            Resource::Route { name } => {
+                let uid = Self::uid(&self.types.route, name);
+                (uid.clone(), vec![Entity::new_no_attrs(uid, HashSet::new())])
+            }
+            Resource::Server => {
+                let uid = Self::uid(&self.types.server, SERVER_ID);
+                (uid.clone(), vec![Entity::new_no_attrs(uid, HashSet::new())])
+            }
+        })
+    }
+
+    /// The context: `args`, the declared arguments the call has, for the actions that
+    /// take it (see [`fit`]).
+    fn context(&self, action: Action, uid: &EntityUid, args: &Value) -> Result<Context, String> {
+        if !matches!(action, Action::CallTool | Action::StartRun) {
+            return Ok(Context::empty());
+        }
+        let mut declared = Map::new();
+        if let Value::Object(given) = args {
+            for (name, ty) in &self.args {
+                if let Some(value) = given.get(name)
+                    && let Some(value) = fit(name, *ty, value)?
+                {
+                    declared.insert(name.clone(), value);
+                }
+            }
+        }
+        let json = serde_json::json!({ "args": declared });
+        Context::from_json_value(json, Some((&self.schema, uid)))
+            .map_err(|e| format!("the call's arguments do not fit [policy.args]: {e}"))
+    }
+
+    fn ask(&self, request: &Request<'_>) -> Result<Decision, String> {
+        let action = &self.actions[&request.action];
+        let principal = self.principal_entity(request.principal)?;
+        let principal_uid = principal.uid();
+        let (resource_uid, mut entities) = self.resource_entities(request.resource)?;
+        entities.retain(|e| e.uid() != principal_uid);
+        entities.push(principal);
+        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
+        let context = self.context(request.action, action, request.context)?;
+        let cedar = cedar_policy::Request::new(
+            principal_uid,
+            action.clone(),
+            resource_uid,
+            context,
+            Some(&self.schema),
+        )
+        .map_err(|e| e.to_string())?;
+        let response = self
+            .authorizer
+            .is_authorized(&cedar, &self.policies, &entities);
+        let mut policies: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(ToString::to_string)
+            .collect();
+        policies.sort();
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|e| e.to_string())
+            .collect();
+        for error in &errors {
+            tracing::warn!(principal = %request.principal.id, action = %request.action, "access policy: {error}");
+        }
+        Ok(match response.decision() {
+            cedar_policy::Decision::Allow => {
+                let approval = response
+                    .diagnostics()
+                    .reason()
+                    .any(|id| self.approval.contains(id));
+                if approval {
+                    Decision::RequireApproval { policies }
+                } else {
+                    Decision::Allow { policies }
+                }
+            }
+            cedar_policy::Decision::Deny => {
+                let what = format!(
+                    "{} to {} {}",
+                    request.principal.id, request.action, request.resource
+                );
+                let mut reason = if policies.is_empty() {
+                    format!("no policy permits {what}")
+                } else {
+                    format!("{what} is forbidden by {}", policies.join(", "))
+                };
+                if !errors.is_empty() {
+                    reason.push_str(&format!(
+                        " ({} could not be evaluated: {})",
+                        if errors.len() == 1 {
+                            "a policy"
+                        } else {
+                            "policies"
+                        },
+                        errors.join("; ")
+                    ));
+                }
+                Decision::Deny { policies, reason }
+            }
+        })
+    }
+}
+
+impl Decide for CedarPolicy {
+    fn decide(&self, request: &Request<'_>) -> Decision {
+        self.ask(request).unwrap_or_else(|error| Decision::Deny {
+            policies: Vec::new(),
+            reason: format!(
+                "{} may not {} {}: {error}",
+                request.principal.id, request.action, request.resource
+            ),
+        })
+    }
+}
+
+/// An argument as policies see it, for its declared type.
+///
+/// - A value of the declared kind is given (a whole number written `150.0` is the
+///   `Long` 150).
+/// - A number with a fraction where a `Long` is declared is refused: a tool taking a
+///   float would accept it, and leaving it out would let `amount > 1000` miss 1000.5.
+/// - A value of another kind (a string where a `Long` is declared) is left out: the
+///   declaration is for every tool, and a tool whose parameter of that name has
+///   another type is not what the policies on it are about (a tool whose parameter
+///   has the declared type refuses such a value itself).
+fn fit(name: &str, ty: ArgType, value: &Value) -> Result<Option<Value>, String> {
+    let long = |v: &Value| -> Result<Option<Value>, String> {
+        match v {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(v.clone())),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(Value::from(f as i64))),
+                _ => Err(format!(
+                    "argument {name} = {n} is not a whole number, and [policy.args] declares it Long; policies cannot judge it, so the call is refused (declare a whole-number parameter, or leave {name} out of [policy.args])"
+                )),
+            },
+            _ => Ok(None),
+        }
+    };
+    let kind = |ok: bool| Ok(ok.then(|| value.clone()));
+    match (ty, value) {
+        (ArgType::Long, v) => long(v),
+        (ArgType::String, v) => kind(v.is_string()),
+        (ArgType::Bool, v) => kind(v.is_boolean()),
+        (ArgType::SetOfString, Value::Array(items)) => kind(items.iter().all(Value::is_string)),
+        (ArgType::SetOfLong, Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match long(item)? {
+                    Some(v) => out.push(v),
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(Value::Array(out)))
+        }
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,8 @@
+//! The access policy (Cedar): decisions, validation messages, the roles of a config,
+//! the HTTP API's 403s with the deciding policies on the audit record, and
+//! `warden policy check|schema` and `warden call` through the binary.
+
+mod cli;
+mod engine;
+mod http;
+mod validation;

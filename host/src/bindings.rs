@@ -5,7 +5,12 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "warden:plugin/services",
-    imports: { "warden:host/models.complete": async },
+    imports: {
+        "warden:host/models.complete": async,
+        // These two may call the embedding route (hybrid search).
+        "warden:host/memory.put-document": async,
+        "warden:host/memory.search": async,
+    },
 });
 
 pub use self::warden::host::{log, memory, models};

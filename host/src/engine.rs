@@ -35,6 +35,7 @@ pub struct Runtime {
     pub(crate) memory: OnceLock<Arc<dyn crate::memory::Store>>,
     pub(crate) router: OnceLock<Arc<crate::models::Router>>,
     pub(crate) policy: OnceLock<Arc<dyn crate::policy::Decide>>,
+    pub(crate) embedder: OnceLock<Arc<crate::memory::Embedder>>,
     _ticker: Ticker,
 }
 
@@ -67,6 +68,7 @@ impl Runtime {
             memory: OnceLock::new(),
             router: OnceLock::new(),
             policy: OnceLock::new(),
+            embedder: OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -107,6 +109,13 @@ impl Runtime {
             Some(policy) => policy.as_ref(),
             None => &crate::policy::AllowAll,
         }
+    }
+
+    /// Embeds memory documents and queries (hybrid search) through `embedder`. Set once.
+    pub fn set_embedder(&self, embedder: Arc<crate::memory::Embedder>) -> anyhow::Result<()> {
+        self.embedder
+            .set(embedder)
+            .map_err(|_| anyhow::anyhow!("this runtime already has an embedder"))
     }
 
     /// The model router, if one is set.

@@ -47,6 +47,8 @@ pub struct CallState {
     pub(crate) router: Option<Arc<crate::models::Router>>,
     /// Model calls made, for the audit records.
     pub(crate) model_uses: Vec<crate::models::ModelUse>,
+    /// The embedder of hybrid memory search, if an embedding route is configured.
+    pub(crate) embedder: Option<Arc<crate::memory::Embedder>>,
     /// Files opened and the environment read, for the audit records.
     pub(crate) files: crate::boundary::FileUses,
 }
@@ -115,6 +117,7 @@ impl CallState {
             memory_uses: Vec::new(),
             router: runtime.router.get().cloned(),
             model_uses: Vec::new(),
+            embedder: runtime.embedder.get().cloned(),
             files: crate::boundary::FileUses::default(),
         })
     }

@@ -48,7 +48,8 @@ pub(crate) enum MemoryCommand {
         #[arg(long, value_name = "JSON", requires = "document")]
         metadata: Option<String>,
     },
-    /// Full-text search of a namespace's documents, best first.
+    /// Search a namespace's documents, best first: full text (BM25), fused with
+    /// vector similarity when `[memory] embedding_route` is set.
     Search {
         namespace: String,
         query: String,
@@ -71,13 +72,20 @@ fn check_namespace(namespace: &str) -> CliResult {
 }
 
 /// Opens the home's memory store.
+/// The embedder of the home's config (`[memory] embedding_route`), if one is set.
+fn embedder(home: &Home) -> CliResult<Option<warden::memory::Embedder>> {
+    let path = home.root().join(warden::serve::config::FILE_NAME);
+    let config = warden::serve::config::Config::load(&path).map_err(Failure::usage)?;
+    config.embedder().map_err(Failure::usage)
+}
+
 pub(crate) fn open_store(home: &Home) -> CliResult<SqliteMemory> {
     std::fs::create_dir_all(home.root())
         .with_context(|| format!("creating {}", home.root().display()))?;
     Ok(SqliteMemory::open(&home.root().join("memory.db"))?)
 }
 
-pub(crate) fn run(home: &Home, cmd: MemoryCommand) -> CliResult {
+pub(crate) async fn run(home: &Home, cmd: MemoryCommand) -> CliResult {
     let store = open_store(home)?;
     let now = warden::memory::now();
     match cmd {
@@ -151,14 +159,14 @@ pub(crate) fn run(home: &Home, cmd: MemoryCommand) -> CliResult {
             if document {
                 let metadata = warden::memory::check_metadata(metadata.as_deref().unwrap_or(""))
                     .map_err(Failure::usage)?;
-                store.put_document(
-                    &namespace,
-                    &Document {
-                        id: key.clone(),
-                        text: value,
-                        metadata,
-                    },
-                )?;
+                let doc = Document {
+                    id: key.clone(),
+                    text: value,
+                    metadata,
+                };
+                let embedder = embedder(home)?;
+                warden::memory::hybrid::put_document(&store, embedder.as_ref(), &namespace, &doc)
+                    .await?;
             } else {
                 store.set(
                     &namespace,
@@ -187,7 +195,18 @@ pub(crate) fn run(home: &Home, cmd: MemoryCommand) -> CliResult {
         } => {
             check_namespace(&namespace)?;
             let filter = warden::memory::parse_filter(filter.as_deref()).map_err(Failure::usage)?;
-            for hit in store.search(&namespace, &query, &filter, limit.clamp(1, 100))? {
+            let embedder = embedder(home)?;
+            let limit = limit.clamp(1, 100);
+            let hits = warden::memory::hybrid::search(
+                &store,
+                embedder.as_ref(),
+                &namespace,
+                &query,
+                &filter,
+                limit,
+            )
+            .await?;
+            for hit in hits {
                 println!("{:>8.3}  {}  {}", hit.score, hit.id, hit.snippet);
             }
         }

@@ -143,7 +143,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Runs(cmd) => runs::run(&home, cmd).await,
             Command::Approvals(cmd) => approvals::run(&home, cmd).await,
             Command::Audit(cmd) => audit::run(&home, cmd).await,
-            Command::Memory(cmd) => memory::run(&home, cmd),
+            Command::Memory(cmd) => memory::run(&home, cmd).await,
             Command::Demo => demo::run(&home).await,
             Command::Mcp(args) => mcp::run(&home, args).await,
             Command::Wit(cmd) => wit::run(cmd),
@@ -174,6 +174,9 @@ pub(crate) fn open(
     let config = warden::serve::config::Config::load(&config_path).map_err(Failure::usage)?;
     if let Some(router) = config.router().map_err(Failure::usage)? {
         runtime.set_router(std::sync::Arc::new(router))?;
+    }
+    if let Some(embedder) = config.embedder().map_err(Failure::usage)? {
+        runtime.set_embedder(std::sync::Arc::new(embedder))?;
     }
     // The operator's own commands are allowed unless a policy file says otherwise:
     // with one, the operator is `local:<user>` with the admin role, so its forbids

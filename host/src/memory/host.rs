@@ -166,21 +166,23 @@ impl wit::Host for CallState {
         })
     }
 
-    fn put_document(&mut self, namespace: String, doc: wit::Document) -> Result<(), wit::Error> {
+    async fn put_document(
+        &mut self,
+        namespace: String,
+        doc: wit::Document,
+    ) -> Result<(), wit::Error> {
         let (grant, store) = self.memory_for("put-document", &namespace, true)?;
         nonempty("id", &doc.id)?;
         let metadata = check_metadata(&doc.metadata)?;
         let bytes = doc.id.len() + doc.text.len() + metadata.len();
         check_size(&*store, &namespace, &grant, bytes)?;
-        store
-            .put_document(
-                &namespace,
-                &Document {
-                    id: doc.id.clone(),
-                    text: doc.text,
-                    metadata,
-                },
-            )
+        let doc = Document {
+            id: doc.id,
+            text: doc.text,
+            metadata,
+        };
+        super::hybrid::put_document(&*store, self.embedder.as_deref(), &namespace, &doc)
+            .await
             .map_err(MemoryError::from)?;
         self.used("put-document", &namespace, &doc.id, bytes);
         Ok(())
@@ -217,7 +219,7 @@ impl wit::Host for CallState {
         Ok(gone)
     }
 
-    fn search(
+    async fn search(
         &mut self,
         namespace: String,
         query: String,
@@ -226,9 +228,18 @@ impl wit::Host for CallState {
     ) -> Result<Vec<wit::Hit>, wit::Error> {
         let (_, store) = self.memory_for("search", &namespace, false)?;
         let filter = super::parse_filter(filter.as_deref())?;
-        let hits = store
-            .search(&namespace, &query, &filter, limit.clamp(1, 100))
-            .map_err(MemoryError::from)?;
+        let embedder = self.embedder.clone();
+        let limit = limit.clamp(1, 100);
+        let hits = super::hybrid::search(
+            &*store,
+            embedder.as_deref(),
+            &namespace,
+            &query,
+            &filter,
+            limit,
+        )
+        .await
+        .map_err(MemoryError::from)?;
         self.used("search", &namespace, &query, 0);
         Ok(hits
             .into_iter()

@@ -6,14 +6,20 @@
 //! names, with the access it names; a name it was not granted is denied the same way
 //! whether or not it exists. Sizes are checked per value and per namespace.
 //!
+//! Where an embedding route is configured ([`embed`]), documents are embedded on write
+//! and search is hybrid ([`hybrid`]: BM25 and vector ranks fused).
+//!
 //! The storage is behind [`Store`]; the embedded default is [`SqliteMemory`]
 //! (`<home>/memory.db`).
 
+pub mod embed;
 mod host;
+pub mod hybrid;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use self::embed::{Embedder, MemoryConfig};
 pub use self::host::MemoryUse;
 pub use self::sqlite::SqliteMemory;
 use crate::grant::{Access, MemoryGrant};
@@ -93,6 +99,25 @@ pub trait Store: Send + Sync {
         &self,
         namespace: &str,
         query: &str,
+        filter: &[(String, serde_json::Value)],
+        limit: u32,
+    ) -> anyhow::Result<Vec<Hit>>;
+    /// Stores the embedding of document `id` made by `target` (`provider/model`); it
+    /// goes when the document is deleted or rewritten.
+    fn put_vector(
+        &self,
+        namespace: &str,
+        id: &str,
+        target: &str,
+        vector: &[f32],
+    ) -> anyhow::Result<()>;
+    /// The documents whose `target` embeddings are most similar to `query` (cosine
+    /// similarity above 0, best first).
+    fn vector_search(
+        &self,
+        namespace: &str,
+        target: &str,
+        query: &[f32],
         filter: &[(String, serde_json::Value)],
         limit: u32,
     ) -> anyhow::Result<Vec<Hit>>;

@@ -1,6 +1,9 @@
 //! The embedded memory store: one SQLite file (`<home>/memory.db`, WAL), key-value
 //! entries in one table, documents in another with an FTS5 index (BM25 ranking,
-//! snippets) kept in step by triggers.
+//! snippets) kept in step by triggers, and their embeddings (little-endian f32) in a
+//! third, searched by brute-force cosine similarity over the namespace (fine for the
+//! thousands of documents an embedded store holds; PostgreSQL with pgvector is the way
+//! past that).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -39,6 +42,17 @@ END;
 CREATE TRIGGER IF NOT EXISTS docs_au AFTER UPDATE ON docs BEGIN
     INSERT INTO docs_fts (docs_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
     INSERT INTO docs_fts (rowid, text) VALUES (new.rowid, new.text);
+END;
+CREATE TABLE IF NOT EXISTS doc_vectors (
+    doc_rowid INTEGER PRIMARY KEY,
+    target TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS docs_vectors_ad AFTER DELETE ON docs BEGIN
+    DELETE FROM doc_vectors WHERE doc_rowid = old.rowid;
+END;
+CREATE TRIGGER IF NOT EXISTS docs_vectors_au AFTER UPDATE ON docs BEGIN
+    DELETE FROM doc_vectors WHERE doc_rowid = old.rowid;
 END;
 "#;
 
@@ -234,25 +248,7 @@ impl Store for SqliteMemory {
         );
         let mut values: Vec<rusqlite::types::Value> =
             vec![fts.into(), namespace.to_string().into()];
-        for (key, value) in filter {
-            // The key is bound as a JSON path string, never spliced into the SQL.
-            values.push(format!("$.\"{}\"", key.replace('"', "")).into());
-            sql.push_str(&format!(
-                " AND json_extract(d.metadata, ?{}) IS ?{}",
-                values.len(),
-                values.len() + 1
-            ));
-            values.push(match value {
-                serde_json::Value::String(s) => s.clone().into(),
-                serde_json::Value::Bool(b) => i64::from(*b).into(),
-                serde_json::Value::Number(n) => match n.as_i64() {
-                    Some(i) => i.into(),
-                    None => n.as_f64().unwrap_or(0.0).into(),
-                },
-                serde_json::Value::Null => rusqlite::types::Value::Null,
-                other => other.to_string().into(),
-            });
-        }
+        push_filter(&mut sql, &mut values, filter);
         values.push(i64::from(limit).into());
         sql.push_str(&format!(" ORDER BY score DESC LIMIT ?{}", values.len()));
         let conn = self.conn();
@@ -271,6 +267,65 @@ impl Store for SqliteMemory {
         Ok(hits)
     }
 
+    fn put_vector(
+        &self,
+        namespace: &str,
+        id: &str,
+        target: &str,
+        vector: &[f32],
+    ) -> anyhow::Result<()> {
+        let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO doc_vectors (doc_rowid, target, vector)
+                 SELECT rowid, ?3, ?4 FROM docs WHERE namespace = ?1 AND id = ?2",
+                params![namespace, id, target, bytes],
+            )
+            .context("writing a document's embedding")?;
+        Ok(())
+    }
+
+    fn vector_search(
+        &self,
+        namespace: &str,
+        target: &str,
+        query: &[f32],
+        filter: &[(String, serde_json::Value)],
+        limit: u32,
+    ) -> anyhow::Result<Vec<Hit>> {
+        let mut sql = String::from(
+            "SELECT d.id, substr(d.text, 1, 160), d.metadata, v.vector
+             FROM doc_vectors v JOIN docs d ON d.rowid = v.doc_rowid
+             WHERE d.namespace = ?1 AND v.target = ?2",
+        );
+        let mut values: Vec<rusqlite::types::Value> =
+            vec![namespace.to_string().into(), target.to_string().into()];
+        push_filter(&mut sql, &mut values, filter);
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut hits = stmt
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                let bytes: Vec<u8> = row.get(3)?;
+                let vector: Vec<f32> = bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                Ok(Hit {
+                    id: row.get(0)?,
+                    score: f64::from(super::embed::cosine(query, &vector)),
+                    snippet: row.get(1)?,
+                    metadata: row.get(2)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()
+            .context("searching memory embeddings")?;
+        // Orthogonal or opposite is unrelated: not a hit.
+        hits.retain(|h| h.score > 0.0);
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        hits.truncate(limit as usize);
+        Ok(hits)
+    }
+
     fn namespaces(&self) -> anyhow::Result<Vec<String>> {
         let conn = self.conn();
         let mut stmt =
@@ -279,6 +334,33 @@ impl Store for SqliteMemory {
             .query_map([], |row| row.get(0))?
             .collect::<Result<Vec<_>, _>>()?;
         Ok(names)
+    }
+}
+
+/// Appends `filter`'s metadata equalities to `sql` (documents aliased `d`), binding
+/// keys as JSON paths and values as values: nothing a caller sends is spliced in.
+fn push_filter(
+    sql: &mut String,
+    values: &mut Vec<rusqlite::types::Value>,
+    filter: &[(String, serde_json::Value)],
+) {
+    for (key, value) in filter {
+        values.push(format!("$.\"{}\"", key.replace('"', "")).into());
+        sql.push_str(&format!(
+            " AND json_extract(d.metadata, ?{}) IS ?{}",
+            values.len(),
+            values.len() + 1
+        ));
+        values.push(match value {
+            serde_json::Value::String(s) => s.clone().into(),
+            serde_json::Value::Bool(b) => i64::from(*b).into(),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => i.into(),
+                None => n.as_f64().unwrap_or(0.0).into(),
+            },
+            serde_json::Value::Null => rusqlite::types::Value::Null,
+            other => other.to_string().into(),
+        });
     }
 }
 

@@ -67,6 +67,9 @@ pub struct Config {
     /// Agent runs: how long ended runs are kept (see [`crate::runs::RunsConfig`]).
     #[serde(default, skip_serializing_if = "crate::runs::RunsConfig::is_default")]
     pub runs: crate::runs::RunsConfig,
+    /// Memory: the embedding route of hybrid search (see [`crate::memory::embed`]).
+    #[serde(default, skip_serializing_if = "crate::memory::MemoryConfig::is_empty")]
+    pub memory: crate::memory::MemoryConfig,
     /// What audit records keep (see [`crate::audit::config`]).
     #[serde(default, skip_serializing_if = "crate::audit::AuditConfig::is_default")]
     pub audit: crate::audit::AuditConfig,
@@ -237,6 +240,11 @@ impl Config {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
         }
+    }
+
+    /// The embedder of hybrid memory search, if `[memory] embedding_route` is set.
+    pub fn embedder(&self) -> anyhow::Result<Option<crate::memory::Embedder>> {
+        crate::memory::Embedder::from_config(&self.memory, &self.models)
     }
 
     /// The model router of this config, if it configures any route.

@@ -97,6 +97,9 @@ impl Server {
         }
         let config_dir = config_dir(&options);
         let policy = options
+        if let Some(embedder) = options.config.embedder()? {
+            runtime.set_embedder(Arc::new(embedder))?;
+        }
             .config
             .policy(options.home.root(), &config_dir)
             .context("loading the access policy (check it with `warden policy check`)")?;

@@ -17,6 +17,7 @@ mod isolation;
 mod mapping;
 mod mcp;
 mod memory;
+mod memory_hybrid;
 mod models;
 mod net;
 mod policy;

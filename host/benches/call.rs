@@ -207,6 +207,40 @@ fn durable(c: &mut Criterion) {
             }
         })
     });
+    // The same 256 callers, each calling again as soon as its answer is in (no round
+    // barrier): the sustained rate a server with 256 busy clients sees.
+    group.bench_function("256 callers, sustained", |b| {
+        b.to_async(&rt).iter_custom(|rounds| {
+            let runtime = runtime.clone();
+            let counter = counter.clone();
+            async move {
+                let left = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rounds * CALLERS));
+                let started = std::time::Instant::now();
+                let callers: Vec<_> = (0..CALLERS)
+                    .map(|_| {
+                        let (runtime, counter, left) =
+                            (runtime.clone(), counter.clone(), left.clone());
+                        tokio::spawn(async move {
+                            let taken = std::sync::atomic::Ordering::Relaxed;
+                            while left
+                                .fetch_update(taken, taken, |n| n.checked_sub(1))
+                                .is_ok()
+                            {
+                                runtime
+                                    .call_as("bench", &counter, "bump", &json!({}))
+                                    .await
+                                    .unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for caller in callers {
+                    caller.await.unwrap();
+                }
+                started.elapsed()
+            }
+        })
+    });
     group.finish();
 }
 

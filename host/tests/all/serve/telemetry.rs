@@ -88,7 +88,10 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
     let ok = call("text/word-count", json!({"text": "traced words"}));
     assert_eq!(ok.await.unwrap().status(), StatusCode::OK);
     let bad = call("text/word-count", json!({"nope": 1}));
-    assert_eq!(bad.await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        bad.await.unwrap().status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
     // SIGTERM: the server drains and exports what is left before it exits.
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -98,12 +101,19 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
     assert!(child.wait().unwrap().success());
 
     let spans = spans(&received.lock().unwrap());
-    let named = |name: &str| -> Vec<&Value> { spans.iter().filter(|s| s["name"] == name).collect() };
+    let named =
+        |name: &str| -> Vec<&Value> { spans.iter().filter(|s| s["name"] == name).collect() };
     let tool = named("execute_tool text/word-count");
     assert_eq!(tool.len(), 1, "one call reached the tool: {spans:#?}");
     let tool = tool[0];
-    assert_eq!(attribute(tool, "gen_ai.operation.name"), Some(json!("execute_tool")));
-    assert_eq!(attribute(tool, "gen_ai.tool.name"), Some(json!("text/word-count")));
+    assert_eq!(
+        attribute(tool, "gen_ai.operation.name"),
+        Some(json!("execute_tool"))
+    );
+    assert_eq!(
+        attribute(tool, "gen_ai.tool.name"),
+        Some(json!("text/word-count"))
+    );
     assert!(attribute(tool, "gen_ai.tool.call.id").is_some(), "{tool:#}");
 
     let requests = named("POST /v1/tools/{plugin}/{tool}");
@@ -119,6 +129,12 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
         .iter()
         .map(|r| attribute(r, "http.response.status_code").unwrap())
         .collect();
-    assert!(statuses.iter().any(|s| s.to_string().contains("422")), "{statuses:?}");
-    assert!(statuses.iter().any(|s| s.to_string().contains("200")), "{statuses:?}");
+    assert!(
+        statuses.iter().any(|s| s.to_string().contains("422")),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().any(|s| s.to_string().contains("200")),
+        "{statuses:?}"
+    );
 }

@@ -95,11 +95,11 @@ impl Server {
         if let Some(router) = options.config.router()? {
             runtime.set_router(Arc::new(router))?;
         }
-        let config_dir = config_dir(&options);
-        let policy = options
         if let Some(embedder) = options.config.embedder()? {
             runtime.set_embedder(Arc::new(embedder))?;
         }
+        let config_dir = config_dir(&options);
+        let policy = options
             .config
             .policy(options.home.root(), &config_dir)
             .context("loading the access policy (check it with `warden policy check`)")?;
@@ -126,13 +126,16 @@ impl Server {
         }
         let watching = if options.watch {
             let reload_state = Arc::downgrade(&state);
-            let path = options.config_path.clone();
+            let (config, path) = (options.config.clone(), options.config_path.clone());
             let home = options.home.root().to_path_buf();
-            Some(watch::start(
-                registry,
-                options.config_path.clone(),
-                move || reload_tokens(&reload_state, &policy, &home, path.as_deref()),
-            )?)
+            let mut files: Vec<PathBuf> = options.config_path.iter().cloned().collect();
+            files.push(match &options.config.policy.file {
+                Some(file) => config_dir.join(file),
+                None => home.join(config::POLICY_FILE),
+            });
+            Some(watch::start_with(registry, files, move || {
+                reload(&reload_state, &policy, &home, &config, path.as_deref())
+            })?)
         } else {
             None
         };
@@ -211,30 +214,38 @@ fn config_dir(options: &ServeOptions) -> PathBuf {
         )
 }
 
-/// Re-reads the config and the access policy; keeps both as they were if either is
-/// invalid.
-fn reload_tokens(
+/// Re-reads the config (the file at `path`, else the one the server started with) and
+/// the access policy; keeps both as they were if either is invalid.
+fn reload(
     state: &std::sync::Weak<AppState>,
     policy: &Arc<crate::policy::Reloadable>,
     home: &std::path::Path,
+    started_with: &Config,
     path: Option<&std::path::Path>,
 ) {
-    let (Some(state), Some(path)) = (state.upgrade(), path) else {
+    let Some(state) = state.upgrade() else {
         return;
     };
     let dir = path
-        .parent()
+        .and_then(std::path::Path::parent)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(home);
-    let loaded = Config::load(path).and_then(|config| {
+    let config = match path {
+        Some(path) => Config::load(path),
+        None => Ok(started_with.clone()),
+    };
+    let loaded = config.and_then(|config| {
         let cedar = config.policy(home, dir)?;
         Ok((config, cedar))
     });
     match loaded {
         Ok((config, cedar)) => {
+            for warning in cedar.warnings() {
+                tracing::warn!("access policy: {warning}");
+            }
             policy.replace(Arc::new(cedar));
             let access = Access::with_policy(&config, policy.clone());
-            tracing::info!(tokens = access.len(), config = %path.display(), "tokens and access policy reloaded");
+            tracing::info!(tokens = access.len(), "tokens and access policy reloaded");
             if let Ok(mut current) = state.access.write() {
                 *current = Arc::new(access);
             }

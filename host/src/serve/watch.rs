@@ -1,6 +1,6 @@
 //! Hot reload: watches the home's `plugins/` and `grants/` directories (and the config
-//! file) and, once changes have settled for [`DEBOUNCE`], brings the served set in
-//! line ([`Registry::sync`]) or reloads the tokens. The CLI (`warden plugin add`,
+//! file and the access policy's file) and, once changes have settled for [`DEBOUNCE`],
+//! brings the served set in line ([`Registry::sync`]) or reloads the tokens and policy. The CLI (`warden plugin add`,
 //! `warden grant set`) and plain file copies are both seen this way.
 
 use std::path::{Path, PathBuf};
@@ -55,6 +55,16 @@ pub fn start(
     config: Option<PathBuf>,
     on_config: impl Fn() + Send + Sync + 'static,
 ) -> anyhow::Result<Watch> {
+    start_with(registry, config.into_iter().collect(), on_config)
+}
+
+/// As [`start`], with several config files (the server config, the access policy's
+/// file): `on_config` runs after any of them changed.
+pub fn start_with(
+    registry: Arc<Registry>,
+    configs: Vec<PathBuf>,
+    on_config: impl Fn() + Send + Sync + 'static,
+) -> anyhow::Result<Watch> {
     let root = registry.home().root().to_path_buf();
     let plugins = root.join("plugins");
     let grants = root.join("grants");
@@ -63,17 +73,20 @@ pub fn start(
     }
     let plugins = plugins.canonicalize()?;
     let grants = grants.canonicalize()?;
-    let config = config.map(|c| {
-        let dir = c
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        let file = c.file_name().map(|f| dir.join(f)).unwrap_or_default();
-        (dir, file)
-    });
+    let configs: Vec<(PathBuf, PathBuf)> = configs
+        .iter()
+        .map(|c| {
+            let dir = c
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+            let file = c.file_name().map(|f| dir.join(f)).unwrap_or_default();
+            (dir, file)
+        })
+        .collect();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let config_file = config.as_ref().map(|(_, f)| f.clone());
+    let config_files: Vec<PathBuf> = configs.iter().map(|(_, f)| f.clone()).collect();
     let (plugins_in, grants_in) = (plugins.clone(), grants.clone());
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
@@ -83,7 +96,7 @@ pub fn start(
         for path in &event.paths {
             let what = if path.starts_with(&plugins_in) || path.starts_with(&grants_in) {
                 What::Plugins
-            } else if config_file.as_deref() == Some(path.as_path()) {
+            } else if config_files.contains(path) {
                 What::Config
             } else {
                 continue;
@@ -94,7 +107,10 @@ pub fn start(
     .context("starting the file watcher")?;
     watcher.watch(&plugins, RecursiveMode::Recursive)?;
     watcher.watch(&grants, RecursiveMode::NonRecursive)?;
-    if let Some((dir, _)) = &config {
+    let mut dirs: Vec<&PathBuf> = configs.iter().map(|(dir, _)| dir).collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
         watcher
             .watch(dir, RecursiveMode::NonRecursive)
             .with_context(|| format!("watching {}", dir.display()))?;

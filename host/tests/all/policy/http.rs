@@ -24,7 +24,7 @@ when { context.args has v && context.args.v == 13 };
 "#;
 
 struct Served {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     server: Server,
     url: String,
     http: reqwest::Client,
@@ -32,6 +32,10 @@ struct Served {
 
 impl Served {
     async fn start() -> Self {
+        Self::start_watching(false).await
+    }
+
+    async fn start_watching(watch: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path());
         let wasm = std::fs::read(guests::TYPES).unwrap();
@@ -69,14 +73,14 @@ roles = ["reader"]
         );
         let options = ServeOptions {
             config: Config::parse(&text, "test config").unwrap(),
-            watch: false,
+            watch,
             ..ServeOptions::new(home)
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::start(options, listener).await.unwrap();
         let url = format!("http://{}", server.addr());
         Self {
-            _dir: dir,
+            dir,
             server,
             url,
             http: reqwest::Client::new(),
@@ -216,5 +220,41 @@ async fn the_tool_list_hides_what_the_policy_denies() {
     // Only what a policy permits without arguments: the reader's role's tool (the
     // approval permit for echo-u32 applies only to a call with v > 100).
     assert_eq!(ids, ["types/echo-string"]);
+    t.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_policy_file_applies_without_a_restart_and_a_broken_one_is_not_taken() {
+    let t = Served::start_watching(true).await;
+    let (status, _) = t.call(ADMIN, "types/echo-u32", json!({"v": 7})).await;
+    assert_eq!(status, StatusCode::OK);
+    let file = t.dir.path().join("policy.cedar");
+    // A policy that does not validate is refused; the old one stays.
+    std::fs::write(
+        &file,
+        "forbid(principal, action == Warden::Action::\"call-tol\", resource);",
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (status, _) = t.call(ADMIN, "types/echo-u32", json!({"v": 7})).await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(
+        &file,
+        "@id(\"no-seven\")\nforbid(principal, action, resource) when { context has args && context.args has v && context.args.v == 7 };",
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = t.call(ADMIN, "types/echo-u32", json!({"v": 7})).await;
+        if status == StatusCode::FORBIDDEN {
+            assert_eq!(body["error"]["policies"], json!(["no-seven"]));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new policy was not applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     t.server.shutdown().await;
 }

@@ -40,6 +40,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/audit/verify"),
     ("post", "/v1/chat/completions"),
     ("post", "/mcp"),
+    ("post", "/v1/runs"),
+    ("get", "/v1/runs"),
+    ("get", "/v1/runs/{id}"),
+    ("post", "/v1/runs/{id}/cancel"),
+    ("get", "/v1/approvals"),
+    ("post", "/v1/approvals/{id}/approve"),
+    ("post", "/v1/approvals/{id}/reject"),
 ];
 
 /// The OpenAPI description of [`ROUTES`].
@@ -55,6 +62,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Limits.
     pub config: ServerConfig,
+    /// Agent runs and the approvals queue ([`super::runs`]).
+    pub runs: Option<Arc<super::runs::Runs>>,
 }
 
 impl AppState {
@@ -185,6 +194,15 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
         .route("/v1/audit", get(audit_query))
         .route("/v1/audit/verify", get(audit_verify))
         .route_service("/mcp", mcp)
+        .route(
+            "/v1/runs",
+            post(super::runs::start).get(super::runs::list),
+        )
+        .route("/v1/runs/{id}", get(super::runs::show))
+        .route("/v1/runs/{id}/cancel", post(super::runs::cancel))
+        .route("/v1/approvals", get(super::runs::approvals))
+        .route("/v1/approvals/{id}/approve", post(super::runs::approve))
+        .route("/v1/approvals/{id}/reject", post(super::runs::reject))
         .route(
             "/v1/chat/completions",
             post(super::gateway::chat_completions),

@@ -5,7 +5,8 @@
 //! - [`registry`]: the plugins served, swapped atomically on change;
 //! - [`watch`]: reload on file changes in the home;
 //! - [`api`] and [`plugins`]: the routes; [`error`]: their error answers;
-//! - [`metrics`]: Prometheus metrics.
+//! - [`metrics`]: Prometheus metrics;
+//! - [`runs`]: agent runs and the approvals queue, driven in background tasks.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -27,6 +28,7 @@ mod mcp;
 pub mod metrics;
 pub mod plugins;
 pub mod registry;
+pub mod runs;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -110,6 +112,8 @@ impl Server {
         runtime.set_policy(policy.clone())?;
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
+        let runs = runs::Runs::open(&registry, &options.config.runs)
+            .context("opening the agent runs")?;
         let state = Arc::new(AppState {
             registry: registry.clone(),
             access: RwLock::new(Arc::new(Access::with_policy(
@@ -118,7 +122,9 @@ impl Server {
             ))),
             metrics: metrics::Metrics::new(),
             config: options.config.server.clone(),
+            runs: Some(runs.clone()),
         });
+        runs::Runs::resume_in_background(Arc::downgrade(&runs));
         if state.access().is_empty() {
             tracing::warn!(
                 "no API tokens are configured: every request but /healthz will be refused (create one with `warden token create NAME --role admin`)"

@@ -6,11 +6,13 @@
 //! - [`finish`]: runs that finish; denied tools; malformed actions; the tool loop;
 //! - [`approvals`]: runs parked for a person: approved, rejected, edited, answered;
 //! - [`limits`]: steps, tokens and time per run;
-//! - [`crash`]: a `warden run` killed mid-run, resumed, no side effect twice.
+//! - [`crash`]: a `warden run` killed mid-run, resumed, no side effect twice;
+//! - [`http`]: runs and approvals over HTTP under `warden serve`, with a Cedar policy.
 
 mod approvals;
 mod crash;
 mod finish;
+mod http;
 mod limits;
 
 use std::collections::BTreeMap;

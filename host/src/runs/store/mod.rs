@@ -1,0 +1,212 @@
+//! The run store: one SQLite file in the home (`<home>/runs.db`), WAL with
+//! `synchronous=FULL`, so what a write recorded survives a crash of the process or the
+//! machine. Several processes may share it (a `warden run` and a `warden serve` on the
+//! same home); a run is driven by one at a time, the one holding its lease.
+//!
+//! Tables: `runs` (one row a run: status, usage, lease), `steps` (each action with the
+//! memo returned with it, and its observation once recorded), `calls` (each tool call
+//! of a `call-tools` step: pending, awaiting approval, started, done) and `approvals`
+//! (the queue people decide on).
+
+mod approvals;
+mod records;
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use rusqlite::{Connection, Row};
+use serde::Serialize;
+
+pub use self::approvals::{Approval, Decision, NewApproval, Verdict};
+pub use self::records::{Call, CallState, Run, Status, Step};
+
+/// The store's file name in the home.
+pub const FILE_NAME: &str = "runs.db";
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id          TEXT PRIMARY KEY,
+    agent       TEXT NOT NULL,
+    principal   TEXT NOT NULL,
+    roles       TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    result      TEXT,
+    error       TEXT,
+    steps       INTEGER NOT NULL DEFAULT 0,
+    tokens      INTEGER NOT NULL DEFAULT 0,
+    cost        REAL NOT NULL DEFAULT 0,
+    active_ms   INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    owner       TEXT,
+    lease_until INTEGER
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE TABLE IF NOT EXISTS steps (
+    run         TEXT NOT NULL,
+    n           INTEGER NOT NULL,
+    action      TEXT NOT NULL,
+    memo        TEXT NOT NULL,
+    observation TEXT,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER,
+    PRIMARY KEY (run, n)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS calls (
+    run       TEXT NOT NULL,
+    step      INTEGER NOT NULL,
+    idx       INTEGER NOT NULL,
+    id        TEXT NOT NULL,
+    tool      TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    outcome   TEXT,
+    PRIMARY KEY (run, step, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS approvals (
+    id         TEXT PRIMARY KEY,
+    run        TEXT NOT NULL,
+    step       INTEGER NOT NULL,
+    call       INTEGER,
+    agent      TEXT NOT NULL,
+    principal  TEXT NOT NULL,
+    tool       TEXT,
+    arguments  TEXT,
+    question   TEXT,
+    schema     TEXT,
+    policies   TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    decided_by TEXT,
+    decided_at INTEGER,
+    reason     TEXT,
+    edited     TEXT,
+    answer     TEXT
+);
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status);
+CREATE INDEX IF NOT EXISTS approvals_run ON approvals (run, step, call);
+";
+
+pub(super) fn bad_value(column: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("unknown {column} {value:?}").into(),
+    )
+}
+
+pub(super) fn json_column<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+pub(super) fn json_opt<T: serde::de::DeserializeOwned>(
+    row: &Row<'_>,
+    index: usize,
+) -> rusqlite::Result<Option<T>> {
+    let text: Option<String> = row.get(index)?;
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into())
+        })
+    })
+    .transpose()
+}
+
+pub(super) fn text(value: &impl Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A fresh id: `prefix` and 16 hex digits.
+pub fn new_id(prefix: &str) -> String {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        bytes = now_ms().to_le_bytes();
+    }
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+/// The run store.
+pub struct RunStore {
+    conn: Mutex<Connection>,
+    path: std::path::PathBuf,
+}
+
+impl RunStore {
+    /// Opens (creating if needed) the store at `path`: WAL, `synchronous=FULL`.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let context = || format!("opening the run store {}", path.display());
+        let conn = Connection::open(path).with_context(context)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .with_context(context)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            bail!(
+                "{}: could not switch to WAL mode (got {mode})",
+                path.display()
+            );
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL;")
+            .with_context(context)?;
+        conn.execute_batch(SCHEMA).with_context(context)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn context(&self, what: &str) -> String {
+        format!("{what} in the run store {}", self.path.display())
+    }
+
+    /// Removes runs that ended before `before` (ms since the epoch), with their steps,
+    /// calls and approvals; returns how many.
+    pub fn prune(&self, before: i64) -> anyhow::Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let old = "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1";
+        for table in ["steps", "calls", "approvals"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE run IN ({old})"),
+                [before],
+            )?;
+        }
+        let n = tx.execute(
+            "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
+            [before],
+        )?;
+        tx.commit()
+            .with_context(|| self.context("pruning old runs"))?;
+        Ok(n)
+    }
+}

@@ -194,10 +194,7 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
         .route("/v1/audit", get(audit_query))
         .route("/v1/audit/verify", get(audit_verify))
         .route_service("/mcp", mcp)
-        .route(
-            "/v1/runs",
-            post(super::runs::start).get(super::runs::list),
-        )
+        .route("/v1/runs", post(super::runs::start).get(super::runs::list))
         .route("/v1/runs/{id}", get(super::runs::show))
         .route("/v1/runs/{id}/cancel", post(super::runs::cancel))
         .route("/v1/approvals", get(super::runs::approvals))

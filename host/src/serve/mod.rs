@@ -112,8 +112,8 @@ impl Server {
         runtime.set_policy(policy.clone())?;
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
-        let runs = runs::Runs::open(&registry, &options.config.runs)
-            .context("opening the agent runs")?;
+        let runs =
+            runs::Runs::open(&registry, &options.config.runs).context("opening the agent runs")?;
         let state = Arc::new(AppState {
             registry: registry.clone(),
             access: RwLock::new(Arc::new(Access::with_policy(

@@ -259,7 +259,7 @@ impl Installed {
         };
         let extra = crate::tools::ExtraDocs {
             wit: wit.as_ref(),
-            manifest: self.meta.manifest.as_ref().map(|m| &m.tools),
+            manifest: self.meta.manifest.as_ref(),
         };
         runtime.load(
             crate::PluginSource {

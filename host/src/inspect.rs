@@ -20,6 +20,7 @@ pub fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
                 "description_source": t.description_source,
                 "signature": t.signature,
                 "fallible": t.is_fallible(),
+                "annotations": plugin.annotations(&t.name),
                 "input_schema": t.input_schema,
                 "output_schema": t.output_schema,
             })

@@ -17,7 +17,9 @@ use crate::engine::Runtime;
 use crate::error::LoadError;
 use crate::grant::Grant;
 use crate::limits::Limits;
+use crate::manifest::ToolEntry;
 use crate::net::AllowList;
+use crate::policy::ToolAnnotations;
 use crate::state::CallState;
 use crate::tools::{self, ExtraDocs, Skipped, Tool};
 
@@ -69,6 +71,24 @@ impl Plugin {
     /// The tool with this name.
     pub fn tool(&self, name: &str) -> Option<&Tool> {
         self.tools.iter().find(|t| t.name == name)
+    }
+
+    /// What `tool` does, as its manifest says (conservative defaults where it says
+    /// nothing, and for a tool the plugin does not have), narrowed by what the plugin
+    /// may reach: a plugin whose grant allows no network host is never open-world.
+    pub fn annotations(&self, tool: &str) -> ToolAnnotations {
+        let declared = self
+            .tool(tool)
+            .map_or_else(ToolEntry::default_annotations, |t| t.annotations);
+        let networked = self
+            .capabilities
+            .net
+            .as_ref()
+            .is_some_and(|net| !net.allow.is_empty());
+        ToolAnnotations {
+            open_world: declared.open_world && networked,
+            ..declared
+        }
     }
 }
 

@@ -16,6 +16,8 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, ComponentExportIndex, Type};
 
 use crate::docs::PackageDocs;
+use crate::manifest::ToolEntry;
+use crate::policy::ToolAnnotations;
 use crate::schema;
 
 /// Where a tool's description came from.
@@ -51,6 +53,10 @@ pub struct Tool {
     pub output_schema: Value,
     /// One-line WIT signature.
     pub signature: String,
+    /// What the manifest says the tool does (read-only, destructive…), defaults where
+    /// it says nothing; [`Plugin::annotations`](crate::Plugin::annotations) narrows
+    /// it by the grant.
+    pub annotations: ToolAnnotations,
     pub(crate) export: ComponentExportIndex,
     pub(crate) params: Vec<(String, Type)>,
     pub(crate) result: Option<Type>,
@@ -88,14 +94,14 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Descriptions that are not in the component: WIT source given at add time and the
-/// manifest's `[tools]` table.
+/// What the component does not say about its tools: WIT source given at add time, and
+/// the manifest's `[tools]` table (descriptions and behaviour hints).
 #[derive(Clone, Debug, Default)]
 pub struct ExtraDocs<'a> {
     /// Docs from WIT source (`--wit DIR`).
     pub wit: Option<&'a PackageDocs>,
-    /// Tool name → description, from the manifest.
-    pub manifest: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// The plugin's manifest.
+    pub manifest: Option<&'a crate::manifest::Manifest>,
 }
 
 /// componentize-py exports `exports` with `init(app-name, symbols, stub-wasi)`, which
@@ -235,6 +241,10 @@ fn push(
     };
     let (description, description_source) = describe(&name, short, found.function, embedded, extra)
         .unwrap_or_else(|| (signature.clone(), DocSource::Signature));
+    let annotations = match extra.manifest {
+        Some(manifest) => manifest.annotations(&name),
+        None => ToolEntry::default_annotations(),
+    };
     tools.push(Tool {
         name,
         interface: found.interface.map(str::to_string),
@@ -244,6 +254,7 @@ fn push(
         input_schema,
         output_schema,
         signature,
+        annotations,
         export: found.export,
         params,
         result,
@@ -268,7 +279,7 @@ fn describe(
     if let Some(text) = from(extra.wit) {
         return Some((text, DocSource::Wit));
     }
-    let text = extra.manifest?.get(name)?.trim();
+    let text = extra.manifest?.tool_description(name)?.trim();
     (!text.is_empty()).then(|| (text.to_string(), DocSource::Manifest))
 }
 

@@ -307,6 +307,7 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
     for tool in &plugin.tools {
         println!("  {}/{}", plugin.name, tool.name);
         println!("    {}", tool.signature);
+        println!("    {}", hints(plugin.annotations(&tool.name)));
         for line in tool.description.lines() {
             println!("    | {line}");
         }
@@ -323,6 +324,26 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
         println!("  (not a tool: {}: {})", skipped.name, skipped.reason);
     }
     Ok(())
+}
+
+/// `read-only, idempotent, closed world` and the like, from the tool's annotations.
+fn hints(a: warden::policy::ToolAnnotations) -> String {
+    let effect = match (a.read_only, a.destructive) {
+        (true, _) => "read-only",
+        (false, true) => "destructive",
+        (false, false) => "writes (not destructive)",
+    };
+    let idempotent = if a.idempotent {
+        "idempotent"
+    } else {
+        "not idempotent"
+    };
+    let world = if a.open_world {
+        "open world"
+    } else {
+        "closed world"
+    };
+    format!("[{effect}, {idempotent}, {world}]")
 }
 
 /// The imports that give a component each capability kind.

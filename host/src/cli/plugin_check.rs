@@ -95,7 +95,7 @@ pub(crate) fn check(
             wasm: &wasm,
             extra_docs: ExtraDocs {
                 wit: wit_docs.as_ref(),
-                manifest: manifest.as_ref().map(|m| &m.tools),
+                manifest: manifest.as_ref(),
             },
             grant: None,
         },
@@ -128,6 +128,14 @@ pub(crate) fn check(
             ));
         }
     }
+    for name in manifest.iter().flat_map(|m| m.tools.keys()) {
+        if plugin.tool(name).is_none() {
+            warnings.push(format!(
+                "warden.toml [tools] names {name:?}, which is not a tool of the component (its tools: {}); fix the name or drop the entry",
+                plugin.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
     let requested = manifest
         .as_ref()
         .map(Manifest::requested)
@@ -157,6 +165,8 @@ pub(crate) fn check(
                 "signature": t.signature,
                 "description": t.description,
                 "description_source": t.description_source,
+                // As declared: with no grant here, nothing narrows them.
+                "annotations": t.annotations,
                 "input_schema": t.input_schema,
                 "output_schema": t.output_schema,
             })

@@ -176,16 +176,14 @@ fn describe(plugin: &Plugin, tool: &Tool, name: String, structured: bool) -> Mcp
     if structured && let Some(output) = tool.output_schema.as_object() {
         out = out.with_raw_output_schema(Arc::new(output.clone()));
     }
-    // Only what the grant shows for certain: a plugin with network access reaches an
-    // open world. The rest keeps the spec's conservative defaults (not read-only,
-    // possibly destructive, not idempotent).
-    let networked = plugin
-        .capabilities
-        .net
-        .as_ref()
-        .is_some_and(|net| !net.allow.is_empty());
+    // What the manifest says, narrowed by the grant (`Plugin::annotations`).
+    let hints = plugin.annotations(&tool.name);
     out.with_annotations(
-        ToolAnnotations::with_title(format!("{}/{}", plugin.name, tool.name)).open_world(networked),
+        ToolAnnotations::with_title(format!("{}/{}", plugin.name, tool.name))
+            .read_only(hints.read_only)
+            .destructive(hints.destructive)
+            .idempotent(hints.idempotent)
+            .open_world(hints.open_world),
     )
 }
 

@@ -1,10 +1,9 @@
 //! Where tool descriptions come from: the component's `package-docs` section, WIT
 //! source given at add time, the manifest, or the signature.
 
-use std::collections::BTreeMap;
-
 use warden::PluginSource;
 use warden::docs::PackageDocs;
+use warden::manifest::Manifest;
 use warden::tools::{DocSource, ExtraDocs};
 use warden_tests::guests;
 
@@ -84,7 +83,7 @@ fn without_a_docs_section_wit_then_manifest_then_signature() {
     assert_eq!(tool.description_source, DocSource::Wit);
     assert!(tool.description.starts_with("Counts words"));
 
-    let manifest = BTreeMap::from([("word-count".to_string(), "Counts things.".to_string())]);
+    let manifest = Manifest::parse("[tools]\nword-count = \"Counts things.\"\n").unwrap();
     let plugin = load(
         &wasm,
         ExtraDocs {

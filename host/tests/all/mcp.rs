@@ -17,13 +17,19 @@ use warden::mcp::{Authorizer, FixedTools, HttpOptions, Mcp, Principal, ToolSourc
 use warden::{Plugin, PluginSource, Runtime};
 use warden_tests::guests;
 
-fn add(home: &Path, name: &str, path: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
-        .arg("--home")
+/// `warden plugin add`, with the bundled plugin's manifest when `manifest` names one.
+pub(crate) fn add_with(home: &Path, name: &str, path: &str, manifest: Option<&str>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_warden"));
+    cmd.arg("--home")
         .arg(home)
-        .args(["plugin", "add", path, "--name", name])
-        .output()
-        .unwrap();
+        .args(["plugin", "add", path, "--name", name]);
+    if let Some(m) = manifest {
+        cmd.arg("--manifest").arg(format!(
+            "{}/../plugins/{m}/warden.toml",
+            env!("CARGO_MANIFEST_DIR")
+        ));
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -31,11 +37,12 @@ fn add(home: &Path, name: &str, path: &str) {
     );
 }
 
-/// A home with `text` and `fetch` (no grant: no network).
+/// A home with `text` (with its manifest) and `fetch` (without one, and no grant: no
+/// network).
 fn home() -> tempfile::TempDir {
     let home = tempfile::tempdir().unwrap();
-    add(home.path(), "text", guests::TEXT);
-    add(home.path(), "fetch", guests::FETCH);
+    add_with(home.path(), "text", guests::TEXT, Some("text"));
+    add_with(home.path(), "fetch", guests::FETCH, None);
     home
 }
 
@@ -94,11 +101,30 @@ async fn stdio_lists_and_calls_tools_with_the_sdk_client() {
     let output = wc.output_schema.as_ref().expect("an output schema");
     assert_eq!(output["type"], "object");
     assert!(output["properties"]["words"].is_object(), "{output:?}");
-    let fetch = tools.iter().find(|t| t.name == "fetch__get").unwrap();
-    // No grant, so no network: not an open world.
+    // Annotations: what the manifest says (text: pure functions)…
+    let hints = wc.annotations.as_ref().unwrap();
+    assert_eq!(hints.title.as_deref(), Some("text/word-count"));
     assert_eq!(
-        fetch.annotations.as_ref().unwrap().open_world_hint,
-        Some(false)
+        (
+            hints.read_only_hint,
+            hints.destructive_hint,
+            hints.idempotent_hint,
+            hints.open_world_hint
+        ),
+        (Some(true), Some(false), Some(true), Some(false))
+    );
+    // … or, without a manifest, the conservative defaults, but not an open world
+    // where the grant reaches no network.
+    let fetch = tools.iter().find(|t| t.name == "fetch__get").unwrap();
+    let hints = fetch.annotations.as_ref().unwrap();
+    assert_eq!(
+        (
+            hints.read_only_hint,
+            hints.destructive_hint,
+            hints.idempotent_hint,
+            hints.open_world_hint
+        ),
+        (Some(false), Some(true), Some(false), Some(false))
     );
 
     // A call that works: text and structured content.

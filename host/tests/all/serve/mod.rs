@@ -12,6 +12,7 @@ use warden::serve::config::{Config, hash_token};
 use warden::serve::{ServeOptions, Server};
 use warden_tests::guests;
 
+mod annotations;
 mod commands;
 mod gateway_and_mcp;
 mod telemetry;

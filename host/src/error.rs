@@ -111,6 +111,17 @@ pub enum CallError {
         /// The limit and what was used.
         detail: String,
     },
+    /// The caller cancelled the call (or went away) before it finished; its instance
+    /// was stopped.
+    #[error("{plugin}/{tool}: cancelled by the caller after {elapsed_ms} ms; the call was stopped")]
+    Cancelled {
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+        /// How long it had run.
+        elapsed_ms: u64,
+    },
     /// A failure of the host itself.
     #[error("{plugin}/{tool}: internal error: {source:#}")]
     Internal {
@@ -139,6 +150,7 @@ impl CallError {
             CallError::ToolError { .. }
             | CallError::Trap { .. }
             | CallError::Limit { .. }
+            | CallError::Cancelled { .. }
             | CallError::Internal { .. } => exit::TOOL_FAILED,
         }
     }
@@ -152,6 +164,7 @@ impl CallError {
             CallError::Denied { .. } => "denied",
             CallError::Trap { .. } => "trap",
             CallError::Limit { .. } => "limit",
+            CallError::Cancelled { .. } => "cancelled",
             CallError::Internal { .. } => "internal",
         }
     }

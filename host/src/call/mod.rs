@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 use wasmtime::component::Val;
 use wasmtime::{Store, UpdateDeadline};
@@ -61,7 +62,25 @@ impl Runtime {
         tool: &str,
         args: &Value,
     ) -> Result<Value, CallError> {
-        self.call_recorded(principal, plugin, tool, args, None)
+        self.call_recorded(principal, plugin, tool, args, None, None)
+            .await
+    }
+
+    /// As [`Runtime::call_as`] (with the policy's `decision` on record, as
+    /// [`Runtime::call_decided`] does, when given), for a caller that may give up: once
+    /// `cancel` is cancelled the call's instance is stopped (guest code within an epoch
+    /// tick or two, a blocking host call at once) and the call fails with
+    /// [`CallError::Cancelled`], on the audit record like any other call.
+    pub async fn call_cancellable(
+        &self,
+        principal: &str,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+        decision: Option<&crate::policy::Decision>,
+        cancel: &CancellationToken,
+    ) -> Result<Value, CallError> {
+        self.call_recorded(principal, plugin, tool, args, decision, Some(cancel))
             .await
     }
 
@@ -75,7 +94,7 @@ impl Runtime {
         args: &Value,
         decision: &crate::policy::Decision,
     ) -> Result<Value, CallError> {
-        self.call_recorded(principal, plugin, tool, args, Some(decision))
+        self.call_recorded(principal, plugin, tool, args, Some(decision), None)
             .await
     }
 
@@ -86,10 +105,11 @@ impl Runtime {
         tool: &str,
         args: &Value,
         decision: Option<&crate::policy::Decision>,
+        cancel: Option<&CancellationToken>,
     ) -> Result<Value, CallError> {
         let started = Instant::now();
         let mut report = Report::default();
-        let result = self.run(plugin, tool, args, &mut report).await;
+        let result = self.run(plugin, tool, args, cancel, &mut report).await;
         match self.audit.get() {
             None => result,
             Some(audit) => {
@@ -112,6 +132,7 @@ impl Runtime {
         plugin: &Plugin,
         tool: &str,
         args: &Value,
+        cancel: Option<&CancellationToken>,
         report: &mut Report,
     ) -> Result<Value, CallError> {
         let Some(def) = plugin.tool(tool) else {
@@ -145,7 +166,13 @@ impl Runtime {
         let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span.clone());
         // The epoch deadline stops guest code; this stops host calls that block, with
         // a little slack so the guest-side deadline reports first.
-        let outcome = tokio::time::timeout(timeout + EPOCH_TICK * 4, run).await;
+        let limited = tokio::time::timeout(timeout + EPOCH_TICK * 4, run);
+        // Cancelling drops the running call (wasmtime unwinds the guest's stack); the
+        // store stays, so the report below is whole.
+        let outcome = match cancel {
+            None => Some(limited.await),
+            Some(cancel) => cancel.run_until_cancelled(limited).await,
+        };
         let failed = |limit, detail| CallError::Limit {
             plugin: plugin.name.to_string(),
             tool: tool.to_string(),
@@ -153,12 +180,22 @@ impl Runtime {
             detail,
         };
         let result = match outcome {
-            Err(_) => Err(failed(
+            None => Err(CallError::Cancelled {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                elapsed_ms: u64::try_from(
+                    timeout
+                        .saturating_sub(deadline.saturating_duration_since(Instant::now()))
+                        .as_millis(),
+                )
+                .unwrap_or(u64::MAX),
+            }),
+            Some(Err(_)) => Err(failed(
                 "timeout",
                 format!("the call ran past {} ms", plugin.limits.timeout_ms),
             )),
-            Ok(Err(err)) => Err(classify(plugin, tool, &store, err)),
-            Ok(Ok(val)) => Ok(val),
+            Some(Ok(Err(err))) => Err(classify(plugin, tool, &store, err)),
+            Some(Ok(Ok(val))) => Ok(val),
         };
         crate::telemetry::record_error(&span, result.as_ref().err().map(CallError::code));
         report.fuel_used = match plugin.limits.fuel {

@@ -6,17 +6,19 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities,
-    ServerConfig, Tool as McpTool, ToolAnnotations,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    ProtocolVersion, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
 };
-use rmcp::service::{NotificationContext, RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use rmcp::{ErrorData as McpError, ServerHandler};
 use serde_json::{Value, json};
+use tokio_util::task::TaskTracker;
 
 use super::http::{Authorizer, Principal};
 use super::{Shared, names};
 use crate::Plugin;
 use crate::audit::{Event, Outcome};
+use crate::error::CallError;
 use crate::policy::Decision;
 use crate::tools::Tool;
 
@@ -36,11 +38,25 @@ pub struct Handler {
     /// The principal of every call, or `None` to take it from each HTTP request's
     /// [`Principal`] extension.
     principal: Option<String>,
+    /// The connection's calls in flight.
+    calls: TaskTracker,
 }
 
 impl Handler {
     pub(super) fn new(shared: Arc<Shared>, principal: Option<String>) -> Self {
-        Self { shared, principal }
+        Self {
+            shared,
+            principal,
+            calls: TaskTracker::new(),
+        }
+    }
+
+    /// Waits until the calls in flight have ended (and are on the audit record); new
+    /// calls are still taken meanwhile.
+    pub async fn drain(&self) {
+        self.calls.close();
+        self.calls.wait().await;
+        self.calls.reopen();
     }
 
     fn principal(&self, context: &RequestContext<RoleServer>) -> Result<String, McpError> {
@@ -187,6 +203,48 @@ fn describe(plugin: &Plugin, tool: &Tool, name: String, structured: bool) -> Mcp
     )
 }
 
+/// `notifications/progress` of one call, when the client asked for them with a
+/// `progressToken`: one when it starts, one when it ends (progress 0 and 1 of 1).
+struct Progress<'a> {
+    token: Option<ProgressToken>,
+    peer: &'a Peer<RoleServer>,
+    label: String,
+}
+
+impl<'a> Progress<'a> {
+    fn new(context: &'a RequestContext<RoleServer>, label: String) -> Self {
+        Self {
+            token: context.meta.get_progress_token(),
+            peer: &context.peer,
+            label,
+        }
+    }
+
+    async fn started(&self) {
+        self.send(0.0, format!("calling {}", self.label)).await;
+    }
+
+    async fn done(&self, result: &Result<Value, CallError>) {
+        let how = match result {
+            Ok(_) => "done".to_string(),
+            Err(err) => format!("failed ({})", err.code()),
+        };
+        self.send(1.0, format!("{}: {how}", self.label)).await;
+    }
+
+    async fn send(&self, progress: f64, message: String) {
+        let Some(token) = &self.token else {
+            return;
+        };
+        let param = ProgressNotificationParam::new(token.clone(), progress)
+            .with_total(1.0)
+            .with_message(message);
+        if let Err(err) = self.peer.notify_progress(param).await {
+            tracing::debug!("could not send notifications/progress: {err}");
+        }
+    }
+}
+
 fn unknown_tool(name: &str) -> McpError {
     McpError::invalid_params(
         format!("unknown tool \"{name}\" (tools/list names the tools; names are <plugin>__<tool>)"),
@@ -273,17 +331,24 @@ impl ServerHandler for Handler {
         {
             return Ok(refused.into());
         }
-        // A `notifications/cancelled` does not stop the call: it runs to its end (its
-        // time limit bounds it) so that it is on the audit record like any other.
-        let runtime = &self.shared.runtime;
-        let result = match &decision {
-            Some(decision) => {
-                runtime
-                    .call_decided(&principal, &plugin, &tool, &args, decision)
-                    .await
-            }
-            None => runtime.call_as(&principal, &plugin, &tool, &args).await,
-        };
+        let progress = Progress::new(&context, format!("{plugin_name}/{tool}"));
+        progress.started().await;
+        // `notifications/cancelled` for this request, or the client gone (the session
+        // closed, stdin at its end), cancels `context.ct`: the call's instance is
+        // stopped and the call is on the audit record as cancelled. rmcp sends no
+        // response to a cancelled request.
+        let result = self
+            .calls
+            .track_future(self.shared.runtime.call_cancellable(
+                &principal,
+                &plugin,
+                &tool,
+                &args,
+                decision.as_ref(),
+                &context.ct,
+            ))
+            .await;
+        progress.done(&result).await;
         let out = match result {
             Ok(value) => {
                 let mut out = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);

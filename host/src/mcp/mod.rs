@@ -67,14 +67,16 @@ impl Mcp {
     }
 
     /// Serves one client over stdin and stdout on behalf of `principal` until stdin
-    /// closes. Nothing else may write to stdout meanwhile.
+    /// closes, then waits for its calls in flight (cancelled when it went away) to
+    /// end. Nothing else may write to stdout meanwhile.
     pub async fn serve_stdio(&self, principal: impl Into<String>) -> anyhow::Result<()> {
         use rmcp::ServiceExt as _;
-        let service = self
-            .handler(principal)
-            .serve(rmcp::transport::stdio())
-            .await?;
+        let handler = self.handler(principal);
+        let service = handler.clone().serve(rmcp::transport::stdio()).await?;
         service.waiting().await?;
+        // The client went away: its calls in flight were cancelled; let them reach
+        // the audit record before the process ends.
+        handler.drain().await;
         Ok(())
     }
 

@@ -57,6 +57,8 @@ pub fn call_status(err: &CallError) -> StatusCode {
             StatusCode::SERVICE_UNAVAILABLE
         }
         CallError::Limit { limit, .. } if *limit == "timeout" => StatusCode::GATEWAY_TIMEOUT,
+        // The HTTP API cancels no call itself: one cancelled means the server gave up on it.
+        CallError::Cancelled { .. } => StatusCode::SERVICE_UNAVAILABLE,
         CallError::Trap { .. } | CallError::Limit { .. } | CallError::Internal { .. } => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

@@ -16,6 +16,7 @@ mod hostile;
 mod isolation;
 mod mapping;
 mod mcp;
+mod mcp_cancel;
 mod memory;
 mod memory_hybrid;
 mod models;

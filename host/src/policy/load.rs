@@ -145,7 +145,7 @@ impl PolicySource {
                 .flat_map(|e| {
                     let mut problems = Problem::from_diagnostic(&file.path, &file.text, e);
                     for p in &mut problems {
-                        p.set_policy(&e.policy_id().to_string());
+                        p.set_policy(e.policy_id().as_ref());
                     }
                     problems
                 })
@@ -156,7 +156,7 @@ impl PolicySource {
             for warning in check.validation_warnings() {
                 let mut found = Problem::from_diagnostic(&file.path, &file.text, warning);
                 for p in &mut found {
-                    p.set_policy(&warning.policy_id().to_string());
+                    p.set_policy(warning.policy_id().as_ref());
                 }
                 warnings.extend(found);
             }

@@ -152,22 +152,13 @@ pub enum Resource {
 }
 
 impl Resource {
-    /// `tool` of `plugin`, with what the plugin shows about it: a tool of a plugin
-    /// whose grant reaches the network is `open_world`; the rest keeps the
-    /// conservative defaults (not read-only, not idempotent).
+    /// `tool` of `plugin`, with its annotations as the manifest states them, narrowed
+    /// by the grant ([`crate::Plugin::annotations`]).
     pub fn tool_of(plugin: &crate::Plugin, tool: &str) -> Self {
-        let open_world = plugin
-            .capabilities
-            .net
-            .as_ref()
-            .is_some_and(|net| !net.allow.is_empty());
         Resource::Tool {
             plugin: plugin.name.to_string(),
             tool: tool.to_string(),
-            annotations: ToolAnnotations {
-                open_world,
-                ..ToolAnnotations::default()
-            },
+            annotations: plugin.annotations(tool),
         }
     }
 

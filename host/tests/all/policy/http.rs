@@ -32,10 +32,10 @@ struct Served {
 
 impl Served {
     async fn start() -> Self {
-        Self::start_watching(false).await
+        Self::start_with(false, POLICY, None).await
     }
 
-    async fn start_watching(watch: bool) -> Self {
+    async fn start_with(watch: bool, policy: &str, manifest: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path());
         let wasm = std::fs::read(guests::TYPES).unwrap();
@@ -44,11 +44,11 @@ impl Served {
             digest: warden::plugin::digest(&wasm),
             added_at: 0,
             source: guests::TYPES.into(),
-            manifest: None,
+            manifest: manifest.map(|m| warden::manifest::Manifest::parse(m).unwrap()),
             wit_docs: None,
         };
         home.install(&meta, &wasm).unwrap();
-        std::fs::write(dir.path().join("policy.cedar"), POLICY).unwrap();
+        std::fs::write(dir.path().join("policy.cedar"), policy).unwrap();
         let text = format!(
             r#"
 [policy.args]
@@ -225,7 +225,7 @@ async fn the_tool_list_hides_what_the_policy_denies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_policy_file_applies_without_a_restart_and_a_broken_one_is_not_taken() {
-    let t = Served::start_watching(true).await;
+    let t = Served::start_with(true, POLICY, None).await;
     let (status, _) = t.call(ADMIN, "types/echo-u32", json!({"v": 7})).await;
     assert_eq!(status, StatusCode::OK);
     let file = t.dir.path().join("policy.cedar");
@@ -256,5 +256,27 @@ async fn a_changed_policy_file_applies_without_a_restart_and_a_broken_one_is_not
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    t.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_see_the_annotations_the_manifest_gives_a_tool() {
+    let t = Served::start_with(
+        false,
+        r#"@id("readers-read")
+permit(principal in Warden::Role::"reader", action == Warden::Action::"call-tool", resource is Warden::Tool)
+when { resource.annotations.read_only && !resource.annotations.destructive };"#,
+        Some("[tools.echo-u32]\nread_only = true\n"),
+    )
+    .await;
+    let (status, body) = t.call(READER, "types/echo-u32", json!({"v": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = t.call(READER, "types/echo-s32", json!({"v": 3})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let calls = t.records("tool.call").await;
+    assert_eq!(
+        calls[0]["fields"]["policy"]["policies"],
+        json!(["readers-read"])
+    );
     t.server.shutdown().await;
 }

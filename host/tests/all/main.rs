@@ -17,7 +17,6 @@ mod isolation;
 mod mapping;
 mod mcp;
 mod mcp_cancel;
-mod mcp_python;
 mod memory;
 mod memory_hybrid;
 mod models;

@@ -9,7 +9,7 @@ use warden::serve::config::{Config, hash_token};
 use warden::serve::{ServeOptions, Server};
 use warden_tests::guests;
 
-const ADMIN: &str = "wdn_policy-admin";
+pub(super) const ADMIN: &str = "wdn_policy-admin";
 const READER: &str = "wdn_policy-reader";
 
 pub(super) const POLICY: &str = r#"// Echoing more than 100 needs a person; 13 never.
@@ -23,15 +23,15 @@ forbid(principal, action == Warden::Action::"call-tool", resource in Warden::Plu
 when { context.args has v && context.args.v == 13 };
 "#;
 
-struct Served {
+pub(super) struct Served {
     dir: tempfile::TempDir,
-    server: Server,
-    url: String,
-    http: reqwest::Client,
+    pub(super) server: Server,
+    pub(super) url: String,
+    pub(super) http: reqwest::Client,
 }
 
 impl Served {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         Self::start_with(false, POLICY, None).await
     }
 
@@ -99,7 +99,7 @@ roles = ["reader"]
         (resp.status(), resp.json().await.unwrap())
     }
 
-    async fn records(&self, kind: &str) -> Vec<Value> {
+    pub(super) async fn records(&self, kind: &str) -> Vec<Value> {
         let resp = self
             .http
             .get(format!("{}/v1/audit?kind={kind}", self.url))

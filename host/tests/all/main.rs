@@ -17,6 +17,7 @@ mod isolation;
 mod mapping;
 mod mcp;
 mod mcp_cancel;
+mod mcp_python;
 mod memory;
 mod memory_hybrid;
 mod models;

@@ -14,6 +14,7 @@ use warden_tests::guests;
 
 mod annotations;
 mod commands;
+mod inflight;
 mod gateway_and_mcp;
 mod telemetry;
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::store::{Approval, Decision as Status, Verdict};
 use super::{RunError, Runner, decision_name};
 use crate::audit::{Event, Outcome};
-use crate::policy::{self, Decision, Principal, Resource, ToolAnnotations};
+use crate::policy::{self, Decision, Principal, Resource};
 
 /// Checks `answer` against the top of `schema`: its `type` and `required` keys (the
 /// rest of a schema is for the person answering to follow).
@@ -122,7 +122,11 @@ impl Runner {
             Some((plugin, tool)) => Resource::Tool {
                 plugin: plugin.to_string(),
                 tool: tool.to_string(),
-                annotations: ToolAnnotations::default(),
+                annotations: self
+                    .plugins
+                    .plugin(plugin)
+                    .map(|p| p.annotations(tool))
+                    .unwrap_or_default(),
             },
             None => Resource::Agent {
                 name: approval.agent.clone(),

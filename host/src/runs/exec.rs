@@ -14,7 +14,7 @@ use crate::error::CallError;
 use crate::grant::AgentGrant;
 use crate::models::ChatRequest;
 use crate::plugin::Plugin;
-use crate::policy::{self, Decision, Resource, ToolAnnotations};
+use crate::policy::{self, Decision, Resource};
 
 /// What came of executing an action.
 pub(super) enum Outcome {
@@ -40,12 +40,6 @@ fn observed(observation: Observation) -> Outcome {
         tokens: 0,
         cost: 0.0,
     }
-}
-
-/// What a tool's manifest says about it. Until manifests carry annotations, every tool
-/// is taken as not idempotent, so an interrupted call is never run twice.
-fn annotations(_plugin: &Plugin, _tool: &str) -> ToolAnnotations {
-    ToolAnnotations::default()
 }
 
 /// What the checks of one tool call allow.
@@ -291,7 +285,7 @@ impl Runner {
                     let plugin = self.granted(run, agent, &call.call);
                     let again = plugin
                         .as_ref()
-                        .is_ok_and(|p| annotations(p, call.call.split().1).idempotent);
+                        .is_ok_and(|p| p.annotations(call.call.split().1).idempotent);
                     match plugin {
                         Ok(plugin) if again => {
                             tracing::info!(run = %run.id, step = n, tool = %call.call.tool, "running an interrupted idempotent call again");
@@ -417,7 +411,7 @@ impl Runner {
         let resource = Resource::Tool {
             plugin: plugin_name.to_string(),
             tool: tool.to_string(),
-            annotations: annotations(&plugin, tool),
+            annotations: plugin.annotations(tool),
         };
         let decision = self.runtime.policy().decide(&policy::Request {
             principal: &principal,
@@ -478,14 +472,14 @@ impl Runner {
         plugin: &Plugin,
         call: &ToolUse,
         arguments: &Value,
-        _decision: &Decision,
+        decision: &Decision,
     ) -> anyhow::Result<ToolOutcome> {
         self.store
             .set_call(&run.id, n, idx, CallState::Started, None)?;
         let principal = format!("agent:{}", run.agent);
         let result = self
             .runtime
-            .call_as(&principal, plugin, call.split().1, arguments)
+            .call_decided(&principal, plugin, call.split().1, arguments, decision)
             .await;
         Ok(match result {
             Ok(result) => ToolOutcome::Ok { result },

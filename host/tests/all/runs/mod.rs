@@ -7,13 +7,15 @@
 //! - [`approvals`]: runs parked for a person: approved, rejected, edited, answered;
 //! - [`limits`]: steps, tokens and time per run;
 //! - [`crash`]: a `warden run` killed mid-run, resumed, no side effect twice;
-//! - [`http`]: runs and approvals over HTTP under `warden serve`, with a Cedar policy.
+//! - [`http`]: runs and approvals over HTTP under `warden serve`, with a Cedar policy;
+//! - [`triage`]: the bundled `triage` agent with `notes`, `refunds` and its policy.
 
 mod approvals;
 mod crash;
 mod finish;
 mod http;
 mod limits;
+mod triage;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! The `warden` command line: parsing, logging setup, and exit codes.
 //!
 //! Results go to stdout (JSON where asked), logs and errors to stderr. Exit codes:
-//! 0 success, 1 the tool failed, 2 bad usage or input, 3 a capability was denied.
+//! 0 success, 1 the tool failed, 2 bad usage or input, 3 a capability was denied, 4 an
+//! agent run waits for a person (`warden approvals`).
 
 mod approvals;
 mod audit;

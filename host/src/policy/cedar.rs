@@ -205,7 +205,7 @@ impl CedarPolicy {
 
     /// The context: `args`, the declared arguments the call has, for the actions that
     /// take it (see [`fit`]).
-    fn context(&self, action: Action, args: &Value) -> Result<Context, String> {
+    fn context(&self, action: Action, uid: &EntityUid, args: &Value) -> Result<Context, String> {
         if !matches!(action, Action::CallTool | Action::StartRun) {
             return Ok(Context::empty());
         }
@@ -219,11 +219,8 @@ impl CedarPolicy {
                 }
             }
         }
-        // `fit` gave each argument its declared type; the request is checked against
-        // the schema as a whole below (parsing with the schema here costs more than the
-        // decision itself).
         let json = serde_json::json!({ "args": declared });
-        Context::from_json_value(json, None)
+        Context::from_json_value(json, Some((&self.schema, uid)))
             .map_err(|e| format!("the call's arguments do not fit [policy.args]: {e}"))
     }
 
@@ -235,7 +232,7 @@ impl CedarPolicy {
         entities.retain(|e| e.uid() != principal_uid);
         entities.push(principal);
         let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
-        let context = self.context(request.action, request.context)?;
+        let context = self.context(request.action, action, request.context)?;
         let cedar = cedar_policy::Request::new(
             principal_uid,
             action.clone(),

@@ -1,113 +1,111 @@
-//! A small HTTP/1.1 client for provider calls: JSON in, status and JSON text out,
-//! within a timeout. Providers are the operator's configuration (trusted), so unlike a
-//! guest's requests these are not address-checked.
+//! HTTP to providers: one pooled `reqwest` client per provider, made when the router is,
+//! so consecutive calls reuse a kept-alive connection instead of opening one each.
+//! Providers are the operator's configuration (trusted), so unlike a guest's requests
+//! these are not address-checked; no proxy from the environment is used and redirects
+//! are not followed.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
-use tokio::net::TcpStream;
-use wasmtime_wasi_http::io::TokioIo;
-
 use super::classify::{Failure, FailureKind};
 
-/// Largest provider answer read.
+/// Largest provider answer read whole (a streamed answer is read as it comes).
 const MAX_RESPONSE: usize = 16 << 20;
 
-/// What came back.
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// A client for one provider: a connection pool with TLS by `tls`.
+pub(crate) fn client(
+    tls: &Arc<rustls::ClientConfig>,
+    connect_timeout: Duration,
+) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .tcp_nodelay(true)
+        .connect_timeout(connect_timeout)
+        .pool_idle_timeout(POOL_IDLE)
+        .user_agent("warden-router")
+        .build()?)
+}
+
+/// A whole answer.
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) retry_after: Option<String>,
     pub(crate) body: String,
 }
 
-/// POSTs `body` to `url` with `headers`, within `timeout`.
-pub(crate) async fn post_json(
-    tls: &Arc<rustls::ClientConfig>,
-    url: &str,
-    headers: &[(&str, String)],
-    body: &serde_json::Value,
-    timeout: Duration,
-) -> Result<Answer, Failure> {
-    match tokio::time::timeout(timeout, post(tls, url, headers, body)).await {
-        Ok(answer) => answer,
-        Err(_) => Err(Failure::new(
-            FailureKind::Timeout,
-            format!("no answer from {url} within {} ms", timeout.as_millis()),
-        )),
-    }
+fn failure(url: &str, err: &reqwest::Error) -> Failure {
+    let kind = if err.is_timeout() {
+        FailureKind::Timeout
+    } else if err.is_body() || err.is_decode() {
+        FailureKind::MalformedResponse
+    } else {
+        FailureKind::Connect
+    };
+    Failure::new(kind, format!("{url}: {}", describe(err)))
 }
 
-async fn post(
-    tls: &Arc<rustls::ClientConfig>,
+/// reqwest's Display leaves out the cause (refused, reset…); the chain has it.
+fn describe(err: &reqwest::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message = format!("{message}: {cause}");
+        source = cause.source();
+    }
+    message
+}
+
+fn timed_out(url: &str, timeout: Duration) -> Failure {
+    Failure::new(
+        FailureKind::Timeout,
+        format!("no answer from {url} within {} ms", timeout.as_millis()),
+    )
+}
+
+async fn send(
+    client: &reqwest::Client,
     url: &str,
     headers: &[(&str, String)],
     body: &serde_json::Value,
-) -> Result<Answer, Failure> {
-    let connect = |e: String| Failure::new(FailureKind::Connect, format!("{url}: {e}"));
-    let parsed = url::Url::parse(url).map_err(|e| connect(e.to_string()))?;
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| connect("no host".into()))?
-        .to_string();
-    let port = parsed.port_or_known_default().unwrap_or(80);
-    let stream = TcpStream::connect((host.trim_matches(['[', ']']), port))
-        .await
-        .map_err(|e| connect(e.to_string()))?;
-    let _ = stream.set_nodelay(true);
-    let io: Box<dyn Io> = if parsed.scheme() == "https" {
-        let name =
-            rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-                .map_err(|e| connect(e.to_string()))?;
-        let tls = tokio_rustls::TlsConnector::from(tls.clone())
-            .connect(name, stream)
-            .await
-            .map_err(|e| connect(format!("TLS: {e}")))?;
-        Box::new(tls)
-    } else {
-        Box::new(stream)
-    };
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
-        .await
-        .map_err(|e| connect(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let path = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_string(),
-    };
-    let mut request = http::Request::post(path)
-        .header(http::header::HOST, parsed.authority())
+) -> Result<reqwest::Response, Failure> {
+    let mut request = client
+        .post(url)
         .header(http::header::CONTENT_TYPE, "application/json")
-        .header(http::header::USER_AGENT, "warden-router");
+        .body(body.to_string());
     for (name, value) in headers {
         request = request.header(*name, value);
     }
-    let request = request
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| Failure::new(FailureKind::BadRequest, e.to_string()))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| connect(e.to_string()))?;
+    request.send().await.map_err(|e| failure(url, &e))
+}
+
+/// Reads `response`'s whole body (up to [`MAX_RESPONSE`]).
+async fn read(url: &str, mut response: reqwest::Response) -> Result<Answer, Failure> {
     let status = response.status().as_u16();
     let retry_after = response
         .headers()
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let bytes = Limited::new(response.into_body(), MAX_RESPONSE)
-        .collect()
-        .await
-        .map_err(|e| {
-            Failure::new(
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        Failure::new(
+            FailureKind::MalformedResponse,
+            format!("{url}: reading the answer: {}", describe(&e)),
+        )
+    })? {
+        if bytes.len() + chunk.len() > MAX_RESPONSE {
+            return Err(Failure::new(
                 FailureKind::MalformedResponse,
-                format!("reading the answer: {e}"),
-            )
-        })?
-        .to_bytes();
+                format!("{url}: the answer is larger than {MAX_RESPONSE} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     Ok(Answer {
         status,
         retry_after,
@@ -115,5 +113,61 @@ async fn post(
     })
 }
 
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+/// POSTs `body` to `url` with `headers` and reads the whole answer, within `timeout`.
+pub(crate) async fn post_json(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> Result<Answer, Failure> {
+    let call = async { read(url, send(client, url, headers, body).await?).await };
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(url, timeout)))
+}
+
+/// POSTs `body` to `url` with `headers` for a streamed answer: the response once its
+/// head is in (within `timeout`), or the provider's error answer, classified.
+pub(crate) async fn open_stream(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(&str, String)],
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> Result<reqwest::Response, Failure> {
+    let call = async {
+        let response = send(client, url, headers, body).await?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let answer = read(url, response).await?;
+        Err(Failure::from_status(
+            answer.status,
+            &answer.body,
+            answer.retry_after.as_deref(),
+        ))
+    };
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(url, timeout)))
+}
+
+/// The next piece of a streamed body, within `idle`: `None` at its end.
+pub(crate) async fn next_chunk(
+    url: &str,
+    response: &mut reqwest::Response,
+    idle: Duration,
+) -> Result<Option<bytes::Bytes>, Failure> {
+    match tokio::time::timeout(idle, response.chunk()).await {
+        Err(_) => Err(Failure::new(
+            FailureKind::Timeout,
+            format!("{url}: the stream sent nothing for {} ms", idle.as_millis()),
+        )),
+        Ok(Ok(chunk)) => Ok(chunk),
+        Ok(Err(e)) => Err(Failure::new(
+            FailureKind::Connect,
+            format!("{url}: the stream broke off: {}", describe(&e)),
+        )),
+    }
+}

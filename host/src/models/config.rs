@@ -18,12 +18,28 @@
 //! input = 1.0                           # US dollars per million tokens
 //! output = 5.0
 //! cached_input = 0.1
+//!
+//! [models.budgets.principals."token:ci"]  # a caller of the gateway (its token's principal)
+//! tokens_per_day = 200000               # input + output tokens, per UTC day
+//! cost_per_day = 5.0                    # US dollars, from the prices above
+//!
+//! [models.budgets.routes.fast]          # every use of a route, whoever calls it
+//! cost_per_day = 50.0
 //! ```
+//!
+//! Budgets are one ledger ([`Ledger`](super::Ledger)): a call reserves an estimate
+//! against every budget that applies to it — the plugin's (from its grant's
+//! `[models] budget`), the principal's and the route's (from `[models.budgets]` here) —
+//! and settles with the real usage when it ends. A call that would pass any of them is
+//! refused before it goes out, with an error naming the budget. A principal or route
+//! without an entry has no limit of its own.
 
 use std::collections::BTreeMap;
 
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
+
+use crate::grant::Budget;
 
 /// Everything the router needs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -41,6 +57,35 @@ pub struct ModelsConfig {
     /// Retries and cooldown.
     #[serde(default)]
     pub retry: RetryConfig,
+    /// Daily budgets of principals and routes.
+    #[serde(default, skip_serializing_if = "Budgets::is_empty")]
+    pub budgets: Budgets,
+}
+
+/// `[models.budgets]`: daily budgets beside the plugins' (which their grants give).
+///
+/// ```toml
+/// [models.budgets]
+/// principals."token:ci" = { tokens_per_day = 200000, cost_per_day = 5.0 }
+/// routes.smart = { cost_per_day = 50.0 }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budgets {
+    /// By principal, as the API tokens name them (`token:NAME`, or a token's
+    /// `principal`).
+    #[serde(default)]
+    pub principals: BTreeMap<String, Budget>,
+    /// By route name; the route must be configured.
+    #[serde(default)]
+    pub routes: BTreeMap<String, Budget>,
+}
+
+impl Budgets {
+    /// True when no budget is set.
+    pub fn is_empty(&self) -> bool {
+        self.principals.is_empty() && self.routes.is_empty()
+    }
 }
 
 /// The wire format a provider speaks.
@@ -201,6 +246,35 @@ impl ModelsConfig {
             }
             if route.strategy == Strategy::Weighted && route.weights.len() != route.targets.len() {
                 bail!("[models.routes.{name}] weighted: give one weight per target");
+            }
+        }
+        for name in self.budgets.routes.keys() {
+            if !self.routes.contains_key(name) {
+                bail!(
+                    "[models.budgets.routes.{name}]: no route {name:?} (routes: {})",
+                    self.routes.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        let budgets = self
+            .budgets
+            .principals
+            .iter()
+            .map(|(n, b)| (format!("principals.{n:?}"), b));
+        let budgets = budgets.chain(
+            self.budgets
+                .routes
+                .iter()
+                .map(|(n, b)| (format!("routes.{n}"), b)),
+        );
+        for (name, budget) in budgets {
+            if budget
+                .cost_per_day
+                .is_some_and(|c| !c.is_finite() || c < 0.0)
+            {
+                bail!(
+                    "[models.budgets.{name}] cost_per_day must be a number of US dollars, 0 or more"
+                );
             }
         }
         Ok(())

@@ -1,5 +1,6 @@
-//! `warden:host/models` for guests: the route checked against the grant, the budget
-//! reserved, the router called, the budget settled, the call kept for the audit.
+//! `warden:host/models` for guests: the route checked against the grant, the budgets
+//! (the plugin's, the route's) reserved, the router called, the budgets settled, the
+//! call kept for the audit.
 
 use std::sync::Arc;
 
@@ -7,7 +8,8 @@ use crate::bindings::warden::host::models as wit;
 use crate::denial::Denial;
 use crate::state::CallState;
 
-use super::router::Router;
+use super::budget::Payer;
+use super::router::{RouteError, Router};
 use super::types::{ChatRequest, Message, Role, ToolCall, ToolDef};
 
 /// One model call a guest made, for the call's audit records.
@@ -88,18 +90,6 @@ pub(crate) fn to_request(req: &wit::Request) -> Result<ChatRequest, wit::Error> 
     })
 }
 
-/// Tokens a request may use, for the reservation: its text at ~4 bytes a token, plus
-/// the answer's `max-tokens` (1024 when not given).
-fn estimate(req: &wit::Request) -> u64 {
-    let text: usize = req.messages.iter().map(|m| m.content.len()).sum::<usize>()
-        + req
-            .tools
-            .iter()
-            .map(|t| t.parameters.len() + t.description.len())
-            .sum::<usize>();
-    (text as u64).div_ceil(4) + u64::from(req.max_tokens.unwrap_or(1024))
-}
-
 impl CallState {
     fn refuse_model(&mut self, route: &str, reason: String) -> wit::Error {
         let denial = Denial {
@@ -131,16 +121,19 @@ impl wit::Host for CallState {
             ));
         };
         let request = to_request(&req)?;
-        let day = super::day_of(crate::memory::now());
-        let reservation = router
-            .ledger()
-            .reserve(&self.plugin, day, estimate(&req), &grant.budget)
-            .map_err(wit::Error::BudgetExceeded)?;
+        let payer = Payer {
+            plugin: Some((&self.plugin, &grant.budget)),
+            principal: None,
+        };
+        let reservation = match router.reserve(&req.route, payer, &request) {
+            Ok(reservation) => reservation,
+            Err(RouteError::Budget(err)) => return Err(wit::Error::BudgetExceeded(err.message)),
+            Err(err) => return Err(wit::Error::Failed(err.to_string())),
+        };
         let result = router.complete(&req.route, &request).await;
         match result {
             Ok(answer) => {
-                let tokens = answer.usage.input + answer.usage.output;
-                router.ledger().settle(reservation, tokens, answer.cost);
+                router.settle(reservation, &answer.usage, answer.cost);
                 self.model_uses.push(ModelUse {
                     route: req.route.clone(),
                     target: Some(answer.target.clone()),
@@ -171,7 +164,7 @@ impl wit::Host for CallState {
                 })
             }
             Err(err) => {
-                router.ledger().settle(reservation, 0, 0.0);
+                router.settle(reservation, &Default::default(), 0.0);
                 self.model_uses.push(ModelUse {
                     route: req.route.clone(),
                     target: None,

@@ -5,7 +5,9 @@
 //! cooldown.
 //!
 //! Plugins reach it through `warden:host/models`, on the routes their grant lists and
-//! within its daily budget ([`host`]).
+//! within its daily budget ([`host`]); apps through the OpenAI-compatible gateway of
+//! `serve` ([`gateway`]), streamed or not. Budgets of plugins, principals and routes
+//! are one [`Ledger`].
 
 mod budget;
 mod classify;
@@ -13,18 +15,24 @@ mod client;
 mod config;
 mod host;
 mod router;
+mod stream;
 mod types;
 mod wire;
 
-pub use self::budget::{Ledger, Reservation, day_of};
+pub use self::budget::{BudgetExceeded, Estimate, Ledger, Payer, Reservation, Scope, day_of};
 pub use self::classify::{Failure, FailureKind};
-pub use self::config::{ModelsConfig, Price, ProviderConfig, ProviderKind, RouteConfig, Strategy};
+pub use self::config::{
+    Budgets, ModelsConfig, Price, ProviderConfig, ProviderKind, RetryConfig, RouteConfig, Strategy,
+};
 pub use self::host::ModelUse;
 pub(crate) use self::host::to_request;
 pub use self::router::{RouteError, Router};
+pub use self::stream::{Delta, Streaming};
 /// Warden's own OpenAI-compatible endpoint: a client's body to a request, an answer
-/// to a chat completion.
+/// to a chat completion, whole or as `chat.completion.chunk` events.
 pub mod gateway {
-    pub use super::wire::openai::{build_response, parse_request};
+    pub use super::wire::gateway::{
+        Chunks, SSE_DONE, build_response, parse_request, sse, stream_error,
+    };
 }
 pub use self::types::{ChatRequest, ChatResponse, Message, Role, ToolCall, ToolDef, Usage};

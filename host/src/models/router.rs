@@ -7,15 +7,26 @@
 //! bad request or a content-policy refusal stops (no target would do better). A target
 //! that fails `cooldown_failures` times within `window_s` sits out `cooldown_s`, also
 //! when it is a route's only target.
+//!
+//! A streamed answer ([`Router::stream`]) goes through the same loop until its first
+//! delta is in: a failure before that (an error status, a broken or unreadable
+//! stream, silence past the timeout) is handled like any other. Once the caller has
+//! the stream, its first bytes may have gone on to a client, so a later failure is
+//! the caller's to report; it still counts against the target's health
+//! ([`Router::stream_ended`]).
+//!
+//! Each provider has one HTTP client, made here: connections are pooled and reused.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::budget::BudgetExceeded;
 use super::classify::{Decision, Failure, FailureKind};
-use super::client::post_json;
+use super::client::{open_stream, post_json};
 use super::config::{ModelsConfig, ProviderKind, Strategy};
+use super::stream::{Decoder, Streaming};
 use super::types::{ChatRequest, ChatResponse};
 use super::wire::{anthropic, openai};
 
@@ -48,6 +59,9 @@ pub enum RouteError {
         /// The last failure of each target tried.
         attempts: Vec<(String, Failure)>,
     },
+    /// The call would pass a budget; nothing was sent.
+    #[error(transparent)]
+    Budget(#[from] BudgetExceeded),
 }
 
 /// What the router knows of a target's health.
@@ -59,26 +73,57 @@ struct Health {
     latency_ms: Option<f64>,
 }
 
+/// What an attempt is after.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Whole,
+    Stream,
+}
+
+/// What an attempt got.
+enum Got {
+    Whole(ChatResponse),
+    Stream(Box<Streaming>),
+}
+
 /// Routes model requests to providers.
 pub struct Router {
     config: ModelsConfig,
     health: Mutex<HashMap<String, Health>>,
-    tls: Arc<rustls::ClientConfig>,
+    clients: HashMap<String, reqwest::Client>,
     seed: AtomicU64,
-    ledger: super::budget::Ledger,
+    pub(crate) ledger: super::budget::Ledger,
 }
 
+/// The seed of `weighted` picks unless [`Router::seed`] sets one.
+const DEFAULT_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+
 impl Router {
-    /// A router over `config` (checked here).
+    /// A router over `config` (checked here), with one HTTP client per provider.
     pub fn new(config: ModelsConfig) -> anyhow::Result<Self> {
         config.check()?;
+        let tls = crate::net::tls_config(&[])?;
+        let clients = config
+            .providers
+            .iter()
+            .map(|(name, provider)| {
+                let connect = Duration::from_millis(provider.timeout_ms);
+                Ok((name.clone(), super::client::client(&tls, connect)?))
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             config,
             health: Mutex::default(),
-            tls: crate::net::tls_config(&[])?,
-            seed: AtomicU64::new(0x9e37_79b9_7f4a_7c15),
+            clients,
+            seed: AtomicU64::new(DEFAULT_SEED),
             ledger: super::budget::Ledger::default(),
         })
+    }
+
+    /// Seeds the pseudo-random picks of `weighted` routes (a fixed seed by default), so
+    /// a test or a replay sees the same sequence.
+    pub fn seed(&self, seed: u64) {
+        self.seed.store(seed.max(1), Ordering::Relaxed);
     }
 
     /// The configuration.
@@ -86,7 +131,7 @@ impl Router {
         &self.config
     }
 
-    /// The budget ledger of every plugin.
+    /// The budget ledger of every plugin, principal and route.
     pub fn ledger(&self) -> &super::budget::Ledger {
         &self.ledger
     }
@@ -97,8 +142,52 @@ impl Router {
         route: &str,
         request: &ChatRequest,
     ) -> Result<ChatResponse, RouteError> {
-        let Some(config) = self.config.routes.get(route) else {
-            return Err(RouteError::UnknownRoute {
+        match self.run(route, request, Want::Whole).await? {
+            Got::Whole(answer) => Ok(answer),
+            Got::Stream(_) => unreachable!("asked for a whole answer"),
+        }
+    }
+
+    /// Answers `request` on `route` as a stream, handed out once its first delta is
+    /// in (or once it ended, for an empty answer). After [`Streaming::next`] has
+    /// returned its last item, tell the router with [`Router::stream_ended`].
+    pub async fn stream(
+        &self,
+        route: &str,
+        request: &ChatRequest,
+    ) -> Result<Streaming, RouteError> {
+        match self.run(route, request, Want::Stream).await? {
+            Got::Stream(stream) => Ok(*stream),
+            Got::Whole(_) => unreachable!("asked for a stream"),
+        }
+    }
+
+    /// Tells the router how a stream it handed out ended: with `failure` (which
+    /// counts against the target, as before the first delta), complete (which clears
+    /// the target's failures, as a whole answer does), or left unfinished by the
+    /// caller (which says nothing of the target).
+    pub fn stream_ended(&self, stream: &Streaming, failure: Option<&Failure>) {
+        match failure {
+            Some(failure) if failure.kind.counts_against_target() => {
+                self.failed(stream.target());
+            }
+            Some(_) => {}
+            None if stream.is_complete() => {
+                let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(h) = health.get_mut(stream.target()) {
+                    h.failures.clear();
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The configuration of `route`, or the error naming the routes there are.
+    pub(crate) fn route(&self, route: &str) -> Result<&super::RouteConfig, RouteError> {
+        self.config
+            .routes
+            .get(route)
+            .ok_or_else(|| RouteError::UnknownRoute {
                 route: route.to_string(),
                 known: self
                     .config
@@ -107,10 +196,15 @@ impl Router {
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(", "),
-            });
-        };
+            })
+    }
+
+    /// The one retry loop.
+    async fn run(&self, route: &str, request: &ChatRequest, want: Want) -> Result<Got, RouteError> {
+        let config = self.route(route)?;
         let retry = &self.config.retry;
         let mut attempts = Vec::new();
+        let mut failures = Vec::new();
         for target in self.order(&config.targets, config.strategy, &config.weights) {
             if let Some(until) = self.cooling(&target) {
                 let left = until.saturating_duration_since(Instant::now());
@@ -126,13 +220,18 @@ impl Router {
             let mut backoff = Duration::from_millis(retry.backoff_ms);
             for attempt in 1..=retry.attempts.max(1) {
                 let started = Instant::now();
-                match self.attempt(&target, request).await {
-                    Ok(response) => {
-                        self.succeeded(&target, started.elapsed());
-                        return Ok(response);
+                match self.attempt(&target, request, want).await {
+                    Ok(mut got) => {
+                        self.succeeded(&target, started.elapsed(), want == Want::Whole);
+                        match &mut got {
+                            Got::Whole(answer) => answer.failures = failures,
+                            Got::Stream(stream) => stream.failures = failures,
+                        }
+                        return Ok(got);
                     }
                     Err(failure) => {
                         tracing::info!(route, target, attempt, %failure, "model call failed");
+                        failures.push(format!("{target}: {failure}"));
                         let cooled = failure.kind.counts_against_target() && self.failed(&target);
                         match failure.kind.decision() {
                             Decision::Stop => {
@@ -163,10 +262,16 @@ impl Router {
         })
     }
 
-    /// One call of one target.
-    async fn attempt(&self, target: &str, request: &ChatRequest) -> Result<ChatResponse, Failure> {
+    /// One call of one target: the whole answer, or a stream with its first delta in.
+    async fn attempt(
+        &self,
+        target: &str,
+        request: &ChatRequest,
+        want: Want,
+    ) -> Result<Got, Failure> {
         let (provider_name, model) = target.split_once('/').expect("checked in config");
         let provider = &self.config.providers[provider_name];
+        let client = &self.clients[provider_name];
         let key = match &provider.api_key_env {
             Some(var) => Some(std::env::var(var).map_err(|_| {
                 Failure::new(
@@ -177,12 +282,13 @@ impl Router {
             None => None,
         };
         let base = provider.base_url.trim_end_matches('/');
+        let stream = want == Want::Stream;
         let (url, body, headers) = match provider.kind {
             ProviderKind::Openai => {
                 let headers = key.map(|k| vec![("authorization", format!("Bearer {k}"))]);
                 (
                     format!("{base}/chat/completions"),
-                    openai::request(model, request),
+                    openai::request(model, request, stream),
                     headers.unwrap_or_default(),
                 )
             }
@@ -193,13 +299,33 @@ impl Router {
                 }
                 (
                     format!("{base}/v1/messages"),
-                    anthropic::request(model, request),
+                    anthropic::request(model, request, stream),
                     headers,
                 )
             }
         };
         let timeout = Duration::from_millis(provider.timeout_ms);
-        let answer = post_json(&self.tls, &url, &headers, &body, timeout).await?;
+        let price = self.config.prices.get(target).copied();
+        if stream {
+            let response = open_stream(client, &url, &headers, &body, timeout).await?;
+            let decoder = match provider.kind {
+                ProviderKind::Openai => Decoder::Openai,
+                ProviderKind::Anthropic => Decoder::Anthropic(Default::default()),
+            };
+            let input = super::budget::prompt_tokens(request);
+            let mut stream = Streaming::new(target, url, response, decoder, timeout, input, price);
+            return match stream.next().await {
+                Some(Err(failure)) => Err(failure),
+                Some(Ok(first)) => {
+                    stream.unread(first);
+                    Ok(Got::Stream(Box::new(stream)))
+                }
+                None => Ok(Got::Stream(Box::new(stream))),
+            };
+        }
+        let sent = Instant::now();
+        let answer = post_json(client, &url, &headers, &body, timeout).await?;
+        let provider_us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
         if !(200..300).contains(&answer.status) {
             return Err(Failure::from_status(
                 answer.status,
@@ -217,19 +343,17 @@ impl Router {
             ProviderKind::Openai => openai::response(&json)?,
             ProviderKind::Anthropic => anthropic::response(&json)?,
         };
-        let cost = self
-            .config
-            .prices
-            .get(target)
-            .map_or(0.0, |p| p.cost(&usage));
-        Ok(ChatResponse {
+        let cost = price.map_or(0.0, |p| p.cost(&usage));
+        Ok(Got::Whole(ChatResponse {
             content,
             tool_calls,
             finish_reason,
             usage,
             cost,
             target: target.to_string(),
-        })
+            failures: Vec::new(),
+            provider_us,
+        }))
     }
 
     /// The targets in the order the strategy tries them.
@@ -289,10 +413,14 @@ impl Router {
             .filter(|until| *until > Instant::now())
     }
 
-    fn succeeded(&self, target: &str, took: Duration) {
+    /// Records an answer's latency (a stream's: to its first delta); a whole answer
+    /// also clears the target's failures, a stream only once it completes.
+    fn succeeded(&self, target: &str, took: Duration, complete: bool) {
         let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
         let h = health.entry(target.to_string()).or_default();
-        h.failures.clear();
+        if complete {
+            h.failures.clear();
+        }
         let ms = took.as_secs_f64() * 1000.0;
         h.latency_ms = Some(h.latency_ms.map_or(ms, |avg| avg * 0.8 + ms * 0.2));
     }

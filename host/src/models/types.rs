@@ -116,4 +116,12 @@ pub struct ChatResponse {
     pub cost: f64,
     /// The target that answered: `provider/model`.
     pub target: String,
+    /// Failed attempts before it answered (`target: failure`), in order: retries and
+    /// fallbacks, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// Microseconds the answering attempt spent in its HTTP exchange with the provider
+    /// (the rest of the call is the router's own time, and any failed attempts').
+    #[serde(default)]
+    pub provider_us: u64,
 }

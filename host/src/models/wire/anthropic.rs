@@ -2,7 +2,10 @@
 
 use serde_json::{Value, json};
 
+use std::collections::HashMap;
+
 use crate::models::classify::{Failure, FailureKind};
+use crate::models::stream::{Delta, Out};
 use crate::models::types::{ChatRequest, Role, ToolCall, Usage};
 
 /// Anthropic requires `max_tokens`; this is used when the request gives none.
@@ -11,7 +14,7 @@ const DEFAULT_MAX_TOKENS: u32 = 1024;
 /// The request body for `model`. System messages become `system`; tool results are
 /// `tool_result` blocks of a user turn; a JSON Schema answer format is asked for in the
 /// system text (the Messages API has no schema-constrained mode here).
-pub(crate) fn request(model: &str, req: &ChatRequest) -> Value {
+pub(crate) fn request(model: &str, req: &ChatRequest, stream: bool) -> Value {
     let mut system: Vec<String> = Vec::new();
     let mut messages: Vec<Value> = Vec::new();
     for m in &req.messages {
@@ -67,7 +70,141 @@ pub(crate) fn request(model: &str, req: &ChatRequest) -> Value {
     if !req.stop.is_empty() {
         body["stop_sequences"] = json!(req.stop);
     }
+    if stream {
+        body["stream"] = json!(true);
+    }
     body
+}
+
+fn finish_reason(stop_reason: Option<&str>) -> String {
+    match stop_reason {
+        Some("max_tokens") => "length",
+        Some("tool_use") => "tool_calls",
+        Some("refusal") => "content_filter",
+        _ => "stop",
+    }
+    .to_string()
+}
+
+fn usage(u: &Value, mut into: Usage) -> Usage {
+    if let Some(input) = u["input_tokens"].as_u64() {
+        let cache_read = u["cache_read_input_tokens"].as_u64().unwrap_or(0);
+        let cache_write = u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
+        into.input = input + cache_read + cache_write;
+        into.cached = cache_read;
+    }
+    if let Some(output) = u["output_tokens"].as_u64() {
+        into.output = output;
+    }
+    into
+}
+
+/// What a streamed message has said so far: which content blocks are tool calls (and
+/// their index among the answer's calls), and the usage.
+#[derive(Default)]
+pub(crate) struct StreamState {
+    tools: HashMap<u64, usize>,
+    usage: Usage,
+}
+
+impl StreamState {
+    /// One event of a streamed message (`message_start`, `content_block_start`,
+    /// `content_block_delta`, `message_delta`, `message_stop`, `ping`, `error`);
+    /// true at `message_stop`.
+    pub(crate) fn event(&mut self, data: &str, out: Out<'_>) -> Result<bool, Failure> {
+        let event: Value = serde_json::from_str(data).map_err(|e| {
+            Failure::new(
+                FailureKind::MalformedResponse,
+                format!("a streamed event is not JSON: {e}"),
+            )
+        })?;
+        match event["type"].as_str() {
+            Some("message_start") => {
+                self.usage = usage(&event["message"]["usage"], self.usage);
+            }
+            Some("content_block_start") => {
+                let block = &event["content_block"];
+                match block["type"].as_str() {
+                    Some("tool_use") => {
+                        let index = self.tools.len();
+                        self.tools
+                            .insert(event["index"].as_u64().unwrap_or(0), index);
+                        out.deltas.push_back(Delta::ToolCall {
+                            index,
+                            id: block["id"].as_str().map(str::to_string),
+                            name: block["name"].as_str().map(str::to_string),
+                            arguments: String::new(),
+                        });
+                    }
+                    Some("text") => {
+                        if let Some(text) = block["text"].as_str().filter(|t| !t.is_empty()) {
+                            out.deltas.push_back(Delta::Text(text.to_string()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Some("content_block_delta") => {
+                let delta = &event["delta"];
+                match delta["type"].as_str() {
+                    Some("text_delta") => {
+                        let text = delta["text"].as_str().unwrap_or("");
+                        if !text.is_empty() {
+                            out.deltas.push_back(Delta::Text(text.to_string()));
+                        }
+                    }
+                    Some("input_json_delta") => {
+                        let block = event["index"].as_u64().unwrap_or(0);
+                        let index = *self.tools.get(&block).ok_or_else(|| {
+                            Failure::new(
+                                FailureKind::MalformedResponse,
+                                format!(
+                                    "tool input for content block {block}, which is no tool_use"
+                                ),
+                            )
+                        })?;
+                        out.deltas.push_back(Delta::ToolCall {
+                            index,
+                            id: None,
+                            name: None,
+                            arguments: delta["partial_json"].as_str().unwrap_or("").to_string(),
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            Some("message_delta") => {
+                self.usage = usage(&event["usage"], self.usage);
+                *out.usage = Some(self.usage);
+                if let Some(reason) = event["delta"]["stop_reason"].as_str() {
+                    out.deltas
+                        .push_back(Delta::Finish(finish_reason(Some(reason))));
+                }
+            }
+            Some("message_stop") => {
+                *out.usage = Some(self.usage);
+                return Ok(true);
+            }
+            Some("error") => {
+                let error = &event["error"];
+                let kind = match error["type"].as_str() {
+                    Some("rate_limit_error") => FailureKind::RateLimited,
+                    Some("invalid_request_error") => FailureKind::BadRequest,
+                    _ => FailureKind::Server,
+                };
+                let message = error["message"].as_str().unwrap_or("no message");
+                return Err(Failure::new(kind, format!("error event: {message}")));
+            }
+            Some(_) => {}
+            None => {
+                return Err(Failure::new(
+                    FailureKind::MalformedResponse,
+                    "a streamed event without a type",
+                ));
+            }
+        }
+        Ok(false)
+    }
 }
 
 /// The answer, with Anthropic's stop reasons mapped to OpenAI's finish reasons.
@@ -91,21 +228,6 @@ pub(crate) fn response(body: &Value) -> Result<(String, Vec<ToolCall>, String, U
             _ => {}
         }
     }
-    let finish = match body["stop_reason"].as_str() {
-        Some("max_tokens") => "length",
-        Some("tool_use") => "tool_calls",
-        Some("refusal") => "content_filter",
-        _ => "stop",
-    }
-    .to_string();
-    let u = &body["usage"];
-    let cache_read = u["cache_read_input_tokens"].as_u64().unwrap_or(0);
-    let cache_write = u["cache_creation_input_tokens"].as_u64().unwrap_or(0);
-    let usage = Usage {
-        input: u["input_tokens"].as_u64().unwrap_or(0) + cache_read + cache_write,
-        output: u["output_tokens"].as_u64().unwrap_or(0),
-        cached: cache_read,
-        reasoning: 0,
-    };
-    Ok((text, calls, finish, usage))
+    let finish = finish_reason(body["stop_reason"].as_str());
+    Ok((text, calls, finish, usage(&body["usage"], Usage::default())))
 }

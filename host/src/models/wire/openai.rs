@@ -4,10 +4,11 @@
 use serde_json::{Value, json};
 
 use crate::models::classify::{Failure, FailureKind};
+use crate::models::stream::{Delta, Out};
 use crate::models::types::{ChatRequest, Role, ToolCall, Usage};
 
-/// The request body for `model`.
-pub(crate) fn request(model: &str, req: &ChatRequest) -> Value {
+/// The request body for `model`; a streamed one asks for the usage at the end.
+pub(crate) fn request(model: &str, req: &ChatRequest, stream: bool) -> Value {
     let messages: Vec<Value> = req
         .messages
         .iter()
@@ -66,6 +67,10 @@ pub(crate) fn request(model: &str, req: &ChatRequest) -> Value {
             "json_schema": { "name": "response", "schema": schema, "strict": true },
         });
     }
+    if stream {
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({ "include_usage": true });
+    }
     body
 }
 
@@ -108,8 +113,11 @@ pub(crate) fn response(body: &Value) -> Result<(String, Vec<ToolCall>, String, U
         .as_str()
         .unwrap_or("stop")
         .to_string();
-    let u = &body["usage"];
-    let usage = Usage {
+    Ok((content, calls, finish, usage(&body["usage"])))
+}
+
+fn usage(u: &Value) -> Usage {
+    Usage {
         input: u["prompt_tokens"].as_u64().unwrap_or(0),
         output: u["completion_tokens"].as_u64().unwrap_or(0),
         cached: u["prompt_tokens_details"]["cached_tokens"]
@@ -118,141 +126,66 @@ pub(crate) fn response(body: &Value) -> Result<(String, Vec<ToolCall>, String, U
         reasoning: u["completion_tokens_details"]["reasoning_tokens"]
             .as_u64()
             .unwrap_or(0),
-    };
-    Ok((content, calls, finish, usage))
+    }
 }
 
-/// The other direction, for Warden's own OpenAI-compatible endpoint: a client's
-/// chat-completions body → (`model`, the request). `model` names a route.
-pub fn parse_request(body: &Value) -> Result<(String, ChatRequest), String> {
-    use crate::models::types::{Message, ToolDef};
-    let model = body["model"]
-        .as_str()
-        .ok_or("`model` is missing: give the name of a route")?
-        .to_string();
-    let text_of = |content: &Value| -> String {
-        match content {
-            Value::String(s) => s.clone(),
-            // Content parts: the text ones, joined.
-            Value::Array(parts) => parts
-                .iter()
-                .filter_map(|p| p["text"].as_str())
-                .collect::<Vec<_>>()
-                .join(""),
-            _ => String::new(),
-        }
-    };
-    let mut messages = Vec::new();
-    for (i, m) in body["messages"]
-        .as_array()
-        .ok_or("`messages` must be an array")?
-        .iter()
-        .enumerate()
-    {
-        let role = match m["role"].as_str() {
-            Some("system" | "developer") => Role::System,
-            Some("user") => Role::User,
-            Some("assistant") => Role::Assistant,
-            Some("tool") => Role::Tool,
-            other => {
-                return Err(format!(
-                    "messages[{i}].role {other:?} is not system, user, assistant or tool"
-                ));
-            }
+/// One event of a streamed chat completion (`data: {chunk}`, or `data: [DONE]` at the
+/// end): text and tool-call deltas, the finish reason, the usage (in a last chunk
+/// without choices, as `stream_options.include_usage` asks). True at `[DONE]`.
+pub(crate) fn stream_event(data: &str, out: Out<'_>) -> Result<bool, Failure> {
+    if data.trim() == "[DONE]" {
+        return Ok(true);
+    }
+    let chunk: Value = serde_json::from_str(data).map_err(|e| {
+        Failure::new(
+            FailureKind::MalformedResponse,
+            format!("a streamed chunk is not JSON: {e}"),
+        )
+    })?;
+    if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {
+        let kind = match error["type"].as_str().or(error["code"].as_str()) {
+            Some(t) if t.contains("rate_limit") => FailureKind::RateLimited,
+            Some(t) if t.contains("invalid_request") => FailureKind::BadRequest,
+            _ => FailureKind::Server,
         };
-        let mut tool_calls = Vec::new();
-        for c in m["tool_calls"].as_array().into_iter().flatten() {
-            let arguments = match &c["function"]["arguments"] {
-                Value::String(s) if s.trim().is_empty() => json!({}),
-                Value::String(s) => serde_json::from_str(s)
-                    .map_err(|e| format!("messages[{i}]: tool call arguments are not JSON: {e}"))?,
-                other => other.clone(),
-            };
-            tool_calls.push(ToolCall {
-                id: c["id"].as_str().unwrap_or("").to_string(),
-                name: c["function"]["name"].as_str().unwrap_or("").to_string(),
-                arguments,
+        let message = error["message"].as_str().unwrap_or("no message");
+        return Err(Failure::new(kind, format!("error event: {message}")));
+    }
+    if !chunk["choices"].is_array() && chunk["usage"].is_null() {
+        return Err(Failure::new(
+            FailureKind::MalformedResponse,
+            "a streamed chunk without choices",
+        ));
+    }
+    if let Some(choice) = chunk["choices"].get(0) {
+        let delta = &choice["delta"];
+        if let Some(text) = delta["content"].as_str().filter(|t| !t.is_empty()) {
+            out.deltas.push_back(Delta::Text(text.to_string()));
+        }
+        for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            let index = call["index"].as_u64().ok_or_else(|| {
+                Failure::new(
+                    FailureKind::MalformedResponse,
+                    "a streamed tool call without an index",
+                )
+            })?;
+            let text = |v: &Value| v.as_str().map(str::to_string);
+            out.deltas.push_back(Delta::ToolCall {
+                index: usize::try_from(index).unwrap_or(usize::MAX),
+                id: text(&call["id"]),
+                name: text(&call["function"]["name"]),
+                arguments: call["function"]["arguments"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
             });
         }
-        messages.push(Message {
-            role: Some(role),
-            content: text_of(&m["content"]),
-            tool_calls,
-            tool_call_id: m["tool_call_id"].as_str().map(str::to_string),
-        });
+        if let Some(reason) = choice["finish_reason"].as_str() {
+            out.deltas.push_back(Delta::Finish(reason.to_string()));
+        }
     }
-    let tools = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|t| ToolDef {
-            name: t["function"]["name"].as_str().unwrap_or("").to_string(),
-            description: t["function"]["description"]
-                .as_str()
-                .unwrap_or("")
-                .to_string(),
-            parameters: t["function"]["parameters"].clone(),
-        })
-        .collect();
-    let stop = match &body["stop"] {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let max_tokens = body["max_completion_tokens"]
-        .as_u64()
-        .or_else(|| body["max_tokens"].as_u64())
-        .and_then(|n| u32::try_from(n).ok());
-    let response_format = match body["response_format"]["type"].as_str() {
-        Some("json_schema") => Some(body["response_format"]["json_schema"]["schema"].clone()),
-        Some("json_object") => Some(json!({"type": "object"})),
-        _ => None,
-    };
-    Ok((
-        model,
-        ChatRequest {
-            messages,
-            tools,
-            temperature: body["temperature"].as_f64(),
-            max_tokens,
-            stop,
-            response_format,
-        },
-    ))
-}
-
-/// A chat-completions answer for `route` from the router's response.
-pub fn build_response(route: &str, answer: &crate::models::ChatResponse, created: u64) -> Value {
-    let tool_calls: Vec<Value> = answer
-        .tool_calls
-        .iter()
-        .map(|c| {
-            json!({
-                "id": c.id, "type": "function",
-                "function": { "name": c.name, "arguments": c.arguments.to_string() },
-            })
-        })
-        .collect();
-    let mut message = json!({ "role": "assistant", "content": answer.content });
-    if !tool_calls.is_empty() {
-        message["tool_calls"] = json!(tool_calls);
+    if chunk["usage"].is_object() {
+        *out.usage = Some(usage(&chunk["usage"]));
     }
-    json!({
-        "id": format!("chatcmpl-warden-{created}"),
-        "object": "chat.completion",
-        "created": created,
-        "model": route,
-        "choices": [{ "index": 0, "message": message, "finish_reason": answer.finish_reason }],
-        "usage": {
-            "prompt_tokens": answer.usage.input,
-            "completion_tokens": answer.usage.output,
-            "total_tokens": answer.usage.input + answer.usage.output,
-            "prompt_tokens_details": { "cached_tokens": answer.usage.cached },
-            "completion_tokens_details": { "reasoning_tokens": answer.usage.reasoning },
-        },
-        "warden": { "target": answer.target, "cost": answer.cost },
-    })
+    Ok(false)
 }

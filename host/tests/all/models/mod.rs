@@ -1,119 +1,29 @@
 //! The model router against fake providers on 127.0.0.1 that speak the real wire
-//! formats (OpenAI chat completions, Anthropic Messages), with scripted failures.
+//! formats (OpenAI chat completions, Anthropic Messages; whole and streamed), with
+//! scripted failures: the router's reaction to each, streaming through the router and
+//! the gateway, budgets of plugins, principals and routes, the `fastest` and
+//! `weighted` strategies, connection reuse, and the official `openai` Python package
+//! as a client of the gateway.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use serde_json::json;
 use tokio::net::TcpListener;
 use warden::models::{
     ChatRequest, Message, ModelsConfig, Price, ProviderConfig, ProviderKind, Role, RouteConfig,
     RouteError, Router, Strategy, ToolDef,
 };
 
-/// One request a fake provider received.
-#[derive(Clone, Debug)]
-pub(crate) struct Received {
-    pub(crate) path: String,
-    pub(crate) headers: Vec<(String, String)>,
-    pub(crate) body: Value,
-}
+mod budgets;
+mod fake;
+mod gateway;
+mod strategies;
+mod streaming;
 
-/// A scripted answer: status, extra header lines, body.
-pub(crate) type Reply = (u16, String, Value);
+pub(crate) use self::fake::{Fake, Reply, openai_answer};
 
-pub(crate) struct Fake {
-    addr: SocketAddr,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Fake {
-    /// A provider that answers from `script` in order, then with `fallback`.
-    pub(crate) async fn start(script: Vec<Reply>, fallback: Reply) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
-        let (rec, scr) = (received.clone(), script.clone());
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let (rec, scr, fallback) = (rec.clone(), scr.clone(), fallback.clone());
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n") {
-                        if stream.read(&mut byte).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        head.push(byte[0]);
-                    }
-                    let text = String::from_utf8_lossy(&head).into_owned();
-                    let mut lines = text.split("\r\n");
-                    let path = lines
-                        .next()
-                        .unwrap_or("")
-                        .split(' ')
-                        .nth(1)
-                        .unwrap_or("")
-                        .to_string();
-                    let headers: Vec<(String, String)> = lines
-                        .filter_map(|l| l.split_once(':'))
-                        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-                        .collect();
-                    let length = headers
-                        .iter()
-                        .find(|(n, _)| n == "content-length")
-                        .and_then(|(_, v)| v.parse().ok())
-                        .unwrap_or(0);
-                    let mut body = vec![0; length];
-                    stream.read_exact(&mut body).await.unwrap();
-                    rec.lock().unwrap().push(Received {
-                        path,
-                        headers,
-                        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-                    });
-                    let (status, extra, answer) =
-                        scr.lock().unwrap().pop_front().unwrap_or(fallback);
-                    if status == 0 {
-                        // Hang: never answer (until the test ends).
-                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
-                        return;
-                    }
-                    let answer = answer.to_string();
-                    let out = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{answer}",
-                        answer.len()
-                    );
-                    let _ = stream.write_all(out.as_bytes()).await;
-                });
-            }
-        });
-        Self { addr, received }
-    }
-
-    pub(crate) fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub(crate) fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-pub(crate) fn openai_answer(text: &str) -> Reply {
-    (
-        200,
-        String::new(),
-        json!({
-            "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 2},
-        }),
-    )
-}
-
-fn provider(kind: ProviderKind, url: String) -> ProviderConfig {
+pub(crate) fn provider(kind: ProviderKind, url: String) -> ProviderConfig {
     ProviderConfig {
         kind,
         base_url: url,
@@ -122,7 +32,7 @@ fn provider(kind: ProviderKind, url: String) -> ProviderConfig {
     }
 }
 
-fn route(targets: &[&str], strategy: Strategy) -> RouteConfig {
+pub(crate) fn route(targets: &[&str], strategy: Strategy) -> RouteConfig {
     RouteConfig {
         targets: targets.iter().map(|t| t.to_string()).collect(),
         strategy,
@@ -130,7 +40,7 @@ fn route(targets: &[&str], strategy: Strategy) -> RouteConfig {
     }
 }
 
-fn config(
+pub(crate) fn config(
     providers: Vec<(&str, ProviderConfig)>,
     routes: Vec<(&str, RouteConfig)>,
 ) -> ModelsConfig {
@@ -149,7 +59,7 @@ fn config(
     config
 }
 
-fn hello() -> ChatRequest {
+pub(crate) fn hello() -> ChatRequest {
     ChatRequest {
         messages: vec![Message::new(Role::User, "hello")],
         ..ChatRequest::default()
@@ -159,9 +69,8 @@ fn hello() -> ChatRequest {
 #[tokio::test]
 async fn openai_wire_format_both_ways_with_tools_usage_and_cost() {
     let fake = Fake::start(
-        vec![(
+        vec![Reply::json(
             200,
-            String::new(),
             json!({
                 "choices": [{
                     "message": {"role": "assistant", "content": null, "tool_calls": [{
@@ -250,9 +159,8 @@ async fn anthropic_wire_format_both_ways_with_the_key_from_the_environment() {
         std::env::set_var(var, "sk-test")
     };
     let fake = Fake::start(
-        vec![(
+        vec![Reply::json(
             200,
-            String::new(),
             json!({
                 "type": "message", "role": "assistant",
                 "content": [
@@ -298,14 +206,8 @@ async fn anthropic_wire_format_both_ways_with_the_key_from_the_environment() {
     assert_eq!((answer.usage.input, answer.usage.cached), (130, 100));
     let sent = &fake.received()[0];
     assert_eq!(sent.path, "/v1/messages");
-    let header = |n: &str| {
-        sent.headers
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-    };
-    assert_eq!(header("x-api-key").as_deref(), Some("sk-test"));
-    assert_eq!(header("anthropic-version").as_deref(), Some("2023-06-01"));
+    assert_eq!(sent.header("x-api-key"), Some("sk-test"));
+    assert_eq!(sent.header("anthropic-version"), Some("2023-06-01"));
     assert!(
         sent.body["system"]
             .as_str()
@@ -326,7 +228,7 @@ async fn anthropic_wire_format_both_ways_with_the_key_from_the_environment() {
     );
 }
 
-async fn two_targets(first: Vec<Reply>) -> (Fake, Fake, Router) {
+pub(crate) async fn two_targets(first: Vec<Reply>) -> (Fake, Fake, Router) {
     let a = Fake::start(first, openai_answer("from a")).await;
     let b = Fake::start(vec![], openai_answer("from b")).await;
     let router = Router::new(config(
@@ -342,7 +244,7 @@ async fn two_targets(first: Vec<Reply>) -> (Fake, Fake, Router) {
 
 #[tokio::test]
 async fn server_errors_are_retried_then_fall_back() {
-    let err = (500, String::new(), json!({"error": {"message": "boom"}}));
+    let err = Reply::json(500, json!({"error": {"message": "boom"}}));
     let (a, b, router) = two_targets(vec![err.clone(), err]).await;
     let answer = router.complete("r", &hello()).await.unwrap();
     assert_eq!(answer.target, "b/m");
@@ -353,11 +255,8 @@ async fn server_errors_are_retried_then_fall_back() {
 
 #[tokio::test]
 async fn a_rate_limit_is_retried_after_retry_after_on_the_same_target() {
-    let limited = (
-        429,
-        "retry-after: 0\r\n".into(),
-        json!({"error": {"message": "slow down"}}),
-    );
+    let limited =
+        Reply::json(429, json!({"error": {"message": "slow down"}})).header("retry-after: 0");
     let (a, b, router) = two_targets(vec![limited]).await;
     let answer = router.complete("r", &hello()).await.unwrap();
     assert_eq!(answer.target, "a/m");
@@ -367,9 +266,8 @@ async fn a_rate_limit_is_retried_after_retry_after_on_the_same_target() {
 
 #[tokio::test]
 async fn auth_failures_are_not_retried_and_bad_requests_stop() {
-    let (a, _b, router) = two_targets(vec![(
+    let (a, _b, router) = two_targets(vec![Reply::json(
         401,
-        String::new(),
         json!({"error": {"message": "bad key"}}),
     )])
     .await;
@@ -377,9 +275,8 @@ async fn auth_failures_are_not_retried_and_bad_requests_stop() {
     assert_eq!(answer.target, "b/m");
     assert_eq!(a.received().len(), 1, "auth is not retried");
 
-    let (a, b, router) = two_targets(vec![(
+    let (a, b, router) = two_targets(vec![Reply::json(
         400,
-        String::new(),
         json!({"error": {"message": "messages: required"}}),
     )])
     .await;
@@ -393,9 +290,8 @@ async fn auth_failures_are_not_retried_and_bad_requests_stop() {
     assert_eq!(a.received().len(), 1);
     assert!(b.received().is_empty(), "no other target would do better");
 
-    let too_long = (
+    let too_long = Reply::json(
         400,
-        String::new(),
         json!({"error": {"message": "maximum context length is 8192 tokens", "code": "context_length_exceeded"}}),
     );
     let (_a, b, router) = two_targets(vec![too_long]).await;
@@ -407,7 +303,7 @@ async fn auth_failures_are_not_retried_and_bad_requests_stop() {
 async fn a_failing_target_goes_into_cooldown_even_alone() {
     let fake = Fake::start(
         vec![],
-        (503, String::new(), json!({"error": {"message": "down"}})),
+        Reply::json(503, json!({"error": {"message": "down"}})),
     )
     .await;
     let mut cfg = config(
@@ -495,7 +391,7 @@ fn a_route_must_name_configured_providers() {
 }
 
 /// A runtime with this router and an audit log, and the hostile guest granted `grant`.
-fn plugin_with_router(
+pub(crate) fn plugin_with_router(
     router: Router,
     grant: warden::grant::ModelsGrant,
 ) -> (warden::Runtime, warden::Plugin, tempfile::TempDir) {
@@ -576,7 +472,12 @@ async fn plugins_use_granted_routes_within_their_budget() {
     assert_eq!(fake.received().len(), 1);
     let day = warden::models::day_of(warden::memory::now());
     assert_eq!(
-        runtime.router().unwrap().ledger().used("hostile", day).0,
+        runtime
+            .router()
+            .unwrap()
+            .ledger()
+            .used(warden::models::Scope::Plugin, "hostile", day)
+            .0,
         12
     );
 
@@ -597,8 +498,8 @@ async fn plugins_use_granted_routes_within_their_budget() {
 
 #[tokio::test]
 async fn a_hang_times_out_and_broken_json_falls_back() {
-    let hang = (0, String::new(), json!(null));
-    let broken = (200, String::new(), json!("this is not a chat completion"));
+    let hang = Reply::Hang;
+    let broken = Reply::json(200, json!("this is not a chat completion"));
     let a = Fake::start(vec![hang, broken], openai_answer("from a")).await;
     let b = Fake::start(vec![], openai_answer("from b")).await;
     let mut slow = provider(ProviderKind::Openai, a.url());

@@ -18,6 +18,7 @@ use warden::models::{
 mod budgets;
 mod fake;
 mod gateway;
+mod openai_py;
 mod strategies;
 mod streaming;
 

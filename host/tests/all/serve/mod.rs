@@ -14,8 +14,8 @@ use warden_tests::guests;
 
 mod annotations;
 mod commands;
-mod inflight;
 mod gateway_and_mcp;
+mod inflight;
 mod telemetry;
 
 const ADMIN: &str = "wdn_admin-test-token";

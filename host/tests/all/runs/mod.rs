@@ -8,13 +8,15 @@
 //! - [`limits`]: steps, tokens and time per run;
 //! - [`crash`]: a `warden run` killed mid-run, resumed, no side effect twice;
 //! - [`http`]: runs and approvals over HTTP under `warden serve`, with a Cedar policy;
-//! - [`triage`]: the bundled `triage` agent with `notes`, `refunds` and its policy.
+//! - [`triage`]: the bundled `triage` agent with `notes`, `refunds` and its policy;
+//! - [`research`]: the bundled `research` agent with `fetch` and a model route.
 
 mod approvals;
 mod crash;
 mod finish;
 mod http;
 mod limits;
+mod research;
 mod triage;
 
 use std::collections::BTreeMap;

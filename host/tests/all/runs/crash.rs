@@ -2,7 +2,7 @@
 //! resume`: the run continues from its last recorded step, a tool call whose result
 //! was recorded is not run again, and a call that was started but not recorded (the
 //! tool is not idempotent) is not run again either: the agent observes it as
-//! `interrupted`. The `tally` tool counts its executions in the home's memory, which
+//! `interrupted`; a tool its manifest marks idempotent is run again. The `tally` tool counts its executions in the home's memory, which
 //! the test reads while the process runs.
 
 use std::path::Path;
@@ -29,7 +29,7 @@ fn ok(command: &mut Command) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn install(home: &Path) {
+fn install(home: &Path, tally_manifest: Option<&str>) {
     let grants = home.join("grant-files");
     std::fs::create_dir_all(&grants).unwrap();
     std::fs::write(
@@ -43,9 +43,15 @@ fn install(home: &Path) {
     )
     .unwrap();
     for (name, wasm) in [("scripted", guests::SCRIPTED), ("tally", guests::TALLY)] {
-        ok(warden(home)
-            .args(["plugin", "add", wasm, "--name", name, "--grant"])
-            .arg(grants.join(format!("{name}.toml"))));
+        let mut add = warden(home);
+        add.args(["plugin", "add", wasm, "--name", name, "--grant"])
+            .arg(grants.join(format!("{name}.toml")));
+        if let (Some(manifest), "tally") = (tally_manifest, name) {
+            std::fs::write(grants.join("tally-manifest.toml"), manifest).unwrap();
+            add.arg("--manifest")
+                .arg(grants.join("tally-manifest.toml"));
+        }
+        ok(&mut add);
     }
 }
 
@@ -56,17 +62,15 @@ fn tally(memory: &SqliteMemory, key: &str) -> u64 {
         .map_or(0, |e| String::from_utf8(e.value).unwrap().parse().unwrap())
 }
 
-#[test]
-fn a_run_killed_mid_call_resumes_without_running_any_side_effect_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let home = dir.path();
-    install(home);
+/// Runs the script below with `warden run`, kills it while step 2's call sleeps, resumes
+/// it with `warden runs resume`, and returns the finished run and the memory.
+fn kill_and_resume(home: &Path, sleep_ms: u32) -> (Value, SqliteMemory) {
     // Step 1 bumps `fast` (recorded); step 2 bumps `slow`, then sleeps: the process is
     // killed while the tool sleeps, after its side effect, before its result is
     // recorded.
     let task = json!({ "script": [
         { "call": [{ "id": "a", "tool": "tally/bump", "arguments": { "key": "fast" } }] },
-        { "call": [{ "id": "b", "tool": "tally/bump", "arguments": { "key": "slow", "sleep-ms": 8000 } }] },
+        { "call": [{ "id": "b", "tool": "tally/bump", "arguments": { "key": "slow", "sleep-ms": sleep_ms } }] },
         { "finish": "resumed" },
     ] });
     let mut child = warden(home)
@@ -96,7 +100,15 @@ fn a_run_killed_mid_call_resumes_without_running_any_side_effect_twice() {
         .expect("the killed run is listed")
         .to_string();
     let out = ok(warden(home).args(["runs", "resume", &id]));
-    let run: Value = serde_json::from_str(&out).unwrap();
+    (serde_json::from_str(&out).unwrap(), memory)
+}
+
+#[test]
+fn a_run_killed_mid_call_resumes_without_running_any_side_effect_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    install(home, None);
+    let (run, memory) = kill_and_resume(home, 8000);
     assert_eq!(run["status"], "finished", "{run}");
     assert_eq!(
         run["result"]["observations"],
@@ -105,8 +117,27 @@ fn a_run_killed_mid_call_resumes_without_running_any_side_effect_twice() {
     // Neither side effect happened twice.
     assert_eq!((tally(&memory, "fast"), tally(&memory, "slow")), (1, 1));
     // The record says so too.
-    let shown: Value = serde_json::from_str(&ok(warden(home).args(["runs", "show", &id]))).unwrap();
+    let id = run["id"].as_str().unwrap();
+    let shown: Value = serde_json::from_str(&ok(warden(home).args(["runs", "show", id]))).unwrap();
     assert_eq!(shown["steps"].as_array().unwrap().len(), 3);
     let audit = ok(warden(home).args(["audit", "query", "--kind", "run.interrupted"]));
     assert!(audit.contains("tally/bump"), "{audit}");
+}
+
+#[test]
+fn an_interrupted_call_of_an_idempotent_tool_is_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    // The manifest says running `bump` again is safe (for this test's sake).
+    let manifest =
+        "name = \"tally\"\n\n[tools.bump]\nidempotent = true\n\n[tools.count]\nread_only = true\n";
+    install(home, Some(manifest));
+    let (run, memory) = kill_and_resume(home, 1000);
+    assert_eq!(
+        run["result"]["observations"],
+        json!([{ "tools": { "a": 1 } }, { "tools": { "b": 2 } }]),
+        "{run}"
+    );
+    // The recorded call was not run again; the interrupted one was.
+    assert_eq!((tally(&memory, "fast"), tally(&memory, "slow")), (1, 2));
 }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use warden::Runtime;
 use warden::grant::{Access, Grant, MemoryGrant};
@@ -53,10 +54,7 @@ impl FakeEmbeddings {
                     seen.fetch_add(1, Ordering::SeqCst);
                     if fail {
                         let error = json!({"error": {"message": "overloaded"}});
-                        return (
-                            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                            axum::Json(error),
-                        );
+                        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(error));
                     }
                     assert_eq!(body["model"], "fake-embed");
                     let data: Vec<Value> = body["input"]
@@ -67,7 +65,7 @@ impl FakeEmbeddings {
                         .map(|(i, t)| json!({"index": i, "embedding": embed(t.as_str().unwrap())}))
                         .collect();
                     (
-                        axum::http::StatusCode::OK,
+                        StatusCode::OK,
                         axum::Json(json!({"object": "list", "data": data})),
                     )
                 }

@@ -172,6 +172,19 @@ pub(crate) fn print_summary(plugin: &Plugin) {
                     secret.header
                 );
             }
+            if let Some(tools) = &grant.tools {
+                println!("  tools  {}", tools.allow.join(", "));
+            }
+            if let Some(agent) = &grant.agent {
+                println!(
+                    "  agent  per run: {} steps, {} tokens, ${}, {} ms running, memo {} KiB",
+                    agent.max_steps,
+                    agent.max_tokens,
+                    agent.max_cost,
+                    agent.max_wall_ms,
+                    agent.max_memo_kb
+                );
+            }
         }
     }
     let l = &plugin.limits;

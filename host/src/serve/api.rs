@@ -237,7 +237,27 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
                 }),
         )
         .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn(close_after_refusal))
         .with_state(state)
+}
+
+/// An error answer to a request that carries a body closes the connection: a refusal
+/// (401, 403, 413…) is sent without reading the body, and a client that reused the
+/// connection would have its next request read as the rest of that body.
+async fn close_after_refusal(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|len| len.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Answers without a JSON body (a layer's 413, 503, 405…) get the API's error shape.

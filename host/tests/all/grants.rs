@@ -268,7 +268,10 @@ fn a_grant_file_is_strict() {
         ),
         ("[agent]\nmax_steps = 0", "max_steps = 0 is out of range"),
         ("[agent]\nmax_turns = 3", "unknown field `max_turns`"),
-        ("[agent]\nmax_cost = -1.0", "max_cost = -1 must be a number of dollars"),
+        (
+            "[agent]\nmax_cost = -1.0",
+            "max_cost = -1 must be a number of dollars",
+        ),
         (
             "[memory]\n\"Bad Name\" = \"read\"",
             "a namespace is 1 to 64",

@@ -162,7 +162,7 @@ impl Resource {
         }
     }
 
-    /// `tool` of `plugin`, annotations unknown (the defaults).
+    /// `tool` of `plugin`, annotations unknown (the conservative defaults).
     pub fn tool(plugin: &str, tool: &str) -> Self {
         Resource::Tool {
             plugin: plugin.to_string(),
@@ -184,13 +184,26 @@ impl std::fmt::Display for Resource {
     }
 }
 
-/// What a tool says about itself (from its plugin's manifest); conservative defaults.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+/// What a tool says about itself (from its plugin's manifest). The default, for a
+/// tool nothing is known of, is the conservative one (MCP's): it may do anything —
+/// not read-only, destructive, not idempotent, open world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct ToolAnnotations {
     pub read_only: bool,
     pub destructive: bool,
     pub idempotent: bool,
     pub open_world: bool,
+}
+
+impl Default for ToolAnnotations {
+    fn default() -> Self {
+        Self {
+            read_only: false,
+            destructive: true,
+            idempotent: false,
+            open_world: true,
+        }
+    }
 }
 
 /// One question to the policy.

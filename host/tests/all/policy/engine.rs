@@ -149,19 +149,27 @@ fn forbid_wins_over_every_permit() {
     let d = decide(&e, &intern, Action::CallTool, &destructive, json!({}));
     assert_eq!(d.policies(), ["policy.cedar:16"], "{d:?}");
     assert!(!d.is_allow());
-    let d = decide(
-        &e,
-        &intern,
-        Action::CallTool,
-        &Resource::tool("files", "read"),
-        json!({}),
-    );
+    let safe = Resource::Tool {
+        plugin: "files".into(),
+        tool: "read".into(),
+        annotations: warden::policy::ToolAnnotations {
+            read_only: true,
+            destructive: false,
+            idempotent: true,
+            open_world: false,
+        },
+    };
+    let d = decide(&e, &intern, Action::CallTool, &safe, json!({}));
     assert_eq!(
         d,
         Decision::Allow {
             policies: vec!["role:caller:call-tool".into()]
         }
     );
+    // A tool nothing is known of is taken to be destructive: the forbid applies.
+    let unknown = Resource::tool("files", "read");
+    let d = decide(&e, &intern, Action::CallTool, &unknown, json!({}));
+    assert!(!d.is_allow(), "{d:?}");
 }
 
 #[test]

@@ -47,6 +47,9 @@ pub struct CallState {
     pub(crate) router: Option<Arc<crate::models::Router>>,
     /// Model calls made, for the audit records.
     pub(crate) model_uses: Vec<crate::models::ModelUse>,
+    /// On whose behalf the call runs (its model calls are charged to that principal's
+    /// budget too); `None` for an agent's own step.
+    pub(crate) principal: Option<Arc<str>>,
     /// The embedder of hybrid memory search, if an embedding route is configured.
     pub(crate) embedder: Option<Arc<crate::memory::Embedder>>,
     /// Files opened and the environment read, for the audit records.
@@ -117,6 +120,7 @@ impl CallState {
             memory_uses: Vec::new(),
             router: runtime.router.get().cloned(),
             model_uses: Vec::new(),
+            principal: None,
             embedder: runtime.embedder.get().cloned(),
             files: crate::boundary::FileUses::default(),
         })

@@ -150,3 +150,41 @@ pub fn record_status(span: &tracing::Span, status: http::StatusCode) {
         span.record("otel.status_code", "ERROR");
     }
 }
+
+/// The span of one model call: `chat {route}` (the route is the model a caller names;
+/// the target that answered is `gen_ai.response.model`).
+pub fn chat_span(route: &str) -> tracing::Span {
+    tracing::info_span!(
+        "chat",
+        otel.name = %format_args!("chat {route}"),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.operation.name = "chat",
+        gen_ai.request.model = route,
+        gen_ai.response.model = tracing::field::Empty,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    )
+}
+
+/// Records on a `chat` span the target that answered and the tokens it counted.
+pub fn record_usage(span: &tracing::Span, target: &str, input_tokens: u64, output_tokens: u64) {
+    span.record("gen_ai.response.model", target);
+    span.record("gen_ai.usage.input_tokens", input_tokens);
+    span.record("gen_ai.usage.output_tokens", output_tokens);
+}
+
+/// The span of one step of an agent run: `invoke_agent {agent}`.
+pub fn agent_span(agent: &str, run_id: &str) -> tracing::Span {
+    tracing::info_span!(
+        "invoke_agent",
+        otel.name = %format_args!("invoke_agent {agent}"),
+        otel.kind = "internal",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.agent.name = agent,
+        gen_ai.conversation.id = run_id,
+        error.type = tracing::field::Empty,
+    )
+}

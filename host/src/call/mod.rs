@@ -109,7 +109,9 @@ impl Runtime {
     ) -> Result<Value, CallError> {
         let started = Instant::now();
         let mut report = Report::default();
-        let result = self.run(plugin, tool, args, cancel, &mut report).await;
+        let result = self
+            .run(principal, plugin, tool, args, cancel, &mut report)
+            .await;
         match self.audit.get() {
             None => result,
             Some(audit) => {
@@ -129,6 +131,7 @@ impl Runtime {
 
     async fn run(
         &self,
+        principal: &str,
         plugin: &Plugin,
         tool: &str,
         args: &Value,
@@ -155,13 +158,14 @@ impl Runtime {
         let timeout = Duration::from_millis(plugin.limits.timeout_ms);
         let _slot = self.acquire_slot(plugin, tool, timeout).await?;
         let deadline = Instant::now() + timeout;
-        let state = CallState::new(plugin, self, call_id, deadline).map_err(|source| {
+        let mut state = CallState::new(plugin, self, call_id, deadline).map_err(|source| {
             CallError::Internal {
                 plugin: plugin.name.to_string(),
                 tool: tool.to_string(),
                 source,
             }
         })?;
+        state.principal = Some(principal.into());
         let mut store = Store::new(&self.engine, state);
         let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span.clone());
         // The epoch deadline stops guest code; this stops host calls that block, with

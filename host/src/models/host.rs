@@ -123,7 +123,7 @@ impl wit::Host for CallState {
         let request = to_request(&req)?;
         let payer = Payer {
             plugin: Some((&self.plugin, &grant.budget)),
-            principal: None,
+            principal: self.principal.as_deref(),
         };
         let reservation = match router.reserve(&req.route, payer, &request) {
             Ok(reservation) => reservation,

@@ -64,6 +64,18 @@ pub enum RouteError {
     Budget(#[from] BudgetExceeded),
 }
 
+impl RouteError {
+    /// A short name of the error's kind, for spans and metrics (`error.type`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouteError::UnknownRoute { .. } => "unknown-route",
+            RouteError::Stopped { .. } => "stopped",
+            RouteError::Exhausted { .. } => "exhausted",
+            RouteError::Budget(_) => "budget",
+        }
+    }
+}
+
 /// What the router knows of a target's health.
 #[derive(Default)]
 struct Health {
@@ -142,9 +154,21 @@ impl Router {
         route: &str,
         request: &ChatRequest,
     ) -> Result<ChatResponse, RouteError> {
-        match self.run(route, request, Want::Whole).await? {
-            Got::Whole(answer) => Ok(answer),
-            Got::Stream(_) => unreachable!("asked for a whole answer"),
+        let span = crate::telemetry::chat_span(route);
+        let got =
+            tracing::Instrument::instrument(self.run(route, request, Want::Whole), span.clone())
+                .await;
+        match got {
+            Ok(Got::Whole(answer)) => {
+                let usage = &answer.usage;
+                crate::telemetry::record_usage(&span, &answer.target, usage.input, usage.output);
+                Ok(answer)
+            }
+            Ok(Got::Stream(_)) => unreachable!("asked for a whole answer"),
+            Err(err) => {
+                crate::telemetry::record_error(&span, Some(err.kind()));
+                Err(err)
+            }
         }
     }
 
@@ -156,9 +180,20 @@ impl Router {
         route: &str,
         request: &ChatRequest,
     ) -> Result<Streaming, RouteError> {
-        match self.run(route, request, Want::Stream).await? {
-            Got::Stream(stream) => Ok(*stream),
-            Got::Whole(_) => unreachable!("asked for a stream"),
+        let span = crate::telemetry::chat_span(route);
+        let got =
+            tracing::Instrument::instrument(self.run(route, request, Want::Stream), span.clone())
+                .await;
+        match got {
+            Ok(Got::Stream(stream)) => {
+                span.record("gen_ai.response.model", stream.target());
+                Ok(*stream)
+            }
+            Ok(Got::Whole(_)) => unreachable!("asked for a stream"),
+            Err(err) => {
+                crate::telemetry::record_error(&span, Some(err.kind()));
+                Err(err)
+            }
         }
     }
 

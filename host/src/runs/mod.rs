@@ -373,7 +373,11 @@ impl Runner {
         {
             return Ok(run);
         }
-        let result = self.drive_claimed(run).await;
+        let span = crate::telemetry::agent_span(&run.agent, id);
+        let result = tracing::Instrument::instrument(self.drive_claimed(run), span.clone()).await;
+        if result.is_err() {
+            crate::telemetry::record_error(&span, Some("run-error"));
+        }
         let released = self.store.release(id, &self.owner);
         result?;
         released?;

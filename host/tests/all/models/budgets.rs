@@ -148,6 +148,49 @@ async fn a_route_budget_applies_to_plugins_beside_their_own() {
     assert_eq!(fake.received().len(), 1);
 }
 
+#[tokio::test]
+async fn a_plugins_model_calls_are_charged_to_the_principal_it_acts_for() {
+    let fake = Fake::auto("hi there").await;
+    let mut cfg = config(
+        vec![("a", provider(ProviderKind::Openai, fake.url()))],
+        vec![("fast", route(&["a/m"], Strategy::Fallback))],
+    );
+    cfg.budgets.principals.insert(
+        "token:ci".into(),
+        Budget {
+            tokens_per_day: Some(500),
+            cost_per_day: None,
+        },
+    );
+    let (runtime, plugin, _home) = plugin_with_router(
+        Router::new(cfg).unwrap(),
+        warden::grant::ModelsGrant {
+            routes: vec!["fast".into()],
+            budget: Budget::default(),
+        },
+    );
+    let ask = |max: u32| json!({"route": "fast", "prompt": "hello", "max-tokens": max});
+    // Within token:ci's budget; past it for token:ci, and still fine for another caller.
+    runtime
+        .call_as("token:ci", &plugin, "ask", &ask(100))
+        .await
+        .unwrap();
+    let err = runtime
+        .call_as("token:ci", &plugin, "ask", &ask(1000))
+        .await
+        .unwrap_err();
+    let err = err.to_string();
+    assert!(
+        err.contains("budget of principal") && err.contains("token:ci"),
+        "{err}"
+    );
+    runtime
+        .call_as("token:other", &plugin, "ask", &ask(1000))
+        .await
+        .unwrap();
+    assert_eq!(fake.received().len(), 2);
+}
+
 #[test]
 fn a_cost_budget_holds_the_estimate_at_the_dearest_target() {
     let mut cfg = config(

@@ -16,7 +16,7 @@ use warden::models::{
 };
 
 mod budgets;
-mod fake;
+pub(crate) mod fake;
 mod gateway;
 mod openai_py;
 mod strategies;

@@ -48,7 +48,14 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, collector).await });
 
+    // A model route to a fake OpenAI-compatible provider, for the gateway's `chat` span.
+    let fake = crate::models::fake::Fake::auto("traced answer").await;
     let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[models.providers.fake]\nkind = \"openai\"\nbase_url = \"{}/v1\"\n\n[models.routes.smart]\ntargets = [\"fake/model-a\"]\n",
+        fake.url()
+    );
+    std::fs::write(dir.path().join("warden.toml"), config).unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
         .arg("--home")
         .arg(dir.path())
@@ -87,6 +94,12 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
     };
     let ok = call("text/word-count", json!({"text": "traced words"}));
     assert_eq!(ok.await.unwrap().status(), StatusCode::OK);
+    let chat = http
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(&token)
+        .json(&json!({"model": "smart", "messages": [{"role": "user", "content": "hi"}]}))
+        .send();
+    assert_eq!(chat.await.unwrap().status(), StatusCode::OK);
     let bad = call("text/word-count", json!({"nope": 1}));
     assert_eq!(
         bad.await.unwrap().status(),
@@ -115,6 +128,29 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
         Some(json!("text/word-count"))
     );
     assert!(attribute(tool, "gen_ai.tool.call.id").is_some(), "{tool:#}");
+
+    let chat = named("chat smart");
+    assert_eq!(chat.len(), 1, "{spans:#?}");
+    let chat = chat[0];
+    assert_eq!(
+        attribute(chat, "gen_ai.operation.name"),
+        Some(json!("chat"))
+    );
+    assert_eq!(
+        attribute(chat, "gen_ai.request.model"),
+        Some(json!("smart"))
+    );
+    assert_eq!(
+        attribute(chat, "gen_ai.response.model"),
+        Some(json!("fake/model-a"))
+    );
+    assert!(
+        attribute(chat, "gen_ai.usage.input_tokens").is_some(),
+        "{chat:#}"
+    );
+    let gateway = named("POST /v1/chat/completions");
+    assert_eq!(gateway.len(), 1, "{spans:#?}");
+    assert_eq!(chat["parentSpanId"], gateway[0]["spanId"]);
 
     let requests = named("POST /v1/tools/{plugin}/{tool}");
     assert_eq!(requests.len(), 2, "{spans:#?}");

@@ -104,35 +104,48 @@ routes.tight = {{ tokens_per_day = 40 }}
     served.server.shutdown().await;
 }
 
-#[tokio::test]
-async fn a_route_budget_applies_to_plugins_beside_their_own() {
-    let fake = Fake::auto("hi there").await;
+const TOKENS_500: Budget = Budget {
+    tokens_per_day: Some(500),
+    cost_per_day: None,
+};
+
+/// The `hostile` plugin granted route `fast` (one target on `fake`), with `budgets`.
+fn fast_route_plugin(
+    fake: &Fake,
+    budgets: impl FnOnce(&mut warden::models::Budgets),
+) -> (warden::Runtime, warden::Plugin, tempfile::TempDir) {
     let mut cfg = config(
         vec![("a", provider(ProviderKind::Openai, fake.url()))],
         vec![("fast", route(&["a/m"], Strategy::Fallback))],
     );
-    cfg.budgets.routes.insert(
-        "fast".into(),
-        Budget {
-            tokens_per_day: Some(500),
-            cost_per_day: None,
-        },
-    );
-    let (runtime, plugin, _home) = plugin_with_router(
+    budgets(&mut cfg.budgets);
+    plugin_with_router(
         Router::new(cfg).unwrap(),
         warden::grant::ModelsGrant {
             routes: vec!["fast".into()],
             budget: Budget::default(),
         },
-    );
-    let ask = |max: u32| json!({"route": "fast", "prompt": "hello", "max-tokens": max});
+    )
+}
+
+/// The arguments of `hostile/ask` on route `fast`.
+fn plugin_ask(max: u32) -> Value {
+    json!({"route": "fast", "prompt": "hello", "max-tokens": max})
+}
+
+#[tokio::test]
+async fn a_route_budget_applies_to_plugins_beside_their_own() {
+    let fake = Fake::auto("hi there").await;
+    let (runtime, plugin, _home) = fast_route_plugin(&fake, |budgets| {
+        budgets.routes.insert("fast".into(), TOKENS_500);
+    });
     let answer = runtime
-        .call_as("test", &plugin, "ask", &ask(100))
+        .call_as("test", &plugin, "ask", &plugin_ask(100))
         .await
         .unwrap();
     assert_eq!(answer, json!("hi there [a/m]"));
     let err = runtime
-        .call_as("test", &plugin, "ask", &ask(1000))
+        .call_as("test", &plugin, "ask", &plugin_ask(1000))
         .await
         .unwrap_err();
     assert!(
@@ -151,32 +164,16 @@ async fn a_route_budget_applies_to_plugins_beside_their_own() {
 #[tokio::test]
 async fn a_plugins_model_calls_are_charged_to_the_principal_it_acts_for() {
     let fake = Fake::auto("hi there").await;
-    let mut cfg = config(
-        vec![("a", provider(ProviderKind::Openai, fake.url()))],
-        vec![("fast", route(&["a/m"], Strategy::Fallback))],
-    );
-    cfg.budgets.principals.insert(
-        "token:ci".into(),
-        Budget {
-            tokens_per_day: Some(500),
-            cost_per_day: None,
-        },
-    );
-    let (runtime, plugin, _home) = plugin_with_router(
-        Router::new(cfg).unwrap(),
-        warden::grant::ModelsGrant {
-            routes: vec!["fast".into()],
-            budget: Budget::default(),
-        },
-    );
-    let ask = |max: u32| json!({"route": "fast", "prompt": "hello", "max-tokens": max});
+    let (runtime, plugin, _home) = fast_route_plugin(&fake, |budgets| {
+        budgets.principals.insert("token:ci".into(), TOKENS_500);
+    });
     // Within token:ci's budget; past it for token:ci, and still fine for another caller.
     runtime
-        .call_as("token:ci", &plugin, "ask", &ask(100))
+        .call_as("token:ci", &plugin, "ask", &plugin_ask(100))
         .await
         .unwrap();
     let err = runtime
-        .call_as("token:ci", &plugin, "ask", &ask(1000))
+        .call_as("token:ci", &plugin, "ask", &plugin_ask(1000))
         .await
         .unwrap_err();
     let err = err.to_string();
@@ -185,7 +182,7 @@ async fn a_plugins_model_calls_are_charged_to_the_principal_it_acts_for() {
         "{err}"
     );
     runtime
-        .call_as("token:other", &plugin, "ask", &ask(1000))
+        .call_as("token:other", &plugin, "ask", &plugin_ask(1000))
         .await
         .unwrap();
     assert_eq!(fake.received().len(), 2);

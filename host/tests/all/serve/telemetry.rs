@@ -174,3 +174,22 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
         "{statuses:?}"
     );
 }
+
+#[test]
+fn an_otlp_protocol_warden_cannot_speak_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(dir.path())
+        .args(["plugin", "list"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1")
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("OTEL_EXPORTER_OTLP_PROTOCOL=\"grpc\"") && err.contains("http/protobuf"),
+        "{err}"
+    );
+}

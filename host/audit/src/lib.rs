@@ -1,0 +1,448 @@
+//! The audit log: every action on record, durable before the caller sees its result,
+//! tamper-evident.
+//!
+//! - [`record`]: a [`Record`] and the [`Event`] a caller reports; the hash chain;
+//! - [`canonical`]: the canonical JSON (RFC 8785) hashes and signatures cover;
+//! - [`store`]: the storage interface; [`sqlite`]: the embedded default
+//!   (`<home>/audit.db`, WAL, `synchronous=FULL`);
+//! - [`writer`]: the one thread that owns the store and commits appends in groups;
+//! - [`verify`]: recomputing the chain; [`checkpoint`]: signed heads (`<home>/audit.key`);
+//! - [`time`]: record times.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use warden_audit::{Audit, AuditOptions, Event, Outcome};
+//! let audit = Audit::open(std::path::Path::new(".warden"), AuditOptions::default())?;
+//! let record = audit
+//!     .append(Event::new("tool.call", "local:alice").plugin("text").tool("word-count").outcome(Outcome::Ok))
+//!     .await?; // on disk (fsync) when this returns
+//! # Ok(()) }
+//! ```
+//!
+//! This module may touch the home's `audit.db` and `audit.key`, nothing else.
+
+pub mod canonical;
+pub mod checkpoint;
+pub mod config;
+pub mod record;
+pub mod sqlite;
+pub mod store;
+pub mod time;
+pub mod verify;
+pub mod writer;
+
+use std::io::{BufRead as _, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+use serde_json::{Value, json};
+
+pub use checkpoint::Checkpoint;
+pub use config::AuditConfig;
+pub use record::{Event, GENESIS, Outcome, Record, digest};
+pub use store::{Anchor, Batch, Filter, Head, Stats, Store, StoredRecord, ToolStats};
+pub use verify::{Problem, ProblemKind, Report, Start};
+
+use writer::{Request, Writer};
+
+/// How many records are read at a time when streaming the log.
+const CHUNK: usize = 4096;
+
+/// How many records are verified at a time (appends wait meanwhile: a few ms).
+const VERIFY_CHUNK: usize = 8192;
+
+/// Settings of the audit log.
+///
+/// ```
+/// let options = warden_audit::AuditOptions { keep_payloads: true, ..Default::default() };
+/// assert_eq!(options.checkpoint_every, 1000);
+/// ```
+#[derive(Clone, Debug)]
+pub struct AuditOptions {
+    /// Keep full arguments and results in records (off by default: digests only).
+    /// See [`Audit::payload`].
+    pub keep_payloads: bool,
+    /// Sign a checkpoint of the head every this many records (0: only at shutdown).
+    pub checkpoint_every: u64,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            keep_payloads: false,
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+/// A handle on the audit log; cheap to clone, usable from any thread or task.
+/// When the last clone is dropped the writer thread signs a checkpoint and stops.
+#[derive(Clone)]
+pub struct Audit {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    requests: Option<mpsc::Sender<Request>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    options: AuditOptions,
+    home: PathBuf,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        drop(self.requests.take());
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Audit {
+    /// Opens the log of the home at `home` (`<home>/audit.db`, created if needed).
+    pub fn open(home: &Path, options: AuditOptions) -> anyhow::Result<Self> {
+        let store = sqlite::SqliteStore::open(&home.join(sqlite::FILE_NAME))?;
+        Self::with_store(Box::new(store), home, options)
+    }
+
+    /// A log kept in `store`; checkpoints are signed with `<home>/audit.key`.
+    pub fn with_store(
+        store: Box<dyn Store>,
+        home: &Path,
+        options: AuditOptions,
+    ) -> anyhow::Result<Self> {
+        let writer = Writer::new(store, home.to_path_buf(), options.clone())?;
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("warden-audit".into())
+            .spawn(move || writer.run(rx))
+            .context("starting the audit writer thread")?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                requests: Some(tx),
+                thread: Mutex::new(Some(thread)),
+                options,
+                home: home.to_path_buf(),
+            }),
+        })
+    }
+
+    /// The settings.
+    pub fn options(&self) -> &AuditOptions {
+        &self.inner.options
+    }
+
+    fn send(&self, request: Request) -> anyhow::Result<()> {
+        self.inner
+            .requests
+            .as_ref()
+            .and_then(|tx| tx.send(request).ok())
+            .context("the audit writer has stopped (see the earlier error)")
+    }
+
+    /// Appends a record of `event`; returns it once its transaction is on disk.
+    pub async fn append(&self, event: Event) -> anyhow::Result<Record> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.send(Request::Append(
+            event,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        ))?;
+        rx.await
+            .context("the audit writer stopped before answering")?
+    }
+
+    /// Appends records of `events`, in this order (other callers' records may fall
+    /// between them); returns them once all are on disk. Sent together, they usually
+    /// share one transaction.
+    pub async fn append_all(&self, events: Vec<Event>) -> anyhow::Result<Vec<Record>> {
+        let mut waiting = Vec::with_capacity(events.len());
+        for event in events {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            self.send(Request::Append(
+                event,
+                Box::new(move |result| {
+                    let _ = tx.send(result);
+                }),
+            ))?;
+            waiting.push(rx);
+        }
+        let mut records = Vec::with_capacity(waiting.len());
+        for rx in waiting {
+            records.push(
+                rx.await
+                    .context("the audit writer stopped before answering")??,
+            );
+        }
+        Ok(records)
+    }
+
+    /// [`Audit::append`] for code that is not async (it blocks the thread).
+    pub fn append_blocking(&self, event: Event) -> anyhow::Result<Record> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Request::Append(
+            event,
+            Box::new(move |result| {
+                let _ = tx.send(result);
+            }),
+        ))?;
+        rx.recv()
+            .context("the audit writer stopped before answering")?
+    }
+
+    /// Runs `job` on the writer thread, in order with appends, and waits for it.
+    fn job<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Writer) -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Request::Job(Box::new(move |writer| {
+            let _ = tx.send(job(writer));
+        })))?;
+        rx.recv()
+            .context("the audit writer stopped before answering")?
+    }
+
+    /// What a record keeps of an argument or result: its SHA-256 (of its canonical
+    /// JSON) and size, and the value itself if [`AuditOptions::keep_payloads`] is set.
+    /// Secrets must never be passed here.
+    pub fn payload(&self, value: &Value) -> Value {
+        let bytes = canonical::to_vec(value);
+        let mut out = json!({ "sha256": digest(&bytes), "bytes": bytes.len() });
+        if self.inner.options.keep_payloads {
+            out["value"] = value.clone();
+        }
+        out
+    }
+
+    /// Records matching `filter`, oldest first.
+    pub fn read(&self, filter: Filter) -> anyhow::Result<Vec<Record>> {
+        self.job(move |w| w.store().read(&filter))
+    }
+
+    /// Counts of the records written at or after `since` and before `until` (record
+    /// times, as [`time::parse_bound`] makes them; either may be open).
+    pub fn stats(&self, since: Option<String>, until: Option<String>) -> anyhow::Result<Stats> {
+        self.job(move |w| w.store().stats(since.as_deref(), until.as_deref()))
+    }
+
+    /// The last record, if any.
+    pub fn head(&self) -> anyhow::Result<Option<Head>> {
+        self.job(|w| w.store().head())
+    }
+
+    /// Calls `each` on every record from the first, in order, a chunk at a time (appends
+    /// go on in between); stops early when `each` returns `false`.
+    pub fn scan(&self, mut each: impl FnMut(Record) -> anyhow::Result<bool>) -> anyhow::Result<()> {
+        let mut after = 0;
+        loop {
+            let chunk = self.read(Filter {
+                after_seq: Some(after),
+                limit: Some(CHUNK),
+                ..Filter::default()
+            })?;
+            let Some(last) = chunk.last() else {
+                return Ok(());
+            };
+            after = last.seq;
+            for record in chunk {
+                if !each(record)? {
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Writes every record as JSON Lines (one record a line, with its hashes).
+    pub fn export(&self, out: &mut dyn Write) -> anyhow::Result<u64> {
+        let mut count = 0;
+        self.scan(|record| {
+            serde_json::to_writer(&mut *out, &record)?;
+            out.write_all(b"\n")?;
+            count += 1;
+            Ok(true)
+        })?;
+        out.flush()?;
+        Ok(count)
+    }
+
+    /// Recomputes the chain of the stored log, from its start or its prune anchor.
+    pub fn verify(&self) -> anyhow::Result<Report> {
+        let start = match self.job(|w| w.store().anchor())? {
+            Some(anchor) => Start::Anchor(anchor),
+            None => Start::Genesis,
+        };
+        // Each chunk is read and checked on the writer thread, from the rows as they
+        // are (no copies), and appends go on between chunks.
+        let mut verifier = verify::Verifier::new(start);
+        let mut after = 0;
+        loop {
+            let (back, last, going) = self.job(move |w| {
+                let mut going = true;
+                let last = w.store().scan(after, VERIFY_CHUNK, &mut |stored| {
+                    going = verifier.push_stored(stored);
+                    going
+                })?;
+                Ok((verifier, last, going))
+            })?;
+            verifier = back;
+            match last {
+                Some(last) if going => after = last,
+                _ => return Ok(verifier.finish()),
+            }
+        }
+    }
+
+    /// Checks `checkpoint` against the stored log: its signature, and that the log
+    /// still holds its record with its hash. `Ok(Err(problem))` names what is wrong.
+    pub fn check_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+    ) -> anyhow::Result<Result<String, Problem>> {
+        let seq = checkpoint.seq;
+        let found = self.read(Filter {
+            after_seq: Some(seq.saturating_sub(1)),
+            limit: Some(1),
+            ..Filter::default()
+        })?;
+        let found = found.into_iter().find(|r| r.seq == seq);
+        let head = self.head()?;
+        let anchor = self.job(|w| w.store().anchor())?;
+        Ok(check_checkpoint(
+            checkpoint,
+            found.as_ref(),
+            head.as_ref(),
+            anchor.map(|a| (a.seq, a.hash)).as_ref(),
+        ))
+    }
+
+    /// The newest checkpoint, after signing one of the head if the newest is older.
+    pub fn checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
+        self.job(Writer::checkpoint)
+    }
+
+    /// The newest stored checkpoint, as it is.
+    pub fn latest_checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
+        self.job(|w| w.store().latest_checkpoint())
+    }
+
+    /// Removes the records written before `before` (a record time) and appends an
+    /// `audit.anchor` record, on behalf of `principal`, stating the seq and hash of the
+    /// last removed one. `None` if no record is that old.
+    pub fn prune(&self, before: &str, principal: &str) -> anyhow::Result<Option<(Anchor, Record)>> {
+        let before = before.to_string();
+        let principal = principal.to_string();
+        self.job(move |w| {
+            w.appended();
+            w.store().prune(&before, &mut |anchor, head| {
+                let event = Event::new("audit.anchor", principal.clone())
+                    .outcome(Outcome::Ok)
+                    .field("seq", anchor.seq)
+                    .field("hash", anchor.hash.clone())
+                    .field("before", before.clone());
+                Record::new(head.seq + 1, anchor.time.clone(), event, head.hash.clone())
+            })
+        })
+    }
+
+    /// The home directory the log belongs to.
+    pub fn home(&self) -> &Path {
+        &self.inner.home
+    }
+}
+
+/// Checks a checkpoint against what a log holds: `found` (the record with the
+/// checkpoint's seq, if present), the log's `head` and its prune `anchor`.
+pub fn check_checkpoint(
+    checkpoint: &Checkpoint,
+    found: Option<&Record>,
+    head: Option<&Head>,
+    anchor: Option<&(u64, String)>,
+) -> Result<String, Problem> {
+    let seq = checkpoint.seq;
+    let bad = |kind, detail: String| Problem {
+        seq: Some(seq),
+        kind,
+        detail,
+    };
+    if let Err(err) = checkpoint.verify_signature() {
+        return Err(bad(ProblemKind::Changed, format!("{err:#}")));
+    }
+    let key = &checkpoint.public_key[..16.min(checkpoint.public_key.len())];
+    match (found, anchor) {
+        (Some(record), _) if record.hash == checkpoint.hash => Ok(format!(
+            "checkpoint of record {seq} (signed {}, key {key}…) holds",
+            checkpoint.time
+        )),
+        (Some(record), _) => Err(bad(
+            ProblemKind::Changed,
+            format!(
+                "the checkpoint signed hash {}, the log holds {}",
+                checkpoint.hash, record.hash
+            ),
+        )),
+        (None, Some((aseq, ahash))) if *aseq == seq && *ahash == checkpoint.hash => Ok(format!(
+            "checkpoint of record {seq} holds: it is the prune anchor"
+        )),
+        (None, Some((aseq, _))) if seq < *aseq => Ok(format!(
+            "checkpoint of record {seq} predates the prune anchor (record {aseq}): records up to {aseq} were pruned"
+        )),
+        (None, _) => Err(bad(
+            ProblemKind::Removed,
+            format!(
+                "the checkpoint proves the log held record {seq}, but it ends at {}: the tail was truncated",
+                head.map_or_else(
+                    || "nothing (it is empty)".to_string(),
+                    |h| format!("record {}", h.seq)
+                )
+            ),
+        )),
+    }
+}
+
+/// Verifies an export (JSON Lines) and, if given, a checkpoint against it.
+pub fn verify_file(
+    path: &Path,
+    checkpoint: Option<&Checkpoint>,
+) -> anyhow::Result<(Report, Option<Result<String, Problem>>)> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("opening the export {}", path.display()))?;
+    let mut verifier = verify::Verifier::new(Start::AsFound);
+    let mut at_checkpoint = None;
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(&line) {
+            Ok(record) => {
+                if checkpoint.is_some_and(|c| c.seq == record.seq) && at_checkpoint.is_none() {
+                    at_checkpoint = Some(record.clone());
+                }
+                if !verifier.push(record) {
+                    break;
+                }
+            }
+            Err(err) => {
+                verifier.malformed(
+                    format!("{} line {}", path.display(), n + 1),
+                    format!("not an audit record: {err}"),
+                );
+                break;
+            }
+        }
+    }
+    let report = verifier.finish();
+    let checked = checkpoint.map(|c| {
+        check_checkpoint(
+            c,
+            at_checkpoint.as_ref(),
+            report.head.as_ref(),
+            report.anchor.as_ref(),
+        )
+    });
+    Ok((report, checked))
+}

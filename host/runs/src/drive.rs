@@ -1,0 +1,295 @@
+//! The loop that drives a run: renew the lease, check the time limit, ask the agent for
+//! its next action (or take the recorded one whose observation is missing), record it,
+//! execute it, record the observation; until the run ends or parks.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::action::{self, Action, Observation};
+use super::store::{self, Run, Status};
+use super::{LEASE, Progress, Runner, exec, step};
+use warden_audit::{Event, Outcome};
+use warden_config::grant::AgentGrant;
+use warden_runtime::bindings::agent::policy::{StepInput, ToolInfo};
+use warden_runtime::plugin::Plugin;
+
+impl Runner {
+    pub(super) async fn drive_claimed(&self, run: Run) -> anyhow::Result<()> {
+        let agent = match self.plugins.plugin(&run.agent) {
+            Ok(agent) => agent,
+            Err(err) => {
+                return self
+                    .end(
+                        &run,
+                        Status::Failed,
+                        None,
+                        Some(format!("the agent cannot be loaded: {err}")),
+                    )
+                    .await;
+            }
+        };
+        let limits = agent.capabilities.agent.clone().unwrap_or_default();
+        let session = Instant::now();
+        let tools = self.tool_infos(&agent);
+        let active =
+            |base: u64| base + u64::try_from(session.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let base = run.active_ms;
+        loop {
+            // Renews the lease; false once the run was cancelled or taken over.
+            if !self
+                .store
+                .claim(&run.id, &self.owner, lease_until(), None)?
+            {
+                return Ok(());
+            }
+            let run = match self.store.run(&run.id)? {
+                Some(run) if run.status == Status::Running => run,
+                _ => return Ok(()),
+            };
+            let spent = active(base);
+            if spent >= limits.max_wall_ms {
+                let error = format!(
+                    "the run reached its time limit: it ran {spent} ms, the limit is {} ms ([agent] max_wall_ms)",
+                    limits.max_wall_ms
+                );
+                return self.end(&run, Status::Failed, None, Some(error)).await;
+            }
+            let left = Duration::from_millis(limits.max_wall_ms - spent);
+            let stepped = tokio::time::timeout(
+                left,
+                self.advance(&run, &agent, &limits, &tools, &active, base),
+            )
+            .await;
+            match stepped {
+                Err(_) => {
+                    let error = format!(
+                        "the run reached its time limit of {} ms ([agent] max_wall_ms) during step {}",
+                        limits.max_wall_ms,
+                        run.steps.max(1)
+                    );
+                    let run = self.store.run(&run.id)?.unwrap_or(run);
+                    return self.end(&run, Status::Failed, None, Some(error)).await;
+                }
+                Ok(Err(err)) => return Err(err),
+                Ok(Ok(Flow::Continue)) => continue,
+                Ok(Ok(Flow::Stop)) => return Ok(()),
+            }
+        }
+    }
+
+    /// One turn of the loop: execute the step whose observation is missing, or ask the
+    /// agent for the next one and execute that.
+    async fn advance(
+        &self,
+        run: &Run,
+        agent: &Arc<Plugin>,
+        limits: &AgentGrant,
+        tools: &[ToolInfo],
+        active: &(dyn Fn(u64) -> u64 + Send + Sync),
+        base: u64,
+    ) -> anyhow::Result<Flow> {
+        let last = self.store.last_step(&run.id)?;
+        let (n, action) = match last {
+            Some(step) if step.observation.is_none() => (step.n, step.action),
+            last => {
+                let n = last.as_ref().map_or(1, |s| s.n + 1);
+                if n > limits.max_steps {
+                    let error = format!(
+                        "the run reached its step limit: {} steps ([agent] max_steps)",
+                        limits.max_steps
+                    );
+                    self.end(run, Status::Failed, None, Some(error)).await?;
+                    return Ok(Flow::Stop);
+                }
+                let (observation, memo) = match last {
+                    Some(step) => (step.observation.unwrap_or(Observation::None), step.memo),
+                    None => (Observation::None, Value::Null),
+                };
+                let input = StepInput {
+                    run: run.id.clone(),
+                    step: n,
+                    task: run.task.to_string(),
+                    memo: memo.to_string(),
+                    observation: action::to_wit(&observation),
+                    tools: tools.to_vec(),
+                };
+                let max_memo =
+                    usize::try_from(limits.max_memo_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
+                let output = step::call(&self.runtime, agent, &input).await;
+                let (action, memo) = match output {
+                    Ok(output) => match action::from_output(output, max_memo) {
+                        Ok(decided) => decided,
+                        Err(malformed) => {
+                            let error = format!(
+                                "agent \"{}\" returned a malformed action at step {n}: {malformed}",
+                                run.agent
+                            );
+                            self.end(run, Status::Failed, None, Some(error)).await?;
+                            return Ok(Flow::Stop);
+                        }
+                    },
+                    Err(err) => {
+                        let error = format!("agent \"{}\" failed at step {n}: {err}", run.agent);
+                        self.end(run, Status::Failed, None, Some(error)).await?;
+                        return Ok(Flow::Stop);
+                    }
+                };
+                if !self
+                    .store
+                    .begin_step(&run.id, &self.owner, n, &action, &memo, active(base))?
+                {
+                    return Ok(Flow::Stop);
+                }
+                self.record(
+                    Event::new("run.step", format!("agent:{}", run.agent))
+                        .plugin(run.agent.clone())
+                        .outcome(Outcome::Ok)
+                        .field("run", run.id.clone())
+                        .field("step", n)
+                        .field("action", action.kind())
+                        .field("summary", action.summary()),
+                )
+                .await?;
+                (n, action)
+            }
+        };
+        let outcome = self.execute(run, agent, limits, n, &action).await?;
+        match outcome {
+            exec::Outcome::Observed {
+                observation,
+                tokens,
+                cost,
+            } => {
+                self.store
+                    .end_step(&run.id, n, &observation, tokens, cost, active(base))?;
+                self.observe(run, n, &action, Some(&observation));
+                let (tokens, cost) = (run.tokens + tokens, run.cost + cost);
+                if tokens > limits.max_tokens {
+                    let error = format!(
+                        "the run reached its token limit: it used {tokens} tokens, the limit is {} ([agent] max_tokens)",
+                        limits.max_tokens
+                    );
+                    self.end_now(run, error).await?;
+                    return Ok(Flow::Stop);
+                }
+                if cost > limits.max_cost {
+                    let error = format!(
+                        "the run reached its cost limit: it spent ${cost:.4}, the limit is ${} ([agent] max_cost)",
+                        limits.max_cost
+                    );
+                    self.end_now(run, error).await?;
+                    return Ok(Flow::Stop);
+                }
+                Ok(Flow::Continue)
+            }
+            exec::Outcome::Parked => {
+                self.store.park(&run.id, &self.owner, active(base))?;
+                self.observe(run, n, &action, None);
+                Ok(Flow::Stop)
+            }
+            exec::Outcome::End {
+                status,
+                result,
+                error,
+            } => {
+                self.observe(run, n, &action, None);
+                self.end(run, status, result, error).await?;
+                Ok(Flow::Stop)
+            }
+        }
+    }
+
+    fn observe(&self, run: &Run, step: u32, action: &Action, observation: Option<&Observation>) {
+        if let Some(observer) = &self.observer {
+            observer(&Progress {
+                run: run.id.clone(),
+                step,
+                action: action.clone(),
+                observation: observation.cloned(),
+            });
+        }
+    }
+
+    /// Ends `run` failed, with the usage recorded since it was read.
+    async fn end_now(&self, run: &Run, error: String) -> anyhow::Result<()> {
+        let run = self.store.run(&run.id)?.unwrap_or_else(|| run.clone());
+        self.end(&run, Status::Failed, None, Some(error)).await
+    }
+
+    async fn end(
+        &self,
+        run: &Run,
+        status: Status,
+        result: Option<Value>,
+        error: Option<String>,
+    ) -> anyhow::Result<()> {
+        if !self
+            .store
+            .finish(&run.id, status, result.as_ref(), error.as_deref())?
+        {
+            return Ok(());
+        }
+        if let Some(error) = &error {
+            tracing::info!(run = %run.id, agent = %run.agent, "run {}: {error}", status.as_str());
+        }
+        let run = self.store.run(&run.id)?.unwrap_or_else(|| run.clone());
+        let mut event = Event::new("run.end", format!("agent:{}", run.agent))
+            .plugin(run.agent.clone())
+            .outcome(if status == Status::Finished {
+                Outcome::Ok
+            } else {
+                Outcome::Error
+            })
+            .field("run", run.id.clone())
+            .field("status", status.as_str())
+            .field("steps", run.steps)
+            .field("tokens", run.tokens)
+            .field("cost", run.cost)
+            .field("active_ms", run.active_ms);
+        if let Some(result) = &result {
+            event = event.field("result", self.payload(result));
+        }
+        if let Some(error) = error {
+            event = event.field("error", error);
+        }
+        self.record(event).await
+    }
+
+    /// The tools `agent`'s grant lets it call, as its steps are told.
+    fn tool_infos(&self, agent: &Plugin) -> Vec<ToolInfo> {
+        let Some(grant) = agent.capabilities.tools.as_ref() else {
+            return Vec::new();
+        };
+        let mut infos = Vec::new();
+        for name in self.plugins.names() {
+            if name == *agent.name || !grant.allows_plugin(&name) {
+                continue;
+            }
+            let Ok(plugin) = self.plugins.plugin(&name) else {
+                continue;
+            };
+            for tool in &plugin.tools {
+                if grant.allows(&name, &tool.name) {
+                    infos.push(ToolInfo {
+                        id: format!("{name}/{}", tool.name),
+                        description: tool.description.clone(),
+                        input_schema: tool.input_schema.to_string(),
+                    });
+                }
+            }
+        }
+        infos
+    }
+}
+
+/// What the loop does after a turn.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+pub(super) fn lease_until() -> i64 {
+    store::now_ms() + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX / 2)
+}

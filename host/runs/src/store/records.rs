@@ -1,0 +1,486 @@
+//! Runs, their steps and the tool calls of each step, as stored.
+
+use anyhow::Context as _;
+use rusqlite::{OptionalExtension as _, Row, params};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{RunStore, bad_value, json_column, json_opt, now_ms, text};
+use crate::action::{Action, Observation, ToolOutcome, ToolUse};
+
+/// Where a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Being driven, or waiting for a process to pick it up.
+    Running,
+    /// Parked until a person decides an approval.
+    AwaitingApproval,
+    /// Done, with a result.
+    Finished,
+    /// Ended without a result.
+    Failed,
+    /// Stopped by a person.
+    Cancelled,
+}
+
+impl Status {
+    /// The status as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::AwaitingApproval => "awaiting-approval",
+            Status::Finished => "finished",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// True once the run cannot continue.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Status::Finished | Status::Failed | Status::Cancelled)
+    }
+
+    fn parse(text: &str) -> rusqlite::Result<Self> {
+        Ok(match text {
+            "running" => Status::Running,
+            "awaiting-approval" => Status::AwaitingApproval,
+            "finished" => Status::Finished,
+            "failed" => Status::Failed,
+            "cancelled" => Status::Cancelled,
+            other => return Err(bad_value("status", other)),
+        })
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Status::parse(s).map_err(|_| {
+            format!(
+                "unknown status {s:?} (running, awaiting-approval, finished, failed, cancelled)"
+            )
+        })
+    }
+}
+
+/// One run as stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct Run {
+    /// `run_<hex>`.
+    pub id: String,
+    /// The agent (plugin name).
+    pub agent: String,
+    /// Who started it.
+    pub principal: String,
+    /// The roles of who started it (the agent acts with them).
+    pub roles: Vec<String>,
+    /// The task.
+    pub task: Value,
+    /// Where it is.
+    pub status: Status,
+    /// The result, once finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    /// Why it failed or was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Steps recorded.
+    pub steps: u32,
+    /// Model tokens used (input + output).
+    pub tokens: u64,
+    /// US dollars of model use.
+    pub cost: f64,
+    /// Time spent running, in ms.
+    pub active_ms: u64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+    /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+    /// The process driving it, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+const RUN_COLUMNS: &str = "id, agent, principal, roles, task, status, result, error, steps, tokens, cost, active_ms, created_at, updated_at, finished_at, owner";
+
+fn run_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        id: row.get(0)?,
+        agent: row.get(1)?,
+        principal: row.get(2)?,
+        roles: json_column(row, 3)?,
+        task: json_column(row, 4)?,
+        status: Status::parse(&row.get::<_, String>(5)?)?,
+        result: json_opt(row, 6)?,
+        error: row.get(7)?,
+        steps: row.get(8)?,
+        tokens: row.get::<_, i64>(9)?.max(0) as u64,
+        cost: row.get(10)?,
+        active_ms: row.get::<_, i64>(11)?.max(0) as u64,
+        created_at: row.get(12)?,
+        updated_at: row.get(13)?,
+        finished_at: row.get(14)?,
+        owner: row.get(15)?,
+    })
+}
+
+/// One step as stored.
+#[derive(Clone, Debug, Serialize)]
+pub struct Step {
+    /// From 1.
+    pub n: u32,
+    /// What the agent asked for.
+    pub action: Action,
+    /// The memo it returned with the action.
+    pub memo: Value,
+    /// What came of it; none while it is being executed (or was, when the host
+    /// stopped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observation: Option<Observation>,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    /// When the observation was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<i64>,
+}
+
+fn step_row(row: &Row<'_>) -> rusqlite::Result<Step> {
+    Ok(Step {
+        n: row.get(0)?,
+        action: json_column(row, 1)?,
+        memo: json_column(row, 2)?,
+        observation: json_opt(row, 3)?,
+        started_at: row.get(4)?,
+        finished_at: row.get(5)?,
+    })
+}
+
+/// Where one tool call of a step is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallState {
+    /// Not looked at yet.
+    Pending,
+    /// Waiting for a person.
+    AwaitingApproval,
+    /// Handed to the tool; its result not recorded yet.
+    Started,
+    /// Its outcome recorded.
+    Done,
+}
+
+impl CallState {
+    fn as_str(self) -> &'static str {
+        match self {
+            CallState::Pending => "pending",
+            CallState::AwaitingApproval => "awaiting-approval",
+            CallState::Started => "started",
+            CallState::Done => "done",
+        }
+    }
+
+    fn parse(text: &str) -> rusqlite::Result<Self> {
+        Ok(match text {
+            "pending" => CallState::Pending,
+            "awaiting-approval" => CallState::AwaitingApproval,
+            "started" => CallState::Started,
+            "done" => CallState::Done,
+            other => return Err(bad_value("call state", other)),
+        })
+    }
+}
+
+/// One tool call of a step.
+#[derive(Clone, Debug, Serialize)]
+pub struct Call {
+    /// Its place in the action, from 0.
+    pub idx: u32,
+    /// The call as asked.
+    #[serde(flatten)]
+    pub call: ToolUse,
+    /// Where it is.
+    pub state: CallState,
+    /// How it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<ToolOutcome>,
+}
+
+impl RunStore {
+    /// Records a new run, `running`, owned by no one.
+    pub fn create(&self, run: &Run) -> anyhow::Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO runs (id, agent, principal, roles, task, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?6)",
+                params![run.id, run.agent, run.principal, text(&run.roles), text(&run.task), run.created_at],
+            )
+            .with_context(|| self.context("recording a new run"))?;
+        Ok(())
+    }
+
+    /// The run with `id`.
+    pub fn run(&self, id: &str) -> anyhow::Result<Option<Run>> {
+        self.conn()
+            .query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
+                [id],
+                run_row,
+            )
+            .optional()
+            .with_context(|| self.context("reading a run"))
+    }
+
+    /// Runs, newest first, optionally only those with `status`.
+    pub fn runs(&self, status: Option<Status>, limit: usize) -> anyhow::Result<Vec<Run>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR status = ?1)
+             ORDER BY created_at DESC, id LIMIT ?2"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    status.map(Status::as_str),
+                    i64::try_from(limit).unwrap_or(i64::MAX)
+                ],
+                run_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .with_context(|| self.context("listing runs"))?;
+        Ok(rows)
+    }
+
+    /// The runs that are `running`, with the process holding each (if any): those a
+    /// process may pick up unless their owner is alive.
+    pub fn running(&self) -> anyhow::Result<Vec<(String, Option<String>)>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, owner FROM runs WHERE status = 'running' ORDER BY created_at",
+        )?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .with_context(|| self.context("listing runs to resume"))?;
+        Ok(rows)
+    }
+
+    /// Takes the lease of run `id` for `owner` until `until`, if the run is `running`
+    /// and its lease is free, expired, `owner`'s own or held by `stale` (a process
+    /// known to be gone). True if taken.
+    pub fn claim(
+        &self,
+        id: &str,
+        owner: &str,
+        until: i64,
+        stale: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE runs SET owner = ?2, lease_until = ?3
+                 WHERE id = ?1 AND status = 'running'
+                 AND (owner IS NULL OR owner = ?2 OR lease_until < ?4 OR owner = ?5)",
+                params![id, owner, until, now_ms(), stale],
+            )
+            .with_context(|| self.context("claiming a run"))?;
+        Ok(n == 1)
+    }
+
+    /// Gives up `owner`'s lease of run `id`.
+    pub fn release(&self, id: &str, owner: &str) -> anyhow::Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE runs SET owner = NULL, lease_until = NULL WHERE id = ?1 AND owner = ?2",
+                params![id, owner],
+            )
+            .with_context(|| self.context("releasing a run"))?;
+        Ok(())
+    }
+
+    /// The steps of run `id`, in order.
+    pub fn steps(&self, id: &str) -> anyhow::Result<Vec<Step>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT n, action, memo, observation, started_at, finished_at FROM steps
+             WHERE run = ?1 ORDER BY n",
+        )?;
+        let rows = stmt
+            .query_map([id], step_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .with_context(|| self.context("reading steps"))?;
+        Ok(rows)
+    }
+
+    /// The last step of run `id`.
+    pub fn last_step(&self, id: &str) -> anyhow::Result<Option<Step>> {
+        self.conn()
+            .prepare_cached(
+                "SELECT n, action, memo, observation, started_at, finished_at FROM steps
+                 WHERE run = ?1 ORDER BY n DESC LIMIT 1",
+            )?
+            .query_row([id], step_row)
+            .optional()
+            .with_context(|| self.context("reading the last step"))
+    }
+
+    /// Records step `n` of a run `owner` holds: the action, the memo, and (for
+    /// `call-tools`) each call, pending; with the run's running time. False if the run
+    /// is no longer `running` under `owner` (cancelled meanwhile).
+    pub fn begin_step(
+        &self,
+        id: &str,
+        owner: &str,
+        n: u32,
+        action: &Action,
+        memo: &Value,
+        active_ms: u64,
+    ) -> anyhow::Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let updated = tx.execute(
+            "UPDATE runs SET steps = ?3, active_ms = ?4, updated_at = ?5
+             WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+            params![id, owner, n, active_ms as i64, now],
+        )?;
+        if updated == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO steps (run, n, action, memo, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, n, text(action), text(memo), now],
+        )?;
+        if let Action::CallTools { calls } = action {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO calls (run, step, idx, id, tool, arguments, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+            )?;
+            for (idx, call) in calls.iter().enumerate() {
+                stmt.execute(params![
+                    id,
+                    n,
+                    idx,
+                    call.id,
+                    call.tool,
+                    text(&call.arguments)
+                ])?;
+            }
+        }
+        tx.commit()
+            .with_context(|| self.context("recording a step"))?;
+        Ok(true)
+    }
+
+    /// Records the observation of step `n`, and what the step's model use added.
+    pub fn end_step(
+        &self,
+        id: &str,
+        n: u32,
+        observation: &Observation,
+        tokens: u64,
+        cost: f64,
+        active_ms: u64,
+    ) -> anyhow::Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        tx.execute(
+            "UPDATE steps SET observation = ?3, finished_at = ?4 WHERE run = ?1 AND n = ?2",
+            params![id, n, text(observation), now],
+        )?;
+        tx.execute(
+            "UPDATE runs SET tokens = tokens + ?2, cost = cost + ?3, active_ms = ?4, updated_at = ?5
+             WHERE id = ?1",
+            params![id, tokens as i64, cost, active_ms as i64, now],
+        )?;
+        tx.commit()
+            .with_context(|| self.context("recording an observation"))?;
+        Ok(())
+    }
+
+    /// The calls of step `n`.
+    pub fn calls(&self, id: &str, n: u32) -> anyhow::Result<Vec<Call>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT idx, id, tool, arguments, state, outcome FROM calls
+             WHERE run = ?1 AND step = ?2 ORDER BY idx",
+        )?;
+        let rows = stmt
+            .query_map(params![id, n], |row| {
+                Ok(Call {
+                    idx: row.get(0)?,
+                    call: ToolUse {
+                        id: row.get(1)?,
+                        tool: row.get(2)?,
+                        arguments: json_column(row, 3)?,
+                    },
+                    state: CallState::parse(&row.get::<_, String>(4)?)?,
+                    outcome: json_opt(row, 5)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .with_context(|| self.context("reading a step's calls"))?;
+        Ok(rows)
+    }
+
+    /// Moves call `idx` of step `n` to `state`, with its outcome once done.
+    pub fn set_call(
+        &self,
+        id: &str,
+        n: u32,
+        idx: u32,
+        state: CallState,
+        outcome: Option<&ToolOutcome>,
+    ) -> anyhow::Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE calls SET state = ?4, outcome = ?5 WHERE run = ?1 AND step = ?2 AND idx = ?3",
+                params![id, n, idx, state.as_str(), outcome.map(text)],
+            )
+            .with_context(|| self.context("recording a tool call"))?;
+        Ok(())
+    }
+
+    /// Ends run `id`: `status` with its result or error. False if it had ended already.
+    pub fn finish(
+        &self,
+        id: &str,
+        status: Status,
+        result: Option<&Value>,
+        error: Option<&str>,
+    ) -> anyhow::Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = now_ms();
+        let n = tx.execute(
+            "UPDATE runs SET status = ?2, result = ?3, error = ?4, finished_at = ?5, updated_at = ?5,
+                owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND status IN ('running', 'awaiting-approval')",
+            params![id, status.as_str(), result.map(text), error, now],
+        )?;
+        tx.execute(
+            "UPDATE approvals SET status = 'cancelled' WHERE run = ?1 AND status = 'pending'",
+            [id],
+        )?;
+        tx.commit().with_context(|| self.context("ending a run"))?;
+        Ok(n == 1)
+    }
+
+    /// Parks run `id` until a person decides: `awaiting-approval`, lease given up.
+    pub fn park(&self, id: &str, owner: &str, active_ms: u64) -> anyhow::Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE runs SET status = 'awaiting-approval', owner = NULL, lease_until = NULL,
+                    active_ms = ?3, updated_at = ?4
+                 WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+                params![id, owner, active_ms as i64, now_ms()],
+            )
+            .with_context(|| self.context("parking a run"))?;
+        Ok(())
+    }
+}

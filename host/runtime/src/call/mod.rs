@@ -1,0 +1,431 @@
+//! One tool call: a fresh store and instance, JSON in, JSON out, limits enforced.
+//!
+//! Every call gets a new [`CallState`] and a new instance from the plugin's
+//! `InstancePre`, so nothing one call leaves in the guest's memory or tables is seen
+//! by the next. The deadline is enforced twice: by epoch interruption inside guest
+//! code (which also yields to the executor every few ticks, so a busy guest never
+//! holds a worker thread), and by a host-side timeout around everything (host calls
+//! that block).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+use wasmtime::component::Val;
+use wasmtime::{Store, UpdateDeadline};
+
+mod record;
+
+use self::record::{Record, Report};
+use crate::convert;
+use crate::engine::{EPOCH_TICK, Runtime};
+use crate::error::CallError;
+use crate::gate::{CallOptions, Caller, Via};
+use crate::plugin::Plugin;
+use crate::state::CallState;
+use crate::tools::Tool;
+use warden_policy::{Decision, Principal};
+
+static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
+
+/// A new call id, unique in this process (tool calls and agent steps share them).
+pub fn next_call_id() -> u64 {
+    NEXT_CALL.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Epoch ticks of guest code between two yields to the async executor.
+const YIELD_EVERY_TICKS: u64 = 2;
+
+/// How much of the guest's stderr a trap message shows.
+const STDERR_IN_ERRORS: usize = 2048;
+
+impl Runtime {
+    /// Calls `tool` of `plugin` with JSON `args` (an object keyed by parameter name), on
+    /// behalf of the local operator, through the gate ([`Runtime::call_tool`]).
+    pub async fn call(
+        &self,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+    ) -> Result<Value, CallError> {
+        self.call_tool(
+            &Caller::local(Via::Library),
+            plugin,
+            tool,
+            args,
+            CallOptions::default(),
+        )
+        .await
+    }
+
+    /// Calls `tool` of `plugin` on behalf of `principal` (with no roles), through the
+    /// gate. With an audit log set ([`Runtime::set_audit`]), the call's records are on
+    /// disk before this returns; if they cannot be written, the result is withheld and
+    /// the call fails.
+    pub async fn call_as(
+        &self,
+        principal: &str,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+    ) -> Result<Value, CallError> {
+        let caller = Caller::new(Principal::new(principal, Vec::new()), Via::Library);
+        self.call_tool(&caller, plugin, tool, args, CallOptions::default())
+            .await
+    }
+
+    /// Runs an admitted call and records it (see [`crate::gate`]): the records are
+    /// written when the call ends, or, if the caller goes away first, as `cancelled`.
+    pub(crate) async fn call_recorded(
+        &self,
+        caller: &Caller,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+        decision: &Decision,
+        options: CallOptions<'_>,
+    ) -> Result<Value, CallError> {
+        let started = Instant::now();
+        let mut report = Report {
+            call_id: next_call_id(),
+            ..Report::default()
+        };
+        // Whose budgets the call's model calls are charged to: an agent run's tool
+        // calls to the person (or token) that started the run.
+        let payer = caller
+            .principal
+            .on_behalf_of
+            .as_deref()
+            .unwrap_or(caller.id());
+        let Some(audit) = self.audit.get() else {
+            return self
+                .run(payer, plugin, tool, args, options.cancel, &mut report)
+                .await;
+        };
+        let record = Record {
+            caller,
+            plugin,
+            tool,
+            args: audit.payload(args),
+            duration: Duration::ZERO,
+            report: Report::default(),
+            decision,
+            approved_by: options.approved_by,
+        };
+        // Written if this future is dropped before the call ends.
+        let guard = record.guard(audit, report.call_id, started);
+        let result = self
+            .run(payer, plugin, tool, args, options.cancel, &mut report)
+            .await;
+        guard.disarm();
+        let record = Record {
+            duration: started.elapsed(),
+            report,
+            ..record
+        };
+        record.append(audit, result).await
+    }
+
+    async fn run(
+        &self,
+        principal: &str,
+        plugin: &Plugin,
+        tool: &str,
+        args: &Value,
+        cancel: Option<&CancellationToken>,
+        report: &mut Report,
+    ) -> Result<Value, CallError> {
+        let Some(def) = plugin.tool(tool) else {
+            return Err(CallError::UnknownTool {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                available: plugin.tools.iter().map(|t| t.name.clone()).collect(),
+            });
+        };
+        let params = convert::args_from_json(args, &def.params).map_err(|source| {
+            CallError::InvalidArguments {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                source,
+            }
+        })?;
+        let call_id = report.call_id;
+        let span = warden_telemetry::tool_span(&plugin.name, tool, call_id);
+        let timeout = Duration::from_millis(plugin.limits.timeout_ms);
+        let _slot = self.acquire_slot(plugin, tool, timeout).await?;
+        let deadline = Instant::now() + timeout;
+        let mut state = CallState::new(plugin, self, call_id, deadline).map_err(|source| {
+            CallError::Internal {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                source,
+            }
+        })?;
+        state.principal = Some(principal.into());
+        let mut store = Store::new(&self.engine, state);
+        let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span.clone());
+        // The epoch deadline stops guest code; this stops host calls that block, with
+        // a little slack so the guest-side deadline reports first.
+        let limited = tokio::time::timeout(timeout + EPOCH_TICK * 4, run);
+        // Cancelling drops the running call (wasmtime unwinds the guest's stack); the
+        // store stays, so the report below is whole.
+        let outcome = match cancel {
+            None => Some(limited.await),
+            Some(cancel) => cancel.run_until_cancelled(limited).await,
+        };
+        let failed = |limit, detail| CallError::Limit {
+            plugin: plugin.name.to_string(),
+            tool: tool.to_string(),
+            limit,
+            detail,
+        };
+        let result = match outcome {
+            None => Err(CallError::Cancelled {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                elapsed_ms: u64::try_from(
+                    timeout
+                        .saturating_sub(deadline.saturating_duration_since(Instant::now()))
+                        .as_millis(),
+                )
+                .unwrap_or(u64::MAX),
+            }),
+            Some(Err(_)) => Err(failed(
+                "timeout",
+                format!("the call ran past {} ms", plugin.limits.timeout_ms),
+            )),
+            Some(Ok(Err(err))) => Err(classify(plugin, tool, &store, err)),
+            Some(Ok(Ok(val))) => Ok(val),
+        };
+        warden_telemetry::record_error(&span, result.as_ref().err().map(CallError::code));
+        report.fuel_used = match plugin.limits.fuel {
+            0 => u64::MAX - store.get_fuel().unwrap_or(u64::MAX),
+            fuel => fuel - store.get_fuel().unwrap_or(fuel).min(fuel),
+        };
+        report.memory_peak = store.data().limits.peak_memory;
+        let log = &store.data().log;
+        report.log_lines = (log.written, log.dropped);
+        if log.dropped > 0 {
+            tracing::warn!(
+                plugin = %plugin.name,
+                tool,
+                call = call_id,
+                written = log.written,
+                dropped = log.dropped,
+                "the call wrote more log lines than a call may; the rest were dropped"
+            );
+        }
+        let denials = store.data_mut().take_denials();
+        // Every refusal at the host boundary is on the record, whether or not the tool
+        // then fails.
+        report.denials.clone_from(&denials);
+        report.net = store.data_mut().take_net_uses();
+        report.memory = std::mem::take(&mut store.data_mut().memory_uses);
+        report.models = std::mem::take(&mut store.data_mut().model_uses);
+        report.files = std::mem::take(&mut store.data_mut().files);
+        for used in &report.net {
+            tracing::info!(
+                plugin = %plugin.name,
+                tool,
+                call = call_id,
+                method = used.method,
+                url = used.url,
+                address = ?used.address,
+                status = ?used.status,
+                bytes = used.bytes,
+                secrets = ?used.secrets,
+                "outbound request"
+            );
+        }
+        let value = match result {
+            Ok(Some(Val::Result(Err(payload)))) if def.is_fallible() => {
+                let error = payload.map_or(Value::Null, |v| convert::val_to_json(&v));
+                return Err(if denials.is_empty() {
+                    CallError::ToolError {
+                        plugin: plugin.name.to_string(),
+                        tool: tool.to_string(),
+                        error,
+                    }
+                } else {
+                    CallError::Denied {
+                        plugin: plugin.name.to_string(),
+                        tool: tool.to_string(),
+                        denials,
+                        tool_error: Some(error),
+                    }
+                });
+            }
+            Ok(Some(Val::Result(Ok(payload)))) if def.is_fallible() => {
+                payload.map_or(Value::Null, |v| convert::val_to_json(&v))
+            }
+            Ok(Some(val)) => convert::val_to_json(&val),
+            Ok(None) => Value::Null,
+            Err(err) if !denials.is_empty() && matches!(err, CallError::Trap { .. }) => {
+                return Err(CallError::Denied {
+                    plugin: plugin.name.to_string(),
+                    tool: tool.to_string(),
+                    denials,
+                    tool_error: None,
+                });
+            }
+            Err(err) => return Err(err),
+        };
+        let size = json_size(&value);
+        if size > plugin.limits.output_bytes() {
+            return Err(failed(
+                "output",
+                format!(
+                    "the result is {size} bytes, the limit is {} KiB (max_output_kb)",
+                    plugin.limits.max_output_kb
+                ),
+            ));
+        }
+        Ok(value)
+    }
+}
+
+impl Runtime {
+    /// Waits for one of the plugin's `max_concurrency` slots, at most `timeout`.
+    async fn acquire_slot(
+        &self,
+        plugin: &Plugin,
+        tool: &str,
+        timeout: Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
+        if let Ok(permit) = plugin.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        let waiting = plugin.slots.clone().acquire_owned();
+        match tokio::time::timeout(timeout, waiting).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(CallError::Limit {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                limit: "concurrency",
+                detail: format!(
+                    "{} calls of this plugin were running for all of {} ms (max_concurrency)",
+                    plugin.limits.max_concurrency, plugin.limits.timeout_ms
+                ),
+            }),
+        }
+    }
+}
+
+async fn invoke(
+    plugin: &Plugin,
+    tool: &Tool,
+    store: &mut Store<CallState>,
+    params: &[Val],
+    deadline: Instant,
+) -> wasmtime::Result<Option<Val>> {
+    arm(store, plugin, deadline)?;
+    let instance = plugin.pre.instantiate_async(&mut *store).await?;
+    let func = instance.get_func(&mut *store, tool.export).ok_or_else(|| {
+        wasmtime::format_err!("export {} is missing from the instance", tool.function)
+    })?;
+    let mut results = vec![Val::Bool(false); usize::from(tool.result.is_some())];
+    func.call_async(&mut *store, params, &mut results).await?;
+    Ok(results.pop())
+}
+
+/// Applies `plugin`'s per-call limits to a fresh `store`: memory (the limiter), fuel,
+/// and the wall-clock `deadline`.
+pub fn arm(
+    store: &mut Store<CallState>,
+    plugin: &Plugin,
+    deadline: Instant,
+) -> wasmtime::Result<()> {
+    store.limiter(|s| &mut s.limits);
+    // Fuel is always metered (the engine is configured once); without a `fuel` limit
+    // a call gets more than it could burn before its deadline.
+    store.set_fuel(match plugin.limits.fuel {
+        0 => u64::MAX,
+        fuel => fuel,
+    })?;
+    // Guest code yields to the executor every few epoch ticks, so a long call never
+    // holds a worker thread, and traps once its wall-clock deadline has passed.
+    store.set_epoch_deadline(YIELD_EVERY_TICKS);
+    store.epoch_deadline_callback(move |_| {
+        Ok(if Instant::now() >= deadline {
+            UpdateDeadline::Interrupt
+        } else {
+            // tokio's own yield lets timers and I/O run before this task continues.
+            UpdateDeadline::YieldCustom(YIELD_EVERY_TICKS, Box::pin(tokio::task::yield_now()))
+        })
+    });
+    Ok(())
+}
+
+/// The [`CallError`] of a call (or an agent's step) that ended in `err`: a limit by
+/// name, else the trap with the guest's stderr.
+pub fn classify(
+    plugin: &Plugin,
+    tool: &str,
+    store: &Store<CallState>,
+    err: wasmtime::Error,
+) -> CallError {
+    let limit = |limit, detail| CallError::Limit {
+        plugin: plugin.name.to_string(),
+        tool: tool.to_string(),
+        limit,
+        detail,
+    };
+    if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return limit(
+            "timeout",
+            format!(
+                "the call ran past {} ms (timeout_ms)",
+                plugin.limits.timeout_ms
+            ),
+        );
+    }
+    if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::OutOfFuel) {
+        return limit(
+            "fuel",
+            format!(
+                "the call used all of its {} units of fuel (fuel)",
+                plugin.limits.fuel
+            ),
+        );
+    }
+    let message = format!("{err:#}");
+    if message.contains("forcing trap when growing memory") {
+        return limit(
+            "memory",
+            format!(
+                "the guest asked for more than {} MiB (memory_mb)",
+                plugin.limits.memory_mb
+            ),
+        );
+    }
+    let message = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => err.root_cause().to_string(),
+    };
+    CallError::Trap {
+        plugin: plugin.name.to_string(),
+        tool: tool.to_string(),
+        message,
+        stderr: store.data().stderr_tail(STDERR_IN_ERRORS),
+    }
+}
+
+/// The size of `value` as compact JSON, counted without building the text.
+fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` into a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}

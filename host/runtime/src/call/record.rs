@@ -1,0 +1,318 @@
+//! A call's audit records: what it did at the host boundary, and how it ended.
+//!
+//! One `tool.call` record per call (arguments and result as digests, outcome,
+//! duration, fuel, peak memory, log lines), preceded by one record per HTTP request
+//! (`capability.use`), per refusal (`capability.denied`) and for a limit hit
+//! (`limit.hit`), all carrying the call's id. They are on disk before the caller sees
+//! the result.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::capabilities::files::FileUses;
+use crate::capabilities::memory::MemoryUse;
+use crate::capabilities::models::ModelUse;
+use crate::capabilities::net::NetUse;
+use crate::denial::Denial;
+use crate::error::CallError;
+use crate::gate::Caller;
+use crate::plugin::Plugin;
+use warden_audit::{Audit, Event, Outcome};
+use warden_policy::Decision;
+
+/// What the call did, gathered while it ran.
+#[derive(Default)]
+pub(super) struct Report {
+    pub(super) call_id: u64,
+    pub(super) fuel_used: u64,
+    pub(super) memory_peak: usize,
+    /// Log lines (written, dropped).
+    pub(super) log_lines: (u32, u32),
+    pub(super) net: Vec<NetUse>,
+    pub(super) memory: Vec<MemoryUse>,
+    pub(super) models: Vec<ModelUse>,
+    pub(super) files: FileUses,
+    /// Every capability use the host refused, whether or not the call then failed.
+    pub(super) denials: Vec<Denial>,
+}
+
+/// One finished call, ready to be recorded.
+pub(super) struct Record<'a> {
+    pub(super) caller: &'a Caller,
+    pub(super) plugin: &'a Plugin,
+    pub(super) tool: &'a str,
+    /// The arguments as the record keeps them (a digest unless payloads are kept).
+    pub(super) args: Value,
+    pub(super) duration: Duration,
+    pub(super) report: Report,
+    /// The access policy's decision.
+    pub(super) decision: &'a Decision,
+    /// Who approved the call, for a held action.
+    pub(super) approved_by: Option<&'a str>,
+}
+
+/// Writes a `cancelled` `tool.call` record if the call's future is dropped before
+/// the call ends (its caller went away): the record is written whatever happens to
+/// the caller.
+pub(super) struct Guard {
+    armed: Option<(Audit, Event, Instant)>,
+}
+
+impl Guard {
+    /// The call ended: its own records will be written.
+    pub(super) fn disarm(mut self) {
+        self.armed = None;
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let Some((audit, event, started)) = self.armed.take() else {
+            return;
+        };
+        let event = event
+            .outcome(Outcome::Error)
+            .field("duration_us", duration_us(started.elapsed()))
+            .field(
+                "error",
+                json!({
+                    "code": "cancelled",
+                    "message": "the caller went away before the call ended; the call was stopped",
+                }),
+            );
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    if let Err(err) = audit.append(event).await {
+                        tracing::error!("recording a cancelled call: {err:#}");
+                    }
+                });
+            }
+            Err(_) => {
+                if let Err(err) = audit.append_blocking(event) {
+                    tracing::error!("recording a cancelled call: {err:#}");
+                }
+            }
+        }
+    }
+}
+
+impl Record<'_> {
+    /// The guard that records this call as cancelled if it is dropped unfinished.
+    pub(super) fn guard(&self, audit: &Audit, call_id: u64, started: Instant) -> Guard {
+        let event = self
+            .tool_call(call_id)
+            .field("arguments", self.args.clone());
+        Guard {
+            armed: Some((audit.clone(), event, started)),
+        }
+    }
+
+    /// The `tool.call` event's common part: who, what, through which entry point, and
+    /// the decision that let it through.
+    fn tool_call(&self, call_id: u64) -> Event {
+        let mut event = Event::new("tool.call", self.caller.id())
+            .plugin(self.plugin.name.to_string())
+            .tool(self.tool)
+            .field("call", call_id)
+            .field("via", self.caller.via.as_str())
+            .field("digest", self.plugin.digest.clone())
+            .field("policy", json!(self.decision));
+        if let Some(on_behalf_of) = &self.caller.principal.on_behalf_of {
+            event = event.field("on_behalf_of", on_behalf_of.as_str());
+        }
+        if let Some(approver) = self.approved_by {
+            event = event.field("approved_by", approver);
+        }
+        event
+    }
+
+    /// Appends the call's records and hands back `result` once they are durable, or a
+    /// failure naming the audit log if they could not be written.
+    pub(super) async fn append(
+        self,
+        audit: &Audit,
+        result: Result<Value, CallError>,
+    ) -> Result<Value, CallError> {
+        let events = self.events(audit, &result);
+        match audit.append_all(events).await {
+            Ok(_) => result,
+            Err(err) => {
+                tracing::error!(
+                    plugin = %self.plugin.name,
+                    tool = self.tool,
+                    "the call's audit record could not be written: {err:#}"
+                );
+                Err(CallError::Internal {
+                    plugin: self.plugin.name.to_string(),
+                    tool: self.tool.to_string(),
+                    source: err.context(
+                        "the audit log could not record this call, so its result is withheld",
+                    ),
+                })
+            }
+        }
+    }
+
+    fn event(&self, kind: &str) -> Event {
+        Event::new(kind, self.caller.id())
+            .plugin(self.plugin.name.to_string())
+            .tool(self.tool)
+            .field("call", self.report.call_id)
+    }
+
+    /// One record per file opened (a denial when the grant refused it), one for a
+    /// read of the environment (the names only), one counting opens past the cap.
+    fn file_events(&self, events: &mut Vec<Event>) {
+        let files = &self.report.files;
+        if let Some(names) = &files.env_read {
+            events.push(
+                self.event("capability.use")
+                    .outcome(Outcome::Ok)
+                    .field("capability", "env")
+                    .field("op", "read")
+                    .field("names", json!(names)),
+            );
+        }
+        for used in &files.uses {
+            let event = match used.error {
+                None => self.event("capability.use").outcome(Outcome::Ok),
+                Some(error) if used.is_denied() => self
+                    .event("capability.denied")
+                    .outcome(Outcome::Denied)
+                    .field("target", used.path.clone())
+                    .field(
+                        "reason",
+                        format!("{error}: the grant does not allow {} here", used.mode),
+                    ),
+                Some(error) => self
+                    .event("capability.use")
+                    .outcome(Outcome::Error)
+                    .field("error", error),
+            };
+            events.push(
+                event
+                    .field("capability", "fs")
+                    .field("op", "open")
+                    .field("path", used.path.clone())
+                    .field("mode", used.mode.clone()),
+            );
+        }
+        if files.unrecorded > 0 {
+            events.push(
+                self.event("capability.use")
+                    .outcome(Outcome::Ok)
+                    .field("capability", "fs")
+                    .field("op", "open")
+                    .field("unrecorded", files.unrecorded),
+            );
+        }
+    }
+
+    fn events(&self, audit: &Audit, result: &Result<Value, CallError>) -> Vec<Event> {
+        let mut events = Vec::with_capacity(1 + self.report.net.len());
+        for used in &self.report.net {
+            let mut event = self
+                .event("capability.use")
+                .outcome(Outcome::Ok)
+                .field("capability", "net")
+                .field("method", used.method.clone())
+                .field("url", used.url.clone())
+                .field("bytes", used.bytes);
+            if let Some(address) = used.address {
+                event = event.field("address", address.to_string());
+            }
+            if let Some(status) = used.status {
+                event = event.field("status", status);
+            }
+            if !used.secrets.is_empty() {
+                // The header names only; the values never leave the connector.
+                event = event.field("secrets_injected", json!(used.secrets));
+            }
+            events.push(event);
+        }
+        self.file_events(&mut events);
+        for used in &self.report.memory {
+            events.push(
+                self.event("capability.use")
+                    .outcome(Outcome::Ok)
+                    .field("capability", "memory")
+                    .field("op", used.op)
+                    .field("namespace", used.namespace.clone())
+                    .field("target", used.target.clone())
+                    .field("bytes", used.bytes),
+            );
+        }
+        for used in &self.report.models {
+            let mut event = self
+                .event("model.call")
+                .outcome(if used.outcome == "ok" {
+                    Outcome::Ok
+                } else {
+                    Outcome::Error
+                })
+                .field("route", used.route.clone())
+                .field("input_tokens", used.tokens.0)
+                .field("output_tokens", used.tokens.1)
+                .field("cost", used.cost);
+            if let Some(target) = &used.target {
+                event = event.field("target", target.clone());
+            }
+            if used.outcome != "ok" {
+                event = event.field("error", used.outcome.clone());
+            }
+            events.push(event);
+        }
+        let outcome = match result {
+            Ok(_) => Outcome::Ok,
+            Err(CallError::Denied { .. }) => Outcome::Denied,
+            Err(_) => Outcome::Error,
+        };
+        for denial in &self.report.denials {
+            events.push(
+                self.event("capability.denied")
+                    .outcome(Outcome::Denied)
+                    .field("capability", denial.capability)
+                    .field("target", denial.target.clone())
+                    .field("reason", denial.reason.clone()),
+            );
+        }
+        if let Err(CallError::Limit { limit, detail, .. }) = result {
+            events.push(
+                self.event("limit.hit")
+                    .outcome(Outcome::Error)
+                    .field("limit", *limit)
+                    .field("detail", detail.clone()),
+            );
+        }
+        let (written, dropped) = self.report.log_lines;
+        let call = self
+            .tool_call(self.report.call_id)
+            .outcome(outcome)
+            .field("arguments", self.args.clone())
+            .field("duration_us", duration_us(self.duration))
+            .field("fuel_used", self.report.fuel_used)
+            .field("memory_peak_bytes", self.report.memory_peak)
+            .field("log_lines", written)
+            .field("log_dropped", dropped);
+        let call = match result {
+            Ok(value) => call.field("result", audit.payload(value)),
+            // The tool's own error is its output: kept as a digest like a result.
+            Err(CallError::ToolError { error, .. }) => call.field(
+                "error",
+                json!({ "code": "tool-error", "payload": audit.payload(error) }),
+            ),
+            Err(err) => call.field(
+                "error",
+                json!({ "code": err.code(), "message": err.to_string() }),
+            ),
+        };
+        events.push(call);
+        events
+    }
+}
+
+fn duration_us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,256 @@
+//! `warden:host/memory` for guests: every operation checked against the calling
+//! plugin's `[memory]` grant, then done in the runtime's store.
+
+use crate::bindings::warden::host::memory as wit;
+use crate::denial::Denial;
+use crate::state::CallState;
+use warden_config::grant::MemoryGrant;
+
+use warden_memory::{
+    Document, Entry, MemoryError, Store, check_metadata, check_size, now, writable,
+};
+
+/// One memory operation a guest did, for the call's audit records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryUse {
+    /// `get`, `set`, `delete`, `list-keys`, `put-document`, `get-document`,
+    /// `delete-document`, `search`.
+    pub op: &'static str,
+    /// The namespace.
+    pub namespace: String,
+    /// The key, id, prefix or query.
+    pub target: String,
+    /// Bytes written or read.
+    pub bytes: u64,
+}
+
+impl From<MemoryError> for wit::Error {
+    fn from(err: MemoryError) -> Self {
+        match err {
+            MemoryError::Denied(m) => Self::Denied(m),
+            MemoryError::TooLarge(m) => Self::TooLarge(m),
+            MemoryError::Invalid(m) => Self::Invalid(m),
+            MemoryError::Internal(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl CallState {
+    /// The grant of `namespace` if it allows `op` (writing when `write`), and the store.
+    fn memory_for(
+        &mut self,
+        op: &'static str,
+        namespace: &str,
+        write: bool,
+    ) -> Result<(MemoryGrant, std::sync::Arc<dyn Store>), MemoryError> {
+        let granted = self.grant.memory.get(namespace).cloned();
+        let refusal = match &granted {
+            None => Some(format!(
+                "plugin \"{}\" has no grant for memory namespace {namespace:?}; an operator grants it with [memory] {namespace:?} = \"read\" or \"read-write\"",
+                self.plugin
+            )),
+            Some(g) if write && !writable(g) => Some(format!(
+                "plugin \"{}\" may only read memory namespace {namespace:?} ([memory] {namespace:?} = \"read\")",
+                self.plugin
+            )),
+            Some(_) => None,
+        };
+        if let Some(reason) = refusal {
+            let denial = Denial {
+                capability: "memory",
+                target: format!("{op} {namespace}"),
+                reason: reason.clone(),
+            };
+            tracing::info!(plugin = %self.plugin, call = self.call_id, %denial, "memory denied");
+            self.denials.push(denial);
+            return Err(MemoryError::Denied(reason));
+        }
+        let store = self.memory.clone().ok_or_else(|| {
+            MemoryError::Internal("this Warden runs without a memory store".into())
+        })?;
+        Ok((granted.expect("checked above"), store))
+    }
+
+    fn used(&mut self, op: &'static str, namespace: &str, target: &str, bytes: usize) {
+        self.memory_uses.push(MemoryUse {
+            op,
+            namespace: namespace.to_string(),
+            target: target.to_string(),
+            bytes: bytes as u64,
+        });
+    }
+}
+
+fn nonempty(what: &str, value: &str) -> Result<(), MemoryError> {
+    if value.is_empty() || value.len() > 1024 {
+        return Err(MemoryError::Invalid(format!(
+            "{what} must be 1 to 1024 bytes"
+        )));
+    }
+    Ok(())
+}
+
+impl wit::Host for CallState {
+    fn get(&mut self, namespace: String, key: String) -> Result<Option<wit::Entry>, wit::Error> {
+        let (_, store) = self.memory_for("get", &namespace, false)?;
+        let entry = store
+            .get(&namespace, &key, now())
+            .map_err(MemoryError::from)?;
+        self.used(
+            "get",
+            &namespace,
+            &key,
+            entry.as_ref().map_or(0, |e| e.value.len()),
+        );
+        Ok(entry.map(|e| wit::Entry {
+            value: e.value,
+            content_type: e.content_type,
+            expires_at: e.expires_at,
+        }))
+    }
+
+    fn set(
+        &mut self,
+        namespace: String,
+        key: String,
+        value: Vec<u8>,
+        content_type: String,
+        ttl_seconds: Option<u64>,
+    ) -> Result<(), wit::Error> {
+        let (grant, store) = self.memory_for("set", &namespace, true)?;
+        nonempty("key", &key)?;
+        check_size(&*store, &namespace, &grant, value.len() + key.len())?;
+        let bytes = value.len();
+        let entry = Entry {
+            value,
+            content_type: if content_type.is_empty() {
+                "application/octet-stream".into()
+            } else {
+                content_type
+            },
+            expires_at: ttl_seconds.map(|ttl| now().saturating_add(ttl)),
+        };
+        store
+            .set(&namespace, &key, &entry)
+            .map_err(MemoryError::from)?;
+        self.used("set", &namespace, &key, bytes);
+        Ok(())
+    }
+
+    fn delete(&mut self, namespace: String, key: String) -> Result<bool, wit::Error> {
+        let (_, store) = self.memory_for("delete", &namespace, true)?;
+        let gone = store.delete(&namespace, &key).map_err(MemoryError::from)?;
+        self.used("delete", &namespace, &key, 0);
+        Ok(gone)
+    }
+
+    fn list_keys(
+        &mut self,
+        namespace: String,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<wit::KeyPage, wit::Error> {
+        let (_, store) = self.memory_for("list-keys", &namespace, false)?;
+        let page = store
+            .list_keys(
+                &namespace,
+                &prefix,
+                cursor.as_deref(),
+                limit.clamp(1, 1000),
+                now(),
+            )
+            .map_err(MemoryError::from)?;
+        self.used("list-keys", &namespace, &prefix, 0);
+        Ok(wit::KeyPage {
+            keys: page.keys,
+            next: page.next,
+        })
+    }
+
+    async fn put_document(
+        &mut self,
+        namespace: String,
+        doc: wit::Document,
+    ) -> Result<(), wit::Error> {
+        let (grant, store) = self.memory_for("put-document", &namespace, true)?;
+        nonempty("id", &doc.id)?;
+        let metadata = check_metadata(&doc.metadata)?;
+        let bytes = doc.id.len() + doc.text.len() + metadata.len();
+        check_size(&*store, &namespace, &grant, bytes)?;
+        let doc = Document {
+            id: doc.id,
+            text: doc.text,
+            metadata,
+        };
+        warden_memory::hybrid::put_document(&*store, self.embedder.as_deref(), &namespace, &doc)
+            .await
+            .map_err(MemoryError::from)?;
+        self.used("put-document", &namespace, &doc.id, bytes);
+        Ok(())
+    }
+
+    fn get_document(
+        &mut self,
+        namespace: String,
+        id: String,
+    ) -> Result<Option<wit::Document>, wit::Error> {
+        let (_, store) = self.memory_for("get-document", &namespace, false)?;
+        let doc = store
+            .get_document(&namespace, &id)
+            .map_err(MemoryError::from)?;
+        self.used(
+            "get-document",
+            &namespace,
+            &id,
+            doc.as_ref().map_or(0, |d| d.text.len()),
+        );
+        Ok(doc.map(|d| wit::Document {
+            id: d.id,
+            text: d.text,
+            metadata: d.metadata,
+        }))
+    }
+
+    fn delete_document(&mut self, namespace: String, id: String) -> Result<bool, wit::Error> {
+        let (_, store) = self.memory_for("delete-document", &namespace, true)?;
+        let gone = store
+            .delete_document(&namespace, &id)
+            .map_err(MemoryError::from)?;
+        self.used("delete-document", &namespace, &id, 0);
+        Ok(gone)
+    }
+
+    async fn search(
+        &mut self,
+        namespace: String,
+        query: String,
+        filter: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::Hit>, wit::Error> {
+        let (_, store) = self.memory_for("search", &namespace, false)?;
+        let filter = warden_memory::parse_filter(filter.as_deref())?;
+        let embedder = self.embedder.clone();
+        let limit = limit.clamp(1, 100);
+        let hits = warden_memory::hybrid::search(
+            &*store,
+            embedder.as_deref(),
+            &namespace,
+            &query,
+            &filter,
+            limit,
+        )
+        .await
+        .map_err(MemoryError::from)?;
+        self.used("search", &namespace, &query, 0);
+        Ok(hits
+            .into_iter()
+            .map(|h| wit::Hit {
+                id: h.id,
+                score: h.score,
+                snippet: h.snippet,
+                metadata: h.metadata,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,198 @@
+//! The one wasmtime `Engine` of a Warden process, its `Linker`, and the epoch ticker.
+//!
+//! Engine settings: the pooling allocator (instances come from preallocated slots,
+//! with copy-on-write memory images), epoch interruption (every call has a wall-clock
+//! deadline) and, where a grant asks for it, fuel. The linker holds everything a guest
+//! can import: WASI 0.2 (through the per-call [`CallState`], deny by default),
+//! `wasi:http` (through [`NetPolicy`](crate::capabilities::net::NetPolicy)) and `warden:host`.
+//! Any other import traps when called, so a component that imports more than Warden
+//! knows still loads, and its other tools work.
+
+use std::sync::{Arc, OnceLock};
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::state::CallState;
+use warden_audit::Audit;
+use warden_net::Network;
+
+/// How often the epoch advances; a call's deadline is counted in these ticks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Slots of the pooling allocator: component instances alive at once.
+pub use warden_config::limits::MAX_LIVE_INSTANCES;
+
+/// The engine, the linker and the ticker that drives deadlines.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Arc<Linker<CallState>>,
+    pub(crate) network: Arc<Network>,
+    pub(crate) audit: OnceLock<Audit>,
+    pub(crate) memory: OnceLock<Arc<dyn warden_memory::Store>>,
+    pub(crate) router: OnceLock<Arc<warden_models::Router>>,
+    pub(crate) policy: OnceLock<Arc<dyn warden_policy::Decide>>,
+    pub(crate) embedder: OnceLock<Arc<warden_memory::Embedder>>,
+    _ticker: Ticker,
+}
+
+impl Runtime {
+    /// A runtime with Warden's engine settings and every host interface linked.
+    pub fn new() -> anyhow::Result<Self> {
+        let engine = Engine::new(&engine_config())
+            .map_err(anyhow::Error::from)
+            .context("creating the wasmtime engine")?;
+        let mut linker = Linker::<CallState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking WASI")?;
+        crate::capabilities::files::add_to_linker(&mut linker).context("recording file opens")?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(anyhow::Error::from)
+            .context("linking wasi:http")?;
+        crate::bindings::Services::add_to_linker::<CallState, HasSelf<CallState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(anyhow::Error::from)
+        .context("linking warden:host")?;
+        let ticker = Ticker::start(&engine);
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            network: Arc::default(),
+            audit: OnceLock::new(),
+            memory: OnceLock::new(),
+            router: OnceLock::new(),
+            policy: OnceLock::new(),
+            embedder: OnceLock::new(),
+            _ticker: ticker,
+        })
+    }
+
+    /// Records every call from now on in `audit`, durably before its result is
+    /// returned. Set once; a second log is refused.
+    pub fn set_audit(&self, audit: Audit) -> anyhow::Result<()> {
+        self.audit
+            .set(audit)
+            .map_err(|_| anyhow::anyhow!("this runtime already records to an audit log"))
+    }
+
+    /// Serves `warden:host/memory` from `store`. Set once.
+    pub fn set_memory(&self, store: Arc<dyn warden_memory::Store>) -> anyhow::Result<()> {
+        self.memory
+            .set(store)
+            .map_err(|_| anyhow::anyhow!("this runtime already has a memory store"))
+    }
+
+    /// Serves `warden:host/models` through `router`. Set once.
+    pub fn set_router(&self, router: Arc<warden_models::Router>) -> anyhow::Result<()> {
+        self.router
+            .set(router)
+            .map_err(|_| anyhow::anyhow!("this runtime already has a model router"))
+    }
+
+    /// Decides who may do what from now on ([`warden_policy`]). Set once; without
+    /// it every request is allowed (the local operator's CLI).
+    pub fn set_policy(&self, policy: Arc<dyn warden_policy::Decide>) -> anyhow::Result<()> {
+        self.policy
+            .set(policy)
+            .map_err(|_| anyhow::anyhow!("this runtime already has an access policy"))
+    }
+
+    /// The access policy: the one set, or [`AllowAll`](warden_policy::AllowAll).
+    pub fn policy(&self) -> &dyn warden_policy::Decide {
+        match self.policy.get() {
+            Some(policy) => policy.as_ref(),
+            None => &warden_policy::AllowAll,
+        }
+    }
+
+    /// Embeds memory documents and queries (hybrid search) through `embedder`. Set once.
+    pub fn set_embedder(&self, embedder: Arc<warden_memory::Embedder>) -> anyhow::Result<()> {
+        self.embedder
+            .set(embedder)
+            .map_err(|_| anyhow::anyhow!("this runtime already has an embedder"))
+    }
+
+    /// The model router, if one is set.
+    pub fn router(&self) -> Option<&Arc<warden_models::Router>> {
+        self.router.get()
+    }
+
+    /// The memory store, if one is set.
+    pub fn memory(&self) -> Option<&Arc<dyn warden_memory::Store>> {
+        self.memory.get()
+    }
+
+    /// The audit log calls are recorded in, if one is set.
+    pub fn audit(&self) -> Option<&Audit> {
+        self.audit.get()
+    }
+
+    /// Name pins and TLS roots of every call's outbound HTTP.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// The engine (for compiling and the compile cache).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+fn engine_config() -> Config {
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_LIVE_INSTANCES)
+        .total_core_instances(MAX_LIVE_INSTANCES * 4)
+        .total_memories(MAX_LIVE_INSTANCES * 2)
+        .total_tables(MAX_LIVE_INSTANCES * 4)
+        .total_stacks(MAX_LIVE_INSTANCES)
+        .max_memories_per_component(4)
+        .max_tables_per_component(8)
+        .max_memory_size(1 << 30);
+    let mut config = Config::new();
+    config
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .memory_init_cow(true)
+        .epoch_interruption(true)
+        .consume_fuel(true)
+        .max_wasm_stack(1 << 20)
+        .wasm_component_model(true);
+    config
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+struct Ticker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Ticker {
+    fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let weak = engine.weak();
+        let flag = stop.clone();
+        thread::Builder::new()
+            .name("warden-epoch".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .expect("spawning the epoch ticker thread");
+        Self { stop }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

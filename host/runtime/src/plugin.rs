@@ -1,0 +1,245 @@
+//! A loaded plugin: its compiled component, its tools, and its `InstancePre`.
+//!
+//! Loading validates the bytes, compiles them (or takes them from the compile cache),
+//! links every import (unknown ones trap when called), and derives the tools. Calling
+//! instantiates the `InstancePre` in a fresh store each time (see [`crate::call`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::InstancePre;
+use wasmtime::component::types::ComponentItem;
+
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::docs::PackageDocs;
+use crate::engine::Runtime;
+use crate::error::LoadError;
+use crate::state::CallState;
+use crate::tools::{self, ExtraDocs, Skipped, Tool};
+use warden_config::grant::Grant;
+use warden_config::limits::Limits;
+use warden_config::manifest::ToolEntry;
+use warden_net::AllowList;
+use warden_policy::ToolAnnotations;
+
+/// What a plugin is loaded from.
+pub struct PluginSource<'a> {
+    /// The plugin's name (tool ids are `name/tool`).
+    pub name: &'a str,
+    /// The component's bytes.
+    pub wasm: &'a [u8],
+    /// Descriptions from outside the component.
+    pub extra_docs: ExtraDocs<'a>,
+    /// The operator's grant; `None` gives no capabilities and default limits.
+    pub grant: Option<Grant>,
+}
+
+/// A plugin ready to be called.
+pub struct Plugin {
+    /// The plugin's name.
+    pub name: Arc<str>,
+    /// `sha256:<hex>` of the component: the plugin's identity.
+    pub digest: String,
+    /// Its tools, in export order.
+    pub tools: Vec<Tool>,
+    /// Exports that are not tools, with the reason.
+    pub skipped: Vec<Skipped>,
+    /// The interfaces the component imports: the capabilities it could ask for.
+    pub imports: Vec<String>,
+    /// Per-call limits (from the grant, else the defaults).
+    pub limits: Limits,
+    /// The operator's grant as set, if any.
+    pub grant: Option<Grant>,
+    /// Why the plugin runs with fewer capabilities than its grant names (a digest pin
+    /// that does not match), said with every call.
+    pub notice: Option<String>,
+    /// How the compiled code was obtained.
+    pub cache: CacheOutcome,
+    /// Time taken to load (compile or deserialize, link, derive tools).
+    pub load_time: Duration,
+    pub pre: InstancePre<CallState>,
+    /// What each call gets: the grant, or nothing when there is none or its pin fails.
+    pub capabilities: Arc<Grant>,
+    /// The capabilities' `[net] allow`, parsed once.
+    pub allow: Arc<AllowList>,
+    /// Calls of this plugin running at once (`max_concurrency`).
+    pub(crate) slots: Arc<tokio::sync::Semaphore>,
+}
+
+impl Plugin {
+    /// The tool with this name.
+    pub fn tool(&self, name: &str) -> Option<&Tool> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+
+    /// `tool` as the access policy sees it: with its annotations as the manifest
+    /// states them, narrowed by the grant ([`Plugin::annotations`]).
+    pub fn resource(&self, tool: &str) -> warden_policy::Resource {
+        warden_policy::Resource::Tool {
+            plugin: self.name.to_string(),
+            tool: tool.to_string(),
+            annotations: self.annotations(tool),
+        }
+    }
+
+    /// What `tool` does, as its manifest says (conservative defaults where it says
+    /// nothing, and for a tool the plugin does not have), narrowed by what the plugin
+    /// may reach: a plugin whose grant allows no network host is never open-world.
+    pub fn annotations(&self, tool: &str) -> ToolAnnotations {
+        let declared = self
+            .tool(tool)
+            .map_or_else(ToolEntry::default_annotations, |t| t.annotations);
+        let networked = self
+            .capabilities
+            .net
+            .as_ref()
+            .is_some_and(|net| !net.allow.is_empty());
+        ToolAnnotations {
+            open_world: declared.open_world && networked,
+            ..declared
+        }
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Checks that `wasm` is a component, with an error that says what to do if not.
+pub fn validate(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    let invalid = |reason: String| LoadError::Invalid {
+        name: name.to_string(),
+        reason,
+    };
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(invalid(
+            "not a WebAssembly binary (no \\0asm header); give the .wasm file a toolchain built for wasm32-wasip2".into(),
+        ));
+    }
+    if wasmparser::Parser::is_core_wasm(wasm) {
+        return Err(invalid(
+            "a core WebAssembly module, not a component; build for wasm32-wasip2, or wrap it with `wasm-tools component new`".into(),
+        ));
+    }
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    validator
+        .validate_all(wasm)
+        .map_err(|err| invalid(format!("malformed component: {err}")))?;
+    Ok(())
+}
+
+impl Runtime {
+    /// Loads a plugin: validate, compile (through `cache` when given), link, derive tools.
+    pub fn load(
+        &self,
+        source: PluginSource<'_>,
+        cache: Option<&CompileCache>,
+    ) -> Result<Plugin, LoadError> {
+        let started = Instant::now();
+        let name = source.name;
+        let other = |source: wasmtime::Error| LoadError::Other {
+            name: name.to_string(),
+            source: source.into(),
+        };
+        validate(name, source.wasm)?;
+        if let Some(grant) = &source.grant {
+            grant.check(name).map_err(|err| LoadError::Invalid {
+                name: name.to_string(),
+                reason: format!("its grant is not valid: {err:#}"),
+            })?;
+        }
+        let digest = digest(source.wasm);
+        let hex = digest.trim_start_matches("sha256:");
+        let (component, outcome) = match cache {
+            Some(cache) => cache.load(&self.engine, hex, source.wasm),
+            None => wasmtime::component::Component::new(&self.engine, source.wasm)
+                .map(|c| (c, CacheOutcome::Compiled))
+                .map_err(anyhow::Error::from),
+        }
+        .map_err(|err| LoadError::Invalid {
+            name: name.to_string(),
+            reason: format!("does not compile: {err:#}"),
+        })?;
+        // Imports Warden does not provide trap when called, so the component's other
+        // tools still work. Only a component that needs it gets its own linker:
+        // stubbing also re-defines the resource types of partially known instances.
+        let pre = match self.linker.instantiate_pre(&component) {
+            Ok(pre) => pre,
+            Err(_) => {
+                let mut linker = (*self.linker).clone();
+                linker
+                    .define_unknown_imports_as_traps(&component)
+                    .map_err(other)?;
+                linker.instantiate_pre(&component).map_err(other)?
+            }
+        };
+        let imports = component
+            .component_type()
+            .imports(&self.engine)
+            .filter(|(_, item)| {
+                matches!(
+                    item.ty,
+                    ComponentItem::ComponentInstance(_) | ComponentItem::ComponentFunc(_)
+                )
+            })
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let embedded = match PackageDocs::from_component(source.wasm) {
+            Some(Ok(docs)) => Some(docs),
+            Some(Err(err)) => {
+                tracing::warn!(plugin = name, %err, "ignoring unreadable package-docs section");
+                None
+            }
+            None => None,
+        };
+        let (tools, skipped) = tools::discover(
+            &self.engine,
+            &component,
+            embedded.as_ref(),
+            &source.extra_docs,
+        );
+        let (capabilities, notice) = match &source.grant {
+            Some(grant) => match &grant.digest {
+                Some(pin) if *pin != digest => (
+                    Grant {
+                        limits: grant.limits.clone(),
+                        ..Grant::default()
+                    },
+                    Some(format!(
+                        "plugin \"{name}\" runs with no capabilities: its grant is pinned to {pin}, but the installed component is {digest}; review it and update the pin (`warden grant set {name} FILE`)"
+                    )),
+                ),
+                _ => (grant.clone(), None),
+            },
+            None => (Grant::default(), None),
+        };
+        if let Some(notice) = &notice {
+            tracing::warn!(plugin = name, "{notice}");
+        }
+        let allow = match &capabilities.net {
+            // Checked above with the whole grant.
+            Some(net) => AllowList::parse(&net.allow).unwrap_or_default(),
+            None => AllowList::default(),
+        };
+        Ok(Plugin {
+            name: name.into(),
+            digest,
+            tools,
+            skipped,
+            imports,
+            limits: capabilities.limits.clone(),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                capabilities.limits.max_concurrency as usize,
+            )),
+            capabilities: Arc::new(capabilities),
+            allow: Arc::new(allow),
+            grant: source.grant,
+            notice,
+            cache: outcome,
+            load_time: started.elapsed(),
+            pre,
+        })
+    }
+}

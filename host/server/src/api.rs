@@ -1,0 +1,509 @@
+//! The HTTP API: routes, authentication, tool calls, the audit log, health and
+//! metrics. Plugin management is in [`super::plugins`]. Every route is listed in
+//! [`ROUTES`] and described in `openapi.json` (a test checks both against each other).
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{Access, Caller};
+use super::error::{ApiError, code_for_status};
+use super::metrics::Metrics;
+use super::registry::Registry;
+use warden_audit::{Event, Filter, Outcome};
+use warden_config::home::{Action, ServerConfig};
+use warden_policy::{Decision, Resource};
+use warden_runtime::{CallError, CallOptions, Via};
+
+/// Every route: method and path, as `openapi.json` must describe them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+    ("get", "/v1/openapi.json"),
+    ("get", "/v1/plugins"),
+    ("get", "/v1/plugins/{name}"),
+    ("put", "/v1/plugins/{name}"),
+    ("delete", "/v1/plugins/{name}"),
+    ("put", "/v1/plugins/{name}/grant"),
+    ("get", "/v1/tools"),
+    ("post", "/v1/tools/{plugin}/{tool}"),
+    ("get", "/v1/audit"),
+    ("get", "/v1/audit/verify"),
+    ("post", "/v1/chat/completions"),
+    ("post", "/mcp"),
+    ("post", "/v1/runs"),
+    ("get", "/v1/runs"),
+    ("get", "/v1/runs/{id}"),
+    ("post", "/v1/runs/{id}/cancel"),
+    ("get", "/v1/approvals"),
+    ("post", "/v1/approvals/{id}/approve"),
+    ("post", "/v1/approvals/{id}/reject"),
+];
+
+/// The OpenAPI description of [`ROUTES`].
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// What every handler shares.
+pub struct AppState {
+    /// The plugins served.
+    pub registry: Arc<Registry>,
+    /// The tokens, replaced when the config file changes.
+    pub access: RwLock<Arc<Access>>,
+    /// The metrics.
+    pub metrics: Metrics,
+    /// Limits.
+    pub config: ServerConfig,
+    /// Agent runs and the approvals queue ([`super::runs`]).
+    pub runs: Option<Arc<super::runs::Runs>>,
+}
+
+impl AppState {
+    /// The token table now.
+    pub fn access(&self) -> Arc<Access> {
+        self.access.read().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    /// Appends an audit record, logging (not failing) if it cannot be written.
+    pub(crate) async fn record(&self, event: Event) {
+        if let Some(audit) = self.registry.runtime().audit() {
+            let kind = event.kind.clone();
+            if let Err(err) = audit.append(event).await {
+                tracing::error!(kind, "writing an audit record: {err:#}");
+            }
+        }
+    }
+
+    /// `Ok` when the policy allows `caller` to do `action` (on the server; for
+    /// `use-model` on any route), else the 403 (on record). `plugin` names the plugin
+    /// the request is about, for the record.
+    pub(crate) async fn require(
+        &self,
+        caller: &Caller,
+        action: Action,
+        plugin: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let resource = match action {
+            Action::UseModel => Resource::Route { name: "*".into() },
+            _ => Resource::Server,
+        };
+        self.require_on(caller, action, &resource, plugin).await
+    }
+
+    /// `Ok` when the policy allows `caller` to do `action` on `resource`, else the 403
+    /// (on record, through the gate).
+    pub(crate) async fn require_on(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+        plugin: Option<&str>,
+    ) -> Result<(), ApiError> {
+        self.registry
+            .runtime()
+            .admit_about(
+                &caller.gate(Via::Http),
+                action,
+                resource,
+                &Value::Null,
+                plugin,
+            )
+            .await
+            .map(drop)
+            .map_err(|refusal| ApiError::refused(action, resource, &refusal))
+    }
+}
+
+/// Why a call was refused, as the denial metric labels it.
+fn why(decision: &Decision) -> &'static str {
+    match decision {
+        Decision::RequireApproval { .. } => "approval",
+        _ => "access",
+    }
+}
+
+/// The router with every route and layer.
+pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
+    let config = &state.config;
+    let body_limit = usize::try_from(config.max_body_kb * 1024).unwrap_or(usize::MAX);
+    let upload_limit = usize::try_from(config.max_upload_mb << 20).unwrap_or(usize::MAX);
+    let authenticated = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/v1/plugins", get(super::plugins::list))
+        .route(
+            "/v1/plugins/{name}",
+            get(super::plugins::show)
+                .delete(super::plugins::remove)
+                .merge(put(super::plugins::upload).layer(DefaultBodyLimit::max(upload_limit))),
+        )
+        .route("/v1/plugins/{name}/grant", put(super::plugins::set_grant))
+        .route("/v1/tools", get(tools))
+        .route("/v1/tools/{plugin}/{tool}", post(call_tool))
+        .route("/v1/audit", get(audit_query))
+        .route("/v1/audit/verify", get(audit_verify))
+        .route_service("/mcp", mcp)
+        .route("/v1/runs", post(super::runs::start).get(super::runs::list))
+        .route("/v1/runs/{id}", get(super::runs::show))
+        .route("/v1/runs/{id}/cancel", post(super::runs::cancel))
+        .route("/v1/approvals", get(super::runs::approvals))
+        .route("/v1/approvals/{id}/approve", post(super::runs::approve))
+        .route("/v1/approvals/{id}/reject", post(super::runs::reject))
+        .route(
+            "/v1/chat/completions",
+            post(super::gateway::chat_completions),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    let timeout = Duration::from_millis(config.request_timeout_ms);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/openapi.json", get(openapi))
+        .merge(authenticated)
+        .fallback(|| async {
+            ApiError::not_found(
+                "no-route",
+                "no such route (GET /v1/openapi.json lists them)",
+            )
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            body_limit.max(upload_limit),
+        ))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            config.max_concurrent_requests,
+        ))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(warden_telemetry::http_span)
+                .on_response(|response: &Response, _: Duration, span: &tracing::Span| {
+                    warden_telemetry::record_status(span, response.status());
+                }),
+        )
+        .layer(middleware::map_response(json_errors))
+        .layer(middleware::from_fn(close_after_refusal))
+        .with_state(state)
+}
+
+/// An error answer to a request that carries a body closes the connection: a refusal
+/// (401, 403, 413…) is sent without reading the body, and a client that reused the
+/// connection would have its next request read as the rest of that body.
+async fn close_after_refusal(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|len| len.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Answers without a JSON body (a layer's 413, 503, 405…) get the API's error shape.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response;
+    }
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than this server accepts (max_body_kb, max_upload_mb in warden.toml)".to_string(),
+        StatusCode::SERVICE_UNAVAILABLE => "the request took longer than request_timeout_ms".to_string(),
+        _ => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let mut response = ApiError::new(status, code_for_status(status), message).into_response();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        response.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("see /v1/openapi.json"),
+        );
+    }
+    response
+}
+
+async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "-".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .request(&method, &route, response.status().as_u16());
+    response
+}
+
+async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let token = header
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let caller = token.and_then(|t| state.access().authenticate(t));
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(caller);
+        return next.run(request).await;
+    }
+    let reason = match (header, token) {
+        (None, _) => "no Authorization header",
+        (Some(_), None) => "the Authorization header is not `Bearer TOKEN`",
+        (Some(_), Some(_)) => "unknown token",
+    };
+    state
+        .record(
+            Event::new("access.denied", "anonymous")
+                .outcome(Outcome::Denied)
+                .field("reason", reason)
+                .field("method", request.method().as_str())
+                .field("path", request.uri().path()),
+        )
+        .await;
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        format!("{reason}: send `Authorization: Bearer TOKEN` (create one with `warden token create NAME --role ROLE`)"),
+    )
+    .into_response()
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    axum::Json(json!({ "status": "ok", "plugins": state.registry.snapshot().len() }))
+        .into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Result<Response, ApiError> {
+    state.require(&caller, Action::ReadMetrics, None).await?;
+    let text = state.metrics.render(state.registry.snapshot().len());
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+async fn tools(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> axum::Json<Value> {
+    let mut tools = Vec::new();
+    for (name, served) in state.registry.snapshot().iter() {
+        for tool in &served.plugin.tools {
+            if caller.offers(&served.plugin.resource(&tool.name)) {
+                tools.push(json!({
+                    "id": format!("{name}/{}", tool.name),
+                    "plugin": name,
+                    "name": tool.name,
+                    "description": tool.description,
+                    "fallible": tool.is_fallible(),
+                    "annotations": served.plugin.annotations(&tool.name),
+                    "input_schema": tool.input_schema,
+                    "output_schema": tool.output_schema,
+                }));
+            }
+        }
+    }
+    axum::Json(json!({ "tools": tools }))
+}
+
+async fn call_tool(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path((plugin, tool)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let served = state.registry.get(&plugin);
+    // Metric labels only from what is served, so callers cannot grow them.
+    let known = served.as_ref().filter(|s| s.plugin.tool(&tool).is_some());
+    let (plugin_label, tool_label) = match known {
+        Some(_) => (plugin.as_str(), tool.as_str()),
+        None if served.is_some() => (plugin.as_str(), "-"),
+        None => ("-", "-"),
+    };
+    let body =
+        body.map_err(|r| ApiError::new(r.status(), code_for_status(r.status()), r.body_text()))?;
+    let args: Result<Value, _> = if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(json!({}))
+    } else {
+        serde_json::from_slice(&body)
+    };
+    let gate = caller.gate(Via::Http);
+    let runtime = state.registry.runtime();
+    // A body that is not JSON, or a plugin that is not served, is refused by the gate
+    // (decided on no arguments) before it is reported, so a caller without access
+    // learns nothing but the 403.
+    let (Ok(args), Some(served)) = (&args, &served) else {
+        let resource = Resource::tool(&plugin, &tool);
+        if let Err(refusal) = runtime
+            .admit(&gate, Action::CallTool, &resource, &json!({}))
+            .await
+        {
+            state
+                .metrics
+                .denied(plugin_label, tool_label, why(&refusal.decision));
+            return Err(ApiError::refused(Action::CallTool, &resource, &refusal));
+        }
+        if let Err(err) = &args {
+            return Err(ApiError::bad_request(format!(
+                "the body is not JSON ({err}); send the arguments as a JSON object keyed by parameter name"
+            )));
+        }
+        return Err(ApiError::not_found(
+            "unknown-plugin",
+            format!("no plugin named \"{plugin}\" is served (GET /v1/tools lists the tools)"),
+        ));
+    };
+    let started = Instant::now();
+    let result = {
+        let _live = state.metrics.call_started();
+        runtime
+            .call_tool(&gate, &served.plugin, &tool, args, CallOptions::default())
+            .await
+    };
+    if let Err(CallError::Refused { refusal, .. }) = &result {
+        state
+            .metrics
+            .denied(plugin_label, tool_label, why(&refusal.decision));
+        let resource = served.plugin.resource(&tool);
+        return Err(ApiError::refused(Action::CallTool, &resource, refusal));
+    }
+    let error = result.as_ref().err();
+    state.metrics.call_ended(
+        plugin_label,
+        tool_label,
+        started.elapsed(),
+        error.map(CallError::code),
+    );
+    match result {
+        Ok(value) => Ok(axum::Json(json!({ "result": value }))),
+        Err(err) => Err(ApiError::from(&err)),
+    }
+}
+
+/// `GET /v1/audit` filters, as `warden audit query` has them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    plugin: Option<String>,
+    tool: Option<String>,
+    kind: Option<String>,
+    principal: Option<String>,
+    outcome: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+    #[serde(default)]
+    newest: bool,
+}
+
+/// The most records one `GET /v1/audit` answers with.
+pub const AUDIT_PAGE_MAX: usize = 1000;
+
+async fn audit_query(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    state.require(&caller, Action::ReadAudit, None).await?;
+    let Query(q) = query.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    let bound = |t: Option<String>| {
+        t.map(|t| warden_audit::time::parse_bound(&t))
+            .transpose()
+            .map_err(|e| ApiError::bad_request(format!("{e:#}")))
+    };
+    let outcome = q
+        .outcome
+        .map(|o| o.parse::<Outcome>())
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let filter = Filter {
+        plugin: q.plugin,
+        tool: q.tool,
+        kind: q.kind,
+        principal: q.principal,
+        outcome,
+        since: bound(q.since)?,
+        until: bound(q.until)?,
+        after_seq: q.after,
+        limit: Some(q.limit.unwrap_or(100).min(AUDIT_PAGE_MAX)),
+        newest: q.newest,
+    };
+    let audit = audit_log(&state)?;
+    let records = tokio::task::spawn_blocking(move || audit.read(filter))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    let next = records.last().map(|r| r.seq);
+    Ok(axum::Json(
+        json!({ "records": records, "next_after": next }),
+    ))
+}
+
+fn audit_log(state: &AppState) -> Result<warden_audit::Audit, ApiError> {
+    state
+        .registry
+        .runtime()
+        .audit()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("this server keeps no audit log"))
+}
+
+async fn audit_verify(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> Result<axum::Json<Value>, ApiError> {
+    state.require(&caller, Action::ReadAudit, None).await?;
+    let audit = audit_log(&state)?;
+    let report = tokio::task::spawn_blocking(move || audit.verify())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+    Ok(axum::Json(json!({
+        "ok": report.problem.is_none(),
+        "count": report.count,
+        "first": report.first,
+        "head": report.head.as_ref().map(|h| json!({ "seq": h.seq, "hash": h.hash })),
+        "anchor": report.anchor.as_ref().map(|(seq, hash)| json!({ "seq": seq, "hash": hash })),
+        "problem": report.problem.as_ref().map(|p| json!({
+            "seq": p.seq, "kind": format!("{:?}", p.kind).to_lowercase(), "detail": p.detail, "message": p.to_string(),
+        })),
+    })))
+}

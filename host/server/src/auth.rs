@@ -1,0 +1,188 @@
+//! Who is calling, and what they may do: bearer tokens (looked up by their SHA-256)
+//! mapped to a principal and roles; the access policy ([`warden_policy`], Cedar: the
+//! roles of the config translated into permits, plus the policy file) decides each
+//! action. Deny by default: what no policy permits, no token can do.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use warden_config::home::{Action, Config, hash_token};
+use warden_policy::{CedarPolicy, Decide, Decision, PolicySource, Principal, Request, Resource};
+
+/// An authenticated caller.
+#[derive(Clone)]
+pub struct Caller {
+    /// Who acts, as audit records name it.
+    pub principal: String,
+    /// The token's name.
+    pub token: String,
+    /// The token's roles.
+    pub roles: Vec<String>,
+    who: Principal,
+    policy: Arc<dyn Decide>,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("principal", &self.principal)
+            .field("token", &self.token)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Caller {
+    /// The caller as the access policy sees it.
+    pub fn who(&self) -> &Principal {
+        &self.who
+    }
+
+    /// The caller as the gate sees it, asking through `via`.
+    pub fn gate(&self, via: warden_runtime::Via) -> warden_runtime::Caller {
+        warden_runtime::Caller::new(self.who.clone(), via).with_token(self.token.clone())
+    }
+
+    /// The policy's decision on `action` on `resource`, with `args` as the context.
+    pub fn decide(&self, action: Action, resource: &Resource, args: &Value) -> Decision {
+        self.policy.decide(&Request {
+            principal: &self.who,
+            action,
+            resource,
+            context: args,
+        })
+    }
+
+    /// The decision on calling `plugin/tool` with `args`.
+    pub fn decide_call(&self, plugin: &str, tool: &str, args: &Value) -> Decision {
+        self.decide(Action::CallTool, &Resource::tool(plugin, tool), args)
+    }
+
+    /// True when the policy allows `action` on the server (for `use-model`: on any
+    /// route, `Warden::Route::"*"`; the gateway decides on the route itself).
+    pub fn may(&self, action: Action) -> bool {
+        let resource = match action {
+            Action::UseModel => Resource::Route { name: "*".into() },
+            Action::StartRun => Resource::Agent { name: "*".into() },
+            Action::CallTool => Resource::tool("*", "*"),
+            _ => Resource::Server,
+        };
+        self.decide(action, &resource, &Value::Null).is_allow()
+    }
+
+    /// True when `plugin/tool` is offered to the caller: the policy does not deny
+    /// calling it with no arguments (it allows it, or allows it once approved). The
+    /// call itself is decided with its arguments ([`Caller::decide_call`]).
+    pub fn may_call(&self, plugin: &str, tool: &str) -> bool {
+        self.offers(&Resource::tool(plugin, tool))
+    }
+
+    /// True when the tool `resource` is offered to the caller (as [`Caller::may_call`],
+    /// with the tool's annotations).
+    pub fn offers(&self, resource: &Resource) -> bool {
+        let no_args = Value::Object(Default::default());
+        !matches!(
+            self.decide(Action::CallTool, resource, &no_args),
+            Decision::Deny { .. }
+        )
+    }
+
+    /// True when one of `tools` of `plugin` is offered to the caller.
+    pub fn may_call_some<'a>(
+        &self,
+        plugin: &str,
+        tools: impl IntoIterator<Item = &'a str>,
+    ) -> bool {
+        tools.into_iter().any(|tool| self.may_call(plugin, tool))
+    }
+}
+
+/// The token table of a config, and the policy that decides for them.
+#[derive(Debug, Default)]
+pub struct Access {
+    by_hash: HashMap<String, Arc<Caller>>,
+}
+
+impl Access {
+    /// The tokens of `config`, decided by its roles alone (no policy file).
+    pub fn new(config: &Config) -> Self {
+        let source = PolicySource {
+            roles: config.roles(),
+            args: config.policy.args.clone(),
+            file: None,
+        };
+        match CedarPolicy::new(&source) {
+            Ok(policy) => Self::with_policy(config, Arc::new(policy)),
+            Err(err) => {
+                // The config's check refuses what would fail here; fail closed anyway.
+                tracing::error!("the roles of the config are not a valid policy: {err}");
+                Self::default()
+            }
+        }
+    }
+
+    /// The tokens of `config`, decided by `policy`.
+    pub fn with_policy(config: &Config, policy: Arc<dyn Decide>) -> Self {
+        let by_hash = config
+            .tokens
+            .iter()
+            .map(|token| {
+                let principal = token.principal();
+                let caller = Caller {
+                    who: Principal::new(principal.clone(), token.roles.clone()),
+                    principal,
+                    token: token.name.clone(),
+                    roles: token.roles.clone(),
+                    policy: policy.clone(),
+                };
+                (token.sha256.to_ascii_lowercase(), Arc::new(caller))
+            })
+            .collect();
+        Self { by_hash }
+    }
+
+    /// The caller a bearer token belongs to.
+    pub fn authenticate(&self, token: &str) -> Option<Arc<Caller>> {
+        self.by_hash.get(&hash_token(token)).cloned()
+    }
+
+    /// How many tokens there are.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// True when no token is configured (every request is refused).
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_decide_through_the_policy() {
+        let text = format!(
+            "[roles.reader]\ntools = [\"text/*\", \"files/read\"]\nactions = [\"call-tool\"]\n\n[[tokens]]\nname = \"r\"\nsha256 = \"{}\"\nroles = [\"reader\"]\n",
+            hash_token("t")
+        );
+        let config = Config::parse(&text, "w.toml").unwrap();
+        let caller = Access::new(&config).authenticate("t").unwrap();
+        assert!(caller.may_call("text", "upper"));
+        assert!(caller.may_call("files", "read"));
+        assert!(!caller.may_call("files", "write"));
+        assert!(!caller.may_call("textual", "upper"));
+        assert!(caller.may_call_some("files", ["write", "read"]));
+        assert!(!caller.may_call_some("files", ["write"]));
+        assert!(!caller.may(Action::ReadAudit));
+        assert_eq!(
+            caller
+                .decide_call("files", "write", &Value::Null)
+                .policies(),
+            [] as [String; 0]
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! `warden serve`: the HTTP API over every plugin of a home, with hot reload.
+//!
+//! - [`config`]: `warden.toml` (listen address, limits, tokens, roles);
+//! - [`auth`]: bearer tokens → principal and roles → what they may do;
+//! - [`registry`]: the plugins served, swapped atomically on change;
+//! - [`watch`]: reload on file changes in the home;
+//! - [`api`] and [`plugins`]: the routes; [`error`]: their error answers;
+//! - [`metrics`]: Prometheus metrics;
+//! - [`runs`]: agent runs and the approvals queue, driven in background tasks.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use warden_server::{Server, ServeOptions};
+//! let home = warden_runtime::home::Home::at(".warden");
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = Server::start(ServeOptions::new(home), listener).await?;
+//! println!("http://{}", server.addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod api;
+pub mod auth;
+pub mod error;
+mod gateway;
+pub mod mcp;
+mod mcp_route;
+pub mod metrics;
+pub mod plugins;
+pub mod registry;
+pub mod runs;
+pub mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+
+use self::api::AppState;
+use self::auth::Access;
+use self::registry::Registry;
+use warden_audit::Audit;
+use warden_config::home as config;
+use warden_config::home::Config;
+use warden_runtime::Runtime;
+use warden_runtime::home::Home;
+
+/// How to serve.
+pub struct ServeOptions {
+    /// The home whose plugins are served.
+    pub home: Home,
+    /// The config (tokens, roles, limits).
+    pub config: Config,
+    /// Where `config` was read from: watched, and re-read when it changes.
+    pub config_path: Option<PathBuf>,
+    /// Watch the home for changes (hot reload).
+    pub watch: bool,
+}
+
+impl ServeOptions {
+    /// Serve `home` with the default config (no tokens) and hot reload on.
+    pub fn new(home: Home) -> Self {
+        Self {
+            home,
+            config: Config::default(),
+            config_path: None,
+            watch: true,
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _watch: Option<watch::Watch>,
+}
+
+impl Server {
+    /// Loads every plugin of the home and serves the API on `listener`.
+    pub async fn start(
+        options: ServeOptions,
+        listener: tokio::net::TcpListener,
+    ) -> anyhow::Result<Self> {
+        let runtime = Runtime::new()?;
+        let audit = Audit::open(options.home.root(), options.config.audit_options()?)
+            .with_context(|| {
+                format!("opening the audit log of {}", options.home.root().display())
+            })?;
+        runtime.set_audit(audit)?;
+        let memory = options.home.root().join("memory.db");
+        let memory = warden_memory::SqliteMemory::open(&memory)
+            .with_context(|| format!("opening the memory store {}", memory.display()))?;
+        runtime.set_memory(Arc::new(memory))?;
+        if let Some(router) = warden_models::Router::from_config(&options.config.models)? {
+            runtime.set_router(Arc::new(router))?;
+        }
+        if let Some(embedder) =
+            warden_memory::Embedder::from_config(&options.config.memory, &options.config.models)?
+        {
+            runtime.set_embedder(Arc::new(embedder))?;
+        }
+        let config_dir = config_dir(&options);
+        let policy = options
+            .config
+            .policy(options.home.root(), &config_dir)
+            .context("loading the access policy (check it with `warden policy check`)")?;
+        for warning in policy.warnings() {
+            tracing::warn!("access policy: {warning}");
+        }
+        let policy = Arc::new(warden_policy::Reloadable::new(Arc::new(policy)));
+        runtime.set_policy(policy.clone())?;
+        let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
+        registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
+        let runs =
+            runs::Runs::open(&registry, &options.config.runs).context("opening the agent runs")?;
+        let state = Arc::new(AppState {
+            registry: registry.clone(),
+            access: RwLock::new(Arc::new(Access::with_policy(
+                &options.config,
+                policy.clone(),
+            ))),
+            metrics: metrics::Metrics::new(),
+            config: options.config.server.clone(),
+            runs: Some(runs.clone()),
+        });
+        runs::Runs::resume_in_background(Arc::downgrade(&runs));
+        if state.access().is_empty() {
+            tracing::warn!(
+                "no API tokens are configured: every request but /healthz will be refused (create one with `warden token create NAME --role admin`)"
+            );
+        }
+        let watching = if options.watch {
+            let reload_state = Arc::downgrade(&state);
+            let (config, path) = (options.config.clone(), options.config_path.clone());
+            let home = options.home.root().to_path_buf();
+            let mut files: Vec<PathBuf> = options.config_path.iter().cloned().collect();
+            files.push(match &options.config.policy.file {
+                Some(file) => config_dir.join(file),
+                None => home.join(config::POLICY_FILE),
+            });
+            Some(watch::start_with(registry, files, move || {
+                reload(&reload_state, &policy, &home, &config, path.as_deref())
+            })?)
+        } else {
+            None
+        };
+        let addr = listener.local_addr()?;
+        let app = api::router(
+            state.clone(),
+            mcp_route::router(state.registry.clone(), addr),
+        );
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "serving");
+        Ok(Self {
+            addr,
+            state,
+            stop: Some(stop),
+            task,
+            _watch: watching,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The plugins served.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.state.registry
+    }
+
+    /// Stops accepting, lets requests in flight finish, and returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(Err(err)) => tracing::warn!("server: {err}"),
+            Err(err) => tracing::warn!("server task: {err}"),
+            Ok(Ok(())) => {}
+        }
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut sig) => {
+                    sig.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+        tracing::info!("shutting down: finishing the requests in flight");
+        self.shutdown().await;
+        Ok(())
+    }
+}
+
+/// Where a relative `[policy] file` is read from: the config file's directory.
+fn config_dir(options: &ServeOptions) -> PathBuf {
+    options
+        .config_path
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(
+            || options.home.root().to_path_buf(),
+            std::path::Path::to_path_buf,
+        )
+}
+
+/// Re-reads the config (the file at `path`, else the one the server started with) and
+/// the access policy; keeps both as they were if either is invalid.
+fn reload(
+    state: &std::sync::Weak<AppState>,
+    policy: &Arc<warden_policy::Reloadable>,
+    home: &std::path::Path,
+    started_with: &Config,
+    path: Option<&std::path::Path>,
+) {
+    let Some(state) = state.upgrade() else {
+        return;
+    };
+    let dir = path
+        .and_then(std::path::Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(home);
+    let config = match path {
+        Some(path) => Config::load(path),
+        None => Ok(started_with.clone()),
+    };
+    let loaded = config.and_then(|config| {
+        let cedar = config.policy(home, dir)?;
+        Ok((config, cedar))
+    });
+    match loaded {
+        Ok((config, cedar)) => {
+            for warning in cedar.warnings() {
+                tracing::warn!("access policy: {warning}");
+            }
+            policy.replace(Arc::new(cedar));
+            let access = Access::with_policy(&config, policy.clone());
+            tracing::info!(tokens = access.len(), "tokens and access policy reloaded");
+            if let Ok(mut current) = state.access.write() {
+                *current = Arc::new(access);
+            }
+        }
+        Err(err) => tracing::warn!("keeping the tokens and access policy as they were: {err:#}"),
+    }
+}

@@ -1,0 +1,301 @@
+//! `tools/list` and `tools/call`: Warden tools as MCP tools, calls through
+//! [`Runtime::call_as`](warden_runtime::Runtime::call_as).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+    ProtocolVersion, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
+};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
+use rmcp::{ErrorData as McpError, ServerHandler};
+use serde_json::{Value, json};
+use tokio_util::task::TaskTracker;
+
+use super::http::{Authorizer, Principal};
+use super::{Shared, names};
+use warden_runtime::error::CallError;
+use warden_runtime::tools::Tool;
+use warden_runtime::{CallOptions, Caller, Plugin};
+
+/// What the server says about itself in `initialize`.
+const INSTRUCTIONS: &str = "Tools of the plugins loaded in Warden, each run in its own \
+    WebAssembly sandbox with only the capabilities its operator granted. Tool names are \
+    <plugin>__<tool>. A failed call is a result with isError true whose text is JSON: \
+    {\"code\": …, \"message\": …} (code \"denied\" when the sandbox refused a capability).";
+
+/// The first protocol revision with `outputSchema` and `structuredContent`.
+const STRUCTURED_SINCE: &str = "2025-06-18";
+
+/// The MCP server for one client connection (an `rmcp` [`ServerHandler`]).
+#[derive(Clone)]
+pub struct Handler {
+    shared: Arc<Shared>,
+    /// The principal of every call, or `None` to take it from each HTTP request's
+    /// [`Principal`] extension.
+    principal: Option<Caller>,
+    /// The connection's calls in flight.
+    calls: TaskTracker,
+}
+
+impl Handler {
+    pub(super) fn new(shared: Arc<Shared>, principal: Option<Caller>) -> Self {
+        Self {
+            shared,
+            principal,
+            calls: TaskTracker::new(),
+        }
+    }
+
+    /// Waits until the calls in flight have ended (and are on the audit record); new
+    /// calls are still taken meanwhile.
+    pub async fn drain(&self) {
+        self.calls.close();
+        self.calls.wait().await;
+        self.calls.reopen();
+    }
+
+    fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Caller, McpError> {
+        if let Some(principal) = &self.principal {
+            return Ok(principal.clone());
+        }
+        context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .map(|p| p.0.clone())
+            .ok_or_else(|| {
+                McpError::invalid_request(
+                    "no principal: this MCP endpoint must sit behind authentication",
+                    None,
+                )
+            })
+    }
+
+    /// Whether `principal` may call `tool` of `plugin`: the source's decision and, over
+    /// HTTP, the request's [`Authorizer`].
+    fn allowed(
+        &self,
+        context: &RequestContext<RoleServer>,
+        principal: &str,
+        plugin: &str,
+        tool: &str,
+    ) -> bool {
+        let by_request = context
+            .extensions
+            .get::<::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Authorizer>())
+            .is_none_or(|a| a.allows(plugin, tool));
+        by_request && self.shared.source.allowed(principal, plugin, tool)
+    }
+
+    /// The MCP tools `principal` may call, in the source's order.
+    fn tools(&self, context: &RequestContext<RoleServer>, principal: &str) -> Vec<McpTool> {
+        let structured = supports_structured(context);
+        let mut out = Vec::new();
+        for plugin in self.shared.source.plugins() {
+            for tool in &plugin.tools {
+                if !self.allowed(context, principal, &plugin.name, &tool.name) {
+                    continue;
+                }
+                match names::to_mcp(&plugin.name, &tool.name) {
+                    Some(name) => out.push(describe(&plugin, tool, name, structured)),
+                    None => tracing::warn!(
+                        plugin = %plugin.name,
+                        tool = %tool.name,
+                        "tool not offered over MCP: its name has no reversible MCP form (see mcp::names)"
+                    ),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The MCP description of `tool` of `plugin`.
+fn describe(plugin: &Plugin, tool: &Tool, name: String, structured: bool) -> McpTool {
+    let input = tool.input_schema.as_object().cloned().unwrap_or_else(|| {
+        let mut object = JsonObject::new();
+        object.insert("type".into(), "object".into());
+        object
+    });
+    let mut out = McpTool::new_with_raw(
+        name,
+        Some(Cow::Owned(tool.description.clone())),
+        Arc::new(input),
+    )
+    .with_title(format!("{}/{}", plugin.name, tool.name));
+    if structured && let Some(output) = tool.output_schema.as_object() {
+        out = out.with_raw_output_schema(Arc::new(output.clone()));
+    }
+    // What the manifest says, narrowed by the grant (`Plugin::annotations`).
+    let hints = plugin.annotations(&tool.name);
+    out.with_annotations(
+        ToolAnnotations::with_title(format!("{}/{}", plugin.name, tool.name))
+            .read_only(hints.read_only)
+            .destructive(hints.destructive)
+            .idempotent(hints.idempotent)
+            .open_world(hints.open_world),
+    )
+}
+
+/// `notifications/progress` of one call, when the client asked for them with a
+/// `progressToken`: one when it starts, one when it ends (progress 0 and 1 of 1).
+struct Progress<'a> {
+    token: Option<ProgressToken>,
+    peer: &'a Peer<RoleServer>,
+    label: String,
+}
+
+impl<'a> Progress<'a> {
+    fn new(context: &'a RequestContext<RoleServer>, label: String) -> Self {
+        Self {
+            token: context.meta.get_progress_token(),
+            peer: &context.peer,
+            label,
+        }
+    }
+
+    async fn started(&self) {
+        self.send(0.0, format!("calling {}", self.label)).await;
+    }
+
+    async fn done(&self, result: &Result<Value, CallError>) {
+        let how = match result {
+            Ok(_) => "done".to_string(),
+            Err(err) => format!("failed ({})", err.code()),
+        };
+        self.send(1.0, format!("{}: {how}", self.label)).await;
+    }
+
+    async fn send(&self, progress: f64, message: String) {
+        let Some(token) = &self.token else {
+            return;
+        };
+        let param = ProgressNotificationParam::new(token.clone(), progress)
+            .with_total(1.0)
+            .with_message(message);
+        if let Err(err) = self.peer.notify_progress(param).await {
+            tracing::debug!("could not send notifications/progress: {err}");
+        }
+    }
+}
+
+fn unknown_tool(name: &str) -> McpError {
+    McpError::invalid_params(
+        format!("unknown tool \"{name}\" (tools/list names the tools; names are <plugin>__<tool>)"),
+        Some(json!({ "name": name })),
+    )
+}
+
+/// A tool result with `isError: true` whose text is `error` as JSON.
+fn failed(error: &Value) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(error.to_string())])
+}
+
+fn supports_structured(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_none_or(|v| v.as_str() >= STRUCTURED_SINCE)
+}
+
+impl ServerHandler for Handler {
+    fn get_info(&self) -> ServerConfig {
+        let mut info = ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        );
+        info.server_info = Implementation::new("warden", env!("CARGO_PKG_VERSION"));
+        info.instructions = Some(INSTRUCTIONS.into());
+        info
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.shared.register(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let caller = self.caller(&context)?;
+        Ok(ListToolsResult::with_all_items(
+            self.tools(&context, caller.id()),
+        ))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<McpTool> {
+        let (plugin, tool) = names::from_mcp(name)?;
+        let plugin = self.shared.source.plugin(plugin)?;
+        let def = plugin.tool(&tool)?;
+        Some(describe(&plugin, def, name.to_string(), true))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let caller = self.caller(&context)?;
+        let principal = caller.id();
+        let name = request.name.as_ref();
+        let (plugin_name, tool) = names::from_mcp(name).ok_or_else(|| unknown_tool(name))?;
+        let plugin = self
+            .shared
+            .source
+            .plugin(plugin_name)
+            .filter(|p| p.tool(&tool).is_some())
+            .ok_or_else(|| unknown_tool(name))?;
+        if !self.allowed(&context, principal, plugin_name, &tool) {
+            return Ok(failed(&json!({
+                "code": "forbidden",
+                "message": format!("{principal} may not call {plugin_name}/{tool}"),
+            }))
+            .into());
+        }
+        let args = Value::Object(request.arguments.unwrap_or_default());
+        let progress = Progress::new(&context, format!("{plugin_name}/{tool}"));
+        progress.started().await;
+        // `notifications/cancelled` for this request, or the client gone (the session
+        // closed, stdin at its end), cancels `context.ct`: the call's instance is
+        // stopped and the call is on the audit record as cancelled. rmcp sends no
+        // response to a cancelled request.
+        let result = self
+            .calls
+            .track_future(self.shared.runtime.call_tool(
+                &caller,
+                &plugin,
+                &tool,
+                &args,
+                CallOptions {
+                    cancel: Some(&context.ct),
+                    approved_by: None,
+                },
+            ))
+            .await;
+        progress.done(&result).await;
+        let out = match result {
+            Ok(value) => {
+                let mut out = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+                if supports_structured(&context) {
+                    out.structured_content = Some(value);
+                }
+                out
+            }
+            Err(err) => {
+                tracing::debug!(principal, plugin = plugin_name, tool, "{err}");
+                failed(&err.to_json())
+            }
+        };
+        Ok(out.into())
+    }
+}

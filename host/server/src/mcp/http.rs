@@ -1,0 +1,229 @@
+//! The Streamable HTTP transport: an axum [`Router`] serving MCP at `/mcp`.
+//!
+//! `serve` mounts it behind its bearer-token authentication, which puts the caller's
+//! [`Principal`] into the request's extensions (`req.extensions_mut().insert(…)`); every
+//! call is made on behalf of that principal, and a request without one is refused
+//! with 401, so the endpoint fails closed if it is mounted without authentication.
+//! The authentication may add an [`Authorizer`] too (the caller's roles): a tool it
+//! refuses is not listed, and a call of it is a tool error `forbidden`, on top of
+//! [`ToolSource::allowed`](super::ToolSource::allowed).
+//!
+//! Before that, two checks against DNS rebinding and cross-site requests, as the MCP
+//! specification asks of Streamable HTTP servers:
+//! - `Origin`: a request that has one (a browser's) must come from a loopback origin
+//!   (`http(s)://localhost`, `127.0.0.1` or `[::1]`, any port) or one listed in
+//!   [`HttpOptions::allowed_origins`]; otherwise 403. Requests without `Origin`
+//!   (programs, desktop agents) pass.
+//! - `Host`: must be one of [`HttpOptions::allowed_hosts`] (loopback names by default;
+//!   a server reached by another name lists it), else the SDK answers 403.
+//!
+//! Sessions (`Mcp-Session-Id`) are kept in memory; a session's client gets
+//! `notifications/tools/list_changed` on its `GET /mcp` stream.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse as _, Response};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+
+use super::{Handler, Mcp};
+
+/// Who a request to `/mcp` is from: put into the request's extensions by the
+/// authentication in front of the router (e.g. `token:<name>`, `local:<user>`).
+#[derive(Clone, Debug)]
+pub struct Principal(pub warden_runtime::Caller);
+
+/// What the caller of one request may call, put into the request's extensions beside
+/// its [`Principal`]: `(plugin, tool) -> allowed` for the tool list, and optionally the
+/// access policy's decision on each call with its arguments.
+#[derive(Clone)]
+pub struct Authorizer {
+    allow: Arc<Allow>,
+}
+
+/// `(plugin, tool) -> allowed`.
+type Allow = dyn Fn(&str, &str) -> bool + Send + Sync;
+
+impl Authorizer {
+    /// An authorizer that allows `plugin/tool` when `allow(plugin, tool)` is true.
+    pub fn new(allow: impl Fn(&str, &str) -> bool + Send + Sync + 'static) -> Self {
+        Self {
+            allow: Arc::new(allow),
+        }
+    }
+
+    /// Whether the caller may call `tool` of `plugin`.
+    pub fn allows(&self, plugin: &str, tool: &str) -> bool {
+        (self.allow)(plugin, tool)
+    }
+}
+
+impl std::fmt::Debug for Authorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authorizer")
+    }
+}
+
+/// Settings of the `/mcp` endpoint.
+///
+/// ```
+/// let options = warden_server::mcp::HttpOptions {
+///     allowed_origins: vec!["https://console.example.com".into()],
+///     ..Default::default()
+/// };
+/// ```
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Browser origins allowed besides loopback ones, as `scheme://host[:port]`
+    /// (compared without case; `null` allows `Origin: null`). Default: none.
+    pub allowed_origins: Vec<String>,
+    /// Accepted `Host` names (`name` or `name:port`). Default: `localhost`,
+    /// `127.0.0.1`, `::1`. Empty accepts any host (not recommended).
+    pub allowed_hosts: Vec<String>,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            allowed_origins: Vec::new(),
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+        }
+    }
+}
+
+impl Mcp {
+    /// A router that serves MCP (Streamable HTTP) at `/mcp`; merge or nest it into a
+    /// server whose authentication inserts a [`Principal`] into every request.
+    pub fn http_router(&self, options: HttpOptions) -> Router {
+        let shared = self.shared.clone();
+        let config = StreamableHttpServerConfig::default()
+            .with_allowed_hosts(options.allowed_hosts)
+            .disable_allowed_origins();
+        let service = StreamableHttpService::new(
+            move || Ok(Handler::new(shared.clone(), None)),
+            Arc::new(LocalSessionManager::default()),
+            config,
+        );
+        let origins: Arc<[String]> = options.allowed_origins.into();
+        Router::new()
+            .route_service("/mcp", service)
+            .layer(axum::middleware::from_fn(
+                move |req: Request, next: Next| {
+                    let origins = origins.clone();
+                    async move { check(&origins, req, next).await }
+                },
+            ))
+    }
+}
+
+async fn check(allowed: &[String], req: Request, next: Next) -> Response {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !origin_allowed(origin, allowed) {
+            tracing::warn!(
+                origin,
+                "MCP request from a browser origin that is not allowed"
+            );
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden-origin",
+                format!(
+                    "origin {origin:?} may not use this MCP endpoint (loopback origins and the server's allowed origins may)"
+                ),
+            );
+        }
+    }
+    if req.extensions().get::<Principal>().is_none() {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "no principal: send a bearer token (Authorization: Bearer …)".into(),
+        );
+    }
+    next.run(req).await
+}
+
+fn refuse(status: StatusCode, code: &str, message: String) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Whether a request with `Origin: origin` may use the endpoint: a loopback origin,
+/// or one of `allowed`.
+pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
+    let origin = origin.trim().trim_end_matches('/');
+    if allowed
+        .iter()
+        .any(|a| a.trim().trim_end_matches('/').eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return false;
+    }
+    let host = match rest.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(h, _)| h),
+        None => rest.split(':').next(),
+    };
+    let port_ok = |after: &str| {
+        after.is_empty()
+            || after
+                .strip_prefix(':')
+                .is_some_and(|p| p.parse::<u16>().is_ok())
+    };
+    match host {
+        Some(h) if h.eq_ignore_ascii_case("localhost") || h == "127.0.0.1" => {
+            port_ok(&rest[h.len()..])
+        }
+        Some("::1") => port_ok(&rest["[::1]".len()..]),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_allowed;
+
+    #[test]
+    fn loopback_origins_pass() {
+        for o in [
+            "http://localhost",
+            "http://localhost:3000",
+            "https://127.0.0.1:8443",
+            "http://[::1]:7878",
+            "HTTP://LOCALHOST:1/",
+        ] {
+            assert!(origin_allowed(o, &[]), "{o}");
+        }
+    }
+
+    #[test]
+    fn other_origins_are_refused_unless_listed() {
+        for o in [
+            "https://evil.example",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "http://localhost:notaport",
+            "http://localhost@evil.example",
+            "file://localhost",
+            "null",
+            "",
+        ] {
+            assert!(!origin_allowed(o, &[]), "{o}");
+        }
+        let allowed = [
+            "https://console.example.com".to_string(),
+            "null".to_string(),
+        ];
+        assert!(origin_allowed("https://Console.example.com", &allowed));
+        assert!(origin_allowed("null", &allowed));
+        assert!(!origin_allowed("https://console.example.com:444", &allowed));
+    }
+}

@@ -1,0 +1,128 @@
+//! Warden's MCP server: every tool of every loaded plugin as an MCP tool, with the
+//! official Rust SDK (`rmcp`).
+//!
+//! - [`names`]: the MCP name of a tool (`<plugin>__<tool>`, `.` as `_`) and back;
+//! - [`source`]: [`ToolSource`], where the plugins come from and who may call what
+//!   (the registry of `serve` implements it; [`FixedTools`] is what `warden mcp` uses);
+//! - `handler`: `tools/list` and `tools/call` over [`Runtime::call_as`];
+//! - [`http`]: the Streamable HTTP transport for `/mcp`, with `Origin` checks and the
+//!   principal taken from the request.
+//!
+//! A tool's failure (its `err` value, a trap, a limit, a denied capability, arguments
+//! that do not fit) is a tool result with `isError: true` whose text is the error's
+//! JSON (`CallError::to_json`), so the model sees it; an unknown tool is a protocol
+//! error (invalid params). Every call goes through [`Runtime::call_as`], so it is on
+//! the audit record (when the runtime has a log) before the client sees its result.
+//!
+//! This module touches the runtime only through `call_as` and the plugins only
+//! through [`ToolSource`].
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rmcp::service::{Peer, RoleServer};
+
+mod handler;
+pub mod http;
+pub mod names;
+pub mod source;
+
+pub use self::handler::Handler;
+pub use self::http::{Authorizer, HttpOptions, Principal};
+pub use self::source::{FixedTools, ToolSource};
+use warden_runtime::{Caller, Runtime};
+
+/// An MCP server over a runtime and a [`ToolSource`]; cheap to clone, one for all
+/// transports and sessions, so [`Mcp::tools_changed`] reaches every connected client.
+#[derive(Clone)]
+pub struct Mcp {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    runtime: Arc<Runtime>,
+    source: Arc<dyn ToolSource>,
+    /// Clients that finished `initialize`, told when the tools change.
+    peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// The tokio runtime the first client connected on.
+    tokio: OnceLock<tokio::runtime::Handle>,
+}
+
+impl Mcp {
+    /// A server that calls tools of `source` in `runtime`.
+    pub fn new(runtime: Arc<Runtime>, source: Arc<dyn ToolSource>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                runtime,
+                source,
+                peers: Mutex::default(),
+                tokio: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The handler for one client connection on behalf of `principal` (for a
+    /// transport of your own; `serve_stdio` and [`Mcp::http_router`] make theirs).
+    pub fn handler(&self, caller: Caller) -> Handler {
+        Handler::new(self.shared.clone(), Some(caller))
+    }
+
+    /// Serves one client over stdin and stdout on behalf of `principal` until stdin
+    /// closes, then waits for its calls in flight (cancelled when it went away) to
+    /// end. Nothing else may write to stdout meanwhile.
+    pub async fn serve_stdio(&self, caller: Caller) -> anyhow::Result<()> {
+        use rmcp::ServiceExt as _;
+        let handler = self.handler(caller);
+        let service = handler.clone().serve(rmcp::transport::stdio()).await?;
+        service.waiting().await?;
+        // The client went away: its calls in flight were cancelled; let them reach
+        // the audit record before the process ends.
+        handler.drain().await;
+        Ok(())
+    }
+
+    /// Sends `notifications/tools/list_changed` to every connected client. Call it
+    /// after the set of plugins (or a plugin's tools) changed; it returns at once (the
+    /// messages are sent by tasks on the current tokio runtime, or on the runtime the
+    /// clients connected on).
+    pub fn tools_changed(&self) {
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
+            peers.retain(|p| !p.is_transport_closed());
+            peers.clone()
+        };
+        if peers.is_empty() {
+            return;
+        }
+        let Some(runtime) = tokio::runtime::Handle::try_current()
+            .ok()
+            .or_else(|| self.shared.tokio.get().cloned())
+        else {
+            return;
+        };
+        for peer in peers {
+            runtime.spawn(async move {
+                if let Err(err) = peer.notify_tool_list_changed().await {
+                    tracing::debug!("could not send tools/list_changed: {err}");
+                }
+            });
+        }
+    }
+
+    /// Clients connected now (that finished `initialize` and have not gone away).
+    pub fn clients(&self) -> usize {
+        let mut peers = self.shared.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.retain(|p| !p.is_transport_closed());
+        peers.len()
+    }
+}
+
+impl Shared {
+    fn register(&self, peer: Peer<RoleServer>) {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(peer);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _ = self.tokio.set(runtime);
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! `/v1/plugins`: list, show, upload (add or replace), remove, and set grants.
+//!
+//! An upload is the component as the body (`Content-Type: application/wasm`), or a
+//! `multipart/form-data` form with the parts `component` (required), `grant` (TOML)
+//! and `manifest` (TOML). A grant is TOML (`application/toml`, `text/plain`) or JSON.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Extension, FromRequest as _, Multipart, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::api::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use super::registry::Served;
+use warden_config::grant::Grant;
+use warden_config::home::Action;
+use warden_config::manifest::Manifest;
+use warden_policy::Resource;
+use warden_runtime::home::InstalledMeta;
+
+/// Who may see a plugin: its managers, and those offered one of its tools.
+fn visible(caller: &Caller, served: &Served) -> bool {
+    caller.may(Action::ManagePlugins)
+        || caller.may(Action::ManageGrants)
+        || served
+            .plugin
+            .tools
+            .iter()
+            .any(|t| caller.offers(&served.plugin.resource(&t.name)))
+}
+
+pub(crate) async fn list(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+) -> axum::Json<Value> {
+    let plugins: Vec<Value> = state
+        .registry
+        .snapshot()
+        .iter()
+        .filter(|(_, served)| visible(&caller, served))
+        .map(|(name, served)| {
+            let manifest = served.meta.manifest.as_ref();
+            json!({
+                "name": name,
+                "digest": served.plugin.digest,
+                "version": manifest.and_then(|m| m.version.clone()),
+                "description": manifest.and_then(|m| m.description.clone()),
+                "source": served.meta.source,
+                "added_at": served.meta.added_at,
+                "tools": served.plugin.tools.iter().map(|t| format!("{name}/{}", t.name)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    axum::Json(json!({ "plugins": plugins }))
+}
+
+pub(crate) async fn show(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let served = state.registry.get(&name);
+    let seen = match &served {
+        Some(served) => visible(&caller, served),
+        // Not served: managers and those offered some tool anywhere learn it is not.
+        None => {
+            caller.may(Action::ManagePlugins)
+                || caller.may(Action::ManageGrants)
+                || caller.offers(&Resource::tool(&name, "*"))
+        }
+    };
+    if !seen {
+        let resource = Resource::tool(&name, "*");
+        let gate = caller.gate(warden_runtime::Via::Http);
+        state
+            .registry
+            .runtime()
+            .admit_about(&gate, Action::CallTool, &resource, &json!({}), Some(&name))
+            .await
+            .map_err(|refusal| ApiError::refused(Action::CallTool, &resource, &refusal))?;
+    }
+    let served = served.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown-plugin",
+            format!("no plugin named \"{name}\" is served (GET /v1/plugins lists them)"),
+        )
+    })?;
+    Ok(axum::Json(warden_runtime::inspect::describe(
+        &served.plugin,
+        &served.meta,
+    )))
+}
+
+fn text(bytes: &[u8], what: &str) -> Result<String, ApiError> {
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::bad_request(format!("the {what} is not UTF-8 text")))
+}
+
+fn invalid(code: &str, err: &anyhow::Error) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, format!("{err:#}"))
+}
+
+fn parse_grant(bytes: &[u8], json: bool, name: &str) -> Result<Grant, ApiError> {
+    let grant = if json {
+        let grant: Grant = serde_json::from_slice(bytes)
+            .map_err(|e| invalid("invalid-grant", &anyhow::anyhow!("the grant: {e}")))?;
+        grant
+            .check(name)
+            .map_err(|e| invalid("invalid-grant", &e))?;
+        grant
+    } else {
+        Grant::parse(&text(bytes, "grant")?, name).map_err(|e| invalid("invalid-grant", &e))?
+    };
+    Ok(grant)
+}
+
+fn is_json(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+}
+
+fn rejected(status: StatusCode, text: String) -> ApiError {
+    ApiError::new(status, super::error::code_for_status(status), text)
+}
+
+pub(crate) async fn upload(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    state
+        .require(&caller, Action::ManagePlugins, Some(&name))
+        .await?;
+    warden_runtime::home::check_name(&name).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"multipart/form-data"));
+    let (mut wasm, mut grant, mut manifest) = (None, None, None);
+    if multipart {
+        let mut form = Multipart::from_request(request, &())
+            .await
+            .map_err(|r| rejected(r.status(), r.body_text()))?;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|r| rejected(r.status(), r.body_text()))?
+        {
+            let part = field.name().unwrap_or_default().to_string();
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|r| rejected(r.status(), r.body_text()))?;
+            match part.as_str() {
+                "component" => wasm = Some(bytes.to_vec()),
+                "grant" => grant = Some(parse_grant(&bytes, false, &name)?),
+                "manifest" => {
+                    manifest = Some(
+                        Manifest::parse(&text(&bytes, "manifest")?)
+                            .map_err(|e| invalid("invalid-manifest", &e))?,
+                    )
+                }
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "unknown form part {other:?}: send `component` (the .wasm), and optionally `grant` and `manifest` (TOML)"
+                    )));
+                }
+            }
+        }
+    } else {
+        let bytes = Bytes::from_request(request, &())
+            .await
+            .map_err(|r| rejected(r.status(), r.body_text()))?;
+        wasm = Some(bytes.to_vec());
+    }
+    let Some(wasm) = wasm.filter(|w| !w.is_empty()) else {
+        return Err(ApiError::bad_request(
+            "no component: send the .wasm as the body (Content-Type: application/wasm) or as the form part `component`",
+        ));
+    };
+    if grant.is_some() {
+        state
+            .require(&caller, Action::ManageGrants, Some(&name))
+            .await?;
+    }
+    let meta = InstalledMeta {
+        name: name.clone(),
+        digest: warden_runtime::plugin::digest(&wasm),
+        added_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        source: format!("http upload by {}", caller.principal),
+        manifest,
+        wit_docs: None,
+    };
+    let (served, replaced) = state
+        .registry
+        .install(&caller.principal, meta, wasm, grant)
+        .await?;
+    let status = if replaced {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        axum::Json(warden_runtime::inspect::describe(
+            &served.plugin,
+            &served.meta,
+        )),
+    )
+        .into_response())
+}
+
+pub(crate) async fn remove(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path(name): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    state
+        .require(&caller, Action::ManagePlugins, Some(&name))
+        .await?;
+    let digest = state.registry.remove(&caller.principal, &name).await?;
+    Ok(axum::Json(json!({ "removed": name, "digest": digest })))
+}
+
+pub(crate) async fn set_grant(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<axum::Json<Value>, ApiError> {
+    state
+        .require(&caller, Action::ManageGrants, Some(&name))
+        .await?;
+    if state.registry.get(&name).is_none() && state.registry.home().meta(&name).is_err() {
+        return Err(ApiError::not_found(
+            "unknown-plugin",
+            format!("no plugin named \"{name}\" is installed (GET /v1/plugins lists them)"),
+        ));
+    }
+    let json = is_json(&request);
+    let bytes = Bytes::from_request(request, &())
+        .await
+        .map_err(|r| rejected(r.status(), r.body_text()))?;
+    let grant = parse_grant(&bytes, json, &name)?;
+    let served = state
+        .registry
+        .set_grant(&caller.principal, &name, grant)
+        .await
+        .map_err(|err| match err {
+            super::registry::ChangeError::Invalid(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-grant", message)
+            }
+            other => other.into(),
+        })?;
+    Ok(axum::Json(json!({
+        "plugin": name,
+        "digest": served.plugin.digest,
+        "grant": served.plugin.grant.as_ref().map(Grant::to_toml),
+        "notice": served.plugin.notice,
+    })))
+}

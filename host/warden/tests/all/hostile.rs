@@ -1,0 +1,167 @@
+//! Hostile guests: traps, infinite loops, memory bombs, deep recursion, huge outputs
+//! and log floods end the call with a clear error, and the host keeps serving.
+
+use serde_json::json;
+use warden::limits::Limits;
+use warden_tests::guests;
+
+use crate::{call, load, load_with};
+
+fn tight() -> Limits {
+    Limits {
+        memory_mb: 32,
+        timeout_ms: 200,
+        max_output_kb: 64,
+        ..Limits::default()
+    }
+}
+
+/// After every hostile call, a well-behaved call on the same plugin still works.
+async fn still_serves(plugin: &warden::Plugin) {
+    let ok = call(plugin, "big-output", json!({"kb": 1})).await.unwrap();
+    assert_eq!(ok.as_str().map(str::len), Some(1024));
+}
+
+#[tokio::test]
+async fn a_panic_is_a_trap_with_the_panic_message() {
+    let plugin = load_with("hostile", guests::HOSTILE, tight());
+    let err = call(&plugin, "panic", json!({"msg": "boom at line 7"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "trap");
+    assert_eq!(warden::exit::code(&err), 1);
+    let message = err.to_string();
+    assert!(message.contains("unreachable"), "{message}");
+    assert!(message.contains("boom at line 7"), "{message}");
+    let err = call(&plugin, "unreachable", json!({})).await.unwrap_err();
+    assert_eq!(err.code(), "trap");
+    still_serves(&plugin).await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_at_the_deadline() {
+    let plugin = load_with("hostile", guests::HOSTILE, tight());
+    let err = call(&plugin, "loop-forever", json!({})).await.unwrap_err();
+    assert_eq!(err.code(), "limit");
+    assert!(err.to_string().contains("timeout limit hit"), "{err}");
+    assert!(err.to_string().contains("200 ms"), "{err}");
+    still_serves(&plugin).await;
+}
+
+#[tokio::test]
+async fn fuel_stops_a_loop_at_the_same_instruction_count_every_time() {
+    let limits = Limits {
+        fuel: 2_000_000,
+        ..Limits::default()
+    };
+    let plugin = load_with("hostile", guests::HOSTILE, limits);
+    let err = call(&plugin, "loop-forever", json!({})).await.unwrap_err();
+    assert_eq!(err.code(), "limit");
+    assert!(err.to_string().contains("fuel limit hit"), "{err}");
+    assert!(err.to_string().contains("2000000 units of fuel"), "{err}");
+    // Well within its fuel, a call runs normally: the limit allows as well as denies.
+    still_serves(&plugin).await;
+    let sum = call(&plugin, "recurse", json!({"depth": 100}))
+        .await
+        .unwrap();
+    assert_eq!(sum, json!(100));
+    // Too little fuel for the same work fails the same way on every run.
+    let starved = load_with(
+        "hostile",
+        guests::HOSTILE,
+        Limits {
+            fuel: 1_000,
+            ..Limits::default()
+        },
+    );
+    for _ in 0..2 {
+        let err = call(&starved, "big-output", json!({"kb": 64}))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("fuel limit hit"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_refused_at_the_limit() {
+    let plugin = load_with("hostile", guests::HOSTILE, tight());
+    let err = call(&plugin, "grow-memory", json!({"mb": 64}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("memory limit hit"), "{err}");
+    assert!(err.to_string().contains("32 MiB"), "{err}");
+    let fits = call(&plugin, "grow-memory", json!({"mb": 8}))
+        .await
+        .unwrap();
+    assert!(fits.as_u64().is_some(), "{fits}");
+    still_serves(&plugin).await;
+}
+
+#[tokio::test]
+async fn deep_recursion_traps() {
+    let plugin = load_with("hostile", guests::HOSTILE, tight());
+    let err = call(&plugin, "recurse", json!({"depth": 100_000_000}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err.code(), "trap" | "limit"), "{err}");
+    still_serves(&plugin).await;
+}
+
+#[tokio::test]
+async fn a_huge_output_is_refused() {
+    let plugin = load_with("hostile", guests::HOSTILE, tight());
+    let err = call(&plugin, "big-output", json!({"kb": 1024}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("output limit hit"), "{err}");
+    assert!(err.to_string().contains("64 KiB"), "{err}");
+    still_serves(&plugin).await;
+}
+
+#[tokio::test]
+async fn a_log_flood_is_capped() {
+    let plugin = load("hostile", guests::HOSTILE);
+    let out = call(&plugin, "log-flood", json!({"lines": 100_000}))
+        .await
+        .unwrap();
+    assert_eq!(out, json!(null));
+    still_serves(&plugin).await;
+}
+
+#[tokio::test]
+async fn network_without_a_grant_is_a_denial() {
+    let plugin = load("fetch", guests::FETCH);
+    let err = call(&plugin, "get", json!({"url": "http://127.0.0.1:9/"}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "denied", "{err}");
+    assert_eq!(warden::exit::code(&err), 3);
+    let message = err.to_string();
+    assert!(
+        message.contains("net denied for GET http://127.0.0.1:9/"),
+        "{message}"
+    );
+    assert!(message.contains("[net] allow"), "{message}");
+    let json = err.to_json();
+    assert_eq!(json["denials"][0]["capability"], "net");
+}
+
+#[tokio::test]
+async fn files_without_a_grant_see_no_directory() {
+    let plugin = load("files", guests::FILES);
+    for (tool, args) in [
+        ("list", json!({"path": "/"})),
+        ("read", json!({"path": "/etc/passwd"})),
+        (
+            "write",
+            json!({"path": "/tmp/x", "content": "x", "mode": "create"}),
+        ),
+    ] {
+        let err = call(&plugin, tool, args).await.unwrap_err();
+        assert_eq!(err.code(), "tool-error", "{tool}: {err}");
+        assert!(
+            err.to_string().contains("no directory is granted"),
+            "{tool}: {err}"
+        );
+    }
+}

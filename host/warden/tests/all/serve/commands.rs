@@ -1,0 +1,102 @@
+//! `warden token create` and `warden up` as a user runs them.
+
+use super::*;
+
+#[test]
+fn token_create_stores_only_the_hash_and_the_server_accepts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["--home"])
+        .arg(dir.path())
+        .args(["token", "create", "ci", "--role", "caller"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("wdn_"), "{token}");
+    let path = dir.path().join("warden.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        !text.contains(&token) && text.contains(&hash_token(&token)),
+        "{text}"
+    );
+    let config = Config::load(Path::new(&path)).unwrap();
+    let access = warden::serve::auth::Access::new(&config);
+    let caller = access.authenticate(&token).unwrap();
+    assert_eq!(caller.principal, "token:ci");
+    assert!(caller.may_call("text", "word-count"));
+    assert!(!caller.may(warden::config::home::Action::ManagePlugins));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .args(["--home"])
+        .arg(dir.path())
+        .args(["token", "create", "x", "--role", "boss"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role \"boss\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_the_bundled_plugins_prints_a_token_and_stops_on_sigterm() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(dir.path())
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+    }
+    let word = |prefix: &str| {
+        let at = printed
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no {prefix} in\n{printed}"));
+        printed[at..]
+            .split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let (token, url) = (word("wdn_"), word("http://127.0.0.1:"));
+    assert!(
+        printed.contains("curl -s -H 'Authorization: Bearer wdn_"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(&format!("\"url\": \"{url}/mcp\"")),
+        "{printed}"
+    );
+    assert!(printed.contains("\"mcp\""), "{printed}");
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/v1/tools/text/word-count"))
+        .bearer_auth(&token)
+        .json(&json!({"text": "Nothing is ambient."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["result"]["words"], 3);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+}

@@ -46,7 +46,7 @@ fn home() -> tempfile::TempDir {
     home
 }
 
-async fn connect(
+pub(crate) async fn connect(
     home: &Path,
     version: ProtocolVersion,
 ) -> RunningService<RoleClient, ClientConfig> {
@@ -64,7 +64,7 @@ async fn connect(
     config.serve(transport).await.expect("initialize")
 }
 
-fn call(name: &str, args: Value) -> CallToolRequestParams {
+pub(crate) fn call(name: &str, args: Value) -> CallToolRequestParams {
     CallToolRequestParams::new(name.to_string()).with_arguments(args.as_object().unwrap().clone())
 }
 

@@ -17,7 +17,7 @@ use warden::models::{
 
 mod budgets;
 pub(crate) mod fake;
-mod gateway;
+pub(crate) mod gateway;
 mod openai_py;
 mod strategies;
 mod streaming;

@@ -17,7 +17,7 @@ use warden::runs::{HomePlugins, Runner};
 use warden::serve::{ServeOptions, Server};
 use warden_tests::guests;
 
-const ADMIN: &str = "wdn_runs-admin";
+pub(crate) const ADMIN: &str = "wdn_runs-admin";
 
 const POLICY: &str = r#"
 @id("big-bump")
@@ -26,7 +26,8 @@ permit(principal, action == Warden::Action::"call-tool", resource == Warden::Too
 when { context.args has key && context.args.key == "big" };
 "#;
 
-fn home(dir: &std::path::Path) -> Home {
+/// A home with `scripted` (granted `tally/*`), `tally` (its namespace) and [`POLICY`].
+pub(crate) fn home(dir: &std::path::Path) -> Home {
     let home = Home::at(dir);
     for (name, path) in [("scripted", guests::SCRIPTED), ("tally", guests::TALLY)] {
         let wasm = std::fs::read(path).unwrap();
@@ -64,19 +65,35 @@ fn config() -> Config {
     Config::parse(&text, "test config").unwrap()
 }
 
-struct Client {
-    url: String,
-    http: reqwest::Client,
+pub(crate) struct Client {
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Client {
-    async fn send(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.send_as(ADMIN, method, path, body).await
+    }
+
+    /// [`Client::send`] with another token.
+    pub(crate) async fn send_as(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let url = format!("{}{path}", self.url);
         let mut request = match method {
             "GET" => self.http.get(url),
             _ => self.http.post(url),
         }
-        .bearer_auth(ADMIN);
+        .bearer_auth(token);
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -88,7 +105,7 @@ impl Client {
     }
 
     /// The run once its status is `status` (the server drives it in the background).
-    async fn run_when(&self, id: &str, status: &str) -> Value {
+    pub(crate) async fn run_when(&self, id: &str, status: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (code, body) = self.send("GET", &format!("/v1/runs/{id}"), None).await;
@@ -105,7 +122,7 @@ impl Client {
     }
 }
 
-fn bump_big() -> Value {
+pub(crate) fn bump_big() -> Value {
     json!({ "script": [
         { "call": [{ "id": "a", "tool": "tally/bump", "arguments": { "key": "big" } }] },
         { "finish": "done" },

@@ -14,7 +14,7 @@
 mod approvals;
 mod crash;
 mod finish;
-mod http;
+pub(crate) mod http;
 mod limits;
 mod research;
 mod triage;

@@ -18,7 +18,7 @@ mod gateway_and_mcp;
 mod inflight;
 mod telemetry;
 
-const ADMIN: &str = "wdn_admin-test-token";
+pub(crate) const ADMIN: &str = "wdn_admin-test-token";
 const READER: &str = "wdn_reader-test-token";
 const AUDITOR: &str = "wdn_auditor-test-token";
 
@@ -66,20 +66,32 @@ fn install(home: &Home, name: &str, path: &str) {
     home.install(&meta, &wasm).unwrap();
 }
 
-struct Test {
+pub(crate) struct Test {
     _dir: tempfile::TempDir,
     home: Home,
-    server: Server,
-    url: String,
+    pub(crate) server: Server,
+    pub(crate) url: String,
     http: reqwest::Client,
 }
 
 impl Test {
-    async fn start(plugins: &[(&str, &str)], extra_config: &str) -> Self {
+    pub(crate) async fn start(plugins: &[(&str, &str)], extra_config: &str) -> Self {
+        Self::start_granted(plugins, &[], extra_config).await
+    }
+
+    /// Like [`Test::start`], with `grants` set on the installed plugins first.
+    pub(crate) async fn start_granted(
+        plugins: &[(&str, &str)],
+        grants: &[(&str, warden::grant::Grant)],
+        extra_config: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path());
         for (name, path) in plugins {
             install(&home, name, path);
+        }
+        for (name, grant) in grants {
+            home.set_grant(name, grant).unwrap();
         }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let options = ServeOptions {
@@ -97,7 +109,7 @@ impl Test {
         }
     }
 
-    fn req(
+    pub(crate) fn req(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -124,7 +136,7 @@ impl Test {
         (resp.status(), resp.json().await.unwrap())
     }
 
-    async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
         let resp = self
             .req(reqwest::Method::GET, path, token)
             .send()

@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use warden::serve::config::{Config, hash_token};
+use warden::config::home::{Config, hash_token};
 use warden::serve::{ServeOptions, Server};
 use warden_tests::guests;
 

@@ -13,7 +13,7 @@ use crate::models::fake::{Fake, openai_answer};
 use crate::models::gateway::openai_provider;
 use crate::runs::http::{ADMIN, Client, bump_big};
 
-const REFUNDS_POLICY: &str = include_str!("../../../../plugins/refunds/policy.cedar");
+const REFUNDS_POLICY: &str = include_str!("../../../../../plugins/refunds/policy.cedar");
 
 /// Beside the refunds policy (above 100 waits for a person): above 1000, never.
 const NO_BIG_REFUNDS: &str = r#"

@@ -174,7 +174,8 @@ pub(crate) fn open(
     let config_path = home.root().join(warden::serve::config::FILE_NAME);
     let config = warden::serve::config::Config::load(&config_path).map_err(Failure::usage)?;
     if let Some(router) = config.router().map_err(Failure::usage)? {
-        runtime.set_router(std::sync::Arc::new(router))?;
+        let ledger = warden::models::Ledger::open_home(home.root())?;
+        runtime.set_router(std::sync::Arc::new(router.with_ledger(ledger)))?;
     }
     if let Some(embedder) = config.embedder().map_err(Failure::usage)? {
         runtime.set_embedder(std::sync::Arc::new(embedder))?;

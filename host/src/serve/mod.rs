@@ -95,7 +95,8 @@ impl Server {
             .with_context(|| format!("opening the memory store {}", memory.display()))?;
         runtime.set_memory(Arc::new(memory))?;
         if let Some(router) = options.config.router()? {
-            runtime.set_router(Arc::new(router))?;
+            let ledger = crate::models::Ledger::open_home(options.home.root())?;
+            runtime.set_router(Arc::new(router.with_ledger(ledger)))?;
         }
         if let Some(embedder) = options.config.embedder()? {
             runtime.set_embedder(Arc::new(embedder))?;

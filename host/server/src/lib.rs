@@ -96,7 +96,8 @@ impl Server {
             .with_context(|| format!("opening the memory store {}", memory.display()))?;
         runtime.set_memory(Arc::new(memory))?;
         if let Some(router) = warden_models::Router::from_config(&options.config.models)? {
-            runtime.set_router(Arc::new(router))?;
+            let ledger = warden_models::Ledger::open_home(options.home.root())?;
+            runtime.set_router(Arc::new(router.with_ledger(ledger)))?;
         }
         if let Some(embedder) =
             warden_memory::Embedder::from_config(&options.config.memory, &options.config.models)?

@@ -11,6 +11,11 @@
 //!   exchange, [`ChatResponse::provider_us`](warden::models::ChatResponse)); printed as
 //!   p50/p99 with the end-to-end latencies of both.
 //!
+//! - `budget-ledger/*` (criterion): a reserve and its settle in the budget ledger
+//!   against one and three limited accounts, in memory and in the home's SQLite file
+//!   (WAL, `synchronous=NORMAL`; one `IMMEDIATE` transaction each): what a call with a
+//!   daily budget adds to the router's overhead (none without one).
+//!
 //! `cargo bench -p warden --bench router`; figures in BENCHMARKS.md.
 
 use std::hint::black_box;
@@ -21,9 +26,10 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
+use warden::grant::Budget;
 use warden::models::{
-    ChatRequest, Message, ModelsConfig, ProviderConfig, ProviderKind, Role, RouteConfig, Router,
-    Strategy,
+    ChatRequest, Estimate, Ledger, Message, ModelsConfig, ProviderConfig, ProviderKind, Role,
+    RouteConfig, Router, Scope, Strategy, day_of,
 };
 
 const ANSWER: &str = r#"{"choices":[{"message":{"role":"assistant","content":"pong"},"finish_reason":"stop"}],"usage":{"prompt_tokens":10,"completion_tokens":2}}"#;
@@ -155,6 +161,42 @@ fn sequential(c: &mut Criterion, rt: &tokio::runtime::Runtime, setup: &Setup) {
     group.finish();
 }
 
+fn ledger(c: &mut Criterion) {
+    let budget = Budget {
+        tokens_per_day: Some(u64::MAX / 4),
+        cost_per_day: Some(1e12),
+    };
+    let estimate = Estimate {
+        tokens: 1026,
+        cost: 0.01,
+    };
+    let one = [(Scope::Plugin, "notes", &budget)];
+    let three = [
+        (Scope::Plugin, "notes", &budget),
+        (Scope::Principal, "token:ci", &budget),
+        (Scope::Route, "fast", &budget),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = Ledger::open_home(dir.path()).unwrap();
+    let memory = Ledger::default();
+    let day = day_of(warden::memory::now());
+    let mut group = c.benchmark_group("budget-ledger");
+    for (name, ledger, accounts) in [
+        ("reserve+settle, 1 account, in memory", &memory, &one[..]),
+        ("reserve+settle, 3 accounts, in memory", &memory, &three[..]),
+        ("reserve+settle, 1 account, file (WAL)", &file, &one[..]),
+        ("reserve+settle, 3 accounts, file (WAL)", &file, &three[..]),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let held = ledger.reserve(day, accounts, estimate).unwrap();
+                ledger.settle(black_box(held), 12, 0.0001);
+            })
+        });
+    }
+    group.finish();
+}
+
 /// `CALLERS` callers making `CALLS` calls each; per call, the time of `call` and what
 /// it reports.
 async fn load<F, Fut>(call: F) -> Vec<(Duration, Duration)>
@@ -250,6 +292,7 @@ fn main() {
     let setup = Arc::new(Setup::new(addr));
     let mut c = Criterion::default().configure_from_args();
     sequential(&mut c, &rt, &setup);
+    ledger(&mut c);
     c.final_summary();
     concurrent(&rt, setup);
 }

@@ -180,7 +180,8 @@ pub(crate) fn open(
     if let Some(router) =
         warden_models::Router::from_config(&config.models).map_err(Failure::usage)?
     {
-        runtime.set_router(std::sync::Arc::new(router))?;
+        let ledger = warden::models::Ledger::open_home(home.root())?;
+        runtime.set_router(std::sync::Arc::new(router.with_ledger(ledger)))?;
     }
     if let Some(embedder) = warden_memory::Embedder::from_config(&config.memory, &config.models)
         .map_err(Failure::usage)?

@@ -291,3 +291,71 @@ fn budgets_config_is_strict() {
     let err = parse("[models.budgets.routes.fast]\ncost_per_day = -1\n").unwrap_err();
     assert!(err.contains("cost_per_day must be"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daily_budget_spent_by_one_warden_call_counts_in_the_next() {
+    let fake = Fake::auto("hi there").await;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().to_path_buf();
+    // Each call may need 102 tokens (2 of prompt, 100 of answer) and uses 12: the
+    // first fits in 110, the second only if the first's 12 were forgotten.
+    std::fs::write(
+        h.join("warden.toml"),
+        format!(
+            "[models.providers.local]\nkind = \"openai\"\nbase_url = \"{}/v1\"\n\n[models.routes.fast]\ntargets = [\"local/m\"]\n\n[models.budgets.routes.fast]\ntokens_per_day = 110\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    std::fs::write(h.join("grant.toml"), "[models]\nroutes = [\"fast\"]\n").unwrap();
+    let (first, second) = tokio::task::spawn_blocking(move || {
+        let warden = |args: &[&str]| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
+                .arg("--home")
+                .arg(&h)
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        let grant = h.join("grant.toml");
+        let add = warden(&[
+            "plugin",
+            "add",
+            warden_tests::guests::HOSTILE,
+            "--grant",
+            grant.to_str().unwrap(),
+        ]);
+        assert!(
+            add.status.success(),
+            "{}",
+            String::from_utf8_lossy(&add.stderr)
+        );
+        let input = plugin_ask(100).to_string();
+        let call = || warden(&["call", "hostile/ask", "--input", &input]);
+        (call(), call())
+    })
+    .await
+    .unwrap();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "\"hi there [local/m]\""
+    );
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("BudgetExceeded")
+            && stderr.contains("fast")
+            && stderr.contains("12 of its 110 tokens used today"),
+        "{stderr}"
+    );
+    assert_eq!(fake.received().len(), 1, "the second never went out");
+    // The spending is in the home's ledger.
+    let ledger = warden::models::Ledger::open_home(home.path()).unwrap();
+    let day = day_of(warden::memory::now());
+    assert_eq!(ledger.used(Scope::Route, "fast", day), (12, 0.0));
+}

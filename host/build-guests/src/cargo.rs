@@ -1,6 +1,8 @@
 //! The nested `cargo build` of a guest workspace.
 
 use std::env;
+use std::ffi::OsStr;
+use std::fs;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -52,7 +54,8 @@ fn keep_cargo_var(name: &str) -> bool {
 /// Runs `cargo build --release --target wasm32-wasip2` in `workspace` and returns the
 /// `cdylib`s it built.
 pub(crate) fn build(workspace: &Path, target_dir: &Path) -> Result<Vec<Built>> {
-    check_target()?;
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    ensure_target(Path::new(&rustc))?;
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(workspace)
@@ -120,28 +123,153 @@ fn parse_artifact(line: &str) -> Option<Built> {
     })
 }
 
-/// Fails with what to install when rustc has no `wasm32-wasip2` standard library.
-fn check_target() -> Result<()> {
-    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let output = Command::new(&rustc)
+/// Makes sure rustc has the `wasm32-wasip2` standard library. When it is missing and
+/// rustup manages the toolchain, installs it with `rustup target add` (rustup does not
+/// always do so by itself, e.g. with `RUSTUP_AUTO_INSTALL=0`) and says so in a cargo
+/// warning; otherwise fails with what to install.
+fn ensure_target(rustc: &Path) -> Result<()> {
+    let sysroot = sysroot(rustc)?;
+    if has_target(&sysroot) {
+        return Ok(());
+    }
+    let Some(rustup) = find_rustup() else {
+        bail!(
+            "the {TARGET} target is not installed for the toolchain at {}, and rustup, \
+             which would install it, was not found: install the {TARGET} standard library \
+             for this toolchain, or install rustup (https://rustup.rs) and run \
+             `rustup target add {TARGET}` in the repository",
+            sysroot.display()
+        );
+    };
+    let Some(toolchain) = rustup_toolchain(&sysroot, env::var_os("RUSTUP_TOOLCHAIN").as_deref())
+    else {
+        bail!(
+            "the {TARGET} target is not installed for the toolchain at {}, which rustup \
+             does not manage: install the {TARGET} standard library for this toolchain, \
+             or build with a rustup toolchain (https://rustup.rs)",
+            sysroot.display()
+        );
+    };
+    let args = ["target", "add", TARGET, "--toolchain", &toolchain];
+    let command = format!("rustup {}", args.join(" "));
+
+    // The build scripts of several crates may get here at once: one installs, the
+    // others find the target installed once they hold the lock.
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env::temp_dir().join("warden-build-rustup-target.lock"));
+    let _lock = lock.ok().filter(|file| file.lock().is_ok());
+    if has_target(&sysroot) {
+        return Ok(());
+    }
+    let output = Command::new(&rustup)
+        .args(args)
+        // A failure's message, not rustup's own stack trace.
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running `{command}`"))?;
+    if !output.status.success() {
+        bail!(
+            "the {TARGET} target is not installed for the toolchain at {}, and `{command}` \
+             failed ({}):\n{}\nRun it yourself (it needs the network once), then build again",
+            sysroot.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    if !has_target(&sysroot) {
+        bail!(
+            "`{command}` succeeded, but the toolchain at {} still has no {TARGET} \
+             standard library: install the target for that toolchain",
+            sysroot.display()
+        );
+    }
+    println!(
+        "cargo:warning=the {TARGET} target was not installed for the toolchain at {}: \
+         installed it with `{command}`",
+        sysroot.display()
+    );
+    Ok(())
+}
+
+/// The sysroot of `rustc` (`rustc --print sysroot`).
+fn sysroot(rustc: &Path) -> Result<PathBuf> {
+    let output = Command::new(rustc)
         .args(["--print", "sysroot"])
         .output()
         .with_context(|| {
             format!(
                 "running {} (is Rust installed? see https://rustup.rs)",
-                Path::new(&rustc).display()
+                rustc.display()
             )
         })?;
-    let sysroot = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    let lib = Path::new(&sysroot).join("lib/rustlib").join(TARGET);
-    if !output.status.success() || !lib.is_dir() {
+    if !output.status.success() {
         bail!(
-            "the {TARGET} target is not installed for the toolchain at {sysroot:?}: \
-             run `rustup target add {TARGET}` (rust-toolchain.toml lists it, so a plain \
-             `rustup show` in the repository installs it too)"
+            "`{} --print sysroot` failed ({}): {}",
+            rustc.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    Ok(())
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
+}
+
+/// True when the toolchain at `sysroot` has the target's standard library.
+fn has_target(sysroot: &Path) -> bool {
+    sysroot
+        .join("lib/rustlib")
+        .join(TARGET)
+        .join("lib")
+        .is_dir()
+}
+
+/// The rustup executable: on `PATH`, else in `$CARGO_HOME/bin` or `~/.cargo/bin`.
+fn find_rustup() -> Option<PathBuf> {
+    let home_bins = [
+        env::var_os("CARGO_HOME").map(PathBuf::from),
+        env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")),
+    ];
+    std::iter::once(PathBuf::from("rustup"))
+        .chain(
+            home_bins
+                .into_iter()
+                .flatten()
+                .map(|dir| dir.join("bin").join("rustup")),
+        )
+        .find(|rustup| {
+            Command::new(rustup)
+                .arg("--version")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success())
+        })
+}
+
+/// The rustup toolchain to add the target to: the one whose rustc builds the guests,
+/// named by its sysroot (`<rustup home>/toolchains/<name>`); else `RUSTUP_TOOLCHAIN`,
+/// which rustup sets for the cargo it runs and so for its build scripts (it would
+/// override any `--toolchain`-less rustup command run from here anyway).
+fn rustup_toolchain(sysroot: &Path, rustup_toolchain: Option<&OsStr>) -> Option<String> {
+    let under_rustup = sysroot
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|dir| dir == "toolchains");
+    let from_sysroot = sysroot
+        .file_name()
+        .filter(|_| under_rustup)
+        .and_then(OsStr::to_str);
+    from_sysroot
+        .or_else(|| rustup_toolchain.and_then(OsStr::to_str))
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -169,5 +297,37 @@ mod tests {
         assert!(!keep_cargo_var("CARGO_BUILD_TARGET"));
         assert!(!keep_cargo_var("CARGO_ENCODED_RUSTFLAGS"));
         assert!(!keep_cargo_var("CARGO_MANIFEST_DIR"));
+    }
+
+    #[test]
+    fn adds_the_target_to_the_toolchain_that_builds() {
+        let rustup = Path::new("/home/me/.rustup/toolchains/1.95.0-x86_64-unknown-linux-gnu");
+        // The sysroot names the toolchain, whatever RUSTUP_TOOLCHAIN says.
+        assert_eq!(
+            rustup_toolchain(rustup, None).as_deref(),
+            Some("1.95.0-x86_64-unknown-linux-gnu")
+        );
+        assert_eq!(
+            rustup_toolchain(rustup, Some(OsStr::new("stable"))).as_deref(),
+            Some("1.95.0-x86_64-unknown-linux-gnu")
+        );
+        // A sysroot elsewhere: RUSTUP_TOOLCHAIN when rustup set it, else none.
+        let other = Path::new("/usr/lib/rust");
+        assert_eq!(
+            rustup_toolchain(other, Some(OsStr::new("nightly"))).as_deref(),
+            Some("nightly")
+        );
+        assert_eq!(rustup_toolchain(other, Some(OsStr::new(""))), None);
+        assert_eq!(rustup_toolchain(other, None), None);
+    }
+
+    #[test]
+    fn finds_the_target_in_the_sysroot() {
+        let dir = env::temp_dir().join(format!("warden-build-sysroot-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        assert!(!has_target(&dir));
+        fs::create_dir_all(dir.join("lib/rustlib").join(TARGET).join("lib")).unwrap();
+        assert!(has_target(&dir));
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -12,7 +12,12 @@
 //!    and appends a `package-docs` custom section to the component, so that the
 //!    component carries its doc comments (the tool descriptions);
 //! 3. writes the result to `OUT_DIR/<name>.wasm` and prints `cargo:rerun-if-changed`
-//!    for the sources, the WIT and the SDK.
+//!    for the sources, the WIT and the SDK: only paths that exist, since cargo reruns a
+//!    build script on every build while a path it names is missing (for one that may
+//!    appear later, a crate's `wit/` or `warden.toml`, the directory that would hold it).
+//!
+//! When rustc has no `wasm32-wasip2` standard library and rustup manages the toolchain,
+//! the target is installed with `rustup target add` (and a `cargo:warning` says so).
 //!
 //! ```no_run
 //! // build.rs
@@ -24,6 +29,7 @@
 mod cargo;
 mod docs;
 
+use std::collections::BTreeSet;
 use std::env;
 use std::fmt::Write as _;
 use std::fs;
@@ -116,15 +122,14 @@ impl Build {
             None => find_shared_wit(&workspace),
         };
 
-        rerun_if_changed(&workspace.join("Cargo.toml"));
-        rerun_if_changed(&workspace.join("Cargo.lock"));
+        let mut inputs = vec![workspace.join("Cargo.toml"), workspace.join("Cargo.lock")];
         if let Some(wit) = &shared_wit {
-            rerun_if_changed(wit);
+            inputs.push(wit.clone());
             // The SDK beside the shared WIT is a path dependency of the guests.
             let sdk = wit.with_file_name("sdk");
             if sdk.is_dir() {
-                rerun_if_changed(&sdk.join("Cargo.toml"));
-                rerun_if_changed(&sdk.join("src"));
+                inputs.push(sdk.join("Cargo.toml"));
+                inputs.push(sdk.join("src"));
             }
         }
 
@@ -132,12 +137,14 @@ impl Build {
         fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
         let mut artifacts = Vec::new();
         for guest in built {
-            rerun_if_changed(&guest.crate_dir.join("Cargo.toml"));
-            rerun_if_changed(&guest.crate_dir.join("src"));
             let crate_wit = guest.crate_dir.join("wit");
-            rerun_if_changed(&crate_wit);
             let manifest = guest.crate_dir.join("warden.toml");
-            rerun_if_changed(&manifest);
+            inputs.extend([
+                guest.crate_dir.join("Cargo.toml"),
+                guest.crate_dir.join("src"),
+                crate_wit.clone(),
+                manifest.clone(),
+            ]);
 
             let wasm = fs::read(&guest.wasm)
                 .with_context(|| format!("reading {}", guest.wasm.display()))?;
@@ -159,6 +166,9 @@ impl Build {
                 path,
                 manifest: manifest.is_file().then_some(manifest),
             });
+        }
+        for path in rerun_paths(inputs) {
+            println!("cargo:rerun-if-changed={}", path.display());
         }
         artifacts.sort_by(|a, b| a.name.cmp(&b.name));
         if artifacts.is_empty() {
@@ -221,8 +231,26 @@ pub fn write_constants(artifacts: &[Artifact], path: &Path) -> Result<()> {
     fs::write(path, src).with_context(|| format!("writing {}", path.display()))
 }
 
-fn rerun_if_changed(path: &Path) {
-    println!("cargo:rerun-if-changed={}", path.display());
+/// The paths to name in `cargo:rerun-if-changed` for `inputs`, each once: see
+/// [`watched_path`].
+fn rerun_paths(inputs: impl IntoIterator<Item = PathBuf>) -> BTreeSet<PathBuf> {
+    inputs
+        .into_iter()
+        .filter_map(|path| watched_path(&path))
+        .collect()
+}
+
+/// What to watch for `path`: the path itself when it exists; else its parent directory,
+/// whose modification time changes when `path` appears; else nothing. Cargo reruns a
+/// build script on every build while a path it names does not exist, so a missing path
+/// is never named.
+fn watched_path(path: &Path) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path.to_owned());
+    }
+    path.parent()
+        .filter(|parent| !parent.as_os_str().is_empty() && parent.is_dir())
+        .map(Path::to_path_buf)
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {
@@ -245,4 +273,61 @@ fn find_shared_wit(workspace: &Path) -> Option<PathBuf> {
         .skip(1)
         .map(|dir| dir.join("wit"))
         .find(|wit| wit.is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh empty directory under the system's temporary directory.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = env::temp_dir().join(format!("warden-build-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn watches_what_exists_else_the_directory_it_would_appear_in() {
+        let dir = scratch("watch");
+        let guest = dir.join("guest");
+        fs::create_dir_all(guest.join("src")).unwrap();
+        fs::write(guest.join("Cargo.toml"), "").unwrap();
+
+        // Paths that exist are watched as they are, file or directory.
+        assert_eq!(
+            watched_path(&guest.join("Cargo.toml")),
+            Some(guest.join("Cargo.toml"))
+        );
+        assert_eq!(watched_path(&guest.join("src")), Some(guest.join("src")));
+        // A missing `wit/` or `warden.toml`: the crate directory, where it would appear.
+        assert_eq!(watched_path(&guest.join("wit")), Some(guest.clone()));
+        assert_eq!(
+            watched_path(&guest.join("warden.toml")),
+            Some(guest.clone())
+        );
+        // Nothing when the parent is missing too (or is not a directory).
+        assert_eq!(watched_path(&dir.join("gone/wit")), None);
+        assert_eq!(watched_path(&guest.join("Cargo.toml/wit")), None);
+        assert_eq!(watched_path(Path::new("missing-relative-path")), None);
+
+        // Every path in the set exists, each is named once.
+        let paths = rerun_paths([
+            guest.join("Cargo.toml"),
+            guest.join("src"),
+            guest.join("wit"),
+            guest.join("warden.toml"),
+            dir.join("gone/wit"),
+        ]);
+        assert_eq!(
+            paths.into_iter().collect::<Vec<_>>(),
+            [guest.clone(), guest.join("Cargo.toml"), guest.join("src")]
+        );
+        assert!(rerun_paths([dir.join("gone/wit")]).is_empty());
+
+        // Once the directory appears, it is watched itself.
+        fs::create_dir(guest.join("wit")).unwrap();
+        assert_eq!(watched_path(&guest.join("wit")), Some(guest.join("wit")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -614,6 +614,26 @@ pub fn template(name: &str, digest: &str, manifest: Option<&crate::manifest::Man
                 let _ = writeln!(out, "# [env]");
                 let _ = writeln!(out, "# vars = {{ NAME = \"value\" }}");
             }
+            "models" => {
+                let routes = toml_strings(&request.targets, "fast");
+                let _ = writeln!(out, "# [models]");
+                let _ = writeln!(
+                    out,
+                    "# routes = [{routes}]     # names of the operator's [models.routes]"
+                );
+                let _ = writeln!(
+                    out,
+                    "# budget = {{ tokens_per_day = 200000, cost_per_day = 1.0 }}   # per UTC day; none: no limit"
+                );
+            }
+            "tools" => {
+                let allow = toml_strings(&request.targets, "plugin/tool");
+                let _ = writeln!(out, "# [tools]");
+                let _ = writeln!(
+                    out,
+                    "# allow = [{allow}]     # `*`, `plugin/*` or `plugin/tool`"
+                );
+            }
             _ => {
                 let _ = writeln!(
                     out,
@@ -627,4 +647,18 @@ pub fn template(name: &str, digest: &str, manifest: Option<&crate::manifest::Man
     let limits = Grant::default().to_toml();
     out.push_str(&limits);
     out
+}
+
+/// `values` (else `example`) as the items of a TOML array: `"a", "b"`.
+fn toml_strings(values: &[String], example: &str) -> String {
+    let values: Vec<&str> = if values.is_empty() {
+        vec![example]
+    } else {
+        values.iter().map(String::as_str).collect()
+    };
+    values
+        .into_iter()
+        .map(|value| toml::Value::from(value).to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -398,6 +398,77 @@ fn grant_init_writes_a_reviewable_grant_that_grants_nothing() {
 }
 
 #[test]
+fn grant_init_writes_models_and_tools_sections_that_grant_set_accepts() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let manifest_dir = tempfile::tempdir().unwrap();
+    let manifest = manifest_dir.path().join("warden.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"hostile\"\n[requests]\nmodels = { reason = \"drafts replies\", targets = [\"smart\", \"fast\"] }\ntools = { reason = \"searches notes\", targets = [\"notes/search\", \"refunds/*\"] }\n",
+    )
+    .unwrap();
+    let out = warden(
+        h,
+        &[
+            "plugin",
+            "add",
+            guests::HOSTILE,
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    expect(&out, 0);
+    let file = h.join("hostile.toml");
+    let out = warden(
+        h,
+        &["grant", "init", "hostile", "--out", file.to_str().unwrap()],
+    );
+    expect(&out, 0);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("cannot grant"), "{text}");
+    assert!(
+        text.contains("# models requested: drafts replies\n#   targets: smart, fast\n# [models]\n# routes = [\"smart\", \"fast\"]"),
+        "{text}"
+    );
+    assert!(text.contains("\n# budget = {"), "{text}");
+    assert!(
+        text.contains("# tools requested: searches notes\n#   targets: notes/search, refunds/*\n# [tools]\n# allow = [\"notes/search\", \"refunds/*\"]"),
+        "{text}"
+    );
+    // As written it grants neither.
+    let grant = warden::grant::Grant::parse(&text, "hostile").unwrap();
+    assert!(grant.models.is_none() && grant.tools.is_none(), "{grant:?}");
+
+    // Uncommented, both sections parse as a grant with what the manifest requested…
+    let uncommented: String = text
+        .lines()
+        .map(|line| {
+            let section = ["[models]", "routes = ", "budget = ", "[tools]", "allow = "];
+            match line.strip_prefix("# ") {
+                Some(rest) if section.iter().any(|s| rest.starts_with(s)) => rest,
+                _ => line,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let grant = warden::grant::Grant::parse(&uncommented, "hostile").unwrap();
+    let models = grant.models.expect("a [models] section");
+    assert_eq!(models.routes, ["smart", "fast"]);
+    assert_eq!(models.budget.tokens_per_day, Some(200_000));
+    assert_eq!(models.budget.cost_per_day, Some(1.0));
+    let tools = grant.tools.expect("a [tools] section");
+    assert_eq!(tools.allow, ["notes/search", "refunds/*"]);
+    // …and `warden grant set` accepts it.
+    let edited = h.join("hostile-edited.toml");
+    std::fs::write(&edited, &uncommented).unwrap();
+    expect(
+        &warden(h, &["grant", "set", "hostile", edited.to_str().unwrap()]),
+        0,
+    );
+}
+
+#[test]
 fn memory_from_the_command_line_and_the_notes_plugin() {
     let home = home_with(&[("notes", guests::NOTES)]);
     let h = home.path();

@@ -1,6 +1,7 @@
 //! Snapshots of what an operator reads: `plugin inspect` (text and JSON, with and
-//! without a grant) and `grant init`, for the bundled `files` plugin. What varies from
-//! run to run (the temporary home, the built component's path and digest) is redacted.
+//! without a grant) and `grant init`, for the bundled `files` plugin, and `grant init`
+//! for the `triage` agent. What varies from run to run (the temporary home, the built
+//! component's path and digest) is redacted.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -114,4 +115,12 @@ fn grant_init_from_the_manifest() {
     let home = files_home();
     let (text, _) = home.run(&["grant", "init", "files"], 0);
     insta::assert_snapshot!("grant_init_files", home.redact(&text));
+}
+
+#[test]
+fn grant_init_of_an_agent() {
+    // An agent's manifest requests model routes and tools.
+    let home = Home::with("triage", guests::TRIAGE, Some("triage/warden.toml"));
+    let (text, _) = home.run(&["grant", "init", "triage"], 0);
+    insta::assert_snapshot!("grant_init_triage", home.redact(&text));
 }

@@ -41,6 +41,7 @@ use self::store::{Run, RunStore, Status};
 use warden_audit::{Event, Outcome};
 use warden_policy::{self, Decision, Principal, Resource};
 use warden_runtime::engine::Runtime;
+use warden_runtime::gate::Caller;
 use warden_runtime::home::Home;
 use warden_runtime::plugin::Plugin;
 
@@ -253,12 +254,8 @@ impl Runner {
     /// Starts a run of `agent` on `task` for `principal`, after the access policy
     /// (`start-run` on the agent). The run is recorded, not yet driven: see
     /// [`Runner::drive`].
-    pub async fn start(
-        &self,
-        agent: &str,
-        task: Value,
-        principal: &Principal,
-    ) -> Result<Run, RunError> {
+    pub async fn start(&self, agent: &str, task: Value, caller: &Caller) -> Result<Run, RunError> {
+        let principal = &caller.principal;
         let plugin = self.plugins.plugin(agent).map_err(RunError::NotFound)?;
         if !step::is_agent(&plugin) {
             return Err(RunError::Invalid(format!(
@@ -269,12 +266,12 @@ impl Runner {
         let resource = Resource::Agent {
             name: agent.to_string(),
         };
-        let decision = self.runtime.policy().decide(&warden_policy::Request {
-            principal,
-            action: warden_policy::Action::StartRun,
-            resource: &resource,
-            context: &task,
-        });
+        // The gate decides (a refusal is on record as access.denied).
+        let decision = self
+            .runtime
+            .admit(caller, warden_policy::Action::StartRun, &resource, &task)
+            .await
+            .map_err(|refusal| RunError::Denied(refusal.message))?;
         let now = store::now_ms();
         let run = Run {
             id: store::new_id("run"),
@@ -300,29 +297,6 @@ impl Runner {
             .field("task", self.payload(&run.task))
             .field("decision", decision_name(&decision))
             .field("policies", json!(decision.policies()));
-        match &decision {
-            Decision::Allow { .. } => {}
-            Decision::Deny { reason, .. } => {
-                self.record(
-                    event
-                        .outcome(Outcome::Denied)
-                        .field("reason", reason.clone()),
-                )
-                .await?;
-                return Err(RunError::Denied(format!(
-                    "{} may not start agent \"{agent}\": {reason}",
-                    principal.id
-                )));
-            }
-            Decision::RequireApproval { policies } => {
-                self.record(event.outcome(Outcome::Denied)).await?;
-                return Err(RunError::Denied(format!(
-                    "starting agent \"{agent}\" needs a person's approval ({}), which Warden does not ask for starting runs; a policy that permits {} start-run outright lets it start",
-                    policies.join(", "),
-                    principal.id
-                )));
-            }
-        }
         self.store.create(&run)?;
         self.record(event.outcome(Outcome::Ok)).await?;
         Ok(run)

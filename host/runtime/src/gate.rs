@@ -168,11 +168,18 @@ impl Runtime {
             }
             (Decision::RequireApproval { policies }, None) => Refusal {
                 code: "approval-required",
-                message: format!(
-                    "{} may {action} {resource} only once a person approves ({}); a direct request cannot wait for approval: start an agent run, which parks for it",
-                    who(caller),
-                    policies.join(", ")
-                ),
+                message: match action {
+                    Action::CallTool => format!(
+                        "{} may {action} {resource} only once a person approves ({}); a direct request cannot wait for approval: start an agent run, which parks for it",
+                        who(caller),
+                        policies.join(", ")
+                    ),
+                    _ => format!(
+                        "{} may {action} {resource} only once a person approves ({}), which Warden does not ask for {action}; a policy that permits it outright lets it through",
+                        who(caller),
+                        policies.join(", ")
+                    ),
+                },
                 decision,
             },
             (Decision::Deny { reason, .. }, _) => Refusal {

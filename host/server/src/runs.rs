@@ -167,7 +167,11 @@ pub(super) async fn start(
     let runs = runs_of(&state)?;
     let run = runs
         .runner
-        .start(&body.agent, body.task, caller.who())
+        .start(
+            &body.agent,
+            body.task,
+            &caller.gate(warden_runtime::Via::Http),
+        )
         .await
         .map_err(api_error)?;
     let run = if body.wait {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::TcpListener;
-use warden::grant::Budget;
+use warden::models::Budget;
 use warden::models::{
     ChatRequest, Estimate, Ledger, Message, ModelsConfig, ProviderConfig, ProviderKind, Role,
     RouteConfig, Router, Scope, Strategy, day_of,

@@ -88,6 +88,7 @@ fn steps(c: &mut Criterion) {
         roles: vec!["admin".into()],
         on_behalf_of: None,
     };
+    let caller = warden::Caller::new(operator, warden::Via::Library);
     let mut script: Vec<_> = (1..STEPS)
         .map(|_| json!({ "call": [{ "id": "c", "tool": "tally/count", "arguments": { "key": "k" } }] }))
         .collect();
@@ -106,7 +107,7 @@ fn steps(c: &mut Criterion) {
                     let started = Instant::now();
                     for _ in 0..iters {
                         let run = runner
-                            .start("scripted", task.clone(), &operator)
+                            .start("scripted", task.clone(), &caller)
                             .await
                             .unwrap();
                         let run = runner.drive(&run.id).await.unwrap();

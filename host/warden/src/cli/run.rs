@@ -202,7 +202,8 @@ fn read_task(args: &RunArgs) -> CliResult<Value> {
 pub(crate) async fn run(home: &Home, args: RunArgs) -> CliResult {
     let task = read_task(&args)?;
     let runner = open_runner(home, args.follow)?;
-    let run = runner.start(&args.agent, task, &local()).await?;
+    let caller = warden::Caller::new(local(), warden::Via::Cli);
+    let run = runner.start(&args.agent, task, &caller).await?;
     eprintln!("run {} started", run.id);
     if !args.detach {
         runner.drive(&run.id).await?;

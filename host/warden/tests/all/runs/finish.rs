@@ -151,7 +151,7 @@ async fn the_sdk_tool_loop_runs_the_tools_a_model_asks_for_then_finishes_with_it
         .start(
             "scripted",
             json!({ "loop": { "route": "smart", "system": "Count things." } }),
-            &super::operator(),
+            &warden::Caller::new(super::operator(), warden::Via::Library),
         )
         .await
         .unwrap();

@@ -142,7 +142,11 @@ async fn runs_park_for_approval_and_continue_in_the_server() {
         let runner = Runner::new(runtime, plugins, store);
         let task = json!({ "script": [{ "call": [{ "id": "e", "tool": "tally/bump", "arguments": { "key": "early" } }] }, { "finish": 1 }] });
         runner
-            .start("scripted", task, &super::operator())
+            .start(
+                "scripted",
+                task,
+                &warden::Caller::new(super::operator(), warden::Via::Library),
+            )
             .await
             .unwrap()
             .id

@@ -133,7 +133,11 @@ impl Setup {
     pub(crate) async fn run(&self, script: Value) -> Run {
         let run = self
             .runner
-            .start("scripted", json!({ "script": script }), &operator())
+            .start(
+                "scripted",
+                json!({ "script": script }),
+                &warden::Caller::new(operator(), warden::Via::Library),
+            )
             .await
             .unwrap();
         self.runner.drive(&run.id).await.unwrap()

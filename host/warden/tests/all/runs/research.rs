@@ -83,7 +83,14 @@ async fn research_reads_the_granted_pages_and_answers_from_them() {
         "question": "How does Warden keep its records?",
         "urls": [page, "http://127.0.0.9:9/elsewhere"],
     });
-    let run = runner.start("research", task, &operator()).await.unwrap();
+    let run = runner
+        .start(
+            "research",
+            task,
+            &warden::Caller::new(operator(), warden::Via::Library),
+        )
+        .await
+        .unwrap();
     let run = runner.drive(&run.id).await.unwrap();
     assert_eq!(run.status, Status::Finished, "{run:?}");
     let result = run.result.unwrap();

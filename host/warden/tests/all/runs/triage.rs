@@ -111,7 +111,14 @@ async fn triage_classifies_searches_drafts_and_refunds_once_a_person_approves() 
 
     let task =
         json!({ "ticket": "My kettle arrived broken, I want my 150 back.", "order": "A-17" });
-    let run = runner.start("triage", task, &operator()).await.unwrap();
+    let run = runner
+        .start(
+            "triage",
+            task,
+            &warden::Caller::new(operator(), warden::Via::Library),
+        )
+        .await
+        .unwrap();
     let run = runner.drive(&run.id).await.unwrap();
     assert_eq!(run.status, Status::AwaitingApproval, "{run:?}");
     let approval = runner.approvals(false).unwrap().remove(0);

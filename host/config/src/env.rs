@@ -51,11 +51,16 @@ fn parse_flag(name: &str, value: Option<OsString>) -> anyhow::Result<Option<bool
 /// The principal of a person at this machine's command line: `local:<user>` (`$USER`,
 /// else the uid).
 pub fn local_principal() -> String {
-    let user = std::env::var(USER)
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| format!("uid-{}", current_uid()));
-    format!("local:{user}")
+    static PRINCIPAL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PRINCIPAL
+        .get_or_init(|| {
+            let user = std::env::var(USER)
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| format!("uid-{}", current_uid()));
+            format!("local:{user}")
+        })
+        .clone()
 }
 
 fn current_uid() -> u32 {

@@ -5,7 +5,8 @@
 //!
 //! Each request builds its few entities (the principal with its roles as parents, the
 //! resource with its plugin) and the context (`args`: the declared arguments of the
-//! call), then asks Cedar. Anything that does not fit the schema (an argument of the
+//! call; for `decide-approval`, the approval's starter, tool, arguments and edit), then
+//! asks Cedar. Anything that does not fit the schema (an argument of the
 //! wrong type) is a deny that says so: the policy fails closed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -116,14 +117,10 @@ impl CedarPolicy {
     /// `token:NAME` → `Token`, `agent:NAME` → `Agent`, anything else (`local:alice`)
     /// → a `User` of that whole name.
     pub fn principal_uid(&self, id: &str) -> EntityUid {
-        let (ty, name) = if let Some(name) = id.strip_prefix("user:") {
-            (&self.types.user, name)
-        } else if let Some(name) = id.strip_prefix("token:") {
-            (&self.types.token, name)
-        } else if let Some(name) = id.strip_prefix("agent:") {
-            (&self.types.agent, name)
-        } else {
-            (&self.types.user, id)
+        let (ty, name) = match principal_type(id) {
+            ("Token", name) => (&self.types.token, name),
+            ("Agent", name) => (&self.types.agent, name),
+            (_, name) => (&self.types.user, name),
         };
         EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(name))
     }
@@ -203,12 +200,8 @@ impl CedarPolicy {
         })
     }
 
-    /// The context: `args`, the declared arguments the call has, for the actions that
-    /// take it (see [`fit`]).
-    fn context(&self, action: Action, uid: &EntityUid, args: &Value) -> Result<Context, String> {
-        if !matches!(action, Action::CallTool | Action::StartRun) {
-            return Ok(Context::empty());
-        }
+    /// The declared arguments `args` has (see [`fit`]), as `context.args` holds them.
+    fn declared(&self, args: &Value) -> Result<Map<String, Value>, String> {
         let mut declared = Map::new();
         if let Value::Object(given) = args {
             for (name, ty) in &self.args {
@@ -219,9 +212,62 @@ impl CedarPolicy {
                 }
             }
         }
-        let json = serde_json::json!({ "args": declared });
-        Context::from_json_value(json, Some((&self.schema, uid)))
-            .map_err(|e| format!("the call's arguments do not fit [policy.args]: {e}"))
+        Ok(declared)
+    }
+
+    /// The context: for `call-tool` and `start-run`, `args`, the declared arguments the
+    /// call has; for `decide-approval`, [`approval_context`]; none for the others.
+    fn context(&self, request: &Request<'_>, uid: &EntityUid) -> Result<Context, String> {
+        let json = match request.action {
+            Action::CallTool | Action::StartRun => {
+                serde_json::json!({ "args": self.declared(request.context)? })
+            }
+            Action::DecideApproval => self.approval_context(request)?,
+            _ => return Ok(Context::empty()),
+        };
+        Context::from_json_value(json, Some((&self.schema, uid))).map_err(|e| {
+            match request.action {
+                Action::DecideApproval => {
+                    format!("the approval's arguments do not fit [policy.args]: {e}")
+                }
+                _ => format!("the call's arguments do not fit [policy.args]: {e}"),
+            }
+        })
+    }
+
+    /// `decide-approval`'s context from the request's JSON (see [`ApprovalContext`]):
+    /// every attribute, absent ones empty. `by_starter` is true when the request says
+    /// so or when the principal is the `starter` (or an agent acting for it): a caller
+    /// that leaves it out does not get past the four-eyes rule.
+    ///
+    /// [`ApprovalContext`]: super::ApprovalContext
+    fn approval_context(&self, request: &Request<'_>) -> Result<Value, String> {
+        let given = request.context;
+        let text = |key: &str| given.get(key).and_then(Value::as_str).unwrap_or("");
+        let flag = |key: &str| given.get(key).and_then(Value::as_bool).unwrap_or(false);
+        let starter = text("starter");
+        let principal = request.principal;
+        let by_starter = flag("by_starter")
+            || (!starter.is_empty()
+                && (principal.id == starter || principal.on_behalf_of.as_deref() == Some(starter)));
+        let held = given.get("held").unwrap_or(&Value::Null);
+        let arguments = match given.get("arguments") {
+            Some(Value::Null) | None => held,
+            Some(arguments) => arguments,
+        };
+        Ok(serde_json::json!({
+            "kind": text("kind"),
+            "approval": text("approval"),
+            "run": text("run"),
+            "agent": text("agent"),
+            "decision": text("decision"),
+            "starter": starter,
+            "by_starter": by_starter,
+            "tool": text("tool"),
+            "held": self.declared(held)?,
+            "edited": flag("edited"),
+            "arguments": self.declared(arguments)?,
+        }))
     }
 
     fn ask(&self, request: &Request<'_>) -> Result<Decision, String> {
@@ -232,7 +278,7 @@ impl CedarPolicy {
         entities.retain(|e| e.uid() != principal_uid);
         entities.push(principal);
         let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
-        let context = self.context(request.action, action, request.context)?;
+        let context = self.context(request, action)?;
         let cedar = cedar_policy::Request::new(
             principal_uid,
             action.clone(),
@@ -307,6 +353,32 @@ impl Decide for CedarPolicy {
             ),
         })
     }
+}
+
+/// The entity type (in `Warden`) and id of a principal id (see
+/// [`CedarPolicy::principal_uid`]).
+fn principal_type(id: &str) -> (&'static str, &str) {
+    if let Some(name) = id.strip_prefix("user:") {
+        ("User", name)
+    } else if let Some(name) = id.strip_prefix("token:") {
+        ("Token", name)
+    } else if let Some(name) = id.strip_prefix("agent:") {
+        ("Agent", name)
+    } else {
+        ("User", id)
+    }
+}
+
+/// The principal id `id` as a Cedar entity, as policies write it:
+/// `Warden::Token::"admin"` for `token:admin`, `Warden::User::"local:alice"` for
+/// `local:alice`.
+pub fn principal_entity(id: &str) -> String {
+    let (ty, name) = principal_type(id);
+    format!(
+        "{}::{ty}::\"{}\"",
+        super::SCHEMA_NAMESPACE,
+        super::roles::escape(name)
+    )
 }
 
 /// An argument as policies see it, for its declared type.

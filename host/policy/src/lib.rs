@@ -10,7 +10,10 @@
 //!   call's arguments are `context.args`, typed by `[policy.args]` in `warden.toml`
 //!   (Cedar validates closed records only, so the arguments policies read are declared);
 //! - [`roles`](role_policies): the config's roles as permits (`role:NAME`), so configs
-//!   written for the role rules keep their meaning;
+//!   written for the role rules keep their meaning; their `decide-approval` permits
+//!   keep four eyes ([`FOUR_EYES`]: a run's starter does not approve its own holds);
+//! - [`ApprovalContext`]: what `decide-approval` sees (the run's starter, whether the
+//!   decider is the starter, the held tool and arguments, the edit);
 //! - `load`: the policy file (`policy.cedar`), parsed, named (`@id`, else
 //!   `policy.cedar:LINE`) and validated, with errors at `FILE:LINE:COLUMN`;
 //! - [`CedarPolicy`]: the engine. A permit annotated `@approval("required")` turns an
@@ -29,11 +32,11 @@ mod reload;
 mod roles;
 mod schema;
 
-pub use self::cedar::{CedarPolicy, SERVER_ID};
+pub use self::cedar::{CedarPolicy, SERVER_ID, principal_entity};
 pub use self::diagnostics::Problem;
 pub use self::load::{APPROVAL, PolicyError, PolicyFile, PolicySource};
 pub use self::reload::Reloadable;
-pub use self::roles::{RoleConfig, builtin_roles, role_policies};
+pub use self::roles::{FOUR_EYES, RoleConfig, builtin_roles, role_policies};
 pub use self::schema::{ArgType, SCHEMA_NAMESPACE, schema_text};
 
 use serde::{Deserialize, Serialize};
@@ -235,6 +238,46 @@ impl Decision {
             | Decision::RequireApproval { policies }
             | Decision::Deny { policies, .. } => policies,
         }
+    }
+}
+
+/// The context of a `decide-approval` request: who started the run, whether the one
+/// deciding is that starter, the held tool and its arguments, and the edit. Policies
+/// read it as `context.starter`, `context.by_starter`, `context.tool`, `context.held`,
+/// `context.edited`, `context.arguments` (and `kind`, `decision`, `approval`, `run`,
+/// `agent`); see the schema ([`schema_text`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ApprovalContext {
+    /// `tool` (a held call), `question` (an agent's question), `run` (cancelling
+    /// another principal's run).
+    pub kind: &'static str,
+    /// The approval's id (`""` for a cancel).
+    pub approval: String,
+    /// The run's id.
+    pub run: String,
+    /// The agent of the run.
+    pub agent: String,
+    /// `approve`, `reject` or `cancel`.
+    pub decision: &'static str,
+    /// The principal that started the run.
+    pub starter: String,
+    /// The one deciding is the starter. The Cedar engine also sets it when the
+    /// principal is the starter, whatever this says.
+    pub by_starter: bool,
+    /// The held tool, `plugin/tool` (`""` for a question or a run).
+    pub tool: String,
+    /// The held call's arguments (`null` if none).
+    pub held: Value,
+    /// The decision replaces the arguments.
+    pub edited: bool,
+    /// What the tool is to be called with: the edited arguments, else the held ones.
+    pub arguments: Value,
+}
+
+impl ApprovalContext {
+    /// As [`Request::context`] takes it.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 }
 

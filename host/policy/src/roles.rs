@@ -4,12 +4,24 @@
 //! `permit(principal in Warden::Role::"NAME", action in [...], resource)` (id
 //! `role:NAME`), and its tool patterns a `call-tool` permit (id `role:NAME:call-tool`):
 //! `*` any tool, `plugin/*` any tool of the plugin, `plugin/tool` that tool.
+//!
+//! `decide-approval` has a permit of its own (id `role:NAME:decide-approval`) with the
+//! four-eyes rule: [`FOUR_EYES`], the starter of a run does not approve its own held
+//! tool calls. It may still reject them and answer its agent's questions; and an
+//! operator's policy file may permit self-approval (`permit(…, action ==
+//! Warden::Action::"decide-approval", resource) when { context.by_starter };`), since a
+//! permit of the file is as good as the role's.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::Action;
+
+/// The condition of every role's `decide-approval` permit: not the starter of the run
+/// approving a tool call its run holds.
+pub const FOUR_EYES: &str =
+    "unless { context.by_starter && context.kind == \"tool\" && context.decision == \"approve\" }";
 
 /// The Cedar policies of `roles`, as `(id, text)`, in role-name order.
 pub fn role_policies(roles: &BTreeMap<String, RoleConfig>) -> Vec<(String, String)> {
@@ -19,7 +31,7 @@ pub fn role_policies(roles: &BTreeMap<String, RoleConfig>) -> Vec<(String, Strin
         let others: Vec<String> = role
             .actions
             .iter()
-            .filter(|a| **a != Action::CallTool)
+            .filter(|a| !matches!(a, Action::CallTool | Action::DecideApproval))
             .map(|a| format!("Warden::Action::\"{}\"", a.as_str()))
             .collect();
         if !others.is_empty() {
@@ -28,6 +40,14 @@ pub fn role_policies(roles: &BTreeMap<String, RoleConfig>) -> Vec<(String, Strin
                 format!(
                     "permit({principal}, action in [{}], resource);",
                     others.join(", ")
+                ),
+            ));
+        }
+        if role.actions.contains(&Action::DecideApproval) {
+            out.push((
+                format!("role:{name}:decide-approval"),
+                format!(
+                    "permit({principal}, action == Warden::Action::\"decide-approval\", resource) {FOUR_EYES};"
                 ),
             ));
         }
@@ -83,6 +103,7 @@ mod tests {
             ids,
             [
                 "role:admin",
+                "role:admin:decide-approval",
                 "role:admin:call-tool",
                 "role:auditor",
                 "role:caller",
@@ -90,7 +111,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            policies[3].1,
+            policies[1].1,
+            "permit(principal in Warden::Role::\"admin\", action == Warden::Action::\"decide-approval\", resource) unless { context.by_starter && context.kind == \"tool\" && context.decision == \"approve\" };"
+        );
+        assert_eq!(
+            policies[4].1,
             "permit(principal in Warden::Role::\"caller\", action in [Warden::Action::\"start-run\", Warden::Action::\"use-model\"], resource);"
         );
     }

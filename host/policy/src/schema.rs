@@ -10,6 +10,15 @@
 //! policy test `context.args has amount` before it reads it, and a typo or a wrong type
 //! in a policy is an error at `warden policy check` instead of a rule that silently
 //! never applies. Arguments not declared are not given to policies.
+//!
+//! `decide-approval` has a context of its own (the run's `starter`, `by_starter`, the
+//! held `tool`, the `held` arguments, whether the decision `edited` them and the
+//! `arguments` the tool will get): every attribute is required, so a policy reads
+//! `context.by_starter` without a `has` test. The two argument records, `held` and
+//! `arguments`, are the same `Args` type as `call-tool`'s `context.args`: the declared
+//! arguments, each optional (`context.arguments has amount && context.arguments.amount
+//! > 1000`). Leaving them out of validation is not an option Cedar offers (closed
+//! records), and typing them alike means one `[policy.args]` serves both.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -109,9 +118,32 @@ namespace Warden {
     principal: [User, Token, Agent],
     resource: [Route],
   };
+  // Deciding on the approvals queue (on the held Tool, on the asking Agent) and
+  // cancelling another principal's run (on its Agent). `kind`: "tool" (a held call),
+  // "question" (an agent's question) or "run" (a cancel). `decision`: "approve",
+  // "reject" or "cancel". `starter`: the principal that started the run;
+  // `by_starter`: the one deciding is that starter (the roles' permits refuse a
+  // starter's approval of its own held call: four eyes). `tool`: the held tool
+  // ("plugin/tool", "" for a question or a run). `held`: the held call's arguments;
+  // `edited`: the decision replaces them; `arguments`: what the tool will be called
+  // with (the edit, else the held ones). `held` and `arguments` are typed by
+  // [policy.args], as `context.args` of call-tool is.
   action "decide-approval" appliesTo {
     principal: [User, Token, Agent],
     resource: [Server, Tool, Agent],
+    context: {
+      "kind": String,
+      "approval": String,
+      "run": String,
+      "agent": String,
+      "decision": String,
+      "starter": String,
+      "by_starter": Bool,
+      "tool": String,
+      "held": Args,
+      "edited": Bool,
+      "arguments": Args,
+    },
   };
   action "manage-plugins", "manage-grants", "read-audit", "read-metrics" appliesTo {
     principal: [User, Token, Agent],

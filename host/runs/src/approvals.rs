@@ -1,15 +1,19 @@
 //! People's decisions on the approvals queue: a tool call a policy holds (approve,
 //! approve with edited arguments, reject with a reason) or an agent's question
 //! (answer, or decline). Deciding is itself an action the access policy rules on
-//! (`decide-approval`, on the held tool or on the asking agent), and every decision is
-//! an audit record naming who made it and any edit.
+//! (`decide-approval`, on the held tool or on the asking agent, with the run's starter,
+//! the held arguments and the edit as its context: [`approval_context`]), and every
+//! decision is an audit record naming who made it and any edit. By default (the roles'
+//! permits) the starter of a run does not approve its own held calls; a policy file may
+//! permit it. An approved call is decided again as a call, with the edited arguments
+//! (`exec.rs`): a forbid still wins.
 
 use serde_json::{Value, json};
 
 use super::store::{Approval, Decision as Status, Verdict};
 use super::{RunError, Runner, decision_name};
 use warden_audit::{Event, Outcome};
-use warden_policy::{self, Decision, Principal, Resource};
+use warden_policy::{self, ApprovalContext, Decision, Principal, Resource};
 
 /// Checks `answer` against the top of `schema`: its `type` and `required` keys (the
 /// rest of a schema is for the person answering to follow).
@@ -40,6 +44,48 @@ fn check_answer(answer: &Value, schema: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What `decide-approval` sees when `by` decides `decision` (`approve`, `reject`) on
+/// `approval`, with `edited` arguments if any.
+pub fn approval_context(
+    approval: &Approval,
+    by: &Principal,
+    decision: &'static str,
+    edited: Option<&Value>,
+) -> ApprovalContext {
+    let held = approval.arguments.clone().unwrap_or(Value::Null);
+    ApprovalContext {
+        kind: approval.kind,
+        approval: approval.id.clone(),
+        run: approval.run.clone(),
+        agent: approval.agent.clone(),
+        decision,
+        starter: approval.principal.clone(),
+        by_starter: is_starter(by, &approval.principal),
+        tool: approval.tool.clone().unwrap_or_default(),
+        arguments: edited.cloned().unwrap_or_else(|| held.clone()),
+        held,
+        edited: edited.is_some(),
+    }
+}
+
+/// True when `by` is `starter`, or an agent acting for it.
+fn is_starter(by: &Principal, starter: &str) -> bool {
+    by.id == starter || by.on_behalf_of.as_deref() == Some(starter)
+}
+
+/// Why the starter of a run may not approve its hold, and what to do about it.
+fn four_eyes_hint(approval: &Approval, by: &Principal) -> String {
+    format!(
+        " ({} started run {}, and by default the starter of a run may not approve its own held calls: \
+         four eyes. Have another principal approve it, or let starters approve their own in the access \
+         policy, policy.cedar: permit(principal == {}, action == Warden::Action::\"decide-approval\", \
+         resource) when {{ context.by_starter }};)",
+        approval.principal,
+        approval.run,
+        warden_policy::principal_entity(&by.id),
+    )
 }
 
 impl Runner {
@@ -138,18 +184,12 @@ impl Runner {
             }
             Verdict::Reject { reason } => ("reject", None, None, Some(reason.clone())),
         };
-        let context = json!({
-            "approval": approval.id,
-            "run": approval.run,
-            "agent": approval.agent,
-            "decision": verdict_name,
-            "arguments": edited.clone().or_else(|| approval.arguments.clone()).unwrap_or(Value::Null),
-        });
+        let context = approval_context(&approval, by, verdict_name, edited.as_ref());
         let decision = self.runtime.policy().decide(&warden_policy::Request {
             principal: by,
             action: warden_policy::Action::DecideApproval,
             resource: &resource,
-            context: &context,
+            context: &context.to_json(),
         });
         let mut event = Event::new("approval.decide", by.id.clone())
             .plugin(approval.agent.clone())
@@ -157,6 +197,8 @@ impl Runner {
             .field("run", approval.run.clone())
             .field("step", approval.step)
             .field("verdict", verdict_name)
+            .field("starter", approval.principal.clone())
+            .field("by_starter", context.by_starter)
             .field("decision", decision_name(&decision))
             .field("policies", json!(decision.policies()));
         if let Some(tool) = &approval.tool {
@@ -172,10 +214,16 @@ impl Runner {
         if let Some(why) = refused {
             self.record(event.outcome(Outcome::Denied).field("reason", why.clone()))
                 .await?;
-            return Err(RunError::Denied(format!(
-                "{} may not decide approval {id}: {why}",
-                by.id
-            )));
+            let mut message = format!("{} may not decide approval {id}: {why}", by.id);
+            // Refused for want of a permit (not by a forbid): say what four eyes asks.
+            if context.by_starter
+                && context.kind == "tool"
+                && verdict_name == "approve"
+                && decision.policies().is_empty()
+            {
+                message.push_str(&four_eyes_hint(&approval, by));
+            }
+            return Err(RunError::Denied(message));
         }
         let decided = self
             .store

@@ -49,6 +49,7 @@ use warden_runtime::plugin::Plugin;
 /// process on another machine may take over a run whose lease ran out.
 pub const LEASE: Duration = Duration::from_secs(300);
 
+pub use approvals::approval_context;
 pub use warden_config::runs::RunsConfig;
 
 /// Where the runner finds agents and tools by plugin name.

@@ -108,15 +108,22 @@ impl AppState {
         resource: &Resource,
         plugin: Option<&str>,
     ) -> Result<(), ApiError> {
+        self.require_with(caller, action, resource, &Value::Null, plugin)
+            .await
+    }
+
+    /// [`AppState::require_on`] with `context` for the policy.
+    pub(crate) async fn require_with(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+        context: &Value,
+        plugin: Option<&str>,
+    ) -> Result<(), ApiError> {
         self.registry
             .runtime()
-            .admit_about(
-                &caller.gate(Via::Http),
-                action,
-                resource,
-                &Value::Null,
-                plugin,
-            )
+            .admit_about(&caller.gate(Via::Http), action, resource, context, plugin)
             .await
             .map(drop)
             .map_err(|refusal| ApiError::refused(action, resource, &refusal))

@@ -1,7 +1,8 @@
 //! Agent runs over HTTP: `POST /v1/runs` starts one (the policy decides `start-run`
 //! for the caller), `GET /v1/runs[/{id}]` shows them, `POST /v1/runs/{id}/cancel`
 //! cancels one; `GET /v1/approvals` and `POST /v1/approvals/{id}/approve|reject` are the
-//! queue people decide on (`decide-approval`).
+//! queue people decide on (`decide-approval`, with the run's starter, the held call and
+//! the edit as the context: by default a run's starter may not approve its own holds).
 //!
 //! Runs are driven by background tasks of the server. At start, and every
 //! [`RESUME_EVERY`] after, the server picks up every run no live process drives: runs
@@ -23,9 +24,9 @@ use super::api::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::registry::Registry;
-use warden_policy::{Action, Decision, Resource};
+use warden_policy::{Action, ApprovalContext, Decision, Resource};
 use warden_runs::store::{Run, RunStore, Status, Verdict};
-use warden_runs::{Plugins, RunError, Runner};
+use warden_runs::{Plugins, RunError, Runner, approval_context};
 use warden_runtime::Plugin;
 
 /// How often the server looks for runs to pick up.
@@ -251,8 +252,22 @@ pub(super) async fn cancel(
         let resource = Resource::Agent {
             name: run.agent.clone(),
         };
+        let context = ApprovalContext {
+            kind: "run",
+            run: run.id.clone(),
+            agent: run.agent.clone(),
+            decision: "cancel",
+            starter: run.principal.clone(),
+            ..ApprovalContext::default()
+        };
         state
-            .require_on(&caller, Action::DecideApproval, &resource, Some(&run.agent))
+            .require_with(
+                &caller,
+                Action::DecideApproval,
+                &resource,
+                &context.to_json(),
+                Some(&run.agent),
+            )
             .await?;
     }
     let run = runs
@@ -287,15 +302,18 @@ pub(super) async fn approvals(
 ) -> Result<Json<Value>, ApiError> {
     let runs = runs_of(&state)?;
     let queue = runs.runner.approvals(query.all).map_err(api_error)?;
-    // The entries the caller may decide on.
+    // The entries the caller may decide on: approve, or reject (the starter of a run
+    // may not approve its own holds by default, but sees them, and may reject them).
     let mine: Vec<_> = queue
         .into_iter()
         .filter(|a| {
-            let context = json!({ "arguments": a.arguments.clone().unwrap_or(Value::Null) });
-            !matches!(
-                caller.decide(Action::DecideApproval, &resource_of(a), &context),
-                Decision::Deny { .. }
-            )
+            ["approve", "reject"].into_iter().any(|decision| {
+                let context = approval_context(a, caller.who(), decision, None);
+                !matches!(
+                    caller.decide(Action::DecideApproval, &resource_of(a), &context.to_json()),
+                    Decision::Deny { .. }
+                )
+            })
         })
         .collect();
     Ok(Json(json!({ "approvals": mine })))

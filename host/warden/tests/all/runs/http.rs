@@ -1,8 +1,9 @@
 //! Agent runs over HTTP under `warden serve`, with a Cedar policy that holds
 //! `tally/bump` of the key `big` for a person: a run started and parked, the queue,
-//! an approval and a rejection (the run continues in the server's background), a run
-//! started before the server (as a crashed process would leave it) picked up at start,
-//! and the errors (no token, unknown agent, a decided approval).
+//! an approval by a second admin and a rejection by the starter (the run continues in
+//! the server's background), a run started before the server (as a crashed process
+//! would leave it) picked up at start, and the errors (no token, unknown agent, a
+//! decided approval).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +19,10 @@ use warden::serve::{ServeOptions, Server};
 use warden_tests::guests;
 
 pub(crate) const ADMIN: &str = "wdn_runs-admin";
+
+/// A second admin, `token:reviewer`: approves what [`ADMIN`] started (by default the
+/// starter of a run may not approve its own holds).
+const REVIEWER: &str = "wdn_runs-reviewer";
 
 const POLICY: &str = r#"
 @id("big-bump")
@@ -59,8 +64,9 @@ pub(crate) fn home(dir: &std::path::Path) -> Home {
 
 fn config() -> Config {
     let text = format!(
-        "[policy.args]\nkey = \"String\"\n\n[[tokens]]\nname = \"admin\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
-        hash_token(ADMIN)
+        "[policy.args]\nkey = \"String\"\n\n[[tokens]]\nname = \"admin\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n\n[[tokens]]\nname = \"reviewer\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
+        hash_token(ADMIN),
+        hash_token(REVIEWER)
     );
     Config::parse(&text, "test config").unwrap()
 }
@@ -187,10 +193,15 @@ async fn runs_park_for_approval_and_continue_in_the_server() {
     assert_eq!(approvals[0]["arguments"], json!({ "key": "big" }));
     let id = approvals[0]["id"].as_str().unwrap();
     let (status, body) = c
-        .send("POST", &format!("/v1/approvals/{id}/approve"), None)
+        .send_as(
+            REVIEWER,
+            "POST",
+            &format!("/v1/approvals/{id}/approve"),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["approval"]["decided_by"], "token:admin");
+    assert_eq!(body["approval"]["decided_by"], "token:reviewer");
     let done = c.run_when(&run, "finished").await;
     assert_eq!(
         done["run"]["result"]["observations"],
@@ -202,7 +213,8 @@ async fn runs_park_for_approval_and_continue_in_the_server() {
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
-    // Started in the background; rejected; the agent sees the reason.
+    // Started in the background; rejected (its starter may reject its own hold); the
+    // agent sees the reason.
     let (status, body) = c
         .send(
             "POST",

@@ -1,7 +1,7 @@
 //! The bundled example agent `triage` with the `notes` and `refunds` plugins, a fake
 //! model that classifies the ticket and drafts the reply, and the access policy that
 //! ships with `refunds` (`plugins/refunds/policy.cedar`): a refund of 150 parks the run
-//! until a person approves it, then the refund is issued once.
+//! until a person other than its starter approves it, then the refund is issued once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -137,10 +137,25 @@ async fn triage_classifies_searches_drafts_and_refunds_once_a_person_approves() 
         "no refund before the approval"
     );
 
-    runner
+    // Approved by a second person: the operator started the run, and by default the
+    // starter of a run may not approve its own holds.
+    let reviewer = warden::policy::Principal::new("user:reviewer", vec!["admin".into()]);
+    let refused = runner
         .decide(
             &approval.id,
             &operator(),
+            Verdict::Approve {
+                edited: None,
+                answer: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("four eyes"), "{refused}");
+    runner
+        .decide(
+            &approval.id,
+            &reviewer,
             Verdict::Approve {
                 edited: None,
                 answer: None,

@@ -32,7 +32,7 @@ fn check_exits_0_on_a_valid_policy_and_2_with_the_place_of_each_problem() {
     let out = warden(dir.path(), &["policy", "check", good.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("ok, 7 policies"), "{stdout}");
+    assert!(stdout.contains("ok, 8 policies"), "{stdout}");
     assert!(
         stdout.contains("big-echo, no-thirteen, role:admin"),
         "{stdout}"

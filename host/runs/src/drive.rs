@@ -13,6 +13,7 @@ use super::{LEASE, Progress, Runner, exec, step};
 use warden_audit::{Event, Outcome};
 use warden_config::grant::AgentGrant;
 use warden_runtime::bindings::agent::policy::{StepInput, ToolInfo};
+use warden_runtime::capabilities::models::Allowance;
 use warden_runtime::plugin::Plugin;
 
 impl Runner {
@@ -83,13 +84,14 @@ impl Runner {
     /// agent for the next one and execute that.
     async fn advance(
         &self,
-        run: &Run,
+        read: &Run,
         agent: &Arc<Plugin>,
         limits: &AgentGrant,
         tools: &[ToolInfo],
         active: &(dyn Fn(u64) -> u64 + Send + Sync),
         base: u64,
     ) -> anyhow::Result<Flow> {
+        let mut run = read.clone();
         let last = self.store.last_step(&run.id)?;
         let (n, action) = match last {
             Some(step) if step.observation.is_none() => (step.n, step.action),
@@ -100,7 +102,7 @@ impl Runner {
                         "the run reached its step limit: {} steps ([agent] max_steps)",
                         limits.max_steps
                     );
-                    self.end(run, Status::Failed, None, Some(error)).await?;
+                    self.end(&run, Status::Failed, None, Some(error)).await?;
                     return Ok(Flow::Stop);
                 }
                 let (observation, memo) = match last {
@@ -117,7 +119,23 @@ impl Runner {
                 };
                 let max_memo =
                     usize::try_from(limits.max_memo_kb.saturating_mul(1024)).unwrap_or(usize::MAX);
-                let output = step::call(&self.runtime, agent, &input).await;
+                let allowance = Allowance {
+                    tokens: limits.max_tokens.saturating_sub(run.tokens),
+                    cost: (limits.max_cost - run.cost).max(0.0),
+                };
+                let (output, used) =
+                    step::call(&self.runtime, agent, &run, &input, allowance).await;
+                // The step's own model calls count towards the run's limits, whatever
+                // became of the step.
+                if used.tokens > 0 || used.cost > 0.0 {
+                    self.store.add_usage(&run.id, used.tokens, used.cost)?;
+                    let (tokens, cost) = (run.tokens + used.tokens, run.cost + used.cost);
+                    if let Some(error) = over_limits(limits, tokens, cost) {
+                        self.end_now(&run, error).await?;
+                        return Ok(Flow::Stop);
+                    }
+                    run = self.store.run(&run.id)?.unwrap_or(run);
+                }
                 let (action, memo) = match output {
                     Ok(output) => match action::from_output(output, max_memo) {
                         Ok(decided) => decided,
@@ -126,13 +144,13 @@ impl Runner {
                                 "agent \"{}\" returned a malformed action at step {n}: {malformed}",
                                 run.agent
                             );
-                            self.end(run, Status::Failed, None, Some(error)).await?;
+                            self.end(&run, Status::Failed, None, Some(error)).await?;
                             return Ok(Flow::Stop);
                         }
                     },
                     Err(err) => {
                         let error = format!("agent \"{}\" failed at step {n}: {err}", run.agent);
-                        self.end(run, Status::Failed, None, Some(error)).await?;
+                        self.end(&run, Status::Failed, None, Some(error)).await?;
                         return Ok(Flow::Stop);
                     }
                 };
@@ -155,7 +173,7 @@ impl Runner {
                 (n, action)
             }
         };
-        let outcome = self.execute(run, agent, limits, n, &action).await?;
+        let outcome = self.execute(&run, agent, limits, n, &action).await?;
         match outcome {
             exec::Outcome::Observed {
                 observation,
@@ -164,29 +182,17 @@ impl Runner {
             } => {
                 self.store
                     .end_step(&run.id, n, &observation, tokens, cost, active(base))?;
-                self.observe(run, n, &action, Some(&observation));
+                self.observe(&run, n, &action, Some(&observation));
                 let (tokens, cost) = (run.tokens + tokens, run.cost + cost);
-                if tokens > limits.max_tokens {
-                    let error = format!(
-                        "the run reached its token limit: it used {tokens} tokens, the limit is {} ([agent] max_tokens)",
-                        limits.max_tokens
-                    );
-                    self.end_now(run, error).await?;
-                    return Ok(Flow::Stop);
-                }
-                if cost > limits.max_cost {
-                    let error = format!(
-                        "the run reached its cost limit: it spent ${cost:.4}, the limit is ${} ([agent] max_cost)",
-                        limits.max_cost
-                    );
-                    self.end_now(run, error).await?;
+                if let Some(error) = over_limits(limits, tokens, cost) {
+                    self.end_now(&run, error).await?;
                     return Ok(Flow::Stop);
                 }
                 Ok(Flow::Continue)
             }
             exec::Outcome::Parked => {
                 self.store.park(&run.id, &self.owner, active(base))?;
-                self.observe(run, n, &action, None);
+                self.observe(&run, n, &action, None);
                 Ok(Flow::Stop)
             }
             exec::Outcome::End {
@@ -194,8 +200,8 @@ impl Runner {
                 result,
                 error,
             } => {
-                self.observe(run, n, &action, None);
-                self.end(run, status, result, error).await?;
+                self.observe(&run, n, &action, None);
+                self.end(&run, status, result, error).await?;
                 Ok(Flow::Stop)
             }
         }
@@ -288,6 +294,23 @@ impl Runner {
 enum Flow {
     Continue,
     Stop,
+}
+
+/// Why a run that used `tokens` and `cost` in all is past its limits, if it is.
+fn over_limits(limits: &AgentGrant, tokens: u64, cost: f64) -> Option<String> {
+    if tokens > limits.max_tokens {
+        return Some(format!(
+            "the run reached its token limit: it used {tokens} tokens, the limit is {} ([agent] max_tokens)",
+            limits.max_tokens
+        ));
+    }
+    if cost > limits.max_cost {
+        return Some(format!(
+            "the run reached its cost limit: it spent ${cost:.4}, the limit is ${} ([agent] max_cost)",
+            limits.max_cost
+        ));
+    }
+    None
 }
 
 pub(super) fn lease_until() -> i64 {

@@ -14,8 +14,8 @@
 
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
-use warden_audit::{Event, Outcome};
-use warden_policy::{Action, Decision, Principal, Request, Resource};
+use warden_audit::{Audit, Event, Outcome};
+use warden_policy::{Action, Decide, Decision, Principal, Request, Resource};
 
 use crate::engine::Runtime;
 use crate::error::CallError;
@@ -156,83 +156,15 @@ impl Runtime {
         approved_by: Option<&str>,
         plugin: Option<&str>,
     ) -> Result<Decision, Refusal> {
-        let decision = self.policy().decide(&Request {
-            principal: &caller.principal,
+        let question = Question {
+            caller,
             action,
             resource,
             context,
-        });
-        let refusal = match (&decision, approved_by) {
-            (Decision::Allow { .. }, _) | (Decision::RequireApproval { .. }, Some(_)) => {
-                return Ok(decision);
-            }
-            (Decision::RequireApproval { policies }, None) => Refusal {
-                code: "approval-required",
-                message: match action {
-                    Action::CallTool => format!(
-                        "{} may {action} {resource} only once a person approves ({}); a direct request cannot wait for approval: start an agent run, which parks for it",
-                        who(caller),
-                        policies.join(", ")
-                    ),
-                    _ => format!(
-                        "{} may {action} {resource} only once a person approves ({}), which Warden does not ask for {action}; a policy that permits it outright lets it through",
-                        who(caller),
-                        policies.join(", ")
-                    ),
-                },
-                decision,
-            },
-            (Decision::Deny { reason, .. }, _) => Refusal {
-                code: "forbidden",
-                message: format!(
-                    "{} may not {action} {resource}: {reason}; give the principal a role that allows it in warden.toml, or change the policy file (`warden policy check` validates it)",
-                    who(caller)
-                ),
-                decision,
-            },
+            approved_by,
+            plugin,
         };
-        self.record_refusal(caller, action, resource, &refusal, plugin)
-            .await;
-        Err(refusal)
-    }
-
-    /// Puts `refusal` of `action` on `resource` on the audit record.
-    async fn record_refusal(
-        &self,
-        caller: &Caller,
-        action: Action,
-        resource: &Resource,
-        refusal: &Refusal,
-        plugin: Option<&str>,
-    ) {
-        let Some(audit) = self.audit() else { return };
-        let mut event = Event::new("access.denied", caller.id())
-            .outcome(Outcome::Denied)
-            .field("action", action.as_str())
-            .field("resource", resource.to_string())
-            .field("via", caller.via.as_str())
-            .field("roles", caller.principal.roles.clone())
-            .field("decision", json!(refusal.decision));
-        if let Some(token) = &caller.token {
-            event = event.field("token", token.as_str());
-        }
-        if let Some(on_behalf_of) = &caller.principal.on_behalf_of {
-            event = event.field("on_behalf_of", on_behalf_of.as_str());
-        }
-        match resource {
-            Resource::Tool { plugin, tool, .. } => {
-                event = event.plugin(plugin.as_str()).tool(tool.as_str());
-            }
-            Resource::Agent { name } => event = event.plugin(name.as_str()),
-            Resource::Route { .. } | Resource::Server => {
-                if let Some(plugin) = plugin {
-                    event = event.plugin(plugin);
-                }
-            }
-        }
-        if let Err(err) = audit.append(event).await {
-            tracing::error!("writing an access.denied record: {err:#}");
-        }
+        admit_with(self.policy(), self.audit(), &question).await
     }
 
     /// Calls `tool` of `plugin` with JSON `args` for `caller`, through the gate: the
@@ -265,6 +197,115 @@ impl Runtime {
             })?;
         self.call_recorded(caller, plugin, tool, args, &decision, options)
             .await
+    }
+}
+
+/// One request to the gate: `caller` asks to do `action` on `resource` with `context`.
+#[derive(Clone, Copy)]
+pub(crate) struct Question<'a> {
+    pub(crate) caller: &'a Caller,
+    pub(crate) action: Action,
+    pub(crate) resource: &'a Resource,
+    pub(crate) context: &'a Value,
+    /// The person who approved it, for a held action.
+    pub(crate) approved_by: Option<&'a str>,
+    /// The plugin a refusal's record names (a request about a plugin, or a host import
+    /// a plugin's guest made).
+    pub(crate) plugin: Option<&'a str>,
+}
+
+/// The gate's decision, with `policy`, refusals recorded in `audit`: the one body of
+/// [`Runtime::admit`], shared with the host imports that decide during a call (a
+/// guest's store holds the policy and the log, not the runtime).
+pub(crate) async fn admit_with(
+    policy: &dyn Decide,
+    audit: Option<&Audit>,
+    question: &Question<'_>,
+) -> Result<Decision, Refusal> {
+    let Question {
+        caller,
+        action,
+        resource,
+        context,
+        approved_by,
+        plugin,
+    } = *question;
+    let decision = policy.decide(&Request {
+        principal: &caller.principal,
+        action,
+        resource,
+        context,
+    });
+    let refusal = match (&decision, approved_by) {
+        (Decision::Allow { .. }, _) | (Decision::RequireApproval { .. }, Some(_)) => {
+            return Ok(decision);
+        }
+        (Decision::RequireApproval { policies }, None) => Refusal {
+            code: "approval-required",
+            message: match action {
+                Action::CallTool => format!(
+                    "{} may {action} {resource} only once a person approves ({}); a direct request cannot wait for approval: start an agent run, which parks for it",
+                    who(caller),
+                    policies.join(", ")
+                ),
+                _ => format!(
+                    "{} may {action} {resource} only once a person approves ({}), which Warden does not ask for {action}; a policy that permits it outright lets it through",
+                    who(caller),
+                    policies.join(", ")
+                ),
+            },
+            decision,
+        },
+        (Decision::Deny { reason, .. }, _) => Refusal {
+            code: "forbidden",
+            message: format!(
+                "{} may not {action} {resource}: {reason}; give the principal a role that allows it in warden.toml, or change the policy file (`warden policy check` validates it)",
+                who(caller)
+            ),
+            decision,
+        },
+    };
+    if let Some(audit) = audit {
+        record_refusal(audit, caller, action, resource, &refusal, plugin).await;
+    }
+    Err(refusal)
+}
+
+/// Puts `refusal` of `action` on `resource` on the audit record.
+async fn record_refusal(
+    audit: &Audit,
+    caller: &Caller,
+    action: Action,
+    resource: &Resource,
+    refusal: &Refusal,
+    plugin: Option<&str>,
+) {
+    let mut event = Event::new("access.denied", caller.id())
+        .outcome(Outcome::Denied)
+        .field("action", action.as_str())
+        .field("resource", resource.to_string())
+        .field("via", caller.via.as_str())
+        .field("roles", caller.principal.roles.clone())
+        .field("decision", json!(refusal.decision));
+    if let Some(token) = &caller.token {
+        event = event.field("token", token.as_str());
+    }
+    if let Some(on_behalf_of) = &caller.principal.on_behalf_of {
+        event = event.field("on_behalf_of", on_behalf_of.as_str());
+    }
+    match resource {
+        Resource::Tool { plugin, tool, .. } => {
+            event = event.plugin(plugin.as_str()).tool(tool.as_str());
+        }
+        Resource::Agent { name } => event = event.plugin(name.as_str()),
+        Resource::Route { .. } | Resource::Server => {
+            if let Some(plugin) = plugin {
+                event = event.plugin(plugin);
+            }
+        }
+    }
+    if let Err(err) = audit.append(event).await {
+        tracing::error!("writing an access.denied record: {err:#}");
     }
 }
 

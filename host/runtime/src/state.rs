@@ -45,11 +45,13 @@ pub struct CallState {
     pub memory_uses: Vec<crate::capabilities::memory::MemoryUse>,
     /// The runtime's model router, if it has one.
     pub router: Option<Arc<warden_models::Router>>,
-    /// Model calls made, for the audit records.
-    pub model_uses: Vec<crate::capabilities::models::ModelUse>,
-    /// On whose behalf the call runs (its model calls are charged to that principal's
-    /// budget too); `None` for an agent's own step.
-    pub principal: Option<Arc<str>>,
+    /// The models capability's state: who pays, who the access policy decides for,
+    /// what may still be spent, and the calls made.
+    pub models: crate::capabilities::models::ModelCalls,
+    /// The runtime's access policy (none: allow all), for host imports that decide.
+    pub policy: Option<Arc<dyn warden_policy::Decide>>,
+    /// The runtime's audit log, for the refusals those decisions record.
+    pub audit: Option<warden_audit::Audit>,
     /// The embedder of hybrid memory search, if an embedding route is configured.
     pub embedder: Option<Arc<warden_memory::Embedder>>,
     /// Files opened and the environment read, for the audit records.
@@ -119,8 +121,9 @@ impl CallState {
             memory: runtime.memory.get().cloned(),
             memory_uses: Vec::new(),
             router: runtime.router.get().cloned(),
-            model_uses: Vec::new(),
-            principal: None,
+            models: crate::capabilities::models::ModelCalls::default(),
+            policy: runtime.policy.get().cloned(),
+            audit: runtime.audit.get().cloned(),
             embedder: runtime.embedder.get().cloned(),
             files: crate::capabilities::files::FileUses::default(),
         })

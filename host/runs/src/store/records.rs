@@ -403,6 +403,19 @@ impl RunStore {
         Ok(())
     }
 
+    /// Adds what an agent's step used itself (its own model calls) to run `id`'s
+    /// totals.
+    pub fn add_usage(&self, id: &str, tokens: u64, cost: f64) -> anyhow::Result<()> {
+        self.conn()
+            .execute(
+                "UPDATE runs SET tokens = tokens + ?2, cost = cost + ?3, updated_at = ?4
+                 WHERE id = ?1",
+                params![id, tokens as i64, cost, now_ms()],
+            )
+            .with_context(|| self.context("recording a step's model use"))?;
+        Ok(())
+    }
+
     /// The calls of step `n`.
     pub fn calls(&self, id: &str, n: u32) -> anyhow::Result<Vec<Call>> {
         let conn = self.conn();

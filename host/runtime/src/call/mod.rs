@@ -163,7 +163,7 @@ impl Runtime {
                 source,
             }
         })?;
-        state.principal = Some(principal.into());
+        state.models.payer = Some(principal.into());
         let mut store = Store::new(&self.engine, state);
         let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span.clone());
         // The epoch deadline stops guest code; this stops host calls that block, with
@@ -200,31 +200,21 @@ impl Runtime {
             Some(Ok(Ok(val))) => Ok(val),
         };
         warden_telemetry::record_error(&span, result.as_ref().err().map(CallError::code));
-        report.fuel_used = match plugin.limits.fuel {
-            0 => u64::MAX - store.get_fuel().unwrap_or(u64::MAX),
-            fuel => fuel - store.get_fuel().unwrap_or(fuel).min(fuel),
-        };
-        report.memory_peak = store.data().limits.peak_memory;
-        let log = &store.data().log;
-        report.log_lines = (log.written, log.dropped);
-        if log.dropped > 0 {
+        report.gather(plugin, &mut store);
+        let log = report.log_lines;
+        if log.1 > 0 {
             tracing::warn!(
                 plugin = %plugin.name,
                 tool,
                 call = call_id,
-                written = log.written,
-                dropped = log.dropped,
+                written = log.0,
+                dropped = log.1,
                 "the call wrote more log lines than a call may; the rest were dropped"
             );
         }
-        let denials = store.data_mut().take_denials();
         // Every refusal at the host boundary is on the record, whether or not the tool
         // then fails.
-        report.denials.clone_from(&denials);
-        report.net = store.data_mut().take_net_uses();
-        report.memory = std::mem::take(&mut store.data_mut().memory_uses);
-        report.models = std::mem::take(&mut store.data_mut().model_uses);
-        report.files = std::mem::take(&mut store.data_mut().files);
+        let denials = report.denials.clone();
         for used in &report.net {
             tracing::info!(
                 plugin = %plugin.name,
@@ -311,6 +301,71 @@ impl Runtime {
             }),
         }
     }
+}
+
+impl Report {
+    /// Takes what the call did from its `store` once it has ended: fuel, peak memory,
+    /// log lines, and every use and refusal at the host boundary.
+    fn gather(&mut self, plugin: &Plugin, store: &mut Store<CallState>) {
+        self.fuel_used = match plugin.limits.fuel {
+            0 => u64::MAX - store.get_fuel().unwrap_or(u64::MAX),
+            fuel => fuel - store.get_fuel().unwrap_or(fuel).min(fuel),
+        };
+        let state = store.data_mut();
+        self.memory_peak = state.limits.peak_memory;
+        self.log_lines = (state.log.written, state.log.dropped);
+        self.denials = state.take_denials();
+        self.net = state.take_net_uses();
+        self.memory = std::mem::take(&mut state.memory_uses);
+        self.models = std::mem::take(&mut state.models.uses);
+        self.files = std::mem::take(&mut state.files);
+    }
+}
+
+/// Puts what a guest did at the host boundary during a call that is not a tool call
+/// (an agent's `step`) on the audit record, once the call has ended, whatever its
+/// outcome: one `model.call` per model call, one `capability.use` per other use, one
+/// `capability.denied` per refusal, as a tool call's are written
+/// ([`record::host_events`]). Each record names `caller`, `plugin`, `export` (as its
+/// tool), the call's id and carries `fields` (a run's id and step). The uses are taken
+/// from `store`; the records are durable when this returns. Without an audit log
+/// nothing is written.
+pub async fn record_host_uses(
+    runtime: &Runtime,
+    caller: &Caller,
+    plugin: &Plugin,
+    export: &str,
+    store: &mut Store<CallState>,
+    fields: &[(&str, Value)],
+) -> anyhow::Result<()> {
+    let mut report = Report {
+        call_id: store.data().call_id,
+        ..Report::default()
+    };
+    report.gather(plugin, store);
+    let Some(audit) = runtime.audit() else {
+        return Ok(());
+    };
+    let base = |kind: &str| {
+        let mut event = warden_audit::Event::new(kind, caller.id())
+            .plugin(plugin.name.to_string())
+            .tool(export)
+            .field("call", report.call_id)
+            .field("via", caller.via.as_str());
+        if let Some(on_behalf_of) = &caller.principal.on_behalf_of {
+            event = event.field("on_behalf_of", on_behalf_of.as_str());
+        }
+        for (name, value) in fields {
+            event = event.field(*name, value.clone());
+        }
+        event
+    };
+    let mut events = Vec::new();
+    record::host_events(&report, &base, &mut events);
+    if events.is_empty() {
+        return Ok(());
+    }
+    audit.append_all(events).await.map(drop)
 }
 
 async fn invoke(

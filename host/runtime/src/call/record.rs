@@ -162,122 +162,14 @@ impl Record<'_> {
             .field("call", self.report.call_id)
     }
 
-    /// One record per file opened (a denial when the grant refused it), one for a
-    /// read of the environment (the names only), one counting opens past the cap.
-    fn file_events(&self, events: &mut Vec<Event>) {
-        let files = &self.report.files;
-        if let Some(names) = &files.env_read {
-            events.push(
-                self.event("capability.use")
-                    .outcome(Outcome::Ok)
-                    .field("capability", "env")
-                    .field("op", "read")
-                    .field("names", json!(names)),
-            );
-        }
-        for used in &files.uses {
-            let event = match used.error {
-                None => self.event("capability.use").outcome(Outcome::Ok),
-                Some(error) if used.is_denied() => self
-                    .event("capability.denied")
-                    .outcome(Outcome::Denied)
-                    .field("target", used.path.clone())
-                    .field(
-                        "reason",
-                        format!("{error}: the grant does not allow {} here", used.mode),
-                    ),
-                Some(error) => self
-                    .event("capability.use")
-                    .outcome(Outcome::Error)
-                    .field("error", error),
-            };
-            events.push(
-                event
-                    .field("capability", "fs")
-                    .field("op", "open")
-                    .field("path", used.path.clone())
-                    .field("mode", used.mode.clone()),
-            );
-        }
-        if files.unrecorded > 0 {
-            events.push(
-                self.event("capability.use")
-                    .outcome(Outcome::Ok)
-                    .field("capability", "fs")
-                    .field("op", "open")
-                    .field("unrecorded", files.unrecorded),
-            );
-        }
-    }
-
     fn events(&self, audit: &Audit, result: &Result<Value, CallError>) -> Vec<Event> {
         let mut events = Vec::with_capacity(1 + self.report.net.len());
-        for used in &self.report.net {
-            let mut event = self
-                .event("capability.use")
-                .outcome(Outcome::Ok)
-                .field("capability", "net")
-                .field("method", used.method.clone())
-                .field("url", used.url.clone())
-                .field("bytes", used.bytes);
-            if let Some(address) = used.address {
-                event = event.field("address", address.to_string());
-            }
-            if let Some(status) = used.status {
-                event = event.field("status", status);
-            }
-            if !used.secrets.is_empty() {
-                // The header names only; the values never leave the connector.
-                event = event.field("secrets_injected", json!(used.secrets));
-            }
-            events.push(event);
-        }
-        self.file_events(&mut events);
-        for used in &self.report.memory {
-            events.push(
-                self.event("capability.use")
-                    .outcome(Outcome::Ok)
-                    .field("capability", "memory")
-                    .field("op", used.op)
-                    .field("namespace", used.namespace.clone())
-                    .field("target", used.target.clone())
-                    .field("bytes", used.bytes),
-            );
-        }
-        for used in &self.report.models {
-            let mut event = self
-                .event("model.call")
-                .outcome(if used.outcome == "ok" {
-                    Outcome::Ok
-                } else {
-                    Outcome::Error
-                })
-                .field("route", used.route.clone())
-                .field("input_tokens", used.tokens.0)
-                .field("output_tokens", used.tokens.1)
-                .field("cost", used.cost);
-            if let Some(target) = &used.target {
-                event = event.field("target", target.clone());
-            }
-            if used.outcome != "ok" {
-                event = event.field("error", used.outcome.clone());
-            }
-            events.push(event);
-        }
+        host_events(&self.report, &|kind| self.event(kind), &mut events);
         let outcome = match result {
             Ok(_) => Outcome::Ok,
             Err(CallError::Denied { .. }) => Outcome::Denied,
             Err(_) => Outcome::Error,
         };
-        for denial in &self.report.denials {
-            events.push(
-                self.event("capability.denied")
-                    .outcome(Outcome::Denied)
-                    .field("capability", denial.capability)
-                    .field("target", denial.target.clone())
-                    .field("reason", denial.reason.clone()),
-            );
-        }
         if let Err(CallError::Limit { limit, detail, .. }) = result {
             events.push(
                 self.event("limit.hit")
@@ -310,6 +202,124 @@ impl Record<'_> {
         };
         events.push(call);
         events
+    }
+}
+
+/// The records of what a guest did at the host boundary during one call (a tool call,
+/// an agent's step), in `report`: one `capability.use` per HTTP request, file opened,
+/// environment read and memory operation, one `model.call` per model call, one
+/// `capability.denied` per refusal (whether or not the call then failed). `base` starts
+/// each record of a kind with who, what and which call.
+pub(super) fn host_events(report: &Report, base: &dyn Fn(&str) -> Event, events: &mut Vec<Event>) {
+    for used in &report.net {
+        let mut event = base("capability.use")
+            .outcome(Outcome::Ok)
+            .field("capability", "net")
+            .field("method", used.method.clone())
+            .field("url", used.url.clone())
+            .field("bytes", used.bytes);
+        if let Some(address) = used.address {
+            event = event.field("address", address.to_string());
+        }
+        if let Some(status) = used.status {
+            event = event.field("status", status);
+        }
+        if !used.secrets.is_empty() {
+            // The header names only; the values never leave the connector.
+            event = event.field("secrets_injected", json!(used.secrets));
+        }
+        events.push(event);
+    }
+    file_events(&report.files, base, events);
+    for used in &report.memory {
+        events.push(
+            base("capability.use")
+                .outcome(Outcome::Ok)
+                .field("capability", "memory")
+                .field("op", used.op)
+                .field("namespace", used.namespace.clone())
+                .field("target", used.target.clone())
+                .field("bytes", used.bytes),
+        );
+    }
+    for used in &report.models {
+        events.push(model_event(base("model.call"), used));
+    }
+    for denial in &report.denials {
+        events.push(
+            base("capability.denied")
+                .outcome(Outcome::Denied)
+                .field("capability", denial.capability)
+                .field("target", denial.target.clone())
+                .field("reason", denial.reason.clone()),
+        );
+    }
+}
+
+/// `event` (a `model.call` record's start) with what the model call `used`: route,
+/// target, tokens, cost, and its outcome.
+pub(super) fn model_event(event: Event, used: &ModelUse) -> Event {
+    let mut event = event
+        .outcome(if used.outcome == "ok" {
+            Outcome::Ok
+        } else {
+            Outcome::Error
+        })
+        .field("route", used.route.clone())
+        .field("input_tokens", used.tokens.0)
+        .field("output_tokens", used.tokens.1)
+        .field("cost", used.cost);
+    if let Some(target) = &used.target {
+        event = event.field("target", target.clone());
+    }
+    if used.outcome != "ok" {
+        event = event.field("error", used.outcome.clone());
+    }
+    event
+}
+
+/// One record per file opened (a denial when the grant refused it), one for a read of
+/// the environment (the names only), one counting opens past the cap.
+fn file_events(files: &FileUses, base: &dyn Fn(&str) -> Event, events: &mut Vec<Event>) {
+    if let Some(names) = &files.env_read {
+        events.push(
+            base("capability.use")
+                .outcome(Outcome::Ok)
+                .field("capability", "env")
+                .field("op", "read")
+                .field("names", json!(names)),
+        );
+    }
+    for used in &files.uses {
+        let event = match used.error {
+            None => base("capability.use").outcome(Outcome::Ok),
+            Some(error) if used.is_denied() => base("capability.denied")
+                .outcome(Outcome::Denied)
+                .field("target", used.path.clone())
+                .field(
+                    "reason",
+                    format!("{error}: the grant does not allow {} here", used.mode),
+                ),
+            Some(error) => base("capability.use")
+                .outcome(Outcome::Error)
+                .field("error", error),
+        };
+        events.push(
+            event
+                .field("capability", "fs")
+                .field("op", "open")
+                .field("path", used.path.clone())
+                .field("mode", used.mode.clone()),
+        );
+    }
+    if files.unrecorded > 0 {
+        events.push(
+            base("capability.use")
+                .outcome(Outcome::Ok)
+                .field("capability", "fs")
+                .field("op", "open")
+                .field("unrecorded", files.unrecorded),
+        );
     }
 }
 

@@ -68,6 +68,68 @@ async fn an_agents_direct_model_calls_are_held_to_the_run_limits_and_on_record()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbid_of_use_model_refuses_an_agents_direct_model_call_and_records_it() {
+    let fake = Fake::start(vec![], openai_answer("pong")).await;
+    let home = home_with_route(&fake, "smart");
+    let h = home.path();
+    add(
+        h,
+        "bypass",
+        guests::BYPASS,
+        Some("[models]\nroutes = [\"smart\"]\n"),
+    )
+    .await;
+    std::fs::write(
+        h.join("policy.cedar"),
+        "@id(\"no-smart\")\nforbid(principal, action == Warden::Action::\"use-model\", resource == Warden::Route::\"smart\");\n",
+    )
+    .unwrap();
+
+    let task = json!({"route": "smart", "calls": 1});
+    let out = warden(h, &["run", "bypass", "--task", &task.to_string()]).await;
+    let run: Value = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|e| panic!("{e}: the run's report\n{}\n{}", stdout(&out), stderr(&out)));
+    assert!(
+        fake.received().is_empty(),
+        "the step's direct call on a forbidden route reached the provider: {run}"
+    );
+    assert!(
+        run.to_string().contains("Denied"),
+        "the step saw its call refused: {run}"
+    );
+    assert_eq!(run["tokens"], 0, "{run}");
+    assert!(records(h, "model.call").await.is_empty());
+
+    // The gate's refusal, for the run's agent on behalf of its starter …
+    let refused = records(h, "access.denied").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    let refused = &refused[0];
+    assert_eq!(refused["principal"], "agent:bypass", "{refused}");
+    assert_eq!(refused["plugin"], "bypass", "{refused}");
+    assert_eq!(refused["fields"]["action"], "use-model", "{refused}");
+    assert_eq!(refused["fields"]["via"], "run", "{refused}");
+    assert!(
+        refused["fields"]["on_behalf_of"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("local:")),
+        "{refused}"
+    );
+    assert!(
+        refused["fields"].to_string().contains("no-smart"),
+        "{refused}"
+    );
+    // … and the step's refused use, with the run and the step.
+    let denied = records(h, "capability.denied").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    let denied = &denied[0];
+    assert_eq!(denied["plugin"], "bypass", "{denied}");
+    assert_eq!(denied["fields"]["capability"], "models", "{denied}");
+    assert_eq!(denied["fields"]["target"], "smart", "{denied}");
+    assert_eq!(denied["fields"]["run"], run["id"], "{denied}");
+    assert_eq!(denied["fields"]["step"], 1, "{denied}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_daily_budget_spent_by_one_process_holds_in_the_next() {
     // The first answer uses 450 tokens; any later one 12.
     let spent = Reply::json(

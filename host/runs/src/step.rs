@@ -115,6 +115,10 @@ pub async fn call(
 type Outcome =
     Result<wasmtime::Result<Result<policy::StepOutput, String>>, tokio::time::error::Elapsed>;
 
+#[expect(
+    clippy::result_large_err,
+    reason = "the step's error is the public `StepError` its caller returns as is"
+)]
 fn finish(
     agent: &Plugin,
     store: &Store<CallState>,

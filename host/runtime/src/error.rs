@@ -59,7 +59,7 @@ pub enum CallError {
         /// The tool.
         tool: String,
         /// The decision, and what the caller hears.
-        refusal: crate::gate::Refusal,
+        refusal: Box<crate::gate::Refusal>,
     },
     /// The tool returned its `err` value.
     #[error("{plugin}/{tool} failed: {}", render(error))]

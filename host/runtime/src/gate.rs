@@ -193,7 +193,7 @@ impl Runtime {
             .map_err(|refusal| CallError::Refused {
                 plugin: plugin.name.to_string(),
                 tool: tool.to_string(),
-                refusal,
+                refusal: Box::new(refusal),
             })?;
         self.call_recorded(caller, plugin, tool, args, &decision, options)
             .await

@@ -96,7 +96,7 @@ pub(crate) enum AuditCommand {
     },
     /// Calls PLUGIN/TOOL again and again from several tasks, with the arguments
     /// `{"text": "TEXT <n>"}`, and prints `<n>` once call n returned (so once its
-    /// records are on disk). For the crash test (host/tests/all/audit_crash.rs), which
+    /// records are on disk). For the crash test (host/warden/tests/all/audit_crash.rs), which
     /// kills it with SIGKILL; not for users.
     #[command(hide = true)]
     CallLoop {

@@ -117,7 +117,7 @@ tokens_per_day = 10
     let out = tokio::task::spawn_blocking(move || {
         let (_serve, url) = serve(&home_path);
         Command::new(python)
-            .arg(repo().join("host/tests/all/fixtures/openai_gateway.py"))
+            .arg(repo().join("host/warden/tests/all/fixtures/openai_gateway.py"))
             .env("WARDEN_URL", url)
             .env("WARDEN_TOKEN", CI)
             .env_remove("OPENAI_API_KEY")

@@ -14,6 +14,7 @@ use super::store::{Approval, Decision as Status, Verdict};
 use super::{RunError, Runner, decision_name};
 use warden_audit::{Event, Outcome};
 use warden_policy::{self, ApprovalContext, Decision, Principal, Resource};
+use warden_runtime::{Caller, Via};
 
 /// Checks `answer` against the top of `schema`: its `type` and `required` keys (the
 /// rest of a schema is for the person answering to follow).
@@ -103,6 +104,19 @@ impl Runner {
         by: &Principal,
         verdict: Verdict,
     ) -> Result<Approval, RunError> {
+        self.decide_as(&Caller::new(by.clone(), Via::Library), id, verdict)
+            .await
+    }
+
+    /// As [`Runner::decide`], for `caller` asking through its entry point (the CLI,
+    /// the HTTP API), which a refusal's `access.denied` record names.
+    pub async fn decide_as(
+        &self,
+        caller: &Caller,
+        id: &str,
+        verdict: Verdict,
+    ) -> Result<Approval, RunError> {
+        let by = &caller.principal;
         let approval = self.store.approval(id)?.ok_or_else(|| {
             RunError::NotFound(format!("no approval {id:?} (see `warden approvals list`)"))
         })?;
@@ -185,12 +199,18 @@ impl Runner {
             Verdict::Reject { reason } => ("reject", None, None, Some(reason.clone())),
         };
         let context = approval_context(&approval, by, verdict_name, edited.as_ref());
-        let decision = self.runtime.policy().decide(&warden_policy::Request {
-            principal: by,
-            action: warden_policy::Action::DecideApproval,
-            resource: &resource,
-            context: &context.to_json(),
-        });
+        // Through the gate: a refusal (a deny, or a hold, which a decision cannot wait
+        // for) is on the record as `access.denied`, and as a denied `approval.decide`.
+        let decision = self
+            .runtime
+            .admit(
+                caller,
+                warden_policy::Action::DecideApproval,
+                &resource,
+                &context.to_json(),
+            )
+            .await
+            .unwrap_or_else(|refusal| refusal.decision);
         let mut event = Event::new("approval.decide", by.id.clone())
             .plugin(approval.agent.clone())
             .field("approval", approval.id.clone())

@@ -100,17 +100,24 @@ impl Runner {
                 ),
             }));
         }
-        let principal = agent_principal(run);
+        let caller = Caller::new(agent_principal(run), Via::Run);
+        let principal = &caller.principal;
         let resource = Resource::Route {
             name: route.to_string(),
         };
         let context = json!({ "route": route });
-        let decision = self.runtime.policy().decide(&warden_policy::Request {
-            principal: &principal,
-            action: warden_policy::Action::UseModel,
-            resource: &resource,
-            context: &context,
-        });
+        // Through the gate: a refusal (a deny, or a hold, which a model call cannot wait
+        // for) is on the record as `access.denied`, and below in the run's journal.
+        let decision = self
+            .runtime
+            .admit(
+                &caller,
+                warden_policy::Action::UseModel,
+                &resource,
+                &context,
+            )
+            .await
+            .unwrap_or_else(|refusal| refusal.decision);
         let event = || {
             Event::new("model.call", principal.id.clone())
                 .plugin(run.agent.clone())
@@ -415,12 +422,18 @@ impl Runner {
             tool: tool.to_string(),
             annotations: plugin.annotations(tool),
         };
-        let decision = self.runtime.policy().decide(&warden_policy::Request {
-            principal: &principal,
-            action: warden_policy::Action::CallTool,
-            resource: &resource,
-            context: &call.arguments,
-        });
+        // Through the gate: a deny is on the record as `access.denied`; a hold parks the
+        // run. Either way the decision goes into the run's journal below.
+        let caller = Caller::new(principal.clone(), Via::Run);
+        let decision = self
+            .runtime
+            .decide(
+                &caller,
+                warden_policy::Action::CallTool,
+                &resource,
+                &call.arguments,
+            )
+            .await;
         let mut event = Event::new("run.decision", principal.id.clone())
             .plugin(plugin_name)
             .tool(tool)

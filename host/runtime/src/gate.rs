@@ -147,6 +147,32 @@ impl Runtime {
             .await
     }
 
+    /// The access policy's decision on an action that may wait for a person (an agent
+    /// run's tool call, which parks when held): as [`Runtime::admit`], but a
+    /// `RequireApproval` comes back to be held rather than refused. A deny is on the
+    /// audit record as `access.denied` before it comes back.
+    pub async fn decide(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+        context: &Value,
+    ) -> Decision {
+        let question = Question {
+            caller,
+            action,
+            resource,
+            context,
+            approved_by: None,
+            plugin: None,
+            may_hold: true,
+        };
+        match admit_with(self.policy(), self.audit(), &question).await {
+            Ok(decision) => decision,
+            Err(refusal) => refusal.decision,
+        }
+    }
+
     async fn admit_approved(
         &self,
         caller: &Caller,
@@ -163,6 +189,7 @@ impl Runtime {
             context,
             approved_by,
             plugin,
+            may_hold: false,
         };
         admit_with(self.policy(), self.audit(), &question).await
     }
@@ -212,6 +239,9 @@ pub(crate) struct Question<'a> {
     /// The plugin a refusal's record names (a request about a plugin, or a host import
     /// a plugin's guest made).
     pub(crate) plugin: Option<&'a str>,
+    /// A `RequireApproval` is the answer (the caller holds the action for a person),
+    /// not a refusal.
+    pub(crate) may_hold: bool,
 }
 
 /// The gate's decision, with `policy`, refusals recorded in `audit`: the one body of
@@ -229,6 +259,7 @@ pub(crate) async fn admit_with(
         context,
         approved_by,
         plugin,
+        may_hold,
     } = *question;
     let decision = policy.decide(&Request {
         principal: &caller.principal,
@@ -236,11 +267,11 @@ pub(crate) async fn admit_with(
         resource,
         context,
     });
-    let refusal = match (&decision, approved_by) {
-        (Decision::Allow { .. }, _) | (Decision::RequireApproval { .. }, Some(_)) => {
-            return Ok(decision);
-        }
-        (Decision::RequireApproval { policies }, None) => Refusal {
+    let held = may_hold || approved_by.is_some();
+    let refusal = match &decision {
+        Decision::Allow { .. } => return Ok(decision),
+        Decision::RequireApproval { .. } if held => return Ok(decision),
+        Decision::RequireApproval { policies } => Refusal {
             code: "approval-required",
             message: match action {
                 Action::CallTool => format!(
@@ -256,7 +287,7 @@ pub(crate) async fn admit_with(
             },
             decision,
         },
-        (Decision::Deny { reason, .. }, _) => Refusal {
+        Decision::Deny { reason, .. } => Refusal {
             code: "forbidden",
             message: format!(
                 "{} may not {action} {resource}: {reason}; give the principal a role that allows it in warden.toml, or change the policy file (`warden policy check` validates it)",

@@ -27,7 +27,7 @@ use super::registry::Registry;
 use warden_policy::{Action, ApprovalContext, Decision, Resource};
 use warden_runs::store::{Run, RunStore, Status, Verdict};
 use warden_runs::{Plugins, RunError, Runner, approval_context};
-use warden_runtime::Plugin;
+use warden_runtime::{Plugin, Via};
 
 /// How often the server looks for runs to pick up.
 pub const RESUME_EVERY: Duration = Duration::from_secs(2);
@@ -168,11 +168,7 @@ pub(super) async fn start(
     let runs = runs_of(&state)?;
     let run = runs
         .runner
-        .start(
-            &body.agent,
-            body.task,
-            &caller.gate(warden_runtime::Via::Http),
-        )
+        .start(&body.agent, body.task, &caller.gate(Via::Http))
         .await
         .map_err(api_error)?;
     let run = if body.wait {
@@ -348,7 +344,7 @@ async fn decided(
     let runs = runs_of(state)?;
     let approval = runs
         .runner
-        .decide(id, caller.who(), verdict)
+        .decide_as(&caller.gate(Via::Http), id, verdict)
         .await
         .map_err(api_error)?;
     if runs.runner.run(&approval.run).map_err(api_error)?.status == Status::Running {

@@ -54,26 +54,34 @@ pub(super) struct Record<'a> {
 
 /// Writes a `cancelled` `tool.call` record if the call's future is dropped before
 /// the call ends (its caller went away): the record is written whatever happens to
-/// the caller.
-pub(super) struct Guard {
-    armed: Option<(Audit, Event, Instant)>,
+/// the caller. It builds the record only then, from the call's [`Record`]: a call
+/// that ends pays nothing for it.
+pub(super) struct Guard<'a> {
+    record: &'a Record<'a>,
+    audit: &'a Audit,
+    call_id: u64,
+    started: Instant,
+    armed: bool,
 }
 
-impl Guard {
+impl Guard<'_> {
     /// The call ended: its own records will be written.
     pub(super) fn disarm(mut self) {
-        self.armed = None;
+        self.armed = false;
     }
 }
 
-impl Drop for Guard {
+impl Drop for Guard<'_> {
     fn drop(&mut self) {
-        let Some((audit, event, started)) = self.armed.take() else {
+        if !self.armed {
             return;
-        };
-        let event = event
+        }
+        let event = self
+            .record
+            .tool_call(self.call_id)
+            .field("arguments", self.record.args.clone())
             .outcome(Outcome::Error)
-            .field("duration_us", duration_us(started.elapsed()))
+            .field("duration_us", duration_us(self.started.elapsed()))
             .field(
                 "error",
                 json!({
@@ -81,6 +89,7 @@ impl Drop for Guard {
                     "message": "the caller went away before the call ended; the call was stopped",
                 }),
             );
+        let audit = self.audit.clone();
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(async move {
@@ -100,12 +109,18 @@ impl Drop for Guard {
 
 impl Record<'_> {
     /// The guard that records this call as cancelled if it is dropped unfinished.
-    pub(super) fn guard(&self, audit: &Audit, call_id: u64, started: Instant) -> Guard {
-        let event = self
-            .tool_call(call_id)
-            .field("arguments", self.args.clone());
+    pub(super) fn guard<'g>(
+        &'g self,
+        audit: &'g Audit,
+        call_id: u64,
+        started: Instant,
+    ) -> Guard<'g> {
         Guard {
-            armed: Some((audit.clone(), event, started)),
+            record: self,
+            audit,
+            call_id,
+            started,
+            armed: true,
         }
     }
 

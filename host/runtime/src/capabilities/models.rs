@@ -175,6 +175,7 @@ impl CallState {
                 context: &context,
                 approved_by: None,
                 plugin: Some(&plugin),
+                may_hold: false,
             };
             admit_with(policy, audit.as_ref(), &question)
                 .await

@@ -93,7 +93,13 @@ pub(crate) async fn run(home: &Home, cmd: ApprovalsCommand) -> CliResult {
         } => (id, Verdict::Reject { reason }, detach, follow),
     };
     let runner = open_runner(home, follow)?;
-    let approval = runner.decide(&id, &local(), verdict).await?;
+    let approval = runner
+        .decide_as(
+            &warden::Caller::new(local(), warden::Via::Cli),
+            &id,
+            verdict,
+        )
+        .await?;
     eprintln!(
         "approval {} {}",
         approval.id,

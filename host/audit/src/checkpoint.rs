@@ -8,7 +8,7 @@
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
@@ -67,6 +67,23 @@ impl Checkpoint {
         })
     }
 
+    /// Checks the signature, and that it was made by `trusted` (the public key, hex,
+    /// of the home that keeps the log) when one is given: a checkpoint signed by any
+    /// other key, its own included, proves nothing about this log.
+    pub fn verify_signature_by(&self, trusted: Option<&str>) -> anyhow::Result<()> {
+        if let Some(trusted) = trusted
+            && !self.public_key.eq_ignore_ascii_case(trusted)
+        {
+            bail!(
+                "checkpoint of record {}: signed by key {}…, not by this log's audit key {}… (audit.key): it was made elsewhere or forged",
+                self.seq,
+                short(&self.public_key),
+                short(trusted)
+            );
+        }
+        self.verify_signature()
+    }
+
     /// Reads a checkpoint as `warden audit checkpoint` prints it.
     pub fn read(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -78,6 +95,17 @@ impl Checkpoint {
             )
         })
     }
+}
+
+/// The first 16 hex digits of a key, as messages name it.
+pub(crate) fn short(key: &str) -> &str {
+    key.get(..16).unwrap_or(key)
+}
+
+/// The public key (hex) of `<home>/audit.key`, without creating one: `None` when the
+/// home has no key yet.
+pub fn home_public_key(home: &Path) -> anyhow::Result<Option<String>> {
+    Ok(Signer::load(&home.join(KEY_FILE))?.map(|signer| signer.public_key()))
 }
 
 /// The key that signs checkpoints.
@@ -97,7 +125,7 @@ impl Signer {
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed)
             .map_err(|err| anyhow::anyhow!("generating the audit signing key: {err}"))?;
-        std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
+        warden_files::create_dir(home).with_context(|| format!("creating {}", home.display()))?;
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -119,7 +147,7 @@ impl Signer {
         }
     }
 
-    fn load(path: &PathBuf) -> anyhow::Result<Option<Self>> {
+    fn load(path: &Path) -> anyhow::Result<Option<Self>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -291,9 +291,14 @@ impl Audit {
             verifier = back;
             match last {
                 Some(last) if going => after = last,
-                _ => return Ok(verifier.finish()),
+                _ => break,
             }
         }
+        let mut report = verifier.finish();
+        if report.problem.is_none() {
+            report.problem = self.check_stored_checkpoints()?;
+        }
+        Ok(report)
     }
 
     /// Checks `checkpoint` against the stored log: its signature, and that the log
@@ -311,12 +316,65 @@ impl Audit {
         let found = found.into_iter().find(|r| r.seq == seq);
         let head = self.head()?;
         let anchor = self.job(|w| w.store().anchor())?;
+        let key = self.public_key()?;
         Ok(check_checkpoint(
             checkpoint,
+            key.as_deref(),
             found.as_ref(),
             head.as_ref(),
             anchor.map(|a| (a.seq, a.hash)).as_ref(),
         ))
+    }
+
+    /// The public key (hex) checkpoints of this log are signed with: the home's
+    /// `audit.key`, `None` if it has none yet.
+    pub fn public_key(&self) -> anyhow::Result<Option<String>> {
+        checkpoint::home_public_key(&self.inner.home)
+    }
+
+    /// Checks every checkpoint the log holds (see [`Audit::check_checkpoint`]): each
+    /// must be signed by the home's key and match the record it names, so deleting
+    /// the newest records (which the chain alone cannot show) is caught while the
+    /// log still holds a checkpoint past them. The first that fails is the problem.
+    fn check_stored_checkpoints(&self) -> anyhow::Result<Option<Problem>> {
+        let checkpoints = self.job(|w| w.store().checkpoints())?;
+        let Some(first) = checkpoints.first() else {
+            return Ok(None);
+        };
+        let Some(key) = self.public_key()? else {
+            return Ok(Some(Problem {
+                seq: Some(first.seq),
+                kind: ProblemKind::Changed,
+                detail: format!(
+                    "the log holds {} signed checkpoints but the home has no {} to check them against: restore the key from a backup",
+                    checkpoints.len(),
+                    checkpoint::KEY_FILE
+                ),
+            }));
+        };
+        let head = self.head()?;
+        let anchor = self.job(|w| w.store().anchor())?.map(|a| (a.seq, a.hash));
+        for checkpoint in &checkpoints {
+            let seq = checkpoint.seq;
+            let found = self
+                .read(Filter {
+                    after_seq: Some(seq.saturating_sub(1)),
+                    limit: Some(1),
+                    ..Filter::default()
+                })?
+                .into_iter()
+                .find(|r| r.seq == seq);
+            if let Err(problem) = check_checkpoint(
+                checkpoint,
+                Some(&key),
+                found.as_ref(),
+                head.as_ref(),
+                anchor.as_ref(),
+            ) {
+                return Ok(Some(problem));
+            }
+        }
+        Ok(None)
     }
 
     /// The newest checkpoint, after signing one of the head if the newest is older.
@@ -358,6 +416,7 @@ impl Audit {
 /// checkpoint's seq, if present), the log's `head` and its prune `anchor`.
 pub fn check_checkpoint(
     checkpoint: &Checkpoint,
+    trusted: Option<&str>,
     found: Option<&Record>,
     head: Option<&Head>,
     anchor: Option<&(u64, String)>,
@@ -368,10 +427,10 @@ pub fn check_checkpoint(
         kind,
         detail,
     };
-    if let Err(err) = checkpoint.verify_signature() {
+    if let Err(err) = checkpoint.verify_signature_by(trusted) {
         return Err(bad(ProblemKind::Changed, format!("{err:#}")));
     }
-    let key = &checkpoint.public_key[..16.min(checkpoint.public_key.len())];
+    let key = checkpoint::short(&checkpoint.public_key);
     match (found, anchor) {
         (Some(record), _) if record.hash == checkpoint.hash => Ok(format!(
             "checkpoint of record {seq} (signed {}, key {key}…) holds",
@@ -403,10 +462,21 @@ pub fn check_checkpoint(
     }
 }
 
-/// Verifies an export (JSON Lines) and, if given, a checkpoint against it.
+/// Verifies an export (JSON Lines) and, if given, a checkpoint against it (signed by
+/// the key inside it: see [`verify_file_trusting`] to require a known key).
 pub fn verify_file(
     path: &Path,
     checkpoint: Option<&Checkpoint>,
+) -> anyhow::Result<(Report, Option<Result<String, Problem>>)> {
+    verify_file_trusting(path, checkpoint, None)
+}
+
+/// As [`verify_file`], with the checkpoint required to be signed by `trusted` (a
+/// public key, hex: the home's, or the one its operator published).
+pub fn verify_file_trusting(
+    path: &Path,
+    checkpoint: Option<&Checkpoint>,
+    trusted: Option<&str>,
 ) -> anyhow::Result<(Report, Option<Result<String, Problem>>)> {
     let file = std::fs::File::open(path)
         .with_context(|| format!("opening the export {}", path.display()))?;
@@ -439,6 +509,7 @@ pub fn verify_file(
     let checked = checkpoint.map(|c| {
         check_checkpoint(
             c,
+            trusted,
             at_checkpoint.as_ref(),
             report.head.as_ref(),
             report.anchor.as_ref(),

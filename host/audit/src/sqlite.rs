@@ -67,9 +67,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the log at `path`: WAL, `synchronous=FULL`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        warden_files::database(path).with_context(|| format!("creating {}", path.display()))?;
         let damaged = || {
             format!(
                 "opening the audit log {} (if the file is damaged, move it aside, keep it for investigation, and start a new log)",
@@ -186,6 +184,16 @@ fn bind(
     stmt.raw_bind_parameter(at + 9, &r.prev)?;
     stmt.raw_bind_parameter(at + 10, &r.hash)?;
     Ok(())
+}
+
+fn checkpoint_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Checkpoint> {
+    Ok(Checkpoint {
+        seq: row.get::<_, i64>(0)? as u64,
+        hash: row.get(1)?,
+        time: row.get(2)?,
+        signature: row.get(3)?,
+        public_key: row.get(4)?,
+    })
 }
 
 fn put_checkpoint(conn: &Connection, c: &Checkpoint) -> rusqlite::Result<()> {
@@ -530,17 +538,22 @@ impl Store for SqliteStore {
             .query_row(
                 "SELECT seq, hash, time, signature, public_key FROM checkpoints ORDER BY id DESC LIMIT 1",
                 [],
-                |row| {
-                    Ok(Checkpoint {
-                        seq: row.get::<_, i64>(0)? as u64,
-                        hash: row.get(1)?,
-                        time: row.get(2)?,
-                        signature: row.get(3)?,
-                        public_key: row.get(4)?,
-                    })
-                },
+                checkpoint_row,
             )
             .optional()
+            .with_context(|| what)
+    }
+
+    fn checkpoints(&mut self) -> anyhow::Result<Vec<Checkpoint>> {
+        let what = self.context("reading the checkpoints");
+        let mut statement = self
+            .conn
+            .prepare("SELECT seq, hash, time, signature, public_key FROM checkpoints ORDER BY id")
+            .with_context(|| what.clone())?;
+        let rows = statement
+            .query_map([], checkpoint_row)
+            .with_context(|| what.clone())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
             .with_context(|| what)
     }
 }

@@ -226,4 +226,7 @@ pub trait Store: Send {
 
     /// The newest checkpoint, if any.
     fn latest_checkpoint(&mut self) -> anyhow::Result<Option<Checkpoint>>;
+
+    /// Every stored checkpoint, oldest first.
+    fn checkpoints(&mut self) -> anyhow::Result<Vec<Checkpoint>>;
 }

@@ -343,7 +343,7 @@ pub fn create_token(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    warden_files::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut file, text.as_bytes())?;
     file.persist(path)

@@ -64,6 +64,7 @@ pub struct SqliteMemory {
 impl SqliteMemory {
     /// Opens (creating if needed) the store at `path`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        warden_files::database(path).with_context(|| format!("creating {}", path.display()))?;
         let conn = Connection::open(path)
             .with_context(|| format!("opening the memory store {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -101,7 +101,8 @@ impl Home {
     pub fn install(&self, meta: &InstalledMeta, wasm: &[u8]) -> anyhow::Result<()> {
         check_name(&meta.name)?;
         let plugins = self.plugins_dir();
-        fs::create_dir_all(&plugins).with_context(|| format!("creating {}", plugins.display()))?;
+        warden_files::create_dir(&plugins)
+            .with_context(|| format!("creating {}", plugins.display()))?;
         let staging = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempdir_in(&plugins)?;
@@ -194,7 +195,7 @@ impl Home {
         grant.check(name)?;
         let path = self.grant_path(name);
         let dir = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        warden_files::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut file = tempfile::NamedTempFile::new_in(dir)?;
         std::io::Write::write_all(&mut file, grant.to_toml().as_bytes())?;
         file.persist(&path)

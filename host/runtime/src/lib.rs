@@ -26,6 +26,7 @@ pub mod gate;
 pub mod home;
 pub mod inspect;
 pub mod plugin;
+pub mod protect;
 pub mod schema;
 pub mod state;
 pub mod tools;

@@ -149,6 +149,12 @@ impl Runtime {
                 name: name.to_string(),
                 reason: format!("its grant is not valid: {err:#}"),
             })?;
+            self.protected()
+                .check(grant)
+                .map_err(|reason| LoadError::Invalid {
+                    name: name.to_string(),
+                    reason: format!("its grant is refused: {reason}"),
+                })?;
         }
         let digest = digest(source.wasm);
         let hex = digest.trim_start_matches("sha256:");

@@ -65,6 +65,8 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Agent runs and the approvals queue ([`super::runs`]).
     pub runs: Option<Arc<super::runs::Runs>>,
+    /// Which unauthenticated requests go on the record ([`super::refusals`]).
+    pub refusals: super::refusals::Limiter,
 }
 
 impl AppState {
@@ -284,15 +286,22 @@ async fn authenticate(
         (Some(_), None) => "the Authorization header is not `Bearer TOKEN`",
         (Some(_), Some(_)) => "unknown token",
     };
-    state
-        .record(
-            Event::new("access.denied", "anonymous")
-                .outcome(Outcome::Denied)
-                .field("reason", reason)
-                .field("method", request.method().as_str())
-                .field("path", request.uri().path()),
-        )
-        .await;
+    // On the record, a few a second: a flood of them is counted, not written.
+    if let Some(suppressed) = state.refusals.admit() {
+        let (path, clipped) = super::refusals::clip(request.uri().path());
+        let mut event = Event::new("access.denied", "anonymous")
+            .outcome(Outcome::Denied)
+            .field("reason", reason)
+            .field("method", request.method().as_str())
+            .field("path", path);
+        if clipped {
+            event = event.field("path_clipped", true);
+        }
+        if suppressed > 0 {
+            event = event.field("suppressed", suppressed);
+        }
+        state.record(event).await;
+    }
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "unauthenticated",

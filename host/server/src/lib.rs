@@ -27,6 +27,7 @@ pub mod mcp;
 mod mcp_route;
 pub mod metrics;
 pub mod plugins;
+pub mod refusals;
 pub mod registry;
 pub mod runs;
 pub mod watch;
@@ -127,6 +128,7 @@ impl Server {
             metrics: metrics::Metrics::new(),
             config: options.config.server.clone(),
             runs: Some(runs.clone()),
+            refusals: Default::default(),
         });
         runs::Runs::resume_in_background(Arc::downgrade(&runs));
         if state.access().is_empty() {

@@ -205,9 +205,7 @@ impl Ledger {
     /// `synchronous=NORMAL` (a settled call survives the process, if not a power cut),
     /// waiting up to 5 s for another process's transaction.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        warden_files::database(path).with_context(|| format!("creating {}", path.display()))?;
         let context = || format!("opening the budget ledger {}", path.display());
         let conn = Connection::open(path).with_context(context)?;
         conn.busy_timeout(Duration::from_secs(5))

@@ -151,9 +151,7 @@ pub struct RunStore {
 impl RunStore {
     /// Opens (creating if needed) the store at `path`: WAL, `synchronous=FULL`.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        warden_files::database(path).with_context(|| format!("creating {}", path.display()))?;
         let context = || format!("opening the run store {}", path.display());
         let conn = Connection::open(path).with_context(context)?;
         conn.busy_timeout(Duration::from_secs(30))?;

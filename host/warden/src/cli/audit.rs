@@ -383,8 +383,11 @@ fn verify(home: &Home, file: Option<&Path>, checkpoint: Option<&Path>) -> CliRes
         .map_err(Failure::usage)?;
     let (what, report, checked) = match file {
         Some(path) => {
+            // A checkpoint must be signed by this home's key when it has one.
+            let key = audit::checkpoint::home_public_key(home.root())?;
             let (report, checked) =
-                audit::verify_file(path, checkpoint.as_ref()).map_err(Failure::usage)?;
+                audit::verify_file_trusting(path, checkpoint.as_ref(), key.as_deref())
+                    .map_err(Failure::usage)?;
             (path.display().to_string(), report, checked)
         }
         None => {

@@ -121,6 +121,9 @@ pub(crate) type CliResult<T = ()> = Result<T, Failure>;
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.command.only_prints() {
+        reset_sigpipe();
+    }
     let _telemetry = match warden::telemetry::init() {
         Ok(guard) => guard,
         Err(err) => {
@@ -199,4 +202,34 @@ pub(crate) fn open(
     runtime.set_policy(std::sync::Arc::new(cedar))?;
     let cache = home.cache(runtime.engine())?;
     Ok((runtime, cache))
+}
+
+impl Command {
+    /// True for the commands that read the home and print, and open no connection:
+    /// they end quietly when their output is closed (`warden audit query | head`), as
+    /// `cat` does. Every other command keeps SIGPIPE ignored (Rust's default): a peer
+    /// that resets a connection while Warden writes to it (a client of `serve`, `mcp`
+    /// or `up`, an upstream of a tool or a model call) is an error on that connection,
+    /// never the end of the process.
+    fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Plugin(_)
+                | Command::Grant(_)
+                | Command::Audit(_)
+                | Command::Wit(_)
+                | Command::Token(_)
+                | Command::Policy(_)
+        )
+    }
+}
+
+/// Sets SIGPIPE back to its default, so that a closed stdout ends the process quietly
+/// instead of failing every later write (Rust ignores SIGPIPE).
+#[expect(unsafe_code, reason = "one libc call, before any thread exists")]
+fn reset_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

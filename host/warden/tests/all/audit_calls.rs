@@ -167,7 +167,7 @@ async fn denials_limits_and_errors_are_on_record() {
 
 #[tokio::test]
 async fn http_requests_are_on_record_with_status_bytes_and_secret_names_only() {
-    let var = "WARDEN_TEST_AUDIT_SECRET";
+    let var = "AUDIT_CALLS_TEST_SECRET";
     #[allow(
         unsafe_code,
         reason = "set_var is unsafe in edition 2024; only this test reads it"

@@ -533,3 +533,60 @@ fn memory_from_the_command_line_and_the_notes_plugin() {
     expect(&out, 0);
     assert!(stdout(&out).contains("\"n9\""), "{}", stdout(&out));
 }
+
+/// Whoever may set grants may not hand a plugin Warden's home (its audit log and
+/// key, token hashes, databases) or the server's own secrets.
+#[test]
+fn no_grant_reaches_the_home_or_the_servers_secrets() {
+    let home = home_with(&[("hostile", guests::HOSTILE)]);
+    let h = home.path();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            format!("[[fs]]\nhost = {:?}\nguest = \"/h\"\naccess = \"read-write\"\n", h),
+            "reaches Warden's home",
+        ),
+        (
+            format!(
+                "[[fs]]\nhost = {:?}\nguest = \"/up\"\naccess = \"read\"\n",
+                h.parent().unwrap()
+            ),
+            "reaches Warden's home",
+        ),
+        (
+            format!(
+                "[net]\nallow = [\"https://api.example.com\"]\n\n[secrets.\"https://api.example.com\"]\nheader = \"Authorization\"\nfrom_file = {:?}\n",
+                h.join("audit.key")
+            ),
+            "inside Warden's home",
+        ),
+        (
+            "[net]\nallow = [\"https://api.example.com\"]\n\n[secrets.\"https://api.example.com\"]\nheader = \"Authorization\"\nfrom_env = \"WARDEN_TOKEN\"\n".to_string(),
+            "Warden's own secrets",
+        ),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let file = elsewhere.path().join(format!("grant-{i}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let out = warden(h, &["grant", "set", "hostile", file.to_str().unwrap()]);
+        expect(&out, 2);
+        assert!(stderr(&out).contains(expected), "{text}\n{}", stderr(&out));
+    }
+    // Nothing was set, and the plugin is served as before.
+    let out = warden(h, &["grant", "show", "hostile"]);
+    assert!(stdout(&out).contains("has no grant"), "{}", stdout(&out));
+    // A directory outside the home is granted as ever.
+    let file = elsewhere.path().join("ok.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[fs]]\nhost = {:?}\nguest = \"/data\"\naccess = \"read\"\n",
+            elsewhere.path()
+        ),
+    )
+    .unwrap();
+    expect(
+        &warden(h, &["grant", "set", "hostile", file.to_str().unwrap()]),
+        0,
+    );
+}

@@ -91,8 +91,9 @@ fn inspect_without_a_grant() {
 #[test]
 fn inspect_with_a_grant() {
     let home = files_home();
-    let data = home.path().join("data");
-    std::fs::create_dir(&data).unwrap();
+    // Inside the home, only its workspace/ may be granted.
+    let data = home.path().join("workspace/data");
+    std::fs::create_dir_all(&data).unwrap();
     let grant = home.path().join("files.toml");
     std::fs::write(
         &grant,

@@ -326,7 +326,7 @@ fn secret_grant(upstream: &Upstream, other: &Upstream, secret: SecretGrant) -> G
 #[tokio::test]
 async fn secrets_reach_their_destination_and_never_the_guest() {
     // SAFETY of the test: a variable only this test reads.
-    let var = "WARDEN_TEST_NET_SECRET";
+    let var = "NET_TEST_SECRET";
     // Setting the process environment is not thread-safe in general; this variable is
     // read only by Warden's secret injection in this test.
     #[allow(unsafe_code, reason = "set_var is unsafe in edition 2024; see above")]
@@ -396,7 +396,7 @@ async fn a_secret_from_a_file_and_a_missing_secret() {
         &other,
         SecretGrant {
             header: "X-Api-Key".into(),
-            from_env: Some("WARDEN_TEST_SECRET_THAT_IS_NOT_SET".into()),
+            from_env: Some("NET_TEST_SECRET_THAT_IS_NOT_SET".into()),
             from_file: None,
             prefix: None,
         },
@@ -411,7 +411,7 @@ async fn a_secret_from_a_file_and_a_missing_secret() {
     assert!(
         denials[0]
             .reason
-            .contains("WARDEN_TEST_SECRET_THAT_IS_NOT_SET is not set"),
+            .contains("NET_TEST_SECRET_THAT_IS_NOT_SET is not set"),
         "{denials:?}"
     );
     // The request did not leave without its secret.

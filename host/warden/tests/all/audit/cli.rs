@@ -159,11 +159,18 @@ fn cli_verify_export_checkpoint_and_exit_codes() {
         stderr(&out)
     );
 
-    // A truncated tail: the chain holds, the checkpoint does not.
+    // A truncated tail: the chain holds, the checkpoints do not (the log's own, and
+    // the one kept elsewhere).
     db(h)
         .execute("DELETE FROM records WHERE seq = 6", [])
         .unwrap();
-    expect(&warden(h, &["audit", "verify"]), 0);
+    let out = warden(h, &["audit", "verify"]);
+    expect(&out, 1);
+    assert!(
+        stderr(&out).contains("record 6: removed") && stderr(&out).contains("truncated"),
+        "{}",
+        stderr(&out)
+    );
     let out = warden(
         h,
         &[
@@ -446,5 +453,74 @@ fn payloads_are_kept_only_with_the_setting_or_the_environment() {
     assert!(
         err.contains("keep_contents") && err.contains("warden.toml"),
         "{err}"
+    );
+}
+
+/// The home's databases hold what tools were called with and answered, and the
+/// home holds the audit key and token hashes: none of it is readable by others.
+#[test]
+fn the_home_and_its_databases_are_the_owners_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let h = root.path().join("home");
+    expect(
+        &warden(&h, &["plugin", "add", guests::TEXT, "--name", "text"]),
+        0,
+    );
+    expect(
+        &warden(
+            &h,
+            &["call", "text/word-count", "--input", r#"{"text": "a b"}"#],
+        ),
+        0,
+    );
+    expect(&warden(&h, &["audit", "checkpoint"]), 0);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&h), 0o700, "the home");
+    for file in ["audit.db", "audit.key", "budgets.db"] {
+        let path = h.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+    assert_eq!(mode(&h.join("audit.db")), 0o600);
+    // One made readable by others (an older Warden, a careless copy) is tightened.
+    std::fs::set_permissions(h.join("audit.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    expect(&warden(&h, &["audit", "verify"]), 0);
+    assert_eq!(mode(&h.join("audit.db")), 0o600);
+}
+
+/// Deleting the newest records leaves a chain that still links; the checkpoints the
+/// log holds do not, and `audit verify` says so.
+#[test]
+fn verify_catches_a_truncated_tail_by_the_logs_own_checkpoints() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    expect(
+        &warden(h, &["plugin", "add", guests::TEXT, "--name", "text"]),
+        0,
+    );
+    for _ in 0..3 {
+        expect(
+            &warden(
+                h,
+                &["call", "text/word-count", "--input", r#"{"text": "a b"}"#],
+            ),
+            0,
+        );
+    }
+    expect(&warden(h, &["audit", "verify"]), 0);
+    let head: i64 = db(h)
+        .query_row("SELECT MAX(seq) FROM records", [], |r| r.get(0))
+        .unwrap();
+    db(h)
+        .execute("DELETE FROM records WHERE seq >= ?1", [head - 1])
+        .unwrap();
+    let out = warden(h, &["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tail was truncated"),
+        "{}",
+        stderr(&out)
     );
 }

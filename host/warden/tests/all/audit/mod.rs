@@ -202,9 +202,15 @@ fn truncated_tail_is_caught_by_a_checkpoint() {
         .execute("DELETE FROM records WHERE seq >= 8", [])
         .unwrap();
     let audit = Audit::open(home.path(), AuditOptions::default()).unwrap();
-    // The chain alone still holds…
-    assert!(audit.verify().unwrap().problem.is_none());
-    // …the checkpoint does not.
+    // The chain alone still holds, but the log's own checkpoint of record 10 does not:
+    // verify checks every checkpoint the log holds.
+    let problem = audit.verify().unwrap().problem.expect("truncation caught");
+    assert_eq!(
+        (problem.seq, problem.kind),
+        (Some(10), ProblemKind::Removed),
+        "{problem}"
+    );
+    // So does the checkpoint kept elsewhere.
     let problem = audit.check_checkpoint(&checkpoint).unwrap().unwrap_err();
     assert_eq!(
         (problem.seq, problem.kind),
@@ -219,6 +225,59 @@ fn truncated_tail_is_caught_by_a_checkpoint() {
     forged.seq = 7;
     let problem = audit.check_checkpoint(&forged).unwrap().unwrap_err();
     assert!(problem.to_string().contains("signature"), "{problem}");
+
+    // Appending again after the truncation refills seq 8..10 with other records: the
+    // stored checkpoint of record 10 now names a hash the log does not hold.
+    for i in 0..5 {
+        audit.append_blocking(event(100 + i)).unwrap();
+    }
+    let problem = audit
+        .verify()
+        .unwrap()
+        .problem
+        .expect("rewritten tail caught");
+    assert_eq!(
+        (problem.seq, problem.kind),
+        (Some(10), ProblemKind::Changed),
+        "{problem}"
+    );
+}
+
+#[test]
+fn a_checkpoint_signed_by_another_key_proves_nothing() {
+    let home = home_with_log(5);
+    let audit = Audit::open(home.path(), AuditOptions::default()).unwrap();
+    let ours = audit.checkpoint().unwrap().unwrap();
+    assert!(audit.check_checkpoint(&ours).unwrap().is_ok());
+    // A checkpoint of the same record and hash, validly signed by a key of its own.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let signer = warden::audit::checkpoint::Signer::load_or_create(elsewhere.path()).unwrap();
+    let theirs = signer.sign(ours.seq, &ours.hash);
+    theirs.verify_signature().unwrap();
+    let problem = audit.check_checkpoint(&theirs).unwrap().unwrap_err();
+    assert_eq!(problem.kind, ProblemKind::Changed);
+    assert!(
+        problem.to_string().contains("not by this log's audit key"),
+        "{problem}"
+    );
+    // Stored in the log, it fails the log's own verification.
+    drop(audit);
+    db(home.path())
+        .execute(
+            "INSERT INTO checkpoints (seq, hash, time, signature, public_key) VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![theirs.seq as i64, theirs.hash, theirs.time, theirs.signature, theirs.public_key],
+        )
+        .unwrap();
+    let audit = Audit::open(home.path(), AuditOptions::default()).unwrap();
+    let problem = audit
+        .verify()
+        .unwrap()
+        .problem
+        .expect("foreign checkpoint caught");
+    assert!(
+        problem.to_string().contains("not by this log's audit key"),
+        "{problem}"
+    );
 }
 
 #[test]

@@ -41,13 +41,13 @@ fn token_create_stores_only_the_hash_and_the_server_accepts_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role \"boss\""));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn up_serves_the_bundled_plugins_prints_a_token_and_stops_on_sigterm() {
+/// `warden up` on a free port in `dir`: the child, its printed token and URL, and
+/// everything it printed.
+fn up(dir: &Path) -> (std::process::Child, String, String, String) {
     use std::io::BufRead as _;
-    let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
         .arg("--home")
-        .arg(dir.path())
+        .arg(dir)
         .args(["up", "--listen", "127.0.0.1:0"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -74,6 +74,13 @@ async fn up_serves_the_bundled_plugins_prints_a_token_and_stops_on_sigterm() {
             .to_string()
     };
     let (token, url) = (word("wdn_"), word("http://127.0.0.1:"));
+    (child, token, url, printed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_the_bundled_plugins_prints_a_token_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, token, url, printed) = up(dir.path());
     assert!(
         printed.contains("curl -s -H 'Authorization: Bearer wdn_"),
         "{printed}"
@@ -99,4 +106,68 @@ async fn up_serves_the_bundled_plugins_prints_a_token_and_stops_on_sigterm() {
         .unwrap();
     assert!(status.success());
     assert!(child.wait().unwrap().success());
+}
+
+/// A peer that resets its connection while the server writes the answer: the write
+/// fails with EPIPE, which with SIGPIPE at its default would kill the process. The
+/// server goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_resetting_mid_answer_does_not_kill_the_server() {
+    use tokio::io::AsyncWriteExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, token, url, _) = up(dir.path());
+    assert!(
+        ignores_sigpipe(child.id()),
+        "warden up must ignore SIGPIPE: a write to a reset connection would kill it"
+    );
+    let address = url.trim_start_matches("http://").to_string();
+    let requests = [
+        "GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+        format!(
+            "POST /v1/tools/text/word-count HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{{\"text\": \"a b\"}}"
+        ),
+        "GET /v1/tools HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+    ];
+    for round in 0..300u64 {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream
+            .write_all(requests[(round % 3) as usize].as_bytes())
+            .await
+            .unwrap();
+        // Let the server start answering, then reset (RST, not FIN).
+        if round % 2 == 1 {
+            tokio::time::sleep(Duration::from_micros(200 * (round % 7))).await;
+        }
+        stream.set_zero_linger().unwrap();
+        drop(stream);
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("warden up died after {round} reset connections: {status}");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "warden up died of a reset connection"
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/v1/tools/text/word-count"))
+        .bearer_auth(&token)
+        .json(&json!({"text": "still here"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// True when process `pid` ignores SIGPIPE (bit 13 of `SigIgn` in its status).
+pub(crate) fn ignores_sigpipe(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .unwrap();
+    mask & (1 << (13 - 1)) != 0
 }

@@ -16,6 +16,7 @@ mod annotations;
 mod commands;
 mod gateway_and_mcp;
 mod inflight;
+mod refusals;
 mod telemetry;
 
 pub(crate) const ADMIN: &str = "wdn_admin-test-token";

@@ -92,9 +92,48 @@ pub struct Grant {
     /// Limits of each run of an agent; the defaults without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentGrant>,
+    /// The operator's word on what a tool does, over the author's manifest: tool name
+    /// → the hints to set. Access policies (and MCP clients) rely on them, so the one
+    /// who grants has the last say.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, AnnotationsGrant>,
     /// Per-call limits; what is not given keeps its default.
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// The hints an operator sets on one tool (`[annotations.TOOL]`); what is not given
+/// keeps the manifest's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnnotationsGrant {
+    /// The tool changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// A change it makes may destroy something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destructive: Option<bool>,
+    /// Calling it twice with the same arguments does no more than once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent: Option<bool>,
+    /// It reaches beyond the host (still only where `[net]` allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_world: Option<bool>,
+}
+
+impl AnnotationsGrant {
+    /// `declared` with these hints over it.
+    pub fn apply(
+        &self,
+        declared: warden_policy::ToolAnnotations,
+    ) -> warden_policy::ToolAnnotations {
+        warden_policy::ToolAnnotations {
+            read_only: self.read_only.unwrap_or(declared.read_only),
+            destructive: self.destructive.unwrap_or(declared.destructive),
+            idempotent: self.idempotent.unwrap_or(declared.idempotent),
+            open_world: self.open_world.unwrap_or(declared.open_world),
+        }
+    }
 }
 
 /// One preopened directory.

@@ -80,6 +80,53 @@ impl SqliteMemory {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The connection, with its statements stopped once they have run for
+    /// [`SEARCH_BUDGET`]: a search holds the store's lock, so no query may hold it
+    /// for long. The bound is lifted when the guard is dropped.
+    fn bounded(&self) -> Bounded<'_> {
+        let conn = self.conn();
+        let started = std::time::Instant::now();
+        conn.progress_handler(
+            PROGRESS_STEPS,
+            Some(move || started.elapsed() > SEARCH_BUDGET),
+        );
+        Bounded(conn)
+    }
+}
+
+/// How long one search may run.
+pub(crate) const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// SQLite virtual-machine steps between two looks at the clock.
+const PROGRESS_STEPS: std::ffi::c_int = 10_000;
+
+/// A connection whose statements are bounded in time ([`SqliteMemory::bounded`]).
+struct Bounded<'a>(std::sync::MutexGuard<'a, Connection>);
+
+impl std::ops::Deref for Bounded<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.0
+    }
+}
+
+impl Drop for Bounded<'_> {
+    fn drop(&mut self) {
+        self.0.progress_handler(0, None::<fn() -> bool>);
+    }
+}
+
+/// Names a search stopped for running too long.
+fn interrupted(err: rusqlite::Error, what: &str) -> anyhow::Error {
+    if err.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+        anyhow::anyhow!(
+            "{what} ran longer than {} ms and was stopped; narrow the query or the filter",
+            SEARCH_BUDGET.as_millis()
+        )
+    } else {
+        anyhow::Error::new(err).context(what.to_string())
+    }
 }
 
 /// FTS5 query from free text: each word a quoted term, so user input is never FTS5
@@ -252,7 +299,7 @@ impl Store for SqliteMemory {
         push_filter(&mut sql, &mut values, filter);
         values.push(i64::from(limit).into());
         sql.push_str(&format!(" ORDER BY score DESC LIMIT ?{}", values.len()));
-        let conn = self.conn();
+        let conn = self.bounded();
         let mut stmt = conn.prepare_cached(&sql)?;
         let hits = stmt
             .query_map(rusqlite::params_from_iter(values), |row| {
@@ -264,7 +311,7 @@ impl Store for SqliteMemory {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()
-            .context("searching memory documents")?;
+            .map_err(|e| interrupted(e, "searching memory documents"))?;
         Ok(hits)
     }
 
@@ -302,7 +349,7 @@ impl Store for SqliteMemory {
         let mut values: Vec<rusqlite::types::Value> =
             vec![namespace.to_string().into(), target.to_string().into()];
         push_filter(&mut sql, &mut values, filter);
-        let conn = self.conn();
+        let conn = self.bounded();
         let mut stmt = conn.prepare_cached(&sql)?;
         let mut hits = stmt
             .query_map(rusqlite::params_from_iter(values), |row| {
@@ -319,7 +366,7 @@ impl Store for SqliteMemory {
                 })
             })?
             .collect::<Result<Vec<_>, _>>()
-            .context("searching memory embeddings")?;
+            .map_err(|e| interrupted(e, "searching memory embeddings"))?;
         // Orthogonal or opposite is unrelated: not a hit.
         hits.retain(|h| h.score > 0.0);
         hits.sort_by(|a, b| b.score.total_cmp(&a.score));

@@ -87,9 +87,14 @@ impl Plugin {
     /// nothing, and for a tool the plugin does not have), narrowed by what the plugin
     /// may reach: a plugin whose grant allows no network host is never open-world.
     pub fn annotations(&self, tool: &str) -> ToolAnnotations {
-        let declared = self
+        let manifest = self
             .tool(tool)
             .map_or_else(ToolEntry::default_annotations, |t| t.annotations);
+        // The operator's grant has the last word over the author's manifest.
+        let declared = match self.capabilities.annotations.get(tool) {
+            Some(set) => set.apply(manifest),
+            None => manifest,
+        };
         let networked = self
             .capabilities
             .net
@@ -223,6 +228,23 @@ impl Runtime {
         };
         if let Some(notice) = &notice {
             tracing::warn!(plugin = name, "{notice}");
+        }
+        if let Some(unknown) = capabilities
+            .annotations
+            .keys()
+            .find(|tool| !tools.iter().any(|t| &t.name == *tool))
+        {
+            return Err(LoadError::Invalid {
+                name: name.to_string(),
+                reason: format!(
+                    "its grant sets [annotations.{unknown}], but the plugin has no tool {unknown:?} (its tools: {})",
+                    tools
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
         }
         let allow = match &capabilities.net {
             // Checked above with the whole grant.

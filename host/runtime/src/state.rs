@@ -42,7 +42,7 @@ pub struct CallState {
     /// The runtime's memory store, if it has one.
     pub memory: Option<Arc<dyn warden_memory::Store>>,
     /// Memory operations done, for the audit records.
-    pub memory_uses: Vec<crate::capabilities::memory::MemoryUse>,
+    pub memory_uses: crate::capabilities::memory::MemoryUses,
     /// The runtime's model router, if it has one.
     pub router: Option<Arc<warden_models::Router>>,
     /// The models capability's state: who pays, who the access policy decides for,
@@ -119,7 +119,7 @@ impl CallState {
             stderr,
             grant: plugin.capabilities.clone(),
             memory: runtime.memory.get().cloned(),
-            memory_uses: Vec::new(),
+            memory_uses: Default::default(),
             router: runtime.router.get().cloned(),
             models: crate::capabilities::models::ModelCalls::default(),
             policy: runtime.policy.get().cloned(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::capabilities::files::FileUses;
-use crate::capabilities::memory::MemoryUse;
+use crate::capabilities::memory::MemoryUses;
 use crate::capabilities::models::ModelUse;
 use crate::capabilities::net::NetUse;
 use crate::denial::Denial;
@@ -30,7 +30,7 @@ pub(super) struct Report {
     /// Log lines (written, dropped).
     pub(super) log_lines: (u32, u32),
     pub(super) net: Vec<NetUse>,
-    pub(super) memory: Vec<MemoryUse>,
+    pub(super) memory: MemoryUses,
     pub(super) models: Vec<ModelUse>,
     pub(super) files: FileUses,
     /// Every capability use the host refused, whether or not the call then failed.
@@ -246,7 +246,7 @@ pub(super) fn host_events(report: &Report, base: &dyn Fn(&str) -> Event, events:
         events.push(event);
     }
     file_events(&report.files, base, events);
-    for used in &report.memory {
+    for used in &report.memory.uses {
         events.push(
             base("capability.use")
                 .outcome(Outcome::Ok)
@@ -255,6 +255,14 @@ pub(super) fn host_events(report: &Report, base: &dyn Fn(&str) -> Event, events:
                 .field("namespace", used.namespace.clone())
                 .field("target", used.target.clone())
                 .field("bytes", used.bytes),
+        );
+    }
+    if report.memory.unrecorded > 0 {
+        events.push(
+            base("capability.use")
+                .outcome(Outcome::Ok)
+                .field("capability", "memory")
+                .field("unrecorded", report.memory.unrecorded),
         );
     }
     for used in &report.models {

@@ -1,5 +1,11 @@
 //! `warden:host/memory` for guests: every operation checked against the calling
 //! plugin's `[memory]` grant, then done in the runtime's store.
+//!
+//! Bounded per call, so that a guest looping over the interface cannot turn host
+//! memory or the audit log into its amplifier: keys, ids and prefixes are at most
+//! [`MAX_KEY`] bytes and queries and filters [`MAX_QUERY`], a call makes at most
+//! [`MAX_OPS`] operations, and the first [`MAX_RECORDED`] are on the record one by one
+//! (the rest are counted in one record).
 
 use crate::bindings::warden::host::memory as wit;
 use crate::denial::Denial;
@@ -9,6 +15,29 @@ use warden_config::grant::MemoryGrant;
 use warden_memory::{
     Document, Entry, MemoryError, Store, check_metadata, check_size, now, writable,
 };
+
+/// The most bytes of a key, document id or key prefix.
+pub const MAX_KEY: usize = 1024;
+
+/// The most bytes of a search query or filter.
+pub const MAX_QUERY: usize = 4096;
+
+/// The most memory operations one call may make.
+pub const MAX_OPS: u32 = 10_000;
+
+/// The most memory operations of one call recorded one by one.
+pub const MAX_RECORDED: usize = 256;
+
+/// A call's memory operations, for its audit records.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryUses {
+    /// The first [`MAX_RECORDED`], one by one.
+    pub uses: Vec<MemoryUse>,
+    /// Every operation asked for, refused ones included.
+    pub ops: u32,
+    /// Operations done past [`MAX_RECORDED`].
+    pub unrecorded: u64,
+}
 
 /// One memory operation a guest did, for the call's audit records.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +72,12 @@ impl CallState {
         namespace: &str,
         write: bool,
     ) -> Result<(MemoryGrant, std::sync::Arc<dyn Store>), MemoryError> {
+        self.memory_uses.ops = self.memory_uses.ops.saturating_add(1);
+        if self.memory_uses.ops > MAX_OPS {
+            return Err(MemoryError::TooLarge(format!(
+                "a call may make at most {MAX_OPS} memory operations; this is one more"
+            )));
+        }
         let granted = self.grant.memory.get(namespace).cloned();
         let refusal = match &granted {
             None => Some(format!(
@@ -72,7 +107,11 @@ impl CallState {
     }
 
     fn used(&mut self, op: &'static str, namespace: &str, target: &str, bytes: usize) {
-        self.memory_uses.push(MemoryUse {
+        if self.memory_uses.uses.len() >= MAX_RECORDED {
+            self.memory_uses.unrecorded += 1;
+            return;
+        }
+        self.memory_uses.uses.push(MemoryUse {
             op,
             namespace: namespace.to_string(),
             target: target.to_string(),
@@ -82,9 +121,20 @@ impl CallState {
 }
 
 fn nonempty(what: &str, value: &str) -> Result<(), MemoryError> {
-    if value.is_empty() || value.len() > 1024 {
+    if value.is_empty() || value.len() > MAX_KEY {
         return Err(MemoryError::Invalid(format!(
-            "{what} must be 1 to 1024 bytes"
+            "{what} must be 1 to {MAX_KEY} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// `value` (a prefix, a query, a filter) is at most `max` bytes.
+fn at_most(what: &str, value: &str, max: usize) -> Result<(), MemoryError> {
+    if value.len() > max {
+        return Err(MemoryError::TooLarge(format!(
+            "{what} is {} bytes; at most {max}",
+            value.len()
         )));
     }
     Ok(())
@@ -93,6 +143,7 @@ fn nonempty(what: &str, value: &str) -> Result<(), MemoryError> {
 impl wit::Host for CallState {
     fn get(&mut self, namespace: String, key: String) -> Result<Option<wit::Entry>, wit::Error> {
         let (_, store) = self.memory_for("get", &namespace, false)?;
+        nonempty("key", &key)?;
         let entry = store
             .get(&namespace, &key, now())
             .map_err(MemoryError::from)?;
@@ -139,6 +190,7 @@ impl wit::Host for CallState {
 
     fn delete(&mut self, namespace: String, key: String) -> Result<bool, wit::Error> {
         let (_, store) = self.memory_for("delete", &namespace, true)?;
+        nonempty("key", &key)?;
         let gone = store.delete(&namespace, &key).map_err(MemoryError::from)?;
         self.used("delete", &namespace, &key, 0);
         Ok(gone)
@@ -152,6 +204,8 @@ impl wit::Host for CallState {
         limit: u32,
     ) -> Result<wit::KeyPage, wit::Error> {
         let (_, store) = self.memory_for("list-keys", &namespace, false)?;
+        at_most("the prefix", &prefix, MAX_KEY)?;
+        at_most("the cursor", cursor.as_deref().unwrap_or(""), MAX_KEY)?;
         let page = store
             .list_keys(
                 &namespace,
@@ -196,6 +250,7 @@ impl wit::Host for CallState {
         id: String,
     ) -> Result<Option<wit::Document>, wit::Error> {
         let (_, store) = self.memory_for("get-document", &namespace, false)?;
+        nonempty("id", &id)?;
         let doc = store
             .get_document(&namespace, &id)
             .map_err(MemoryError::from)?;
@@ -214,6 +269,7 @@ impl wit::Host for CallState {
 
     fn delete_document(&mut self, namespace: String, id: String) -> Result<bool, wit::Error> {
         let (_, store) = self.memory_for("delete-document", &namespace, true)?;
+        nonempty("id", &id)?;
         let gone = store
             .delete_document(&namespace, &id)
             .map_err(MemoryError::from)?;
@@ -229,6 +285,8 @@ impl wit::Host for CallState {
         limit: u32,
     ) -> Result<Vec<wit::Hit>, wit::Error> {
         let (_, store) = self.memory_for("search", &namespace, false)?;
+        at_most("the query", &query, MAX_QUERY)?;
+        at_most("the filter", filter.as_deref().unwrap_or(""), MAX_QUERY)?;
         let filter = warden_memory::parse_filter(filter.as_deref())?;
         let embedder = self.embedder.clone();
         let limit = limit.clamp(1, 100);

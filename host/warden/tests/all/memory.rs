@@ -229,6 +229,71 @@ async fn another_namespace_cannot_be_named_listed_or_guessed() {
     assert_eq!(keys, json!([]));
 }
 
+/// A guest looping over the interface cannot turn host memory or the audit log into
+/// its amplifier: a huge key is refused before it is copied anywhere, a call makes at
+/// most so many operations, and only the first are recorded one by one.
+#[tokio::test]
+async fn a_flood_of_memory_operations_is_bounded_per_call() {
+    let m = WithMemory::new();
+    let hostile = m.load("hostile", guests::HOSTILE, &[("scratch", rw())]);
+    let err = m
+        .call(
+            &hostile,
+            "memory-flood",
+            json!({"namespace": "scratch", "key-bytes": 8 << 20, "count": 3}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("after 0 reads") && err.to_string().contains("1 to 1024 bytes"),
+        "{err}"
+    );
+    let max = warden::capabilities::memory::MAX_OPS;
+    let err = m
+        .call(
+            &hostile,
+            "memory-flood",
+            json!({"namespace": "scratch", "key-bytes": 8, "count": max + 5}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("after {max} reads"))
+            && err.to_string().contains("at most"),
+        "{err}"
+    );
+    // On the record: the first operations one by one, the rest counted.
+    let audit = m.runtime.audit().unwrap();
+    let uses = audit
+        .read(Filter {
+            kind: Some("capability.use".into()),
+            limit: Some(100_000),
+            ..Filter::default()
+        })
+        .unwrap();
+    let memory: Vec<_> = uses
+        .iter()
+        .filter(|r| r.fields.get("capability") == Some(&json!("memory")))
+        .collect();
+    let one_by_one = memory
+        .iter()
+        .filter(|r| r.fields.get("op").is_some())
+        .count();
+    let counted: u64 = memory
+        .iter()
+        .filter_map(|r| r.fields.get("unrecorded").and_then(Value::as_u64))
+        .sum();
+    let recorded = warden::capabilities::memory::MAX_RECORDED;
+    assert_eq!(one_by_one, recorded);
+    assert_eq!(counted, u64::from(max) - recorded as u64);
+    // The host serves the next call as ever.
+    let keys = m
+        .call(&hostile, "memory-list", json!({"namespace": "scratch"}))
+        .await
+        .unwrap();
+    assert_eq!(keys, json!([]));
+}
+
 #[tokio::test]
 async fn sizes_are_limited_per_value_and_per_namespace() {
     let m = WithMemory::new();

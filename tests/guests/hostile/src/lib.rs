@@ -43,6 +43,16 @@ impl Guest for Hostile {
             .map_err(|e| format!("{e:?}"))
     }
 
+    fn memory_flood(namespace: String, key_bytes: u32, count: u32) -> Result<u32, String> {
+        let key = "k".repeat(key_bytes as usize);
+        for n in 0..count {
+            if let Err(e) = warden_sdk::host::memory::get(&namespace, &key) {
+                return Err(format!("after {n} reads: {e:?}"));
+            }
+        }
+        Ok(count)
+    }
+
     fn memory_list(namespace: String) -> Result<Vec<String>, String> {
         warden_sdk::host::memory::list_keys(&namespace, "", None, 100)
             .map(|page| page.keys)

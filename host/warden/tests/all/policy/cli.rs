@@ -145,3 +145,66 @@ fn the_operators_calls_follow_the_home_policy_file() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// A tool's annotations come from its author's manifest; policies rely on them, so
+/// the operator's grant has the last word (`[annotations.TOOL]`).
+#[test]
+fn the_operators_grant_overrides_the_authors_annotations() {
+    let home = crate::cli_snapshots::Home::with("text", guests::TEXT, Some("text/warden.toml"));
+    let h = home.path();
+    std::fs::write(
+        h.join("policy.cedar"),
+        "@id(\"nothing-destructive\")\nforbid(principal, action == Warden::Action::\"call-tool\", resource is Warden::Tool)\nwhen { resource.annotations.destructive };\n",
+    )
+    .unwrap();
+    let call = ["call", "text/word-count", "--input", r#"{"text": "a b"}"#];
+    // The manifest says word-count changes nothing.
+    let out = warden(h, &call);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // The operator knows better.
+    let grant = h.join("text.toml");
+    std::fs::write(
+        &grant,
+        "[annotations.word-count]\ndestructive = true\nread_only = false\n",
+    )
+    .unwrap();
+    let out = warden(h, &["grant", "set", "text", grant.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = warden(h, &call);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("nothing-destructive"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = warden(h, &["plugin", "inspect", "text", "--json"]);
+    let inspect: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let word_count = inspect["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "word-count")
+        .unwrap();
+    assert_eq!(
+        word_count["annotations"]["destructive"], true,
+        "{word_count}"
+    );
+    assert_eq!(
+        word_count["annotations"]["read_only"], false,
+        "{word_count}"
+    );
+    // The other tools keep the manifest's word.
+    let out = warden(h, &["call", "text/detect", "--input", r#"{"text": "42"}"#]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    // Annotations of a tool the plugin does not have are a mistake, named.
+    std::fs::write(&grant, "[annotations.word-cuont]\ndestructive = true\n").unwrap();
+    let out = warden(h, &["grant", "set", "text", grant.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no tool \"word-cuont\""),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -92,7 +92,9 @@ async fn granted_files(
         dir.join("hello.txt"),
         "This file is in the one directory the demo granted to the files plugin.\n",
     )?;
+    // Pinned to the component it was written for, as every grant Warden writes.
     let grant = warden::grant::Grant {
+        digest: Some(home.meta("files")?.digest),
         fs: vec![warden::grant::FsGrant {
             host: dir.clone(),
             guest: "/demo".into(),

@@ -122,7 +122,10 @@ fn bundled_grant(home: &Home, name: &str) -> CliResult<Option<warden::grant::Gra
 }
 
 /// Installs the bundled plugins that are missing (or older bundled versions), with
-/// their bundled grants where none is set.
+/// their bundled grants where none is set. The grants `up` writes are pinned to the
+/// bundled component's digest, so a component put in its place by anyone else runs
+/// with no capabilities; a newer bundled version moves the pin of a grant that was
+/// pinned to the version it replaces.
 fn install_bundled(home: &Home) -> CliResult {
     let (runtime, cache) = super::open(home)?;
     for bundled in warden::bundled::PLUGINS {
@@ -133,8 +136,20 @@ fn install_bundled(home: &Home) -> CliResult {
             None => false,
         };
         let grant = match home.grant(bundled.name).map_err(Failure::usage)? {
-            Some(_) => None,
-            None => bundled_grant(home, bundled.name)?,
+            Some(set) => match &installed {
+                // A newer bundled version replaces one this grant is pinned to.
+                Some(meta) if !current && set.digest.as_deref() == Some(meta.digest.as_str()) => {
+                    Some(warden::grant::Grant {
+                        digest: Some(digest.clone()),
+                        ..set
+                    })
+                }
+                _ => None,
+            },
+            None => bundled_grant(home, bundled.name)?.map(|grant| warden::grant::Grant {
+                digest: Some(digest.clone()),
+                ..grant
+            }),
         };
         if current && grant.is_none() {
             continue;

@@ -90,6 +90,16 @@ async fn up_serves_the_bundled_plugins_prints_a_token_and_stops_on_sigterm() {
         "{printed}"
     );
     assert!(printed.contains("\"mcp\""), "{printed}");
+    // The grants `up` writes are pinned to the bundled component.
+    let home = Home::at(dir.path());
+    for name in ["files", "notes"] {
+        let grant = home.grant(name).unwrap().unwrap();
+        assert_eq!(
+            grant.digest.as_deref(),
+            Some(home.meta(name).unwrap().digest.as_str()),
+            "{name}"
+        );
+    }
     let resp = reqwest::Client::new()
         .post(format!("{url}/v1/tools/text/word-count"))
         .bearer_auth(&token)

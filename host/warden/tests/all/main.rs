@@ -23,6 +23,7 @@ mod memory;
 mod memory_hybrid;
 mod models;
 mod net;
+mod net_guard;
 mod policy;
 mod polyglot;
 mod runs;

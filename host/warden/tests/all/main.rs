@@ -30,6 +30,7 @@ mod runs;
 mod schemas;
 mod serve;
 mod smoke;
+mod special_files;
 mod templates;
 mod upstream;
 

@@ -24,6 +24,7 @@ mod memory_hybrid;
 mod models;
 mod net;
 mod net_guard;
+mod net_slow_upstream;
 mod policy;
 mod polyglot;
 mod runs;

@@ -19,6 +19,7 @@ mod mapping;
 mod mcp;
 mod mcp_cancel;
 mod mcp_python;
+mod memories;
 mod memory;
 mod memory_hybrid;
 mod models;

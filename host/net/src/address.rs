@@ -3,7 +3,8 @@
 //!
 //! The check runs on the address Warden is about to connect to, after it resolved the
 //! name itself, so a public name that resolves to `127.0.0.1` is caught as well as the
-//! literal. IPv4 embedded in IPv6 (mapped, compatible, NAT64, 6to4) is checked as IPv4.
+//! literal. IPv4 embedded in IPv6 (mapped, translated, compatible, NAT64 with the
+//! well-known and the local-use prefix, 6to4, Teredo) is checked as IPv4.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -51,8 +52,11 @@ fn restricted_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn restricted_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    if let Some(v4) = embedded_v4(ip) {
-        return restricted_v4(v4);
+    let embedded = embedded_v4(ip);
+    if !embedded.is_empty() {
+        // Judged by the IPv4 address the translation or tunnel reaches; where the
+        // layout is ambiguous, by the worst of its readings.
+        return embedded.into_iter().find_map(restricted_v4);
     }
     let first = ip.segments()[0];
     if ip == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254) {
@@ -76,28 +80,56 @@ fn restricted_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
-/// The IPv4 address inside an IPv4-mapped, IPv4-compatible, NAT64 (64:ff9b::/96) or
-/// 6to4 (2002::/16) IPv6 address.
-fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+/// The IPv4 addresses an IPv6 address stands for, empty for none:
+/// - IPv4-mapped `::ffff:0:0/96` and IPv4-translated `::ffff:0:0:0/96` (SIIT);
+/// - IPv4-compatible `::/96` (deprecated, still routed by some stacks);
+/// - NAT64 with the well-known prefix `64:ff9b::/96` (the last 32 bits);
+/// - NAT64 with the local-use prefix `64:ff9b:1::/48` (RFC 8215), whose translator
+///   may use any of the RFC 6052 layouts (prefix lengths 48, 56, 64 and 96): every
+///   reading outside `0.0.0.0/8` (which a layout's zero padding gives) is returned, so
+///   that the address is refused if any of them is restricted; `0.0.0.0` when none is;
+/// - 6to4 `2002::/16` (the 32 bits after the prefix);
+/// - Teredo `2001::/32`: the client's address, the last 32 bits inverted.
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
     if let Some(v4) = ip.to_ipv4_mapped() {
-        return Some(v4);
+        return vec![v4];
     }
     let s = ip.segments();
-    let low = |hi: u16, lo: u16| {
-        let [a, b] = hi.to_be_bytes();
-        let [c, d] = lo.to_be_bytes();
-        Ipv4Addr::new(a, b, c, d)
-    };
+    let o = ip.octets();
+    let at = |i: usize| Ipv4Addr::new(o[i], o[i + 1], o[i + 2], o[i + 3]);
+    let last = at(12);
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return vec![last];
+    }
     if s[..6] == [0, 0, 0, 0, 0, 0] && !ip.is_loopback() && !ip.is_unspecified() {
-        return Some(low(s[6], s[7]));
+        return vec![last];
     }
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        return Some(low(s[6], s[7]));
+        return vec![last];
+    }
+    if s[..3] == [0x64, 0xff9b, 1] {
+        let readings: Vec<Ipv4Addr> = [
+            Ipv4Addr::new(o[6], o[7], o[9], o[10]),
+            Ipv4Addr::new(o[7], o[9], o[10], o[11]),
+            at(9),
+            last,
+        ]
+        .into_iter()
+        .filter(|v4| v4.octets()[0] != 0)
+        .collect();
+        return if readings.is_empty() {
+            vec![Ipv4Addr::UNSPECIFIED]
+        } else {
+            readings
+        };
     }
     if s[0] == 0x2002 {
-        return Some(low(s[1], s[2]));
+        return vec![at(2)];
     }
-    None
+    if s[..2] == [0x2001, 0] {
+        return vec![Ipv4Addr::from(!u32::from(last))];
+    }
+    Vec::new()
 }
 
 #[cfg(test)]
@@ -138,6 +170,45 @@ mod tests {
         assert_eq!(class("::10.0.0.1"), Some("private"));
         assert_eq!(class("64:ff9b::a00:1"), Some("private"));
         assert_eq!(class("2002:7f00:1::"), Some("loopback"));
+    }
+
+    #[test]
+    fn every_translation_prefix_is_decoded() {
+        // IPv4-translated (SIIT), ::ffff:0:0:0/96.
+        assert_eq!(class("::ffff:0:7f00:1"), Some("loopback"));
+        assert_eq!(class("::ffff:0:a9fe:a9fe"), Some("cloud metadata"));
+        assert_eq!(class("::ffff:0:808:808"), None);
+        // NAT64, well-known prefix.
+        assert_eq!(class("64:ff9b::a9fe:a9fe"), Some("cloud metadata"));
+        assert_eq!(class("64:ff9b::808:808"), None);
+        // NAT64, local-use prefix, in each RFC 6052 layout.
+        assert_eq!(class("64:ff9b:1::7f00:1"), Some("loopback")); // /96
+        assert_eq!(class("64:ff9b:1::a00:1"), Some("private")); // /96
+        assert_eq!(class("64:ff9b:1:a00:1::"), Some("private")); // /48: 10.0 | u | 0.1
+        assert_eq!(class("64:ff9b:1:a:0:1::"), Some("private")); // /56: 10 | u | 0.0.1
+        assert_eq!(class("64:ff9b:1:0:a:0:100::"), Some("private")); // /64: u | 10.0.0.1
+        assert_eq!(class("64:ff9b:1::808:808"), None);
+        assert_eq!(class("64:ff9b:1:808:8:800::"), None); // /48: 8.8.8.8
+        // A reading that looks public does not hide another that is not.
+        assert_eq!(class("64:ff9b:1:a00:1::808:808"), Some("private"));
+        assert_eq!(class("64:ff9b:1::"), Some("unspecified"));
+        // 6to4.
+        assert_eq!(class("2002:a9fe:a9fe::1"), Some("cloud metadata"));
+        assert_eq!(class("2002:c0a8:101::"), Some("private"));
+        assert_eq!(class("2002:808:808::1"), None);
+        // Teredo: the client's address is the last 32 bits, inverted.
+        assert_eq!(
+            class("2001:0:4136:e378:8000:63bf:80ff:fffe"),
+            Some("loopback")
+        );
+        assert_eq!(
+            class("2001:0:4136:e378:8000:63bf:f5ff:fffe"),
+            Some("private")
+        );
+        assert_eq!(class("2001:0:4136:e378:8000:63bf:f7f7:f7f7"), None);
+        // Not Teredo: documentation, and other 2001: space.
+        assert_eq!(class("2001:db8::1"), Some("reserved for documentation"));
+        assert_eq!(class("2001:4860::8888"), None);
     }
 
     #[test]

@@ -258,13 +258,18 @@ impl AllowList {
         self.matching(dest).is_some()
     }
 
-    /// True when an entry names `ip` itself as its host (an operator's explicit
-    /// consent to a loopback, private or metadata address).
-    pub fn names_address(&self, ip: IpAddr) -> bool {
+    /// True when an entry names `ip` itself as its host, with `dest`'s scheme and port
+    /// (an operator's explicit consent to a loopback, private or metadata address, for
+    /// that service only: `http://127.0.0.1:8080` does not open `127.0.0.1:22` to a
+    /// name that resolves there).
+    pub fn names_address(&self, ip: IpAddr, dest: &Destination) -> bool {
         let ip = canonical_ip(ip);
-        self.entries
-            .iter()
-            .any(|e| !e.wildcard && e.dest.host == Host::Ip(ip))
+        self.entries.iter().any(|e| {
+            !e.wildcard
+                && e.dest.host == Host::Ip(ip)
+                && e.dest.scheme == dest.scheme
+                && e.dest.port == dest.port
+        })
     }
 
     /// True when an entry names `localhost` exactly (for `dest`'s scheme and port).
@@ -338,15 +343,31 @@ mod tests {
     }
 
     #[test]
+    fn a_named_address_is_consent_for_its_scheme_and_port_only() {
+        let allow = AllowList::parse(&["http://127.0.0.1:8080".into(), "https://[fd00::1]".into()])
+            .unwrap();
+        let loopback = "127.0.0.1".parse().unwrap();
+        assert!(allow.names_address(loopback, &dest("http://a.test:8080/")));
+        assert!(!allow.names_address(loopback, &dest("http://a.test:22/")));
+        assert!(!allow.names_address(loopback, &dest("http://a.test/")));
+        assert!(!allow.names_address(loopback, &dest("https://a.test:8080/")));
+        let ula = "fd00::1".parse().unwrap();
+        assert!(allow.names_address(ula, &dest("https://b.test/")));
+        assert!(!allow.names_address(ula, &dest("http://b.test:443/")));
+        assert!(!allow.names_address(ula, &dest("https://b.test:8443/")));
+    }
+
+    #[test]
     fn explicit_addresses_and_localhost() {
         let allow = AllowList::parse(&[
             "http://0x7f000001:8080".into(),
             "http://localhost:9000".into(),
         ])
         .unwrap();
-        assert!(allow.names_address("127.0.0.1".parse().unwrap()));
-        assert!(allow.names_address("::ffff:127.0.0.1".parse().unwrap()));
-        assert!(!allow.names_address("::1".parse().unwrap()));
+        let via = dest("http://rebind.test:8080/");
+        assert!(allow.names_address("127.0.0.1".parse().unwrap(), &via));
+        assert!(allow.names_address("::ffff:127.0.0.1".parse().unwrap(), &via));
+        assert!(!allow.names_address("::1".parse().unwrap(), &via));
         assert!(allow.names_localhost(&dest("http://localhost:9000/")));
         assert!(!allow.names_localhost(&dest("http://localhost:9001/")));
     }

@@ -56,7 +56,7 @@ impl Outbound {
     /// Sends `request` and returns the response head with a capped body.
     pub async fn send(
         self,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
     ) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
         let stream = self.connect().await?;
         let io: Box<dyn Io> = match self.dest.scheme {
@@ -76,6 +76,7 @@ impl Outbound {
                 Box::new(tls)
             }
         };
+        let mut request = without_unsent_body(request);
         let timeout = self.bounded(self.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
         let (mut sender, conn) = tokio::time::timeout(
             timeout,
@@ -169,6 +170,50 @@ impl Outbound {
             }
         }
         Err(last)
+    }
+}
+
+/// `request` with an empty body when hyper would send none of its body (a GET, HEAD
+/// or CONNECT without `Content-Length` or `Transfer-Encoding`, or a `Content-Length` of
+/// 0); the guest's body is then drained in the background and discarded, as hyper
+/// would discard it.
+///
+/// Given to hyper, such a body is dropped as soon as the request head is written, and
+/// the guest's body stream then reports itself closed: a guest that writes to it after
+/// `handle` (wstd writes even an empty body) fails the request as "connection reset"
+/// and drops the response while the upstream is still sending it. The drain ends when
+/// the guest finishes or drops its body, at the latest with the call's store.
+fn without_unsent_body(request: http::Request<WasiBody>) -> http::Request<WasiBody> {
+    if !sends_no_body(&request) {
+        return request;
+    }
+    let (parts, mut body) = request.into_parts();
+    tokio::spawn(async move { while let Some(Ok(_)) = body.frame().await {} });
+    let empty = http_body_util::Empty::<Bytes>::new()
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    http::Request::from_parts(parts, empty)
+}
+
+/// True when hyper's HTTP/1.1 client sends no body bytes for `request` whatever its
+/// body holds.
+fn sends_no_body<B>(request: &http::Request<B>) -> bool {
+    let headers = request.headers();
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
+        return false;
+    }
+    match headers.get(http::header::CONTENT_LENGTH) {
+        Some(length) => {
+            length
+                .to_str()
+                .ok()
+                .and_then(|l| l.trim().parse::<u64>().ok())
+                == Some(0)
+        }
+        None => matches!(
+            *request.method(),
+            http::Method::GET | http::Method::HEAD | http::Method::CONNECT
+        ),
     }
 }
 

@@ -111,6 +111,7 @@ impl CallState {
                     .memory_size(grant.limits.memory_bytes())
                     .trap_on_grow_failure(true)
                     .build(),
+                grant.limits.memory_bytes(),
             ),
             plugin: plugin.name.clone(),
             call_id,

@@ -450,7 +450,7 @@ pub fn classify(
         return limit(
             "memory",
             format!(
-                "the guest asked for more than {} MiB (memory_mb)",
+                "the guest asked for more than {} MiB of memory, all its memories together (memory_mb)",
                 plugin.limits.memory_mb
             ),
         );

@@ -91,11 +91,7 @@ impl CallState {
             Some(_) => None,
         };
         if let Some(reason) = refusal {
-            let denial = Denial {
-                capability: "memory",
-                target: format!("{op} {namespace}"),
-                reason: reason.clone(),
-            };
+            let denial = Denial::new("memory", format!("{op} {namespace}"), reason.clone());
             tracing::info!(plugin = %self.plugin, call = self.call_id, %denial, "memory denied");
             self.denials.push(denial);
             return Err(MemoryError::Denied(reason));

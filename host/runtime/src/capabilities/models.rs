@@ -137,11 +137,7 @@ impl CallState {
     /// Notes the refusal of a call on `route` (a `capability.denied` record), and the
     /// error the guest sees.
     fn refuse_model(&mut self, route: &str, reason: String) -> String {
-        let denial = Denial {
-            capability: "models",
-            target: route.to_string(),
-            reason: reason.clone(),
-        };
+        let denial = Denial::new("models", route.to_string(), reason.clone());
         tracing::info!(plugin = %self.plugin, call = self.call_id, %denial, "model route denied");
         self.denials.push(denial);
         reason

@@ -6,14 +6,16 @@
 //! 1. normalises the destination (scheme, host, port; IP literals in any spelling);
 //! 2. refuses it unless an entry of the grant's `[net] allow` matches;
 //! 3. resolves the name itself and refuses loopback, private, link-local, metadata and
-//!    similar addresses unless an entry names the address (or `localhost`) explicitly;
+//!    similar addresses (IPv4 inside IPv6 judged as IPv4) unless an entry names the
+//!    address (or `localhost`) explicitly, with the request's scheme and port;
 //! 4. injects the grant's `[secrets]` for that destination (the guest never sees them);
 //! 5. sends through Warden's own connector ([`connect`]) to the validated address only,
 //!    with connect, first-byte and total timeouts inside the call's deadline and a
 //!    response-size cap. Redirects are returned to the guest, never followed.
 //!
 //! A refusal reaches the guest as `error-code::HTTP-request-denied` and the caller as a
-//! [`Denial`] naming the request and the reason.
+//! [`Denial`] naming the request and the reason. Where a name resolved to is said only
+//! in the audit record: the caller (a model, an agent) is told the address's class.
 
 mod secrets;
 
@@ -130,19 +132,8 @@ impl NetPolicy {
 type SendFuture =
     Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), Error>> + Send>;
 
-/// Records a denial and returns the error the guest sees.
-fn deny(
-    record: &Mutex<Record>,
-    (plugin, call): (&str, u64),
-    capability: &'static str,
-    target: String,
-    reason: String,
-) -> Error {
-    let denial = Denial {
-        capability,
-        target,
-        reason,
-    };
+/// Records `denial` and returns the error the guest sees.
+fn deny(record: &Mutex<Record>, (plugin, call): (&str, u64), denial: Denial) -> Error {
     tracing::info!(plugin, call, %denial, "outbound request denied");
     record
         .lock()
@@ -166,12 +157,14 @@ impl WasiHttpHooks for NetPolicy {
         let refuse_secret = {
             let (record, plugin, target) = (record.clone(), plugin.clone(), target.clone());
             move |reason: String| -> SendFuture {
-                let err = deny(&record, (&plugin, call), "secrets", target, reason);
+                let denial = Denial::new("secrets", target, reason);
+                let err = deny(&record, (&plugin, call), denial);
                 Box::new(async { Err(err) })
             }
         };
         let refuse = move |reason: String| -> SendFuture {
-            let err = deny(&record, (&plugin, call), "net", target.clone(), reason);
+            let denial = Denial::new("net", target.clone(), reason);
+            let err = deny(&record, (&plugin, call), denial);
             Box::new(async { Err(err) })
         };
         if self.allow.is_empty() {
@@ -208,8 +201,12 @@ impl WasiHttpHooks for NetPolicy {
             let addrs = validated_addresses(&network, &allow, &dest, deadline).await;
             let addrs = match addrs {
                 Ok(addrs) => addrs,
-                Err(Refusal::Denied(reason)) => {
-                    return Err(deny(&record, (&plugin, call), "net", target, reason));
+                Err(Refusal::Denied { reason, told }) => {
+                    let denial = Denial {
+                        caller_reason: Some(told),
+                        ..Denial::new("net", target, reason)
+                    };
+                    return Err(deny(&record, (&plugin, call), denial));
                 }
                 Err(Refusal::Failed(err)) => return Err(err),
             };
@@ -252,8 +249,9 @@ impl WasiHttpHooks for NetPolicy {
 }
 
 enum Refusal {
-    /// The policy refuses the destination (a denial).
-    Denied(String),
+    /// The policy refuses the destination (a denial): the reason on record, and the
+    /// one the caller is told (without the address the name resolved to).
+    Denied { reason: String, told: String },
     /// The lookup failed (an ordinary network error).
     Failed(Error),
 }
@@ -282,7 +280,7 @@ async fn validated_addresses(
         match restricted(ip) {
             None => permitted.push(SocketAddr::new(ip, addr.port())),
             Some(class)
-                if allow.names_address(ip)
+                if allow.names_address(ip, dest)
                     || (class == "loopback" && allow.names_localhost(dest)) =>
             {
                 permitted.push(SocketAddr::new(ip, addr.port()));
@@ -294,17 +292,24 @@ async fn validated_addresses(
         let Some((ip, class)) = refused.first() else {
             return Err(Refusal::Failed(Error::DestinationNotFound));
         };
-        return Err(Refusal::Denied(format!(
-            "{} resolves to {ip} ({class}); an address like this is refused unless an entry of [net] allow names it (\"{}://{}:{}\")",
-            dest.host,
-            if dest.scheme == Scheme::Https {
-                "https"
-            } else {
-                "http"
-            },
-            host_literal(*ip),
-            dest.port
-        )));
+        let rule = "an address like this is refused unless an entry of [net] allow names it, with the scheme and port";
+        return Err(Refusal::Denied {
+            reason: format!(
+                "{} resolves to {ip} ({class}); {rule} (\"{}://{}:{}\")",
+                dest.host,
+                if dest.scheme == Scheme::Https {
+                    "https"
+                } else {
+                    "http"
+                },
+                host_literal(*ip),
+                dest.port
+            ),
+            told: format!(
+                "{} resolves to a restricted address ({class}); {rule}; the address is in the audit record",
+                dest.host
+            ),
+        });
     }
     Ok(permitted)
 }

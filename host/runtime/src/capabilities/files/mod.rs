@@ -2,10 +2,14 @@
 //! every file or directory opened (path as the guest sees it, mode, outcome) and every
 //! read of its environment (the variable names, never their values).
 //!
-//! The wrappers are linked over wasmtime-wasi's own definitions (shadowing) and call
-//! them unchanged: they observe, they never widen or narrow what the grant allows. A
-//! refusal by a read-only preopen (`read-only`, `not-permitted`, `access`) is recorded
-//! as a denial. A call records at most [`MAX_FILE_USES`] opens; past that it counts.
+//! The wrappers are linked over wasmtime-wasi's own definitions (shadowing). They
+//! observe and never widen what the grant allows. `open-at` opens as wasmtime-wasi
+//! does ([`open`]), except that it opens only regular files and directories: a FIFO, a
+//! socket or a device file in a granted directory is refused (a `capability.denied`
+//! naming its kind; the guest sees `not-permitted`), as its open could block past the
+//! call's deadline. A refusal by a read-only preopen (`read-only`, `not-permitted`,
+//! `access`) is recorded as a denial. A call records at most [`MAX_FILE_USES`] opens;
+//! past that it counts.
 
 use std::collections::HashMap;
 
@@ -17,10 +21,14 @@ use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
 use wasmtime_wasi::p2::bindings::filesystem::preopens::Host as _;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    DescriptorFlags, ErrorCode, Host as _, HostDescriptor as _, OpenFlags, PathFlags,
+    DescriptorFlags, ErrorCode, OpenFlags, PathFlags,
 };
 
+use self::open::Opened;
+use crate::denial::Denial;
 use crate::state::CallState;
+
+mod open;
 
 /// The WASI version whose instances are wrapped (the one wasmtime-wasi links; guests
 /// importing any 0.2.x are matched to it).
@@ -97,15 +105,20 @@ fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
             )| {
                 Box::new(async move {
                     let parent = store.data().files.dirs.get(&dir.rep()).cloned();
-                    let state = store.data_mut();
-                    let mut fs = state.filesystem();
-                    let opened = fs.open_at(dir, path_flags, path.clone(), open, flags).await;
-                    let opened = match opened {
-                        Ok(fd) => Ok(fd),
-                        Err(err) => Err(fs.convert_error_code(err)?),
-                    };
-                    let is_dir = open.contains(OpenFlags::DIRECTORY);
                     let full = join(parent.as_deref(), &path);
+                    let state = store.data_mut();
+                    let fs = state.filesystem();
+                    let parent = fs.table.get(&dir)?.clone();
+                    let opened =
+                        match open::open_at(&parent, path_flags, path.clone(), open, flags).await {
+                            Ok(Opened::Descriptor(fd)) => Ok(fs.table.push(fd)?),
+                            Ok(Opened::Special(kind)) => {
+                                refuse_special(store.data_mut(), &full, kind);
+                                return Ok((Err(ErrorCode::NotPermitted),));
+                            }
+                            Err(code) => Err(code),
+                        };
+                    let is_dir = open.contains(OpenFlags::DIRECTORY);
                     let files = &mut store.data_mut().files;
                     if let (Ok(fd), true) = (&opened, is_dir) {
                         files.dirs.insert(fd.rep(), full.clone());
@@ -159,6 +172,21 @@ fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
         .map_err(anyhow::Error::from)
         .context("wrapping wasi:cli get-environment")?;
     Ok(())
+}
+
+/// Records the refusal to open `path`, a `kind` (FIFO, socket, device), for the call's
+/// caller and its audit record; the guest sees `not-permitted`.
+fn refuse_special(state: &mut CallState, path: &str, kind: &'static str) {
+    let denial = Denial::new(
+        "fs",
+        path.to_string(),
+        format!(
+            "plugin \"{}\": {path} is a {kind}, not a regular file or directory; a grant opens only files and directories (a {kind} could block the call past its deadline); keep such files out of granted [[fs]] directories",
+            state.plugin
+        ),
+    );
+    tracing::info!(plugin = %state.plugin, call = state.call_id, %denial, "file open denied");
+    state.denials.push(denial);
 }
 
 /// `parent/path`, without `.` segments; `path` alone when the parent is unknown.

@@ -81,8 +81,9 @@ fn grant_import_of_bad_yaml_names_the_file_and_the_line() {
 fn grant_import_set_applies_it_as_grant_set_does() {
     let home = Home::with("hostile", guests::HOSTILE, None);
     let h = home.path();
-    let data = h.join("data");
-    std::fs::create_dir(&data).unwrap();
+    // Inside the home, only its workspace/ may be granted.
+    let data = h.join("workspace/data");
+    std::fs::create_dir_all(&data).unwrap();
     std::fs::write(
         h.join("policy.yaml"),
         format!(

@@ -300,3 +300,32 @@ pub fn tls_config(extra_roots_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientCo
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: &str, headers: &[(&str, &str)]) -> http::Request<()> {
+        let mut builder = http::Request::builder()
+            .method(method)
+            .uri("http://a.test/");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn which_requests_hyper_sends_without_their_body() {
+        assert!(sends_no_body(&request("GET", &[])));
+        assert!(sends_no_body(&request("HEAD", &[])));
+        assert!(sends_no_body(&request("POST", &[("content-length", "0")])));
+        assert!(!sends_no_body(&request("GET", &[("content-length", "5")])));
+        assert!(!sends_no_body(&request(
+            "GET",
+            &[("transfer-encoding", "chunked")]
+        )));
+        assert!(!sends_no_body(&request("POST", &[])));
+        assert!(!sends_no_body(&request("PUT", &[("content-length", "x")])));
+    }
+}

@@ -1,5 +1,6 @@
 //! Every allowed request succeeds against an upstream that writes the response head
-//! and the body in separate, delayed writes (as Python's `http.server` does), with a
+//! and the body in separate, delayed writes (as Python's `http.server` does), closing
+//! to end the body or keeping the connection open after a `Content-Length`, with a
 //! guest built on `wstd` and with the bundled `fetch` plugin.
 //!
 //! Regression: wstd writes its empty request body through the body's output stream
@@ -24,15 +25,26 @@ use crate::{call, load_granted};
 
 const BODY: &str = "slow hello";
 
-/// An HTTP/1.0 upstream on 127.0.0.1 that answers every request with the head, a
-/// pause, the body, a pause, then closes; it counts the answers it finished writing.
+/// How the upstream frames its answers.
+#[derive(Clone, Copy, Debug)]
+enum Framing {
+    /// HTTP/1.0, no length: the body ends when the upstream closes (Python's
+    /// `http.server`).
+    Close,
+    /// HTTP/1.1 with `Content-Length`, the connection kept open for the client to close.
+    Length,
+}
+
+/// An upstream on 127.0.0.1 that answers every request with the head, a pause, the
+/// body, a pause, then ends the answer as `framing` says; it counts the answers it
+/// finished writing.
 struct SlowUpstream {
     addr: SocketAddr,
     finished: Arc<AtomicU64>,
 }
 
 impl SlowUpstream {
-    async fn start(pause: Duration) -> Self {
+    async fn start(pause: Duration, framing: Framing) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let finished = Arc::new(AtomicU64::new(0));
@@ -41,7 +53,7 @@ impl SlowUpstream {
             while let Ok((stream, _)) = listener.accept().await {
                 let count = count.clone();
                 tokio::spawn(async move {
-                    if answer(stream, pause).await.is_ok() {
+                    if answer(stream, pause, framing).await.is_ok() {
                         count.fetch_add(1, Ordering::Relaxed);
                     }
                 });
@@ -55,7 +67,7 @@ impl SlowUpstream {
     }
 }
 
-async fn answer(mut stream: TcpStream, pause: Duration) -> std::io::Result<()> {
+async fn answer(mut stream: TcpStream, pause: Duration, framing: Framing) -> std::io::Result<()> {
     // Read the request head (a GET has no body).
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
@@ -66,15 +78,30 @@ async fn answer(mut stream: TcpStream, pause: Duration) -> std::io::Result<()> {
         }
         head.extend_from_slice(&buf[..n]);
     }
-    stream
-        .write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n")
-        .await?;
+    let head = match framing {
+        Framing::Close => "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n".to_string(),
+        Framing::Length => format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            BODY.len()
+        ),
+    };
+    stream.write_all(head.as_bytes()).await?;
     stream.flush().await?;
     tokio::time::sleep(pause).await;
     stream.write_all(BODY.as_bytes()).await?;
     stream.flush().await?;
     tokio::time::sleep(pause).await;
-    stream.shutdown().await
+    match framing {
+        Framing::Close => stream.shutdown().await,
+        Framing::Length => {
+            // The client closes a kept-alive connection when it is done with it.
+            let closed = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf));
+            match closed.await {
+                Ok(Ok(0)) => Ok(()),
+                _ => Err(std::io::ErrorKind::TimedOut.into()),
+            }
+        }
+    }
 }
 
 fn grant(upstream: &SlowUpstream) -> Grant {
@@ -91,18 +118,33 @@ fn grant(upstream: &SlowUpstream) -> Grant {
     }
 }
 
-/// Requests per guest: enough to catch a race that loses most of the time, few enough
-/// for a few seconds on a loaded CI machine.
+/// Requests per guest on the upstream that closes: enough to catch a race that lost
+/// about half the time, few enough for a few seconds on a loaded CI machine; half as
+/// many on the kept-alive one.
 const REQUESTS: u32 = 200;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_request_of_a_wstd_guest_succeeds_against_a_slow_upstream() {
-    let upstream = SlowUpstream::start(Duration::from_millis(2)).await;
+/// Waits (a little) until `upstream` finished writing `count` answers.
+async fn assert_all_written(upstream: &SlowUpstream, count: u32) {
+    let started = Instant::now();
+    while upstream.finished.load(Ordering::Relaxed) < u64::from(count)
+        && started.elapsed() < Duration::from_secs(5)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        upstream.finished.load(Ordering::Relaxed),
+        u64::from(count),
+        "the upstream could not finish writing every answer"
+    );
+}
+
+async fn wstd_requests(framing: Framing, count: u32) {
+    let upstream = SlowUpstream::start(Duration::from_millis(2), framing).await;
     let plugin = load_granted("wstdclient", guests::WSTDCLIENT, grant(&upstream));
     let started = Instant::now();
     let (mut ok, mut first_error) = (0, None);
     // In calls of 20 requests each, as a plugin making several requests per call.
-    for _ in 0..REQUESTS / 20 {
+    for _ in 0..count / 20 {
         let args = json!({"url": upstream.url(), "count": 20, "expect": BODY});
         let tally = call(&plugin, "get-many", args).await.unwrap();
         ok += tally["ok"].as_u64().unwrap();
@@ -112,34 +154,41 @@ async fn every_request_of_a_wstd_guest_succeeds_against_a_slow_upstream() {
     }
     assert_eq!(
         ok,
-        u64::from(REQUESTS),
-        "{ok} of {REQUESTS} requests succeeded; the first failure: {first_error:?}"
+        u64::from(count),
+        "{framing:?}: {ok} of {count} requests succeeded; the first failure: {first_error:?}"
     );
-    // Give the upstream's last answer a moment to finish its close.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        upstream.finished.load(Ordering::Relaxed),
-        u64::from(REQUESTS),
-        "the upstream could not finish writing every answer"
+    assert_all_written(&upstream, count).await;
+    eprintln!(
+        "{count} wstd requests ({framing:?}) in {:?}",
+        started.elapsed()
     );
-    eprintln!("{REQUESTS} wstd requests in {:?}", started.elapsed());
+}
+
+async fn fetch_calls(framing: Framing, count: u32) {
+    let upstream = SlowUpstream::start(Duration::from_millis(2), framing).await;
+    let plugin = load_granted("fetch", guests::FETCH, grant(&upstream));
+    let started = Instant::now();
+    for i in 0..count {
+        let answer = call(&plugin, "get", json!({"url": upstream.url()})).await;
+        let answer = answer.unwrap_or_else(|err| panic!("{framing:?}, request {i}: {err}"));
+        assert_eq!(answer["status"], 200, "{framing:?}, request {i}: {answer}");
+        assert_eq!(answer["body"], BODY, "{framing:?}, request {i}: {answer}");
+    }
+    assert_all_written(&upstream, count).await;
+    eprintln!(
+        "{count} fetch calls ({framing:?}) in {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_of_a_wstd_guest_succeeds_against_a_slow_upstream() {
+    wstd_requests(Framing::Close, REQUESTS).await;
+    wstd_requests(Framing::Length, REQUESTS / 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_of_the_fetch_plugin_succeeds_against_a_slow_upstream() {
-    let upstream = SlowUpstream::start(Duration::from_millis(2)).await;
-    let plugin = load_granted("fetch", guests::FETCH, grant(&upstream));
-    let started = Instant::now();
-    for i in 0..REQUESTS {
-        let answer = call(&plugin, "get", json!({"url": upstream.url()})).await;
-        let answer = answer.unwrap_or_else(|err| panic!("request {i}: {err}"));
-        assert_eq!(answer["status"], 200, "request {i}: {answer}");
-        assert_eq!(answer["body"], BODY, "request {i}: {answer}");
-    }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        upstream.finished.load(Ordering::Relaxed),
-        u64::from(REQUESTS)
-    );
-    eprintln!("{REQUESTS} fetch calls in {:?}", started.elapsed());
+    fetch_calls(Framing::Close, REQUESTS).await;
+    fetch_calls(Framing::Length, REQUESTS / 2).await;
 }

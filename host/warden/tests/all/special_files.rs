@@ -212,3 +212,26 @@ fn warden_call_on_a_fifo_fails_quickly_and_the_process_exits() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "\"alpha\"");
 }
+
+#[tokio::test]
+async fn a_device_file_is_refused_even_in_a_granted_dev() {
+    let runtime = crate::runtime();
+    let hostile = crate::load_into(
+        runtime,
+        "hostile",
+        guests::HOSTILE,
+        grant(Path::new("/dev"), "/dev", Access::Read),
+    );
+    for device in ["/dev/zero", "/dev/null"] {
+        let err = runtime
+            .call(&hostile, "read-file", &json!({"path": device}))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(&format!("{device} is a character device")),
+            "{err}"
+        );
+        assert_eq!(err.code(), "denied", "{err}");
+    }
+}

@@ -306,3 +306,69 @@ use from_json::convert;
 
 #[cfg(test)]
 mod tests;
+
+/// A lower bound of the size of `val` as JSON ([`val_to_json`] then serialized), or
+/// `None` once it passes `max`: a result too large to keep is refused without
+/// building its JSON (which takes several times the memory of the value).
+pub fn json_size_at_most(val: &Val, max: usize) -> Option<usize> {
+    let mut size = 0;
+    add_size(val, max, &mut size).then_some(size)
+}
+
+/// Adds a lower bound of `val`'s JSON size to `size`; `false` once it passes `max`.
+fn add_size(val: &Val, max: usize, size: &mut usize) -> bool {
+    let add = |n: usize, size: &mut usize| {
+        *size = size.saturating_add(n);
+        *size <= max
+    };
+    // Separators between `n` items and the brackets around them.
+    let items = |n: usize| 2 + n.saturating_sub(1);
+    match val {
+        Val::Bool(_) => add(4, size),
+        Val::S8(_)
+        | Val::U8(_)
+        | Val::S16(_)
+        | Val::U16(_)
+        | Val::S32(_)
+        | Val::U32(_)
+        | Val::S64(_)
+        | Val::U64(_)
+        | Val::Float32(_)
+        | Val::Float64(_) => add(1, size),
+        Val::Char(_) => add(3, size),
+        Val::String(s) | Val::Enum(s) => add(s.len() + 2, size),
+        Val::List(list) | Val::Tuple(list) | Val::FixedLengthList(list) => {
+            add(items(list.len()), size) && list.iter().all(|v| add_size(v, max, size))
+        }
+        Val::Map(entries) => {
+            // `{"key": k, "value": v}` each.
+            add(items(entries.len()) + entries.len() * 17, size)
+                && entries
+                    .iter()
+                    .all(|(k, v)| add_size(k, max, size) && add_size(v, max, size))
+        }
+        Val::Record(fields) => {
+            add(items(fields.len()), size)
+                && fields
+                    .iter()
+                    .all(|(name, v)| add(name.len() + 3, size) && add_size(v, max, size))
+        }
+        Val::Variant(tag, payload) => {
+            add(tag.len() + 10, size)
+                && payload
+                    .as_deref()
+                    .is_none_or(|v| add(7, size) && add_size(v, max, size))
+        }
+        Val::Flags(set) => {
+            add(items(set.len()), size) && set.iter().all(|f| add(f.len() + 2, size))
+        }
+        Val::Option(inner) => match inner.as_deref() {
+            None => add(4, size),
+            Some(v) => add_size(v, max, size),
+        },
+        Val::Result(Ok(v)) | Val::Result(Err(v)) => {
+            add(7, size) && v.as_deref().is_none_or(|v| add_size(v, max, size))
+        }
+        Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => add(8, size),
+    }
+}

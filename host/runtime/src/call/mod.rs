@@ -229,6 +229,26 @@ impl Runtime {
                 "outbound request"
             );
         }
+        // A result (or a tool's error) too large to keep is refused before its JSON is
+        // built, which takes several times the memory of the lifted value.
+        let limit = plugin.limits.output_bytes();
+        let too_large = |what: &str| {
+            failed(
+                "output",
+                format!(
+                    "{what} is more than {limit} bytes, the limit is {} KiB (max_output_kb)",
+                    plugin.limits.max_output_kb
+                ),
+            )
+        };
+        if let Ok(Some(val)) = &result
+            && convert::json_size_at_most(val, limit).is_none()
+        {
+            return Err(match val {
+                Val::Result(Err(_)) if def.is_fallible() => too_large("the tool's error"),
+                _ => too_large("the result"),
+            });
+        }
         let value = match result {
             Ok(Some(Val::Result(Err(payload)))) if def.is_fallible() => {
                 let error = payload.map_or(Value::Null, |v| convert::val_to_json(&v));

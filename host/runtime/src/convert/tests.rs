@@ -235,3 +235,38 @@ fn map_and_fixed_length_list() {
 }
 
 mod errors;
+
+#[test]
+fn the_size_bound_never_passes_the_jsons_size_and_stops_early() {
+    let vals = [
+        Val::Bool(true),
+        Val::U64(12345),
+        Val::Float64(-1.5),
+        Val::Char('é'),
+        Val::String("a \"quoted\" line\n".into()),
+        Val::List(vec![Val::U8(1), Val::U8(200), Val::U8(3)]),
+        Val::List(Vec::new()),
+        Val::Tuple(vec![Val::S8(-1), Val::String(String::new())]),
+        Val::Record(vec![
+            ("name".into(), Val::String("x".into())),
+            ("tags".into(), Val::Flags(vec!["a".into(), "bc".into()])),
+        ]),
+        Val::Variant("some-case".into(), Some(Box::new(Val::U32(7)))),
+        Val::Variant("none".into(), None),
+        Val::Enum("red".into()),
+        Val::Option(None),
+        Val::Option(Some(Box::new(Val::U16(9)))),
+        Val::Result(Ok(None)),
+        Val::Result(Err(Some(Box::new(Val::String("no".into()))))),
+    ];
+    for val in &vals {
+        let exact = serde_json::to_vec(&val_to_json(val)).unwrap().len();
+        let bound = json_size_at_most(val, usize::MAX).unwrap();
+        assert!(bound <= exact, "{val:?}: bound {bound} > JSON size {exact}");
+        assert!(bound > 0, "{val:?}");
+    }
+    // A million bytes pass a 1 KiB limit within its first thousand or so.
+    let big = Val::List(vec![Val::U8(0); 1_000_000]);
+    assert_eq!(json_size_at_most(&big, 1024), None);
+    assert!(json_size_at_most(&big, usize::MAX).unwrap() >= 1_999_999);
+}

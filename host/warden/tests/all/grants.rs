@@ -176,6 +176,30 @@ async fn limits_come_from_the_grant() {
         .unwrap_err();
     assert!(err.to_string().contains("2 KiB"), "{err}");
     call(&plugin, "big-output", json!({"kb": 1})).await.unwrap();
+    // A tool's error is output too; and a large list is refused before its JSON
+    // (several times its size in host memory) is built.
+    let err = call(&plugin, "big-error", json!({"kb": 3}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "limit", "{err}");
+    assert!(
+        err.to_string()
+            .contains("the tool's error is more than 2048 bytes"),
+        "{err}"
+    );
+    let err = call(&plugin, "big-error", json!({"kb": 1}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "tool-error", "{err}");
+    let err = call(&plugin, "big-bytes", json!({"kb": 1024}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the result is more than 2048 bytes"),
+        "{err}"
+    );
+    call(&plugin, "big-bytes", json!({"kb": 0})).await.unwrap();
 }
 
 #[tokio::test]

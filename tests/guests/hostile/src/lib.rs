@@ -140,6 +140,14 @@ impl Guest for Hostile {
         "x".repeat(kb as usize * 1024)
     }
 
+    fn big_error(kb: u32) -> Result<String, String> {
+        Err("e".repeat(kb as usize * 1024))
+    }
+
+    fn big_bytes(kb: u32) -> Vec<u8> {
+        vec![7; kb as usize * 1024]
+    }
+
     fn log_flood(lines: u32) {
         for i in 0..lines {
             warden_sdk::log!(info, "flood line {i}"; line = i);

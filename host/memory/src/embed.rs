@@ -48,6 +48,8 @@ pub struct Embedded {
     pub target: String,
     /// One per text, in order.
     pub vectors: Vec<Vec<f32>>,
+    /// The input tokens the provider counted (`usage.prompt_tokens`; 0 if it did not say).
+    pub tokens: u64,
 }
 
 impl Embedder {
@@ -110,10 +112,11 @@ impl Embedder {
         let mut failures = Vec::new();
         for target in &self.targets {
             match self.embed_with(target, texts).await {
-                Ok(vectors) => {
+                Ok((vectors, tokens)) => {
                     return Ok(Embedded {
                         target: target.label.clone(),
                         vectors,
+                        tokens,
                     });
                 }
                 Err(err) => failures.push(format!("{}: {err:#}", target.label)),
@@ -126,7 +129,11 @@ impl Embedder {
         )
     }
 
-    async fn embed_with(&self, target: &Target, texts: &[&str]) -> anyhow::Result<Vec<Vec<f32>>> {
+    async fn embed_with(
+        &self,
+        target: &Target,
+        texts: &[&str],
+    ) -> anyhow::Result<(Vec<Vec<f32>>, u64)> {
         let mut request = self
             .client
             .post(&target.url)
@@ -146,7 +153,8 @@ impl Embedder {
                 body["error"]["message"].as_str().unwrap_or("no message")
             );
         }
-        parse(&body, texts.len())
+        let tokens = body["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
+        Ok((parse(&body, texts.len())?, tokens))
     }
 }
 

@@ -15,6 +15,33 @@ use super::{Document, Hit, Store};
 /// The RRF constant: a hit at rank r in one list scores 1 / (K + r).
 pub const RRF_K: f64 = 60.0;
 
+/// One request to the embedding route, for the audit record of the call that made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmbedUse {
+    /// The route.
+    pub route: String,
+    /// The target that answered, if one did.
+    pub target: Option<String>,
+    /// Input tokens.
+    pub tokens: u64,
+    /// `ok`, or why no target answered.
+    pub outcome: String,
+}
+
+impl EmbedUse {
+    fn of(embedder: &Embedder, result: &anyhow::Result<super::embed::Embedded>) -> Self {
+        Self {
+            route: embedder.route().to_string(),
+            target: result.as_ref().ok().map(|e| e.target.clone()),
+            tokens: result.as_ref().map_or(0, |e| e.tokens),
+            outcome: match result {
+                Ok(_) => "ok".into(),
+                Err(err) => format!("{err:#}"),
+            },
+        }
+    }
+}
+
 /// Stores `doc` in `namespace`, and its embedding when there is an embedder.
 pub async fn put_document(
     store: &dyn Store,
@@ -22,21 +49,36 @@ pub async fn put_document(
     namespace: &str,
     doc: &Document,
 ) -> anyhow::Result<()> {
+    put_document_recorded(store, embedder, namespace, doc)
+        .await
+        .map(drop)
+}
+
+/// As [`put_document`], with the embedding request it made, if any.
+pub async fn put_document_recorded(
+    store: &dyn Store,
+    embedder: Option<&Embedder>,
+    namespace: &str,
+    doc: &Document,
+) -> anyhow::Result<Option<EmbedUse>> {
     store.put_document(namespace, doc)?;
-    if let Some(embedder) = embedder {
-        match embedder.embed(&[&doc.text]).await {
-            Ok(mut embedded) => {
-                let vector = embedded.vectors.swap_remove(0);
-                store.put_vector(namespace, &doc.id, &embedded.target, &vector)?;
-            }
-            Err(err) => tracing::warn!(
-                namespace,
-                id = %doc.id,
-                "memory: the document is stored without its embedding, found by full text only: {err:#}"
-            ),
+    let Some(embedder) = embedder else {
+        return Ok(None);
+    };
+    let result = embedder.embed(&[&doc.text]).await;
+    let used = EmbedUse::of(embedder, &result);
+    match result {
+        Ok(mut embedded) => {
+            let vector = embedded.vectors.swap_remove(0);
+            store.put_vector(namespace, &doc.id, &embedded.target, &vector)?;
         }
+        Err(err) => tracing::warn!(
+            namespace,
+            id = %doc.id,
+            "memory: the document is stored without its embedding, found by full text only: {err:#}"
+        ),
     }
-    Ok(())
+    Ok(Some(used))
 }
 
 /// The best `limit` documents of `namespace` for `query`: BM25 alone, or BM25 and
@@ -49,12 +91,28 @@ pub async fn search(
     filter: &[(String, serde_json::Value)],
     limit: u32,
 ) -> anyhow::Result<Vec<Hit>> {
+    search_recorded(store, embedder, namespace, query, filter, limit)
+        .await
+        .map(|(hits, _)| hits)
+}
+
+/// As [`search`], with the embedding request it made, if any.
+pub async fn search_recorded(
+    store: &dyn Store,
+    embedder: Option<&Embedder>,
+    namespace: &str,
+    query: &str,
+    filter: &[(String, serde_json::Value)],
+    limit: u32,
+) -> anyhow::Result<(Vec<Hit>, Option<EmbedUse>)> {
     let Some(embedder) = embedder else {
-        return store.search(namespace, query, filter, limit);
+        return Ok((store.search(namespace, query, filter, limit)?, None));
     };
     let depth = limit.saturating_mul(4).clamp(20, 200);
     let mut text = store.search(namespace, query, filter, depth)?;
-    let vector = match embedder.embed(&[query]).await {
+    let result = embedder.embed(&[query]).await;
+    let used = EmbedUse::of(embedder, &result);
+    let vector = match result {
         Ok(mut embedded) => {
             let query = embedded.vectors.swap_remove(0);
             store.vector_search(namespace, &embedded.target, &query, filter, depth)?
@@ -62,10 +120,10 @@ pub async fn search(
         Err(err) => {
             tracing::warn!(namespace, "memory: searching by full text only: {err:#}");
             text.truncate(limit as usize);
-            return Ok(text);
+            return Ok((text, Some(used)));
         }
     };
-    Ok(fuse(text, vector, limit))
+    Ok((fuse(text, vector, limit), Some(used)))
 }
 
 /// Reciprocal-rank fusion of two ranked lists; a document in both keeps the full-text

@@ -102,6 +102,22 @@ impl CallState {
         Ok((granted.expect("checked above"), store))
     }
 
+    /// Puts the embedding request a memory operation made on the call's record, as a
+    /// model call of the embedding route.
+    fn embedded(&mut self, used: Option<warden_memory::hybrid::EmbedUse>) {
+        if let Some(used) = used {
+            self.models
+                .uses
+                .push(crate::capabilities::models::ModelUse {
+                    route: used.route,
+                    target: used.target,
+                    tokens: (used.tokens, 0),
+                    cost: 0.0,
+                    outcome: used.outcome,
+                });
+        }
+    }
+
     fn used(&mut self, op: &'static str, namespace: &str, target: &str, bytes: usize) {
         if self.memory_uses.uses.len() >= MAX_RECORDED {
             self.memory_uses.unrecorded += 1;
@@ -233,9 +249,15 @@ impl wit::Host for CallState {
             text: doc.text,
             metadata,
         };
-        warden_memory::hybrid::put_document(&*store, self.embedder.as_deref(), &namespace, &doc)
-            .await
-            .map_err(MemoryError::from)?;
+        let embedded = warden_memory::hybrid::put_document_recorded(
+            &*store,
+            self.embedder.as_deref(),
+            &namespace,
+            &doc,
+        )
+        .await
+        .map_err(MemoryError::from)?;
+        self.embedded(embedded);
         self.used("put-document", &namespace, &doc.id, bytes);
         Ok(())
     }
@@ -286,7 +308,7 @@ impl wit::Host for CallState {
         let filter = warden_memory::parse_filter(filter.as_deref())?;
         let embedder = self.embedder.clone();
         let limit = limit.clamp(1, 100);
-        let hits = warden_memory::hybrid::search(
+        let (hits, embedded) = warden_memory::hybrid::search_recorded(
             &*store,
             embedder.as_deref(),
             &namespace,
@@ -296,6 +318,7 @@ impl wit::Host for CallState {
         )
         .await
         .map_err(MemoryError::from)?;
+        self.embedded(embedded);
         self.used("search", &namespace, &query, 0);
         Ok(hits
             .into_iter()

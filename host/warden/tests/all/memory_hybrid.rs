@@ -66,7 +66,11 @@ impl FakeEmbeddings {
                         .collect();
                     (
                         StatusCode::OK,
-                        axum::Json(json!({"object": "list", "data": data})),
+                        axum::Json(json!({
+                            "object": "list",
+                            "data": data,
+                            "usage": {"prompt_tokens": 3, "total_tokens": 3},
+                        })),
                     )
                 }
             }),
@@ -166,6 +170,47 @@ async fn notes_are_found_by_meaning_and_by_words() {
         .await
         .unwrap();
     assert!(!search("cat").await.contains(&"n2".to_string()));
+}
+
+/// Every request a guest's memory operation makes to the embedding route is on the
+/// call's record, as a model call of that route, answered or not.
+#[tokio::test]
+async fn embedding_requests_are_on_the_record_of_the_call_that_made_them() {
+    let fake = FakeEmbeddings::start(false).await;
+    let home = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new().unwrap();
+    let store = SqliteMemory::open(&home.path().join("memory.db")).unwrap();
+    runtime.set_memory(Arc::new(store)).unwrap();
+    runtime
+        .set_embedder(Arc::new(embedder(&fake.config())))
+        .unwrap();
+    let audit = warden::audit::Audit::open(home.path(), Default::default()).unwrap();
+    runtime.set_audit(audit.clone()).unwrap();
+    let grant = Grant {
+        memory: [("notes".to_string(), MemoryGrant::new(Access::ReadWrite))].into(),
+        ..Grant::default()
+    };
+    let notes = crate::load_into(&runtime, "notes", guests::NOTES, grant);
+    let args = json!({"id": "n1", "text": "Booked a sedan"});
+    runtime.call(&notes, "remember", &args).await.unwrap();
+    runtime
+        .call(&notes, "search", &json!({"query": "car"}))
+        .await
+        .unwrap();
+    let records = audit
+        .read(warden::audit::Filter {
+            kind: Some("model.call".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    for record in &records {
+        assert_eq!(record.plugin.as_deref(), Some("notes"));
+        assert_eq!(record.fields["route"], "embed");
+        assert_eq!(record.fields["target"], "local/fake-embed");
+        assert_eq!(record.fields["input_tokens"], 3);
+        assert!(record.fields["call"].is_u64(), "{record:?}");
+    }
 }
 
 #[tokio::test]

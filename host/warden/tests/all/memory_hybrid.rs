@@ -106,6 +106,27 @@ fn embedder(config: &str) -> Embedder {
         .expect("an embedding route is set")
 }
 
+/// A runtime with a memory store in a temporary home and `fake` as its embedder.
+fn with_embedder(fake: &FakeEmbeddings) -> (tempfile::TempDir, Runtime) {
+    let home = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new().unwrap();
+    let store = SqliteMemory::open(&home.path().join("memory.db")).unwrap();
+    runtime.set_memory(Arc::new(store)).unwrap();
+    runtime
+        .set_embedder(Arc::new(embedder(&fake.config())))
+        .unwrap();
+    (home, runtime)
+}
+
+/// The `notes` plugin, granted its namespace.
+fn notes_plugin(runtime: &Runtime) -> warden::Plugin {
+    let grant = Grant {
+        memory: [("notes".to_string(), MemoryGrant::new(Access::ReadWrite))].into(),
+        ..Grant::default()
+    };
+    crate::load_into(runtime, "notes", guests::NOTES, grant)
+}
+
 const NOTES: [(&str, &str); 4] = [
     ("n1", "Booked a sedan for the airport transfer"),
     ("n2", "The kitten needs its vaccination on Friday"),
@@ -116,18 +137,8 @@ const NOTES: [(&str, &str); 4] = [
 #[tokio::test]
 async fn notes_are_found_by_meaning_and_by_words() {
     let fake = FakeEmbeddings::start(false).await;
-    let home = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new().unwrap();
-    let store = SqliteMemory::open(&home.path().join("memory.db")).unwrap();
-    runtime.set_memory(Arc::new(store)).unwrap();
-    runtime
-        .set_embedder(Arc::new(embedder(&fake.config())))
-        .unwrap();
-    let grant = Grant {
-        memory: [("notes".to_string(), MemoryGrant::new(Access::ReadWrite))].into(),
-        ..Grant::default()
-    };
-    let notes = crate::load_into(&runtime, "notes", guests::NOTES, grant);
+    let (_home, runtime) = with_embedder(&fake);
+    let notes = notes_plugin(&runtime);
     for (id, text) in NOTES {
         let args = json!({"id": id, "text": text});
         runtime.call(&notes, "remember", &args).await.unwrap();
@@ -177,20 +188,10 @@ async fn notes_are_found_by_meaning_and_by_words() {
 #[tokio::test]
 async fn embedding_requests_are_on_the_record_of_the_call_that_made_them() {
     let fake = FakeEmbeddings::start(false).await;
-    let home = tempfile::tempdir().unwrap();
-    let runtime = Runtime::new().unwrap();
-    let store = SqliteMemory::open(&home.path().join("memory.db")).unwrap();
-    runtime.set_memory(Arc::new(store)).unwrap();
-    runtime
-        .set_embedder(Arc::new(embedder(&fake.config())))
-        .unwrap();
+    let (home, runtime) = with_embedder(&fake);
     let audit = warden::audit::Audit::open(home.path(), Default::default()).unwrap();
     runtime.set_audit(audit.clone()).unwrap();
-    let grant = Grant {
-        memory: [("notes".to_string(), MemoryGrant::new(Access::ReadWrite))].into(),
-        ..Grant::default()
-    };
-    let notes = crate::load_into(&runtime, "notes", guests::NOTES, grant);
+    let notes = notes_plugin(&runtime);
     let args = json!({"id": "n1", "text": "Booked a sedan"});
     runtime.call(&notes, "remember", &args).await.unwrap();
     runtime

@@ -313,3 +313,40 @@ async fn a_read_only_grant_refuses_each_change_on_record_and_then_serves() {
         .unwrap();
     assert!(rw.path().join("d").is_dir());
 }
+
+#[tokio::test]
+async fn refusals_a_tool_ignores_are_on_record_within_the_per_call_cap() {
+    let home = tempfile::tempdir().unwrap();
+    let ro = tempfile::tempdir().unwrap();
+    std::fs::write(ro.path().join("keep.txt"), "original").unwrap();
+    let runtime = recorded(home.path());
+    let grant = Grant {
+        fs: vec![fs(ro.path(), "/ro", Access::Read)],
+        ..Grant::default()
+    };
+    let hostile = crate::load_into(&runtime, "hostile", guests::HOSTILE, grant);
+    // The per-call cap of opens and changes recorded one by one.
+    let max: u64 = 1000;
+    let args = json!({"op": "unlink", "path": "/ro/keep.txt", "to": "", "count": max + 5});
+    let failed = runtime
+        .call(&hostile, "fs-change-ignoring", &args)
+        .await
+        .unwrap();
+    // The tool shrugged every refusal off and succeeded: each is still on record, up
+    // to the cap, and the rest are counted.
+    assert_eq!(failed, json!(max + 5));
+    let records = runtime.audit().unwrap().read(Filter::default()).unwrap();
+    let denied = records
+        .iter()
+        .filter(|r| r.kind == "capability.denied" && r.fields["op"] == json!("unlink"))
+        .count();
+    assert_eq!(denied, max as usize);
+    let counted: Vec<_> = records
+        .iter()
+        .filter_map(|r| r.fields.get("unrecorded"))
+        .collect();
+    assert_eq!(counted, [&json!(5)]);
+    let call = records.iter().find(|r| r.kind == "tool.call").unwrap();
+    assert_eq!(call.outcome.map(|o| o.as_str()), Some("ok"));
+    assert!(ro.path().join("keep.txt").exists());
+}

@@ -98,6 +98,13 @@ impl Guest for Hostile {
         change(&op, &path, &to).map_err(|e| format!("{op} {path}: {}", e.name()))
     }
 
+    fn fs_change_ignoring(op: String, path: String, to: String, count: u32) -> u32 {
+        let failed = (0..count)
+            .filter(|_| change(&op, &path, &to).is_err())
+            .count();
+        u32::try_from(failed).unwrap_or(u32::MAX)
+    }
+
     fn write_file(path: String, content: String) -> Result<(), String> {
         std::fs::write(&path, content).map_err(|e| format!("{path}: {e}"))
     }

@@ -49,7 +49,8 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking WASI")?;
-        crate::capabilities::files::add_to_linker(&mut linker).context("recording file opens")?;
+        crate::capabilities::files::add_to_linker(&mut linker)
+            .context("recording file opens and changes")?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(anyhow::Error::from)
             .context("linking wasi:http")?;

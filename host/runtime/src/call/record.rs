@@ -222,7 +222,7 @@ impl Record<'_> {
 
 /// The records of what a guest did at the host boundary during one call (a tool call,
 /// an agent's step), in `report`: one `capability.use` per HTTP request, file opened,
-/// environment read and memory operation, one `model.call` per model call, one
+/// change to the file system, environment read and memory operation, one `model.call` per model call, one
 /// `capability.denied` per refusal (whether or not the call then failed). `base` starts
 /// each record of a kind with who, what and which call.
 pub(super) fn host_events(report: &Report, base: &dyn Fn(&str) -> Event, events: &mut Vec<Event>) {
@@ -301,8 +301,9 @@ pub(super) fn model_event(event: Event, used: &ModelUse) -> Event {
     event
 }
 
-/// One record per file opened (a denial when the grant refused it), one for a read of
-/// the environment (the names only), one counting opens past the cap.
+/// One record per file opened or change made to the file system (a denial when the
+/// grant refused it), one for a read of the environment (the names only), one counting
+/// the opens and changes past the cap.
 fn file_events(files: &FileUses, base: &dyn Fn(&str) -> Event, events: &mut Vec<Event>) {
     if let Some(names) = &files.env_read {
         events.push(
@@ -314,33 +315,39 @@ fn file_events(files: &FileUses, base: &dyn Fn(&str) -> Event, events: &mut Vec<
         );
     }
     for used in &files.uses {
-        let event = match used.error {
-            None => base("capability.use").outcome(Outcome::Ok),
-            Some(error) if used.is_denied() => base("capability.denied")
+        let mut event = match (used.error, &used.denied) {
+            (None, _) => base("capability.use").outcome(Outcome::Ok),
+            (Some(error), Some(reason)) => base("capability.denied")
                 .outcome(Outcome::Denied)
                 .field("target", used.path.clone())
-                .field(
-                    "reason",
-                    format!("{error}: the grant does not allow {} here", used.mode),
-                ),
-            Some(error) => base("capability.use")
+                .field("reason", reason.clone())
+                .field("error", error),
+            (Some(error), None) => base("capability.use")
                 .outcome(Outcome::Error)
                 .field("error", error),
         };
-        events.push(
-            event
-                .field("capability", "fs")
-                .field("op", "open")
-                .field("path", used.path.clone())
-                .field("mode", used.mode.clone()),
-        );
+        event = event
+            .field("capability", "fs")
+            .field("op", used.op)
+            .field("path", used.path.clone());
+        if let Some(to) = &used.to {
+            let key = if used.op == "symlink" {
+                "points_to"
+            } else {
+                "to"
+            };
+            event = event.field(key, to.clone());
+        }
+        if let Some(mode) = &used.mode {
+            event = event.field("mode", mode.clone());
+        }
+        events.push(event);
     }
     if files.unrecorded > 0 {
         events.push(
             base("capability.use")
                 .outcome(Outcome::Ok)
                 .field("capability", "fs")
-                .field("op", "open")
                 .field("unrecorded", files.unrecorded),
         );
     }

@@ -2,7 +2,8 @@
 //! same shape: the part of the grant it reads, its per-call state, its host
 //! implementation (or the wrapper over wasmtime-wasi's), and what it records.
 //!
-//! - [`files`]: `wasi:filesystem` preopens (opens recorded) and `wasi:cli` environment;
+//! - [`files`]: `wasi:filesystem` preopens (opens and changes recorded) and `wasi:cli`
+//!   environment;
 //! - [`net`]: `wasi:http` through the allow-list, address checks and secrets;
 //! - [`memory`]: `warden:host/memory`, by namespace;
 //! - [`models`]: `warden:host/models`, by route, within budgets;

@@ -10,6 +10,7 @@ mod cli;
 mod cli_snapshots;
 mod docs;
 mod foreign;
+mod fs_changes;
 mod gate;
 mod grant_import;
 mod grants;

@@ -2,6 +2,8 @@
 
 use std::hint::black_box;
 
+use wasip2::filesystem::types as fs;
+
 warden_sdk::wit_bindgen::generate!({
     world: "warden-test:hostile/hostile",
     path: ["../../../wit", "wit"],
@@ -92,6 +94,17 @@ impl Guest for Hostile {
             .map_err(|e| format!("{path}: {e}"))
     }
 
+    fn fs_change(op: String, path: String, to: String) -> Result<(), String> {
+        change(&op, &path, &to).map_err(|e| format!("{op} {path}: {}", e.name()))
+    }
+
+    fn fs_change_ignoring(op: String, path: String, to: String, count: u32) -> u32 {
+        let failed = (0..count)
+            .filter(|_| change(&op, &path, &to).is_err())
+            .count();
+        u32::try_from(failed).unwrap_or(u32::MAX)
+    }
+
     fn write_file(path: String, content: String) -> Result<(), String> {
         std::fs::write(&path, content).map_err(|e| format!("{path}: {e}"))
     }
@@ -152,6 +165,69 @@ impl Guest for Hostile {
         for i in 0..lines {
             warden_sdk::log!(info, "flood line {i}"; line = i);
         }
+    }
+}
+
+/// The preopen `path` is under (the longest match) and the rest of `path`.
+fn under(path: &str) -> Result<(fs::Descriptor, String), fs::ErrorCode> {
+    wasip2::filesystem::preopens::get_directories()
+        .into_iter()
+        .filter_map(|(dir, name)| {
+            let rest = path.strip_prefix(name.trim_end_matches('/'))?;
+            let rest = rest.strip_prefix('/').or(rest.is_empty().then_some(""))?;
+            Some((name.len(), dir, rest.to_string()))
+        })
+        .max_by_key(|(len, ..)| *len)
+        .map(|(_, dir, rest)| (dir, if rest.is_empty() { ".".into() } else { rest }))
+        .ok_or(fs::ErrorCode::NoEntry)
+}
+
+/// `fs-change`: one call of `wasi:filesystem` per `op` (see the WIT).
+fn change(op: &str, path: &str, to: &str) -> Result<(), fs::ErrorCode> {
+    let (dir, rest) = under(path)?;
+    let seconds = || to.parse::<u64>().map_err(|_| fs::ErrorCode::Invalid);
+    let at = |seconds| {
+        fs::NewTimestamp::Timestamp(wasip2::clocks::wall_clock::Datetime {
+            seconds,
+            nanoseconds: 0,
+        })
+    };
+    match op {
+        "mkdir" => dir.create_directory_at(&rest),
+        "rmdir" => dir.remove_directory_at(&rest),
+        "unlink" => dir.unlink_file_at(&rest),
+        "rename" => {
+            let (new_dir, new_rest) = under(to)?;
+            dir.rename_at(&rest, &new_dir, &new_rest)
+        }
+        "link" => {
+            let (new_dir, new_rest) = under(to)?;
+            dir.link_at(fs::PathFlags::empty(), &rest, &new_dir, &new_rest)
+        }
+        "symlink" => dir.symlink_at(to, &rest),
+        "set-times" => dir.set_times_at(
+            fs::PathFlags::empty(),
+            &rest,
+            at(seconds()?),
+            at(seconds()?),
+        ),
+        "touch" => {
+            let file = dir.open_at(
+                fs::PathFlags::empty(),
+                &rest,
+                fs::OpenFlags::empty(),
+                fs::DescriptorFlags::READ,
+            )?;
+            file.set_times(at(seconds()?), at(seconds()?))
+        }
+        "set-size" => {
+            let open =
+                |flags| dir.open_at(fs::PathFlags::empty(), &rest, fs::OpenFlags::empty(), flags);
+            let file = open(fs::DescriptorFlags::READ | fs::DescriptorFlags::WRITE)
+                .or_else(|_| open(fs::DescriptorFlags::READ))?;
+            file.set_size(seconds()?)
+        }
+        _ => Err(fs::ErrorCode::Unsupported),
     }
 }
 

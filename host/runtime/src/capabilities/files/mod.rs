@@ -1,6 +1,8 @@
 //! WASI functions Warden wraps to record what a guest touched at the host boundary:
-//! every file or directory opened (path as the guest sees it, mode, outcome) and every
-//! read of its environment (the variable names, never their values).
+//! every file or directory opened (path as the guest sees it, mode, outcome), every
+//! change to the file system ([`change`]: unlink, rmdir, rename, mkdir, symlink, link,
+//! set-times, set-size) and every read of its environment (the variable names, never
+//! their values).
 //!
 //! The wrappers are linked over wasmtime-wasi's own definitions (shadowing). They
 //! observe and never widen what the grant allows. `open-at` opens as wasmtime-wasi
@@ -8,8 +10,10 @@
 //! socket or a device file in a granted directory is refused (a `capability.denied`
 //! naming its kind; the guest sees `not-permitted`), as its open could block past the
 //! call's deadline. A refusal by a read-only preopen (`read-only`, `not-permitted`,
-//! `access`) is recorded as a denial. A call records at most [`MAX_FILE_USES`] opens;
-//! past that it counts.
+//! `access`) is recorded as a denial naming the read-only grant. A call records at most
+//! [`MAX_FILE_USES`] opens and changes; past that it counts. Writes through a
+//! descriptor's streams are not recorded one by one: the open that gave the
+//! descriptor is, with its mode.
 
 use std::collections::HashMap;
 
@@ -24,46 +28,60 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     DescriptorFlags, ErrorCode, OpenFlags, PathFlags,
 };
 
+use self::note::note;
 use self::open::Opened;
 use crate::denial::Denial;
 use crate::state::CallState;
 
+mod change;
+mod note;
 mod open;
 
 /// The WASI version whose instances are wrapped (the one wasmtime-wasi links; guests
 /// importing any 0.2.x are matched to it).
 const WASI: &str = "0.2.12";
 
-/// Opens recorded one by one per call; more are counted in [`FileUses::unrecorded`].
+/// Opens and changes recorded one by one per call; more are counted in
+/// [`FileUses::unrecorded`].
 pub const MAX_FILE_USES: usize = 1000;
 
-/// One open of a file or directory.
+/// One open of a file or directory, or one change to the file system.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileUse {
-    /// The path as the guest named it, joined to its preopen (`/data/a.txt`).
+    /// `open`, or the change: `mkdir`, `rmdir`, `unlink`, `rename`, `link`,
+    /// `symlink`, `set-times`, `set-size`.
+    pub op: &'static str,
+    /// The path as the guest named it, joined to its preopen (`/data/a.txt`): the
+    /// file opened or changed, the source of a rename or link, the link a symlink makes.
     pub path: String,
-    /// `read`, `write`, `read-write`, with `+create`, `+truncate`, `+exclusive`,
-    /// `+directory` as asked.
-    pub mode: String,
-    /// `None` when it opened, else the WASI error code (`no-entry`, `read-only`…).
+    /// `rename`, `link`: the new path, joined to its preopen; `symlink`: what the link
+    /// points to, as the guest wrote it.
+    pub to: Option<String>,
+    /// `open`: `read`, `write`, `read-write`, with `+create`, `+truncate`,
+    /// `+exclusive`, `+directory` as asked.
+    pub mode: Option<String>,
+    /// `None` when it was done, else the WASI error code (`no-entry`, `read-only`…).
     pub error: Option<&'static str>,
+    /// Why it was refused, when the grant (or the host's permissions on a granted
+    /// directory) refused it rather than, say, the file not existing.
+    pub denied: Option<String>,
 }
 
 impl FileUse {
     /// True when the grant refused it (rather than, say, the file not existing).
     pub fn is_denied(&self) -> bool {
-        matches!(self.error, Some("read-only" | "not-permitted" | "access"))
+        self.denied.is_some()
     }
 }
 
-/// What a call opened and read, for its audit records.
+/// What a call opened, changed and read, for its audit records.
 #[derive(Debug, Default)]
 pub struct FileUses {
-    /// Guest paths of the directory descriptors the guest holds, by resource rep.
-    dirs: HashMap<u32, String>,
-    /// Opens, in order, up to [`MAX_FILE_USES`].
+    /// Guest paths of the descriptors the guest holds, by resource rep.
+    paths: HashMap<u32, String>,
+    /// Opens and changes, in order, up to [`MAX_FILE_USES`].
     pub uses: Vec<FileUse>,
-    /// Opens past [`MAX_FILE_USES`], not recorded one by one.
+    /// Opens and changes past [`MAX_FILE_USES`], not recorded one by one.
     pub unrecorded: u64,
     /// Names of the environment variables the guest read (once per call).
     pub env_read: Option<Vec<String>>,
@@ -77,10 +95,15 @@ impl FileUses {
             self.unrecorded += 1;
         }
     }
+
+    /// The guest path of descriptor `rep` joined with `path` (see [`join`]).
+    fn at(&self, rep: u32, path: &str) -> String {
+        join(self.paths.get(&rep).map(String::as_str), path)
+    }
 }
 
-/// Wraps `open-at`, `get-directories` and `get-environment` in `linker`, which must
-/// already hold wasmtime-wasi's definitions.
+/// Wraps `open-at`, the changes ([`change`]), `get-directories` and `get-environment`
+/// in `linker`, which must already hold wasmtime-wasi's definitions.
 pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
     linker.allow_shadowing(true);
     let result = wrap(linker);
@@ -104,8 +127,7 @@ fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
                 DescriptorFlags,
             )| {
                 Box::new(async move {
-                    let parent = store.data().files.dirs.get(&dir.rep()).cloned();
-                    let full = join(parent.as_deref(), &path);
+                    let full = store.data().files.at(dir.rep(), &path);
                     let state = store.data_mut();
                     let fs = state.filesystem();
                     let parent = fs.table.get(&dir)?.clone();
@@ -118,22 +140,19 @@ fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
                             }
                             Err(code) => Err(code),
                         };
-                    let is_dir = open.contains(OpenFlags::DIRECTORY);
-                    let files = &mut store.data_mut().files;
-                    if let (Ok(fd), true) = (&opened, is_dir) {
-                        files.dirs.insert(fd.rep(), full.clone());
+                    let state = store.data_mut();
+                    if let Ok(fd) = &opened {
+                        state.files.paths.insert(fd.rep(), full.clone());
                     }
-                    files.push(FileUse {
-                        path: full,
-                        mode: mode(open, flags),
-                        error: opened.as_ref().err().map(error_name),
-                    });
+                    let mode = Some(mode(open, flags));
+                    note(state, "open", full, None, mode, opened.as_ref().err());
                     Ok((opened,))
                 })
             },
         )
         .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem open-at")?;
+    change::wrap(&mut types)?;
 
     let mut preopens = linker
         .instance(&format!("wasi:filesystem/preopens@{WASI}"))
@@ -145,7 +164,7 @@ fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
                 let state = store.data_mut();
                 let dirs = state.filesystem().get_directories()?;
                 for (fd, name) in &dirs {
-                    state.files.dirs.insert(fd.rep(), name.clone());
+                    state.files.paths.insert(fd.rep(), name.clone());
                 }
                 Ok((dirs,))
             },
@@ -279,6 +298,23 @@ mod tests {
         assert_eq!(join(Some("/data/"), "."), "/data/");
         assert_eq!(join(Some("/"), "x"), "/x");
         assert_eq!(join(None, "x//y"), "x/y");
+    }
+
+    #[test]
+    fn opens_and_changes_share_one_cap() {
+        let mut files = FileUses::default();
+        for op in ["open", "unlink"].iter().cycle().take(MAX_FILE_USES + 3) {
+            files.push(FileUse {
+                op,
+                path: "/rw/a".into(),
+                to: None,
+                mode: None,
+                error: None,
+                denied: None,
+            });
+        }
+        assert_eq!(files.uses.len(), MAX_FILE_USES);
+        assert_eq!(files.unrecorded, 3);
     }
 
     #[test]

@@ -7,10 +7,13 @@
 //! [`MAX_OPS`] operations, and the first [`MAX_RECORDED`] are on the record one by one
 //! (the rest are counted in one record).
 
+use std::sync::Arc;
+
 use crate::bindings::warden::host::memory as wit;
 use crate::denial::Denial;
 use crate::state::CallState;
 use warden_config::grant::MemoryGrant;
+use warden_models::{ChatRequest, Message, Payer, Reservation, Role, Router, Usage};
 
 use warden_memory::{
     Document, Entry, MemoryError, Store, check_metadata, check_size, now, writable,
@@ -38,6 +41,9 @@ pub struct MemoryUses {
     /// Operations done past [`MAX_RECORDED`].
     pub unrecorded: u64,
 }
+
+/// An embedding held against the budgets: the router to settle it with.
+type Held = Option<(Arc<Router>, Reservation)>;
 
 /// One memory operation a guest did, for the call's audit records.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +77,7 @@ impl CallState {
         op: &'static str,
         namespace: &str,
         write: bool,
-    ) -> Result<(MemoryGrant, std::sync::Arc<dyn Store>), MemoryError> {
+    ) -> Result<(MemoryGrant, Arc<dyn Store>), MemoryError> {
         self.memory_uses.ops = self.memory_uses.ops.saturating_add(1);
         if self.memory_uses.ops > MAX_OPS {
             return Err(MemoryError::TooLarge(format!(
@@ -102,9 +108,53 @@ impl CallState {
         Ok((granted.expect("checked above"), store))
     }
 
+    /// The embedder for a memory operation on `text`, once its embedding is held
+    /// against the daily budgets that apply (the embedding route's, the payer's): an
+    /// embedding past a budget is not made, and the operation goes on by full text
+    /// (the refusal is on the record as the route's model call).
+    fn embedder_within_budget(
+        &mut self,
+        text: &str,
+    ) -> (Option<Arc<warden_memory::Embedder>>, Held) {
+        let (Some(embedder), Some(router)) = (self.embedder.clone(), self.router.clone()) else {
+            return (self.embedder.clone(), None);
+        };
+        let request = ChatRequest {
+            messages: vec![Message::new(Role::User, text)],
+            max_tokens: Some(0),
+            ..ChatRequest::default()
+        };
+        let payer = Payer {
+            plugin: None,
+            principal: self.models.payer.as_deref(),
+        };
+        match router.reserve(embedder.route(), payer, &request) {
+            Ok(reservation) => (Some(embedder), Some((router, reservation))),
+            Err(err) => {
+                self.models
+                    .uses
+                    .push(crate::capabilities::models::ModelUse {
+                        route: embedder.route().to_string(),
+                        target: None,
+                        tokens: (0, 0),
+                        cost: 0.0,
+                        outcome: format!("not embedded: {err}"),
+                    });
+                (None, None)
+            }
+        }
+    }
+
     /// Puts the embedding request a memory operation made on the call's record, as a
-    /// model call of the embedding route.
-    fn embedded(&mut self, used: Option<warden_memory::hybrid::EmbedUse>) {
+    /// model call of the embedding route, and settles its budgets with what it used.
+    fn embedded(&mut self, used: Option<warden_memory::hybrid::EmbedUse>, held: Held) {
+        if let Some((router, reservation)) = held {
+            let usage = Usage {
+                input: used.as_ref().map_or(0, |u| u.tokens),
+                ..Usage::default()
+            };
+            router.settle(reservation, &usage, 0.0);
+        }
         if let Some(used) = used {
             self.models
                 .uses
@@ -249,15 +299,22 @@ impl wit::Host for CallState {
             text: doc.text,
             metadata,
         };
+        let (embedder, held) = self.embedder_within_budget(&doc.text);
         let embedded = warden_memory::hybrid::put_document_recorded(
             &*store,
-            self.embedder.as_deref(),
+            embedder.as_deref(),
             &namespace,
             &doc,
         )
-        .await
-        .map_err(MemoryError::from)?;
-        self.embedded(embedded);
+        .await;
+        let embedded = match embedded {
+            Ok(used) => used,
+            Err(err) => {
+                self.embedded(None, held);
+                return Err(MemoryError::from(err).into());
+            }
+        };
+        self.embedded(embedded, held);
         self.used("put-document", &namespace, &doc.id, bytes);
         Ok(())
     }
@@ -306,9 +363,9 @@ impl wit::Host for CallState {
         at_most("the query", &query, MAX_QUERY)?;
         at_most("the filter", filter.as_deref().unwrap_or(""), MAX_QUERY)?;
         let filter = warden_memory::parse_filter(filter.as_deref())?;
-        let embedder = self.embedder.clone();
+        let (embedder, held) = self.embedder_within_budget(&query);
         let limit = limit.clamp(1, 100);
-        let (hits, embedded) = warden_memory::hybrid::search_recorded(
+        let searched = warden_memory::hybrid::search_recorded(
             &*store,
             embedder.as_deref(),
             &namespace,
@@ -316,9 +373,15 @@ impl wit::Host for CallState {
             &filter,
             limit,
         )
-        .await
-        .map_err(MemoryError::from)?;
-        self.embedded(embedded);
+        .await;
+        let (hits, embedded) = match searched {
+            Ok(found) => found,
+            Err(err) => {
+                self.embedded(None, held);
+                return Err(MemoryError::from(err).into());
+            }
+        };
+        self.embedded(embedded, held);
         self.used("search", &namespace, &query, 0);
         Ok(hits
             .into_iter()

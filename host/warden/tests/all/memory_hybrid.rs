@@ -214,6 +214,49 @@ async fn embedding_requests_are_on_the_record_of_the_call_that_made_them() {
     }
 }
 
+/// Embeddings count against the daily budgets like any model call: past the embedding
+/// route's budget a document is stored without its embedding (found by its words),
+/// and the refusal is on the record.
+#[tokio::test]
+async fn embeddings_are_held_to_the_routes_daily_budget() {
+    let fake = FakeEmbeddings::start(false).await;
+    let config = format!(
+        "{}\n[models.budgets.routes.embed]\ntokens_per_day = 4\n",
+        fake.config()
+    );
+    let (home, runtime) = with_embedder(&fake);
+    let models = Config::parse(&config, "test config").unwrap().models;
+    runtime
+        .set_router(Arc::new(warden::models::Router::new(models).unwrap()))
+        .unwrap();
+    let audit = warden::audit::Audit::open(home.path(), Default::default()).unwrap();
+    runtime.set_audit(audit.clone()).unwrap();
+    let notes = notes_plugin(&runtime);
+    for (id, text) in [("n1", "Booked a sedan"), ("n2", "A kitten")] {
+        let args = json!({"id": id, "text": text});
+        runtime.call(&notes, "remember", &args).await.unwrap();
+    }
+    // The first used 3 of the 4 tokens; the second (about 2 more) would pass them.
+    assert_eq!(fake.requests.load(Ordering::SeqCst), 1);
+    let records = audit
+        .read(warden::audit::Filter {
+            kind: Some("model.call".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[0].fields["input_tokens"], 3);
+    let refused = records[1].fields["error"].as_str().unwrap();
+    assert!(refused.starts_with("not embedded"), "{refused}");
+    assert!(refused.contains("budget"), "{refused}");
+    // Stored all the same, and found by its words.
+    let found = runtime
+        .call(&notes, "search", &json!({"query": "kitten"}))
+        .await
+        .unwrap();
+    assert_eq!(found[0]["id"], "n2", "{found}");
+}
+
 #[tokio::test]
 async fn a_failing_embedding_route_loses_nothing() {
     let fake = FakeEmbeddings::start(true).await;

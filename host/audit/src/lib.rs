@@ -31,6 +31,9 @@ pub mod time;
 pub mod verify;
 pub mod writer;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::io::{BufRead as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};

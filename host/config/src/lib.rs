@@ -24,3 +24,6 @@ pub mod memory;
 pub mod names;
 pub mod runs;
 pub mod wassette;
+
+#[cfg(test)]
+mod fuzz;

@@ -74,6 +74,20 @@ impl Host {
         }
     }
 
+    /// `Err` for a name no DNS name has, which the URL parser lets through (`*`, an
+    /// empty name once its trailing dot is gone): found by fuzzing.
+    fn check(&self) -> anyhow::Result<()> {
+        if let Self::Domain(name) = self
+            && (name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+        {
+            bail!("host {name:?} is not a DNS name");
+        }
+        Ok(())
+    }
+
     /// The name as a TLS server name and for resolution.
     pub fn name(&self) -> String {
         match self {
@@ -138,9 +152,11 @@ impl Destination {
         let host = url
             .host()
             .ok_or_else(|| anyhow::anyhow!("the request has no host"))?;
+        let host = Host::from_url(host);
+        host.check()?;
         Ok(Self {
             scheme,
-            host: Host::from_url(host),
+            host,
             port: url.port_or_known_default().unwrap_or(scheme.default_port()),
         })
     }
@@ -183,6 +199,7 @@ fn parse_entry(text: &str, wildcard_ok: bool) -> anyhow::Result<(Destination, bo
     if rest.contains('*') {
         bail!("{text:?}: `*` is only allowed as the whole first label (\"*.example.com\")");
     }
+    host.check().with_context(|| format!("{text:?}"))?;
     let port = url.port_or_known_default().unwrap_or(scheme.default_port());
     Ok((Destination { scheme, host, port }, wildcard))
 }

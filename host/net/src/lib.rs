@@ -15,6 +15,9 @@ mod allow;
 mod connect;
 mod resolve;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use self::address::restricted;
 pub use self::allow::{AllowList, Destination, Host, Scheme, canonical_ip};
 pub use self::connect::{IoFuture, Outbound, tls_config};

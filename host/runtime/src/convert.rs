@@ -307,6 +307,9 @@ use from_json::convert;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+mod fuzz;
+
 /// A lower bound of the size of `val` as JSON ([`val_to_json`] then serialized), or
 /// `None` once it passes `max`: a result too large to keep is refused without
 /// building its JSON (which takes several times the memory of the value).

@@ -191,7 +191,7 @@ async fn limits_come_from_the_grant() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "tool-error", "{err}");
-    let err = call(&plugin, "big-bytes", json!({"kb": 1024}))
+    let err = call(&plugin, "big-bytes", json!({"kb": 16}))
         .await
         .unwrap_err();
     assert!(

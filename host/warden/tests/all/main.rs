@@ -34,6 +34,7 @@ mod schemas;
 mod serve;
 mod smoke;
 mod special_files;
+mod tables;
 mod templates;
 mod upstream;
 

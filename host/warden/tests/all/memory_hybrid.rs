@@ -118,6 +118,16 @@ fn with_embedder(fake: &FakeEmbeddings) -> (tempfile::TempDir, Runtime) {
     (home, runtime)
 }
 
+/// The `model.call` records of `audit`, oldest first.
+fn model_calls(audit: &warden::audit::Audit) -> Vec<warden::audit::Record> {
+    audit
+        .read(warden::audit::Filter {
+            kind: Some("model.call".into()),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
 /// The `notes` plugin, granted its namespace.
 fn notes_plugin(runtime: &Runtime) -> warden::Plugin {
     let grant = Grant {
@@ -198,12 +208,7 @@ async fn embedding_requests_are_on_the_record_of_the_call_that_made_them() {
         .call(&notes, "search", &json!({"query": "car"}))
         .await
         .unwrap();
-    let records = audit
-        .read(warden::audit::Filter {
-            kind: Some("model.call".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    let records = model_calls(&audit);
     assert_eq!(records.len(), 2, "{records:?}");
     for record in &records {
         assert_eq!(record.plugin.as_deref(), Some("notes"));
@@ -238,12 +243,7 @@ async fn embeddings_are_held_to_the_routes_daily_budget() {
     }
     // The first used 3 of the 4 tokens; the second (about 2 more) would pass them.
     assert_eq!(fake.requests.load(Ordering::SeqCst), 1);
-    let records = audit
-        .read(warden::audit::Filter {
-            kind: Some("model.call".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    let records = model_calls(&audit);
     assert_eq!(records.len(), 2, "{records:?}");
     assert_eq!(records[0].fields["input_tokens"], 3);
     let refused = records[1].fields["error"].as_str().unwrap();

@@ -24,64 +24,32 @@ use crate::state::CallState;
 /// What a change wrapper returns to the guest.
 type Changed = wasmtime::Result<(Result<(), ErrorCode>,)>;
 
+/// Wraps `[method]descriptor.$method` (a directory and a path) as the change `$op`.
+macro_rules! wrap_at {
+    ($types:expr, $method:literal, $op:literal, $call:ident) => {
+        $types
+            .func_wrap_async(
+                concat!("[method]descriptor.", $method),
+                |mut store: StoreContextMut<'_, CallState>,
+                 (dir, path): (Resource<Descriptor>, String)| {
+                    Box::new(async move {
+                        let full = store.data().files.at(dir.rep(), &path);
+                        let done = store.data_mut().filesystem().$call(dir, path).await;
+                        finish(store.data_mut(), $op, full, None, done)
+                    })
+                },
+            )
+            .map_err(anyhow::Error::from)
+            .context(concat!("wrapping wasi:filesystem ", $method))?;
+    };
+}
+
 /// Wraps the changes in `types`, the `wasi:filesystem/types` instance of the linker.
 pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> anyhow::Result<()> {
-    types
-        .func_wrap_async(
-            "[method]descriptor.create-directory-at",
-            |mut store: StoreContextMut<'_, CallState>,
-             (dir, path): (Resource<Descriptor>, String)| {
-                Box::new(async move {
-                    let full = store.data().files.at(dir.rep(), &path);
-                    let done = store
-                        .data_mut()
-                        .filesystem()
-                        .create_directory_at(dir, path)
-                        .await;
-                    finish(store.data_mut(), "mkdir", full, None, done)
-                })
-            },
-        )
-        .map_err(anyhow::Error::from)
-        .context("wrapping wasi:filesystem create-directory-at")?;
-
-    types
-        .func_wrap_async(
-            "[method]descriptor.remove-directory-at",
-            |mut store: StoreContextMut<'_, CallState>,
-             (dir, path): (Resource<Descriptor>, String)| {
-                Box::new(async move {
-                    let full = store.data().files.at(dir.rep(), &path);
-                    let done = store
-                        .data_mut()
-                        .filesystem()
-                        .remove_directory_at(dir, path)
-                        .await;
-                    finish(store.data_mut(), "rmdir", full, None, done)
-                })
-            },
-        )
-        .map_err(anyhow::Error::from)
-        .context("wrapping wasi:filesystem remove-directory-at")?;
-
-    types
-        .func_wrap_async(
-            "[method]descriptor.unlink-file-at",
-            |mut store: StoreContextMut<'_, CallState>,
-             (dir, path): (Resource<Descriptor>, String)| {
-                Box::new(async move {
-                    let full = store.data().files.at(dir.rep(), &path);
-                    let done = store
-                        .data_mut()
-                        .filesystem()
-                        .unlink_file_at(dir, path)
-                        .await;
-                    finish(store.data_mut(), "unlink", full, None, done)
-                })
-            },
-        )
-        .map_err(anyhow::Error::from)
-        .context("wrapping wasi:filesystem unlink-file-at")?;
+    // The three that take a directory and a path, and change only what is there.
+    wrap_at!(types, "create-directory-at", "mkdir", create_directory_at);
+    wrap_at!(types, "remove-directory-at", "rmdir", remove_directory_at);
+    wrap_at!(types, "unlink-file-at", "unlink", unlink_file_at);
 
     types
         .func_wrap_async(

@@ -4,14 +4,18 @@
 //! [audit]
 //! keep_content = false     # arguments and results as digests only (the default)
 //! checkpoint_every = 1000  # sign the head every this many records (0: at shutdown only)
+//! durability = "full"      # or "process"; unset: each command's default
 //! ```
 //!
-//! [`KEEP_PAYLOADS_ENV`](super::KEEP_PAYLOADS_ENV), when set, overrides `keep_content`
-//! (file < environment). Secrets are never written, whatever the setting.
+//! `WARDEN_AUDIT_KEEP_PAYLOADS`, when set, overrides `keep_content`, and
+//! `WARDEN_AUDIT_DURABILITY` overrides `durability` (file < environment). Secrets are
+//! never written, whatever the setting. See [`Durability`] for what the two
+//! durabilities promise; `warden mcp` (stdio) defaults to `process`, every other
+//! command to `full`.
 
 use serde::{Deserialize, Serialize};
 
-use super::AuditOptions;
+use super::{AuditOptions, Durability};
 
 /// The `[audit]` table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +25,10 @@ pub struct AuditConfig {
     pub keep_content: bool,
     /// Sign a checkpoint of the head every this many records (0: only at shutdown).
     pub checkpoint_every: u64,
+    /// Synced before each answer (`full`) or within 10 ms of it (`process`); unset:
+    /// the command's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durability: Option<Durability>,
 }
 
 impl Default for AuditConfig {
@@ -29,6 +37,7 @@ impl Default for AuditConfig {
         Self {
             keep_content: defaults.keep_payloads,
             checkpoint_every: defaults.checkpoint_every,
+            durability: None,
         }
     }
 }
@@ -39,12 +48,19 @@ impl AuditConfig {
         *self == Self::default()
     }
 
-    /// The options this table sets; `keep_payloads`, when given, overrides
-    /// `keep_content` (the environment's setting, read by the caller).
-    pub fn options(&self, keep_payloads: Option<bool>) -> AuditOptions {
+    /// The options this table sets; `keep_payloads` and `durability`, when given,
+    /// override `keep_content` and `durability` (the environment's settings, read by
+    /// the caller); `default` is the command's durability where neither sets one.
+    pub fn options(
+        &self,
+        keep_payloads: Option<bool>,
+        durability: Option<Durability>,
+        default: Durability,
+    ) -> AuditOptions {
         AuditOptions {
             keep_payloads: keep_payloads.unwrap_or(self.keep_content),
             checkpoint_every: self.checkpoint_every,
+            durability: durability.or(self.durability).unwrap_or(default),
         }
     }
 }

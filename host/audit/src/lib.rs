@@ -4,7 +4,8 @@
 //! - [`record`]: a [`Record`] and the [`Event`] a caller reports; the hash chain;
 //! - [`canonical`]: the canonical JSON (RFC 8785) hashes and signatures cover;
 //! - [`store`]: the storage interface; [`sqlite`]: the embedded default
-//!   (`<home>/audit.db`, WAL, `synchronous=FULL`);
+//!   (`<home>/audit.db`, WAL, `synchronous=FULL`); [`durability`]: synced before the
+//!   answer (`full`) or within 10 ms of it (`process`);
 //! - [`writer`]: the one thread that owns the store and commits appends in groups;
 //! - [`verify`]: recomputing the chain; [`checkpoint`]: signed heads (`<home>/audit.key`);
 //! - [`time`]: record times.
@@ -24,6 +25,7 @@
 pub mod canonical;
 pub mod checkpoint;
 pub mod config;
+pub mod durability;
 pub mod record;
 pub mod sqlite;
 pub mod store;
@@ -44,6 +46,7 @@ use serde_json::{Value, json};
 
 pub use checkpoint::Checkpoint;
 pub use config::AuditConfig;
+pub use durability::Durability;
 pub use record::{Event, GENESIS, Outcome, Record, digest};
 pub use store::{Anchor, Batch, Filter, Head, Stats, Store, StoredRecord, ToolStats};
 pub use verify::{Problem, ProblemKind, Report, Start};
@@ -69,6 +72,8 @@ pub struct AuditOptions {
     pub keep_payloads: bool,
     /// Sign a checkpoint of the head every this many records (0: only at shutdown).
     pub checkpoint_every: u64,
+    /// Synced before each answer, or written before it and synced soon after.
+    pub durability: Durability,
 }
 
 impl Default for AuditOptions {
@@ -76,6 +81,7 @@ impl Default for AuditOptions {
         Self {
             keep_payloads: false,
             checkpoint_every: 1000,
+            durability: Durability::Full,
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite file in the home (`<home>/audit.db`), in WAL mode
 //! with `synchronous=FULL`, so a committed append survives a crash of the process and
-//! of the machine.
+//! of the machine. With [`Durability::Process`] it runs `synchronous=NORMAL`: a commit
+//! is in the WAL file (the operating system's cache) when it returns, and
+//! [`Store::sync`] fsyncs the WAL file.
 //!
 //! Tables: `records` (one row a record, `seq` the key, indexes for the query filters),
 //! `checkpoints` (signed heads), `anchors` (pruned prefixes).
@@ -14,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::checkpoint::Checkpoint;
+use super::durability::Durability;
 use super::record::Record;
 use super::store::{
     Anchor, Batch, Filter, Head, MakeAnchorRecord, MakeRecords, Stats, Store, StoredRecord,
@@ -62,6 +65,9 @@ const COLUMNS: &str = "seq, time, kind, principal, plugin, tool, outcome, fields
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// Whether the directory was synced since this store opened (the WAL file's entry
+    /// in it), done once with the first [`Store::sync`].
+    dir_synced: bool,
 }
 
 impl SqliteStore {
@@ -92,7 +98,15 @@ impl SqliteStore {
         Ok(Self {
             conn,
             path: path.to_path_buf(),
+            dir_synced: false,
         })
+    }
+
+    /// The WAL file beside the log.
+    fn wal_path(&self) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push("-wal");
+        PathBuf::from(name)
     }
 
     /// The file.
@@ -542,6 +556,46 @@ impl Store for SqliteStore {
             )
             .optional()
             .with_context(|| what)
+    }
+
+    fn set_durability(&mut self, durability: Durability) -> anyhow::Result<()> {
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Process => "NORMAL",
+        };
+        let what = self.context("setting the durability");
+        self.conn
+            .execute_batch(&format!("PRAGMA synchronous={synchronous};"))
+            .with_context(|| what)
+    }
+
+    fn sync(&mut self) -> anyhow::Result<()> {
+        let wal = self.wal_path();
+        // No WAL file: nothing was written since the last checkpoint of the WAL into the
+        // database, which SQLite syncs itself.
+        match std::fs::File::open(&wal) {
+            Ok(file) => file
+                .sync_data()
+                .with_context(|| format!("syncing {}", wal.display()))?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) => {
+                return Err(err).with_context(|| format!("opening {} to sync it", wal.display()));
+            }
+        }
+        if !self.dir_synced {
+            if let Some(dir) = self.path.parent() {
+                let dir = if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir
+                };
+                std::fs::File::open(dir)
+                    .and_then(|d| d.sync_all())
+                    .with_context(|| format!("syncing the directory {}", dir.display()))?;
+            }
+            self.dir_synced = true;
+        }
+        Ok(())
     }
 
     fn checkpoints(&mut self) -> anyhow::Result<Vec<Checkpoint>> {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::checkpoint::Checkpoint;
+use super::durability::Durability;
 use super::record::{Members, Outcome, Record, hash_is};
 
 /// The last record of the log.
@@ -186,7 +187,8 @@ pub type MakeAnchorRecord<'a> = dyn FnMut(&Anchor, &Head) -> Record + 'a;
 pub trait Store: Send {
     /// In one durable transaction: reads the head under the store's write lock, asks
     /// `make` for the records that follow it (and a checkpoint), writes them and
-    /// commits (returning once the commit is on disk). Returns what was written.
+    /// commits (returning once the commit is on disk, or, with
+    /// [`Durability::Process`], written). Returns what was written.
     fn append(&mut self, make: &mut MakeRecords<'_>) -> anyhow::Result<Batch>;
 
     /// The last record, if any.
@@ -229,4 +231,18 @@ pub trait Store: Send {
 
     /// Every stored checkpoint, oldest first.
     fn checkpoints(&mut self) -> anyhow::Result<Vec<Checkpoint>>;
+
+    /// How durable a commit is when [`Store::append`] returns: with
+    /// [`Durability::Process`] it need only be written (the writer calls
+    /// [`Store::sync`] within [`Durability::SYNC_WITHIN`]). A store that cannot do
+    /// less than sync keeps syncing (the default).
+    fn set_durability(&mut self, durability: Durability) -> anyhow::Result<()> {
+        let _ = durability;
+        Ok(())
+    }
+
+    /// Makes every commit so far durable (a no-op where each commit already is).
+    fn sync(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
 }

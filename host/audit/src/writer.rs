@@ -4,13 +4,14 @@
 //! records and when it stops.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
 use super::AuditOptions;
 use super::checkpoint::{Checkpoint, Signer};
+use super::durability::Durability;
 use super::record::{Event, GENESIS, Record};
 use super::store::{Batch, Store};
 
@@ -68,6 +69,8 @@ pub struct Writer {
     head: u64,
     /// Whether this writer appended anything (a read-only session signs nothing).
     appended: bool,
+    /// With [`Durability::Process`]: when the oldest commit not yet synced was made.
+    unsynced: Option<Instant>,
 }
 
 impl Writer {
@@ -76,6 +79,7 @@ impl Writer {
         home: PathBuf,
         options: AuditOptions,
     ) -> anyhow::Result<Self> {
+        store.set_durability(options.durability)?;
         let checkpointed = store.latest_checkpoint()?.map_or(0, |c| c.seq);
         let head = store.head()?.map_or(0, |h| h.seq);
         Ok(Self {
@@ -86,7 +90,43 @@ impl Writer {
             checkpointed,
             head,
             appended: false,
+            unsynced: None,
         })
+    }
+
+    /// Syncs the commits not yet synced. A failed sync is logged and the store goes
+    /// back to [`Durability::Full`]: the answers already given cannot be taken back,
+    /// but the next appends are synced or fail in their callers' hands.
+    fn sync(&mut self) {
+        if self.unsynced.take().is_none() {
+            return;
+        }
+        if let Err(err) = self.store.sync() {
+            tracing::error!(
+                "audit: syncing the log failed; records answered in the last {} ms may not survive a power cut; every append is synced from now on: {err:#}",
+                Durability::SYNC_WITHIN.as_millis()
+            );
+            self.options.durability = Durability::Full;
+            if let Err(err) = self.store.set_durability(Durability::Full) {
+                tracing::error!("audit: switching to full durability: {err:#}");
+            }
+        }
+    }
+
+    /// The next request; with commits waiting for their sync, syncs them when none
+    /// comes before their window closes. `None` once every sender is gone.
+    fn next_request(&mut self, requests: &mpsc::Receiver<Request>) -> Option<Request> {
+        loop {
+            let Some(since) = self.unsynced else {
+                return requests.recv().ok();
+            };
+            let left = Durability::SYNC_WITHIN.saturating_sub(since.elapsed());
+            match requests.recv_timeout(left) {
+                Ok(request) => return Some(request),
+                Err(RecvTimeoutError::Timeout) => self.sync(),
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
     }
 
     /// The store, for jobs.
@@ -156,6 +196,9 @@ impl Writer {
                     self.head = last.seq;
                     self.appended = true;
                 }
+                if self.options.durability == Durability::Process {
+                    self.unsynced.get_or_insert_with(Instant::now);
+                }
                 if let Some(checkpoint) = &batch.checkpoint {
                     self.checkpointed = checkpoint.seq;
                 }
@@ -184,7 +227,7 @@ impl Writer {
         // and how long it took.
         let mut answered = 0;
         let mut last_commit = Duration::ZERO;
-        while let Ok(first) = requests.recv() {
+        while let Some(first) = self.next_request(&requests) {
             let mut batch = Vec::new();
             let mut jobs = Vec::new();
             let mut next = Some(first);
@@ -226,8 +269,20 @@ impl Writer {
                 self.commit(batch);
                 last_commit = start.elapsed();
             }
+            if !jobs.is_empty() && self.options.durability == Durability::Process {
+                // A job may commit (a prune, a checkpoint): its sync is due too.
+                self.unsynced.get_or_insert_with(Instant::now);
+            }
             for job in jobs {
                 job(&mut self);
+            }
+            // Under a steady stream of appends no wait times out: sync once the oldest
+            // unsynced commit is due.
+            if self
+                .unsynced
+                .is_some_and(|since| since.elapsed() >= Durability::SYNC_WITHIN)
+            {
+                self.sync();
             }
         }
         if self.appended
@@ -235,5 +290,139 @@ impl Writer {
         {
             tracing::warn!("audit: signing the checkpoint at shutdown: {err:#}");
         }
+        if self.options.durability == Durability::Process {
+            // The shutdown checkpoint too.
+            self.unsynced.get_or_insert_with(Instant::now);
+        }
+        self.sync();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::super::sqlite::SqliteStore;
+    use super::super::store::{Anchor, Filter, Head, MakeAnchorRecord, MakeRecords, Stats};
+    use super::super::{Audit, AuditOptions, Event, StoredRecord};
+    use super::*;
+
+    /// The SQLite store, counting its syncs and noting the durability it was set to.
+    struct Counting {
+        inner: SqliteStore,
+        syncs: Arc<AtomicUsize>,
+        normal: Arc<AtomicUsize>,
+    }
+
+    impl Store for Counting {
+        fn append(&mut self, make: &mut MakeRecords<'_>) -> anyhow::Result<Batch> {
+            self.inner.append(make)
+        }
+        fn head(&mut self) -> anyhow::Result<Option<Head>> {
+            self.inner.head()
+        }
+        fn read(&mut self, filter: &Filter) -> anyhow::Result<Vec<Record>> {
+            self.inner.read(filter)
+        }
+        fn scan(
+            &mut self,
+            after_seq: u64,
+            limit: usize,
+            each: &mut dyn FnMut(&StoredRecord<'_>) -> bool,
+        ) -> anyhow::Result<Option<u64>> {
+            self.inner.scan(after_seq, limit, each)
+        }
+        fn stats(&mut self, since: Option<&str>, until: Option<&str>) -> anyhow::Result<Stats> {
+            self.inner.stats(since, until)
+        }
+        fn anchor(&mut self) -> anyhow::Result<Option<Anchor>> {
+            self.inner.anchor()
+        }
+        fn prune(
+            &mut self,
+            before: &str,
+            make: &mut MakeAnchorRecord<'_>,
+        ) -> anyhow::Result<Option<(Anchor, Record)>> {
+            self.inner.prune(before, make)
+        }
+        fn put_checkpoint(&mut self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+            self.inner.put_checkpoint(checkpoint)
+        }
+        fn latest_checkpoint(&mut self) -> anyhow::Result<Option<Checkpoint>> {
+            self.inner.latest_checkpoint()
+        }
+        fn checkpoints(&mut self) -> anyhow::Result<Vec<Checkpoint>> {
+            self.inner.checkpoints()
+        }
+        fn set_durability(&mut self, durability: Durability) -> anyhow::Result<()> {
+            self.inner.set_durability(durability)?;
+            let synchronous = self.inner.pragma("synchronous")?;
+            self.normal
+                .store(usize::from(synchronous == "1"), Ordering::SeqCst);
+            Ok(())
+        }
+        fn sync(&mut self) -> anyhow::Result<()> {
+            self.syncs.fetch_add(1, Ordering::SeqCst);
+            self.inner.sync()
+        }
+    }
+
+    fn open(home: &Path, durability: Durability) -> (Audit, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let syncs = Arc::new(AtomicUsize::new(0));
+        let normal = Arc::new(AtomicUsize::new(0));
+        let store = Counting {
+            inner: SqliteStore::open(&home.join("audit.db")).unwrap(),
+            syncs: syncs.clone(),
+            normal: normal.clone(),
+        };
+        let options = AuditOptions {
+            durability,
+            ..AuditOptions::default()
+        };
+        let audit = Audit::with_store(Box::new(store), home, options).unwrap();
+        (audit, syncs, normal)
+    }
+
+    fn event(n: u64) -> Event {
+        Event::new("test.event", "local:test").field("n", n)
+    }
+
+    #[test]
+    fn process_durability_writes_at_once_and_syncs_within_its_window() {
+        let home = tempfile::tempdir().unwrap();
+        let (audit, syncs, normal) = open(home.path(), Durability::Process);
+        assert_eq!(normal.load(Ordering::SeqCst), 1, "synchronous=NORMAL");
+        for n in 0..5 {
+            audit.append_blocking(event(n)).unwrap();
+        }
+        // Written: another connection sees every answered record before any sync.
+        let mut other = SqliteStore::open(&home.path().join("audit.db")).unwrap();
+        assert_eq!(other.head().unwrap().map(|h| h.seq), Some(5));
+        // Synced within the window: one sync for the burst, then none while idle.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while syncs.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no sync within 10 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Durability::SYNC_WITHIN * 5);
+        assert_eq!(syncs.load(Ordering::SeqCst), 1);
+        // At shutdown, the final checkpoint is synced too.
+        drop(audit);
+        assert_eq!(syncs.load(Ordering::SeqCst), 2);
+        assert_eq!(other.latest_checkpoint().unwrap().map(|c| c.seq), Some(5));
+    }
+
+    #[test]
+    fn full_durability_never_needs_a_sync() {
+        let home = tempfile::tempdir().unwrap();
+        let (audit, syncs, normal) = open(home.path(), Durability::Full);
+        assert_eq!(normal.load(Ordering::SeqCst), 0, "synchronous=FULL");
+        for n in 0..5 {
+            audit.append_blocking(event(n)).unwrap();
+        }
+        std::thread::sleep(Durability::SYNC_WITHIN * 3);
+        drop(audit);
+        assert_eq!(syncs.load(Ordering::SeqCst), 0);
     }
 }

@@ -19,6 +19,10 @@ pub const HOME: &str = "WARDEN_HOME";
 /// `[audit] keep_content` of `warden.toml`.
 pub const AUDIT_KEEP_PAYLOADS: &str = "WARDEN_AUDIT_KEEP_PAYLOADS";
 
+/// `full` or `process`: how durable an audit record is when its caller gets the answer;
+/// overrides `[audit] durability` of `warden.toml`.
+pub const AUDIT_DURABILITY: &str = "WARDEN_AUDIT_DURABILITY";
+
 /// The user at this machine's command line, for the principal `local:<user>`.
 pub const USER: &str = "USER";
 
@@ -33,6 +37,22 @@ pub fn home() -> Option<PathBuf> {
 /// `0`, `false`, `no`, `off` or empty; anything else is an error naming the variable.
 pub fn keep_payloads() -> anyhow::Result<Option<bool>> {
     parse_flag(AUDIT_KEEP_PAYLOADS, std::env::var_os(AUDIT_KEEP_PAYLOADS))
+}
+
+/// [`AUDIT_DURABILITY`]'s setting: `None` when unset or empty; an unknown value is an
+/// error naming the variable.
+pub fn audit_durability() -> anyhow::Result<Option<warden_audit::Durability>> {
+    match std::env::var_os(AUDIT_DURABILITY) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) => match v.to_str() {
+            Some(text) => text
+                .parse()
+                .map(Some)
+                .map_err(|err| anyhow::anyhow!("{AUDIT_DURABILITY}: {err}")),
+            None => bail!("{AUDIT_DURABILITY} is not UTF-8: use `full` or `process`"),
+        },
+    }
 }
 
 fn parse_flag(name: &str, value: Option<OsString>) -> anyhow::Result<Option<bool>> {

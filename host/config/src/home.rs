@@ -184,9 +184,17 @@ pub fn hash_token(token: &str) -> String {
 
 impl Config {
     /// The audit log's options: `[audit]`, with [`crate::env::AUDIT_KEEP_PAYLOADS`]
-    /// over `keep_content`.
-    pub fn audit_options(&self) -> anyhow::Result<warden_audit::AuditOptions> {
-        Ok(self.audit.options(crate::env::keep_payloads()?))
+    /// over `keep_content` and [`crate::env::AUDIT_DURABILITY`] over `durability`;
+    /// `default` is the command's durability where neither sets one.
+    pub fn audit_options(
+        &self,
+        default: warden_audit::Durability,
+    ) -> anyhow::Result<warden_audit::AuditOptions> {
+        Ok(self.audit.options(
+            crate::env::keep_payloads()?,
+            crate::env::audit_durability()?,
+            default,
+        ))
     }
 
     /// Parses and checks config text; `origin` names it in errors.

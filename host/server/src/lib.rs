@@ -87,10 +87,13 @@ impl Server {
         listener: tokio::net::TcpListener,
     ) -> anyhow::Result<Self> {
         let runtime = Runtime::new()?;
-        let audit = Audit::open(options.home.root(), options.config.audit_options()?)
-            .with_context(|| {
-                format!("opening the audit log of {}", options.home.root().display())
-            })?;
+        let audit = Audit::open(
+            options.home.root(),
+            options
+                .config
+                .audit_options(warden_audit::Durability::Full)?,
+        )
+        .with_context(|| format!("opening the audit log of {}", options.home.root().display()))?;
         runtime.set_audit(audit)?;
         let memory = options.home.root().join("memory.db");
         let memory = warden_memory::SqliteMemory::open(&memory)

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use warden::audit::{self, Audit, AuditOptions, Checkpoint, Event, Filter, Outcome, Record};
+use warden::audit::{
+    self, Audit, AuditOptions, Checkpoint, Durability, Event, Filter, Outcome, Record,
+};
 use warden::exit;
 use warden::grant::Grant;
 use warden::home::Home;
@@ -117,10 +119,17 @@ pub(crate) enum AuditCommand {
 /// Opens the home's log for a management command, before it acts: a log that cannot
 /// be written stops the command rather than let it act off the record.
 /// What records keep comes from `[audit]` in the home's `warden.toml`, overridden by
-/// `WARDEN_AUDIT_KEEP_PAYLOADS`.
+/// `WARDEN_AUDIT_KEEP_PAYLOADS` and `WARDEN_AUDIT_DURABILITY`; unset, each record is
+/// synced before the command goes on.
 pub(crate) fn open_log(home: &Home) -> CliResult<Audit> {
+    open_log_for(home, Durability::Full)
+}
+
+/// [`open_log`], with `default` as the durability where neither the file nor the
+/// environment sets one.
+pub(crate) fn open_log_for(home: &Home, default: Durability) -> CliResult<Audit> {
     let config = super::settings::load(home)?;
-    let options = config.audit_options().map_err(Failure::usage)?;
+    let options = config.audit_options(default).map_err(Failure::usage)?;
     Ok(Audit::open(home.root(), options)?)
 }
 

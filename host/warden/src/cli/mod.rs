@@ -171,13 +171,21 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-/// Opens the runtime, recording every call in the home's audit log, and the home's
-/// compile cache.
+/// Opens the runtime, recording every call in the home's audit log (synced before each
+/// answer unless the operator chose otherwise), and the home's compile cache.
 pub(crate) fn open(
     home: &warden::home::Home,
 ) -> CliResult<(warden::Runtime, warden::cache::CompileCache)> {
+    open_for(home, warden::audit::Durability::Full)
+}
+
+/// [`open`], with `durability` as the audit log's default for this command.
+pub(crate) fn open_for(
+    home: &warden::home::Home,
+    durability: warden::audit::Durability,
+) -> CliResult<(warden::Runtime, warden::cache::CompileCache)> {
     let runtime = warden::Runtime::new()?;
-    runtime.set_audit(audit::open_log(home)?)?;
+    runtime.set_audit(audit::open_log_for(home, durability)?)?;
     runtime.set_memory(std::sync::Arc::new(memory::open_store(home)?))?;
     let config = settings::load(home)?;
     if let Some(router) =

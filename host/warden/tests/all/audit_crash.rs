@@ -2,7 +2,9 @@
 //! once and prints each call's number once its result is back (so once its records are
 //! on disk); the test kills it with SIGKILL at a random moment, several times, and then
 //! finds every acknowledged call's `tool.call` record in the log, and the chain
-//! verifies (`warden audit verify` exits 0).
+//! verifies (`warden audit verify` exits 0). It runs with each audit durability:
+//! `full` (synced before each answer) and `process` (written before each answer, synced
+//! within 10 ms): a killed process loses no answered call in either.
 //!
 //! The process is `warden audit call-loop PLUGIN/TOOL --text PREFIX --callers N`, a
 //! hidden subcommand that exists for this test: each call's arguments are
@@ -45,8 +47,9 @@ fn warden(home: &Path) -> Command {
 
 /// Runs the call loop until it acknowledged `at_least` calls and then for a random
 /// while more, kills it with SIGKILL, and returns the acknowledged call numbers.
-fn run_and_kill(home: &Path, prefix: &str, at_least: usize) -> Vec<u64> {
+fn run_and_kill(home: &Path, durability: &str, prefix: &str, at_least: usize) -> Vec<u64> {
     let mut child = warden(home)
+        .env("WARDEN_AUDIT_DURABILITY", durability)
         .args(["audit", "call-loop", "text/word-count", "--callers", "8"])
         .args(["--text", prefix])
         .stdout(Stdio::piped())
@@ -108,6 +111,15 @@ fn run_and_kill(home: &Path, prefix: &str, at_least: usize) -> Vec<u64> {
 
 #[test]
 fn every_acknowledged_call_survives_sigkill() {
+    crash_rounds("full");
+}
+
+#[test]
+fn every_acknowledged_call_survives_sigkill_with_process_durability() {
+    crash_rounds("process");
+}
+
+fn crash_rounds(durability: &str) {
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
     let out = warden(h)
@@ -119,7 +131,7 @@ fn every_acknowledged_call_survives_sigkill() {
     let mut acknowledged = 0;
     for round in 0..3 {
         let prefix = format!("crash-round-{round}");
-        let acked = run_and_kill(h, &prefix, 50 + round * 50);
+        let acked = run_and_kill(h, durability, &prefix, 50 + round * 50);
         assert!(!acked.is_empty());
         acknowledged += acked.len();
 
@@ -140,7 +152,7 @@ fn every_acknowledged_call_survives_sigkill() {
             let sha = digest(&canonical::to_vec(&args));
             assert!(
                 recorded.contains(&sha),
-                "round {round}: call {n} was acknowledged but has no record ({} acknowledged, {} recorded)",
+                "{durability}, round {round}: call {n} was acknowledged but has no record ({} acknowledged, {} recorded)",
                 acked.len(),
                 recorded.len()
             );

@@ -1,0 +1,258 @@
+//! `warden mcp` side by side with another MCP host over stdio: the same lean JSON-RPC
+//! client (newline-delimited JSON over the child's pipes, one request at a time), the
+//! same component (`tests/guests/adder`, a typed `add(a, b)` with no imports), the same
+//! number of sequential `tools/call`s after a warm-up. It prints each host's p50, p99
+//! and calls per second, and the ratio of each p50 to the peer's.
+//!
+//! ```text
+//! cargo bench -p warden --bench mcp_peer
+//! PEER_MCP_CMD='wassette serve --stdio --plugin-dir "$PEER_COMPONENT_DIR"' \
+//!     cargo bench -p warden --bench mcp_peer
+//! ```
+//!
+//! - `PEER_MCP_CMD`: the peer, run by `sh -c`, with `PEER_COMPONENT_DIR` set to a
+//!   directory holding the component (`adder.wasm`); unset, only Warden runs.
+//! - `PEER_MCP_TOOL`: the peer's name of the tool (default: the one tool whose name is
+//!   `add` or ends in it).
+//! - `MCP_PEER_CALLS`: calls measured per host (default 3000), after a tenth as many
+//!   unmeasured.
+//!
+//! Warden runs twice: with the audit log's `full` durability (each record synced
+//! before its answer) and `process` (written before its answer, synced within 10 ms;
+//! `warden mcp`'s default). Homes live in the target directory, a real disk.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// One host under test, as a child speaking MCP over stdio.
+struct Host {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: u64,
+}
+
+impl Host {
+    fn spawn(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self {
+            child,
+            stdin,
+            stdout,
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, message: &Value) {
+        let mut line = serde_json::to_vec(message).unwrap();
+        line.push(b'\n');
+        self.stdin.write_all(&line).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Sends a request and reads messages until its response (skipping notifications
+    /// and the host's own requests).
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(
+                n > 0,
+                "the host closed stdout while {method} {id} was pending"
+            );
+            let Ok(message) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if message.get("id") == Some(&json!(id)) && message.get("method").is_none() {
+                if let Some(error) = message.get("error") {
+                    panic!("{method}: {error}");
+                }
+                return message["result"].clone();
+            }
+        }
+    }
+
+    fn initialize(&mut self) {
+        self.request(
+            "initialize",
+            json!({
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "warden-mcp-peer-bench", "version": "0.1.0"},
+            }),
+        );
+        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    }
+
+    /// The name of the `add` tool: `wanted` if given, else the one whose name is `add`
+    /// or ends in it.
+    fn add_tool(&mut self, wanted: Option<&str>) -> String {
+        let listed = self.request("tools/list", json!({}));
+        let names: Vec<String> = listed["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["name"].as_str().map(String::from))
+            .collect();
+        if let Some(wanted) = wanted {
+            assert!(
+                names.iter().any(|n| n == wanted),
+                "no tool {wanted} in {names:?}"
+            );
+            return wanted.to_string();
+        }
+        let matching: Vec<&String> = names.iter().filter(|n| n.ends_with("add")).collect();
+        match matching[..] {
+            [one] => one.clone(),
+            _ => panic!("tools {names:?}: set PEER_MCP_TOOL to the add tool's name"),
+        }
+    }
+
+    fn add(&mut self, tool: &str, a: i64) {
+        let result = self.request(
+            "tools/call",
+            json!({"name": tool, "arguments": {"a": a, "b": 1}}),
+        );
+        assert_ne!(result["isError"], json!(true), "{result}");
+        let text = result.to_string();
+        assert!(text.contains(&(a + 1).to_string()), "add({a}, 1): {text}");
+    }
+
+    /// `calls` measured round trips, after `calls / 10` unmeasured.
+    fn measure(&mut self, tool: &str, calls: usize) -> Figures {
+        for a in 0..calls / 10 {
+            self.add(tool, a as i64);
+        }
+        let mut times = Vec::with_capacity(calls);
+        let start = Instant::now();
+        for a in 0..calls {
+            let t = Instant::now();
+            self.add(tool, 1000 + a as i64);
+            times.push(t.elapsed());
+        }
+        let total = start.elapsed();
+        times.sort();
+        Figures {
+            p50: times[times.len() / 2],
+            p99: times[(times.len() * 99 / 100).min(times.len() - 1)],
+            per_second: calls as f64 / total.as_secs_f64(),
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Figures {
+    p50: Duration,
+    p99: Duration,
+    per_second: f64,
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+fn warden(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
+    command
+        .arg("--home")
+        .arg(home)
+        .env_remove("RUST_LOG")
+        .env_remove("WARDEN_AUDIT_DURABILITY");
+    command
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not meaningful here.
+    let calls: usize = std::env::var("MCP_PEER_CALLS")
+        .ok()
+        .map(|v| v.parse().expect("MCP_PEER_CALLS: a number of calls"))
+        .unwrap_or(3000);
+    let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let components = work.path().join("components");
+    std::fs::create_dir_all(&components).unwrap();
+    std::fs::copy(warden_tests::guests::ADDER, components.join("adder.wasm")).unwrap();
+
+    let home = work.path().join("home");
+    let added = warden(&home)
+        .args([
+            "plugin",
+            "add",
+            warden_tests::guests::ADDER,
+            "--name",
+            "adder",
+        ])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+
+    let mut rows: Vec<(String, Figures)> = Vec::new();
+    for durability in ["full", "process"] {
+        let mut command = warden(&home);
+        command
+            .arg("mcp")
+            .env("WARDEN_AUDIT_DURABILITY", durability);
+        let mut host = Host::spawn(command);
+        host.initialize();
+        let tool = host.add_tool(None);
+        rows.push((
+            format!("warden mcp, audit {durability}"),
+            host.measure(&tool, calls),
+        ));
+    }
+    let peer = std::env::var("PEER_MCP_CMD").ok().filter(|c| !c.is_empty());
+    if let Some(cmd) = &peer {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", cmd])
+            .env("PEER_COMPONENT_DIR", &components);
+        let mut host = Host::spawn(command);
+        host.initialize();
+        let wanted = std::env::var("PEER_MCP_TOOL").ok();
+        let tool = host.add_tool(wanted.as_deref());
+        rows.push((format!("peer: {cmd}"), host.measure(&tool, calls)));
+    }
+
+    println!("{calls} sequential tools/call of add(a, 1) over stdio, one client, after a warm-up");
+    println!(
+        "{:<44} {:>9} {:>9} {:>10} {:>13}",
+        "host", "p50", "p99", "calls/s", "p50 / peer"
+    );
+    let peer_p50 = peer.as_ref().map(|_| rows.last().unwrap().1.p50);
+    for (name, f) in &rows {
+        let ratio = peer_p50.map_or("-".to_string(), |p| {
+            format!("{:.2}", f.p50.as_secs_f64() / p.as_secs_f64())
+        });
+        println!(
+            "{:<44} {:>9} {:>9} {:>10.0} {:>13}",
+            name,
+            micros(f.p50),
+            micros(f.p99),
+            f.per_second,
+            ratio
+        );
+    }
+    if peer.is_none() {
+        println!("(set PEER_MCP_CMD to run a peer host beside Warden; see the file's docs)");
+    }
+}

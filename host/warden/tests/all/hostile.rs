@@ -84,7 +84,13 @@ async fn fuel_stops_a_loop_at_the_same_instruction_count_every_time() {
 
 #[tokio::test]
 async fn a_memory_bomb_is_refused_at_the_limit() {
-    let plugin = load_with("hostile", guests::HOSTILE, tight());
+    // The memory limit alone: on a loaded machine touching 32 MiB can outlast a short
+    // timeout, and the test would see the wrong limit.
+    let limits = Limits {
+        timeout_ms: 30_000,
+        ..tight()
+    };
+    let plugin = load_with("hostile", guests::HOSTILE, limits);
     let err = call(&plugin, "grow-memory", json!({"mb": 64}))
         .await
         .unwrap_err();

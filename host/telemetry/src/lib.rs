@@ -14,7 +14,10 @@
 //!
 //! Without an endpoint nothing is exported and spans cost what `tracing` costs.
 
-use anyhow::{Context as _, bail};
+mod error;
+
+pub use error::TelemetryError;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::Resource;
@@ -48,7 +51,7 @@ impl Drop for Guard {
 
 /// Installs the process's subscriber: logs to stderr, and spans to the OTLP endpoint
 /// if one is configured. An endpoint that is set but unusable is an error.
-pub fn init() -> anyhow::Result<Guard> {
+pub fn init() -> Result<Guard, TelemetryError> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,warden::guest=info"));
     let logs = tracing_subscriber::fmt::layer()
@@ -66,11 +69,11 @@ pub fn init() -> anyhow::Result<Guard> {
         .with(logs)
         .with(traces)
         .try_init()
-        .context("installing the log subscriber")?;
+        .map_err(TelemetryError::Subscriber)?;
     Ok(Guard { provider })
 }
 
-fn provider() -> anyhow::Result<Option<SdkTracerProvider>> {
+fn provider() -> Result<Option<SdkTracerProvider>, TelemetryError> {
     let set = |name| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     if !set(ENDPOINT_ENV) && !set(TRACES_ENDPOINT_ENV) {
         return Ok(None);
@@ -78,15 +81,17 @@ fn provider() -> anyhow::Result<Option<SdkTracerProvider>> {
     let protocol = match std::env::var(PROTOCOL_ENV).as_deref() {
         Err(_) | Ok("" | "http/protobuf") => Protocol::HttpBinary,
         Ok("http/json") => Protocol::HttpJson,
-        Ok(other) => bail!(
-            "{PROTOCOL_ENV}={other:?}: Warden exports traces over OTLP/HTTP; use http/protobuf or http/json"
-        ),
+        Ok(other) => {
+            return Err(TelemetryError::Protocol {
+                value: other.to_owned(),
+            });
+        }
     };
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(protocol)
         .build()
-        .with_context(|| format!("setting up the OTLP exporter ({ENDPOINT_ENV})"))?;
+        .map_err(TelemetryError::Exporter)?;
     let mut resource = Resource::builder();
     if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name("warden");

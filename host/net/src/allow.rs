@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use anyhow::{Context as _, bail};
+use crate::error::{AllowListError, DestinationError, NotDnsName};
 
 /// Where a request goes: scheme, host and port, normalised.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,14 +76,14 @@ impl Host {
 
     /// `Err` for a name no DNS name has, which the URL parser lets through (`*`, an
     /// empty name once its trailing dot is gone): found by fuzzing.
-    fn check(&self) -> anyhow::Result<()> {
+    fn check(&self) -> Result<(), NotDnsName> {
         if let Self::Domain(name) = self
             && (name.is_empty()
                 || !name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
         {
-            bail!("host {name:?} is not a DNS name");
+            return Err(NotDnsName { name: name.clone() });
         }
         Ok(())
     }
@@ -130,28 +130,33 @@ impl fmt::Display for Destination {
 
 impl Destination {
     /// Parses an operator's `scheme://host[:port]` (no path, query or user info).
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
+    pub fn parse(text: &str) -> Result<Self, DestinationError> {
         let (dest, _) = parse_entry(text, false)?;
         Ok(dest)
     }
 
     /// The destination of a guest's request URI (which carries scheme and authority).
-    pub fn from_uri(uri: &http::Uri) -> anyhow::Result<Self> {
+    pub fn from_uri(uri: &http::Uri) -> Result<Self, DestinationError> {
         let scheme = uri.scheme_str().unwrap_or("");
         let Some(scheme) = Scheme::parse(scheme) else {
-            bail!("scheme {scheme:?} is not http or https");
+            return Err(DestinationError::RequestScheme {
+                scheme: scheme.to_string(),
+            });
         };
         let Some(authority) = uri.authority() else {
-            bail!("the request has no host");
+            return Err(DestinationError::RequestNoHost);
         };
         if authority.as_str().contains('@') {
-            bail!("user info in the URL is not allowed");
+            return Err(DestinationError::RequestUserInfo);
         }
-        let url = url::Url::parse(&format!("{}://{authority}/", scheme.as_str()))
-            .with_context(|| format!("host {:?} is not valid", authority.as_str()))?;
-        let host = url
-            .host()
-            .ok_or_else(|| anyhow::anyhow!("the request has no host"))?;
+        let url =
+            url::Url::parse(&format!("{}://{authority}/", scheme.as_str())).map_err(|source| {
+                DestinationError::RequestHost {
+                    host: authority.as_str().to_string(),
+                    source,
+                }
+            })?;
+        let host = url.host().ok_or(DestinationError::RequestNoHost)?;
         let host = Host::from_url(host);
         host.check()?;
         Ok(Self {
@@ -164,42 +169,48 @@ impl Destination {
 
 /// Parses `scheme://[*.]host[:port]`; returns the destination and whether it was a
 /// wildcard (`*.` stripped from the host).
-fn parse_entry(text: &str, wildcard_ok: bool) -> anyhow::Result<(Destination, bool)> {
+fn parse_entry(text: &str, wildcard_ok: bool) -> Result<(Destination, bool), DestinationError> {
+    let text_ = || text.to_string();
     let Some((scheme, rest)) = text.split_once("://") else {
-        bail!("{text:?} needs a scheme: write \"https://{text}\" (or http://)");
+        return Err(DestinationError::NoScheme { text: text_() });
     };
     let Some(scheme) = Scheme::parse(&scheme.to_ascii_lowercase()) else {
-        bail!("{text:?}: the scheme must be http or https");
+        return Err(DestinationError::Scheme { text: text_() });
     };
     let (rest, wildcard) = match rest.strip_prefix("*.") {
         Some(rest) if wildcard_ok => (rest, true),
-        Some(_) => bail!("{text:?}: a wildcard is not allowed here"),
+        Some(_) => return Err(DestinationError::WildcardNotAllowed { text: text_() }),
         None => (rest, false),
     };
-    let url = url::Url::parse(&format!("{}://{rest}", scheme.as_str()))
-        .with_context(|| format!("{text:?} is not a valid destination"))?;
+    let url = url::Url::parse(&format!("{}://{rest}", scheme.as_str())).map_err(|source| {
+        DestinationError::Invalid {
+            text: text_(),
+            source,
+        }
+    })?;
     if !url.username().is_empty() || url.password().is_some() {
-        bail!("{text:?}: user info is not allowed (secrets go in [secrets])");
+        return Err(DestinationError::UserInfo { text: text_() });
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        bail!("{text:?}: give scheme://host[:port] only; paths are not part of a destination");
+        return Err(DestinationError::Path { text: text_() });
     }
     let host = url
         .host()
-        .ok_or_else(|| anyhow::anyhow!("{text:?} has no host"))?;
+        .ok_or_else(|| DestinationError::NoHost { text: text_() })?;
     let host = Host::from_url(host);
     if wildcard {
         match &host {
             Host::Domain(d) if d.contains('.') => {}
-            _ => bail!(
-                "{text:?}: a wildcard stands for one label in front of a domain with a dot, like \"https://*.example.com\""
-            ),
+            _ => return Err(DestinationError::WildcardDomain { text: text_() }),
         }
     }
     if rest.contains('*') {
-        bail!("{text:?}: `*` is only allowed as the whole first label (\"*.example.com\")");
+        return Err(DestinationError::WildcardPlace { text: text_() });
     }
-    host.check().with_context(|| format!("{text:?}"))?;
+    host.check().map_err(|source| DestinationError::Host {
+        text: text_(),
+        source,
+    })?;
     let port = url.port_or_known_default().unwrap_or(scheme.default_port());
     Ok((Destination { scheme, host, port }, wildcard))
 }
@@ -240,20 +251,23 @@ pub struct AllowList {
 
 impl AllowList {
     /// Parses every entry, naming the first bad one.
-    pub fn parse(entries: &[String]) -> anyhow::Result<Self> {
+    pub fn parse(entries: &[String]) -> Result<Self, AllowListError> {
         let entries = entries
             .iter()
             .enumerate()
             .map(|(i, text)| {
                 let (dest, wildcard) =
-                    parse_entry(text, true).with_context(|| format!("entry #{}", i + 1))?;
+                    parse_entry(text, true).map_err(|source| AllowListError {
+                        number: i + 1,
+                        source,
+                    })?;
                 Ok(Entry {
                     text: text.clone(),
                     dest,
                     wildcard,
                 })
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<Result<_, AllowListError>>()?;
         Ok(Self { entries })
     }
 

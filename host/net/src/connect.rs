@@ -22,6 +22,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, WasiBody};
 
 use super::allow::{Destination, Host, Scheme};
+use super::error::TlsError;
 
 /// The future that drives a connection's I/O after the response head arrived.
 pub type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
@@ -283,19 +284,20 @@ impl Body for CappedBody {
 
 /// The TLS client configuration: the Mozilla root set (webpki-roots), plus any extra
 /// roots an operator trusts (PEM).
-pub fn tls_config(extra_roots_pem: &[u8]) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+pub fn tls_config(extra_roots_pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if !extra_roots_pem.is_empty() {
         use rustls::pki_types::pem::PemObject as _;
         for cert in rustls::pki_types::CertificateDer::pem_slice_iter(extra_roots_pem) {
-            roots.add(cert?)?;
+            roots.add(cert?).map_err(TlsError::Root)?;
         }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Config)?
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))

@@ -13,6 +13,7 @@
 mod address;
 mod allow;
 mod connect;
+mod error;
 mod resolve;
 
 #[cfg(test)]
@@ -21,4 +22,5 @@ mod fuzz;
 pub use self::address::restricted;
 pub use self::allow::{AllowList, Destination, Host, Scheme, canonical_ip};
 pub use self::connect::{IoFuture, Outbound, tls_config};
+pub use self::error::{AllowListError, DestinationError, NotDnsName, TlsError};
 pub use self::resolve::Network;

@@ -33,7 +33,7 @@ impl Network {
     }
 
     /// Trusts these root certificates (PEM) besides the built-in Mozilla set.
-    pub fn trust_roots_pem(&self, pem: &[u8]) -> anyhow::Result<()> {
+    pub fn trust_roots_pem(&self, pem: &[u8]) -> Result<(), crate::TlsError> {
         // Check before keeping them.
         super::connect::tls_config(pem)?;
         let mut roots = self.extra_roots.write().unwrap_or_else(|e| e.into_inner());

@@ -10,10 +10,11 @@ use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use crate::error::{AuditError, SignatureError};
 
 /// The file name of the signing key in the home.
 pub const KEY_FILE: &str = "audit.key";
@@ -45,54 +46,48 @@ fn message(seq: u64, hash: &str, time: &str) -> Vec<u8> {
 
 impl Checkpoint {
     /// Checks the signature against the checkpoint's own public key.
-    pub fn verify_signature(&self) -> anyhow::Result<()> {
+    pub fn verify_signature(&self) -> Result<(), SignatureError> {
         let key: [u8; 32] = hex::decode(&self.public_key)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .context("checkpoint: public_key is not 32 bytes of hex")?;
-        let key = VerifyingKey::from_bytes(&key).context("checkpoint: bad public_key")?;
+            .ok_or(SignatureError::KeyNotHex)?;
+        let key = VerifyingKey::from_bytes(&key).map_err(SignatureError::BadKey)?;
         let sig: [u8; 64] = hex::decode(&self.signature)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .context("checkpoint: signature is not 64 bytes of hex")?;
+            .ok_or(SignatureError::SignatureNotHex)?;
         key.verify(
             &message(self.seq, &self.hash, &self.time),
             &Signature::from_bytes(&sig),
         )
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "checkpoint of record {}: the signature does not match (the checkpoint was altered or not made by this key)",
-                self.seq
-            )
-        })
+        .map_err(|_| SignatureError::Mismatch { seq: self.seq })
     }
 
     /// Checks the signature, and that it was made by `trusted` (the public key, hex,
     /// of the home that keeps the log) when one is given: a checkpoint signed by any
     /// other key, its own included, proves nothing about this log.
-    pub fn verify_signature_by(&self, trusted: Option<&str>) -> anyhow::Result<()> {
+    pub fn verify_signature_by(&self, trusted: Option<&str>) -> Result<(), SignatureError> {
         if let Some(trusted) = trusted
             && !self.public_key.eq_ignore_ascii_case(trusted)
         {
-            bail!(
-                "checkpoint of record {}: signed by key {}…, not by this log's audit key {}… (audit.key): it was made elsewhere or forged",
-                self.seq,
-                short(&self.public_key),
-                short(trusted)
-            );
+            return Err(SignatureError::Untrusted {
+                seq: self.seq,
+                key: self.public_key.clone(),
+                trusted: trusted.to_string(),
+            });
         }
         self.verify_signature()
     }
 
     /// Reads a checkpoint as `warden audit checkpoint` prints it.
-    pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading checkpoint {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| {
-            format!(
-                "checkpoint {}: not a checkpoint (expected the JSON `warden audit checkpoint` prints)",
-                path.display()
-            )
+    pub fn read(path: &Path) -> Result<Self, AuditError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AuditError::ReadCheckpoint {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| AuditError::NotCheckpoint {
+            path: path.to_path_buf(),
+            source,
         })
     }
 }
@@ -104,7 +99,7 @@ pub(crate) fn short(key: &str) -> &str {
 
 /// The public key (hex) of `<home>/audit.key`, without creating one: `None` when the
 /// home has no key yet.
-pub fn home_public_key(home: &Path) -> anyhow::Result<Option<String>> {
+pub fn home_public_key(home: &Path) -> Result<Option<String>, AuditError> {
     Ok(Signer::load(&home.join(KEY_FILE))?.map(|signer| signer.public_key()))
 }
 
@@ -115,7 +110,7 @@ pub struct Signer {
 
 impl Signer {
     /// Loads `<home>/audit.key`, creating it (mode 0600) if there is none.
-    pub fn load_or_create(home: &Path) -> anyhow::Result<Self> {
+    pub fn load_or_create(home: &Path) -> Result<Self, AuditError> {
         let path = home.join(KEY_FILE);
         match Self::load(&path) {
             Ok(Some(signer)) => return Ok(signer),
@@ -123,9 +118,11 @@ impl Signer {
             Err(err) => return Err(err),
         }
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed)
-            .map_err(|err| anyhow::anyhow!("generating the audit signing key: {err}"))?;
-        warden_files::create_dir(home).with_context(|| format!("creating {}", home.display()))?;
+        getrandom::fill(&mut seed).map_err(|error| AuditError::KeyGeneration { error })?;
+        warden_files::create_dir(home).map_err(|source| AuditError::Create {
+            path: home.to_path_buf(),
+            source,
+        })?;
         match std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -141,35 +138,35 @@ impl Signer {
             }
             // Another process made it first.
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::load(&path)?.context("audit key vanished")
+                Self::load(&path)?.ok_or(AuditError::KeyVanished)
             }
-            Err(err) => Err(err).with_context(|| format!("creating {}", path.display())),
+            Err(source) => Err(AuditError::Create { path, source }),
         }
     }
 
-    fn load(path: &Path) -> anyhow::Result<Option<Self>> {
+    fn load(path: &Path) -> Result<Option<Self>, AuditError> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+            Err(source) => {
+                return Err(AuditError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
         };
         let mode = std::fs::metadata(path)?.permissions().mode();
         if mode & 0o077 != 0 {
-            bail!(
-                "{}: the audit signing key is readable by others (mode {:o}); run `chmod 600 {}`",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            );
+            return Err(AuditError::KeyExposed {
+                path: path.to_path_buf(),
+                mode,
+            });
         }
         let seed: [u8; 32] = hex::decode(text.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
-            .with_context(|| {
-                format!(
-                    "{}: not an audit signing key (expected 64 hex digits)",
-                    path.display()
-                )
+            .ok_or_else(|| AuditError::NotKey {
+                path: path.to_path_buf(),
             })?;
         Ok(Some(Self {
             key: SigningKey::from_bytes(&seed),

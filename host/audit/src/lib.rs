@@ -11,7 +11,7 @@
 //! - [`time`]: record times.
 //!
 //! ```no_run
-//! # async fn example() -> anyhow::Result<()> {
+//! # async fn example() -> Result<(), warden_audit::AuditError> {
 //! use warden_audit::{Audit, AuditOptions, Event, Outcome};
 //! let audit = Audit::open(std::path::Path::new(".warden"), AuditOptions::default())?;
 //! let record = audit
@@ -26,6 +26,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod config;
 pub mod durability;
+mod error;
 pub mod record;
 pub mod sqlite;
 pub mod store;
@@ -41,12 +42,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
-use anyhow::Context as _;
 use serde_json::{Value, json};
 
 pub use checkpoint::Checkpoint;
 pub use config::AuditConfig;
 pub use durability::Durability;
+pub use error::{AuditError, SignatureError};
 pub use record::{Event, GENESIS, Outcome, Record, digest};
 pub use store::{Anchor, Batch, Filter, Head, Stats, Store, StoredRecord, ToolStats};
 pub use verify::{Problem, ProblemKind, Report, Start};
@@ -111,7 +112,7 @@ impl Drop for Inner {
 
 impl Audit {
     /// Opens the log of the home at `home` (`<home>/audit.db`, created if needed).
-    pub fn open(home: &Path, options: AuditOptions) -> anyhow::Result<Self> {
+    pub fn open(home: &Path, options: AuditOptions) -> Result<Self, AuditError> {
         let store = sqlite::SqliteStore::open(&home.join(sqlite::FILE_NAME))?;
         Self::with_store(Box::new(store), home, options)
     }
@@ -121,13 +122,13 @@ impl Audit {
         store: Box<dyn Store>,
         home: &Path,
         options: AuditOptions,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, AuditError> {
         let writer = Writer::new(store, home.to_path_buf(), options.clone())?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("warden-audit".into())
             .spawn(move || writer.run(rx))
-            .context("starting the audit writer thread")?;
+            .map_err(AuditError::Thread)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 requests: Some(tx),
@@ -143,16 +144,16 @@ impl Audit {
         &self.inner.options
     }
 
-    fn send(&self, request: Request) -> anyhow::Result<()> {
+    fn send(&self, request: Request) -> Result<(), AuditError> {
         self.inner
             .requests
             .as_ref()
             .and_then(|tx| tx.send(request).ok())
-            .context("the audit writer has stopped (see the earlier error)")
+            .ok_or(AuditError::Stopped)
     }
 
     /// Appends a record of `event`; returns it once its transaction is on disk.
-    pub async fn append(&self, event: Event) -> anyhow::Result<Record> {
+    pub async fn append(&self, event: Event) -> Result<Record, AuditError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Request::Append(
             event,
@@ -160,14 +161,13 @@ impl Audit {
                 let _ = tx.send(result);
             }),
         ))?;
-        rx.await
-            .context("the audit writer stopped before answering")?
+        rx.await.map_err(no_answer)?
     }
 
     /// Appends records of `events`, in this order (other callers' records may fall
     /// between them); returns them once all are on disk. Sent together, they usually
     /// share one transaction.
-    pub async fn append_all(&self, events: Vec<Event>) -> anyhow::Result<Vec<Record>> {
+    pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Record>, AuditError> {
         let mut waiting = Vec::with_capacity(events.len());
         for event in events {
             let (tx, rx) = tokio::sync::oneshot::channel();
@@ -181,16 +181,13 @@ impl Audit {
         }
         let mut records = Vec::with_capacity(waiting.len());
         for rx in waiting {
-            records.push(
-                rx.await
-                    .context("the audit writer stopped before answering")??,
-            );
+            records.push(rx.await.map_err(no_answer)??);
         }
         Ok(records)
     }
 
     /// [`Audit::append`] for code that is not async (it blocks the thread).
-    pub fn append_blocking(&self, event: Event) -> anyhow::Result<Record> {
+    pub fn append_blocking(&self, event: Event) -> Result<Record, AuditError> {
         let (tx, rx) = mpsc::channel();
         self.send(Request::Append(
             event,
@@ -198,21 +195,19 @@ impl Audit {
                 let _ = tx.send(result);
             }),
         ))?;
-        rx.recv()
-            .context("the audit writer stopped before answering")?
+        rx.recv().map_err(no_answer)?
     }
 
     /// Runs `job` on the writer thread, in order with appends, and waits for it.
     fn job<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&mut Writer) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
+        job: impl FnOnce(&mut Writer) -> Result<T, AuditError> + Send + 'static,
+    ) -> Result<T, AuditError> {
         let (tx, rx) = mpsc::channel();
         self.send(Request::Job(Box::new(move |writer| {
             let _ = tx.send(job(writer));
         })))?;
-        rx.recv()
-            .context("the audit writer stopped before answering")?
+        rx.recv().map_err(no_answer)?
     }
 
     /// What a record keeps of an argument or result: its SHA-256 (of its canonical
@@ -228,24 +223,27 @@ impl Audit {
     }
 
     /// Records matching `filter`, oldest first.
-    pub fn read(&self, filter: Filter) -> anyhow::Result<Vec<Record>> {
+    pub fn read(&self, filter: Filter) -> Result<Vec<Record>, AuditError> {
         self.job(move |w| w.store().read(&filter))
     }
 
     /// Counts of the records written at or after `since` and before `until` (record
     /// times, as [`time::parse_bound`] makes them; either may be open).
-    pub fn stats(&self, since: Option<String>, until: Option<String>) -> anyhow::Result<Stats> {
+    pub fn stats(&self, since: Option<String>, until: Option<String>) -> Result<Stats, AuditError> {
         self.job(move |w| w.store().stats(since.as_deref(), until.as_deref()))
     }
 
     /// The last record, if any.
-    pub fn head(&self) -> anyhow::Result<Option<Head>> {
+    pub fn head(&self) -> Result<Option<Head>, AuditError> {
         self.job(|w| w.store().head())
     }
 
     /// Calls `each` on every record from the first, in order, a chunk at a time (appends
     /// go on in between); stops early when `each` returns `false`.
-    pub fn scan(&self, mut each: impl FnMut(Record) -> anyhow::Result<bool>) -> anyhow::Result<()> {
+    pub fn scan<E: From<AuditError>>(
+        &self,
+        mut each: impl FnMut(Record) -> Result<bool, E>,
+    ) -> Result<(), E> {
         let mut after = 0;
         loop {
             let chunk = self.read(Filter {
@@ -266,9 +264,9 @@ impl Audit {
     }
 
     /// Writes every record as JSON Lines (one record a line, with its hashes).
-    pub fn export(&self, out: &mut dyn Write) -> anyhow::Result<u64> {
+    pub fn export(&self, out: &mut dyn Write) -> Result<u64, AuditError> {
         let mut count = 0;
-        self.scan(|record| {
+        self.scan(|record| -> Result<bool, AuditError> {
             serde_json::to_writer(&mut *out, &record)?;
             out.write_all(b"\n")?;
             count += 1;
@@ -279,7 +277,7 @@ impl Audit {
     }
 
     /// Recomputes the chain of the stored log, from its start or its prune anchor.
-    pub fn verify(&self) -> anyhow::Result<Report> {
+    pub fn verify(&self) -> Result<Report, AuditError> {
         let start = match self.job(|w| w.store().anchor())? {
             Some(anchor) => Start::Anchor(anchor),
             None => Start::Genesis,
@@ -315,7 +313,7 @@ impl Audit {
     pub fn check_checkpoint(
         &self,
         checkpoint: &Checkpoint,
-    ) -> anyhow::Result<Result<String, Problem>> {
+    ) -> Result<Result<String, Problem>, AuditError> {
         let seq = checkpoint.seq;
         let found = self.read(Filter {
             after_seq: Some(seq.saturating_sub(1)),
@@ -337,7 +335,7 @@ impl Audit {
 
     /// The public key (hex) checkpoints of this log are signed with: the home's
     /// `audit.key`, `None` if it has none yet.
-    pub fn public_key(&self) -> anyhow::Result<Option<String>> {
+    pub fn public_key(&self) -> Result<Option<String>, AuditError> {
         checkpoint::home_public_key(&self.inner.home)
     }
 
@@ -345,7 +343,7 @@ impl Audit {
     /// must be signed by the home's key and match the record it names, so deleting
     /// the newest records (which the chain alone cannot show) is caught while the
     /// log still holds a checkpoint past them. The first that fails is the problem.
-    fn check_stored_checkpoints(&self) -> anyhow::Result<Option<Problem>> {
+    fn check_stored_checkpoints(&self) -> Result<Option<Problem>, AuditError> {
         let checkpoints = self.job(|w| w.store().checkpoints())?;
         let Some(first) = checkpoints.first() else {
             return Ok(None);
@@ -387,19 +385,23 @@ impl Audit {
     }
 
     /// The newest checkpoint, after signing one of the head if the newest is older.
-    pub fn checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
         self.job(Writer::checkpoint)
     }
 
     /// The newest stored checkpoint, as it is.
-    pub fn latest_checkpoint(&self) -> anyhow::Result<Option<Checkpoint>> {
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, AuditError> {
         self.job(|w| w.store().latest_checkpoint())
     }
 
     /// Removes the records written before `before` (a record time) and appends an
     /// `audit.anchor` record, on behalf of `principal`, stating the seq and hash of the
     /// last removed one. `None` if no record is that old.
-    pub fn prune(&self, before: &str, principal: &str) -> anyhow::Result<Option<(Anchor, Record)>> {
+    pub fn prune(
+        &self,
+        before: &str,
+        principal: &str,
+    ) -> Result<Option<(Anchor, Record)>, AuditError> {
         let before = before.to_string();
         let principal = principal.to_string();
         self.job(move |w| {
@@ -419,6 +421,11 @@ impl Audit {
     pub fn home(&self) -> &Path {
         &self.inner.home
     }
+}
+
+/// [`AuditError::NoAnswer`], of a channel the writer dropped.
+fn no_answer(err: impl std::error::Error + Send + Sync + 'static) -> AuditError {
+    AuditError::NoAnswer(Box::new(err))
 }
 
 /// Checks a checkpoint against what a log holds: `found` (the record with the
@@ -476,7 +483,7 @@ pub fn check_checkpoint(
 pub fn verify_file(
     path: &Path,
     checkpoint: Option<&Checkpoint>,
-) -> anyhow::Result<(Report, Option<Result<String, Problem>>)> {
+) -> Result<(Report, Option<Result<String, Problem>>), AuditError> {
     verify_file_trusting(path, checkpoint, None)
 }
 
@@ -486,13 +493,18 @@ pub fn verify_file_trusting(
     path: &Path,
     checkpoint: Option<&Checkpoint>,
     trusted: Option<&str>,
-) -> anyhow::Result<(Report, Option<Result<String, Problem>>)> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("opening the export {}", path.display()))?;
+) -> Result<(Report, Option<Result<String, Problem>>), AuditError> {
+    let file = std::fs::File::open(path).map_err(|source| AuditError::OpenExport {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut verifier = verify::Verifier::new(Start::AsFound);
     let mut at_checkpoint = None;
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        let line = line.map_err(|source| AuditError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if line.trim().is_empty() {
             continue;
         }

@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use serde_json::Value;
 
 use super::checkpoint::Checkpoint;
 use super::durability::Durability;
+use super::error::AuditError;
 use super::record::Record;
 use super::store::{
     Anchor, Batch, Filter, Head, MakeAnchorRecord, MakeRecords, Stats, Store, StoredRecord,
@@ -72,28 +72,29 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Opens (creating if needed) the log at `path`: WAL, `synchronous=FULL`.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        warden_files::database(path).with_context(|| format!("creating {}", path.display()))?;
-        let damaged = || {
-            format!(
-                "opening the audit log {} (if the file is damaged, move it aside, keep it for investigation, and start a new log)",
-                path.display()
-            )
+    pub fn open(path: &Path) -> Result<Self, AuditError> {
+        warden_files::database(path).map_err(|source| AuditError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let damaged = |source| AuditError::Open {
+            path: path.to_path_buf(),
+            source,
         };
-        let conn = Connection::open(path).with_context(damaged)?;
+        let conn = Connection::open(path).map_err(damaged)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
-            .with_context(damaged)?;
+            .map_err(damaged)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            bail!(
-                "{}: could not switch to WAL mode (got {mode})",
-                path.display()
-            );
+            return Err(AuditError::NotWal {
+                path: path.to_path_buf(),
+                mode,
+            });
         }
         conn.execute_batch("PRAGMA synchronous=FULL;")
-            .with_context(damaged)?;
-        conn.execute_batch(SCHEMA).with_context(damaged)?;
+            .map_err(damaged)?;
+        conn.execute_batch(SCHEMA).map_err(damaged)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn,
@@ -116,7 +117,7 @@ impl SqliteStore {
 
     /// The value of a pragma on this store's connection (`synchronous` is `2`, FULL;
     /// `journal_mode` is `wal`).
-    pub fn pragma(&self, name: &str) -> anyhow::Result<String> {
+    pub fn pragma(&self, name: &str) -> Result<String, AuditError> {
         let value: rusqlite::types::Value =
             self.conn
                 .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))?;
@@ -126,9 +127,17 @@ impl SqliteStore {
             other => format!("{other:?}"),
         })
     }
+}
 
-    fn context(&self, what: &str) -> String {
-        format!("{what} in the audit log {}", self.path.display())
+/// Makes a SQLite error an [`AuditError::Storage`] of `action` on the log at `path`.
+fn storage<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl Fn(rusqlite::Error) -> AuditError + 'a {
+    move |source| AuditError::Storage {
+        action,
+        path: path.to_path_buf(),
+        source,
     }
 }
 
@@ -280,28 +289,28 @@ fn row_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
 }
 
 impl Store for SqliteStore {
-    fn append(&mut self, make: &mut MakeRecords<'_>) -> anyhow::Result<Batch> {
-        let what = self.context("appending");
+    fn append(&mut self, make: &mut MakeRecords<'_>) -> Result<Batch, AuditError> {
+        let what = storage("appending", &self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .with_context(|| what.clone())?;
-        let head = head_in(&tx).with_context(|| what.clone())?;
+            .map_err(&what)?;
+        let head = head_in(&tx).map_err(&what)?;
         let batch = make(head.as_ref());
-        insert(&tx, &batch.records).with_context(|| what.clone())?;
+        insert(&tx, &batch.records).map_err(&what)?;
         if let Some(checkpoint) = &batch.checkpoint {
-            put_checkpoint(&tx, checkpoint).with_context(|| what.clone())?;
+            put_checkpoint(&tx, checkpoint).map_err(&what)?;
         }
-        tx.commit().with_context(|| what.clone())?;
+        tx.commit().map_err(&what)?;
         Ok(batch)
     }
 
-    fn head(&mut self) -> anyhow::Result<Option<Head>> {
-        let what = self.context("reading the head");
-        head_in(&self.conn).with_context(|| what)
+    fn head(&mut self) -> Result<Option<Head>, AuditError> {
+        let what = storage("reading the head", &self.path);
+        head_in(&self.conn).map_err(what)
     }
 
-    fn read(&mut self, filter: &Filter) -> anyhow::Result<Vec<Record>> {
+    fn read(&mut self, filter: &Filter) -> Result<Vec<Record>, AuditError> {
         let mut clauses = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut add = |clause: &str, value: rusqlite::types::Value| {
@@ -339,15 +348,12 @@ impl Store for SqliteStore {
         if let Some(limit) = filter.limit {
             sql.push_str(&format!(" LIMIT {limit}"));
         }
-        let what = self.context("reading records");
-        let mut stmt = self
-            .conn
-            .prepare_cached(&sql)
-            .with_context(|| what.clone())?;
+        let what = storage("reading records", &self.path);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(&what)?;
         let mut records = stmt
             .query_map(rusqlite::params_from_iter(args), row_record)
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         if filter.newest {
             records.reverse();
         }
@@ -359,22 +365,22 @@ impl Store for SqliteStore {
         after_seq: u64,
         limit: usize,
         each: &mut dyn FnMut(&StoredRecord<'_>) -> bool,
-    ) -> anyhow::Result<Option<u64>> {
-        let what = self.context("reading records");
+    ) -> Result<Option<u64>, AuditError> {
+        let what = storage("reading records", &self.path);
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
             ))
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         let mut rows = stmt
             .query(params![
                 i64::try_from(after_seq).unwrap_or(i64::MAX),
                 i64::try_from(limit).unwrap_or(i64::MAX)
             ])
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         let mut last = None;
-        while let Some(row) = rows.next().with_context(|| what.clone())? {
+        while let Some(row) = rows.next().map_err(&what)? {
             let going = match stored(row) {
                 Some(stored) => {
                     last = Some(stored.seq);
@@ -383,7 +389,7 @@ impl Store for SqliteStore {
                 None => {
                     // A value of another type than written: read it as the other
                     // reads do (and it fails verification).
-                    let record = row_record(row).with_context(|| what.clone())?;
+                    let record = row_record(row).map_err(&what)?;
                     last = Some(record.seq);
                     let text = serde_json::to_string(&record.fields)?;
                     let outcome = record.outcome.map(|o| o.as_str());
@@ -408,8 +414,8 @@ impl Store for SqliteStore {
         Ok(last)
     }
 
-    fn stats(&mut self, since: Option<&str>, until: Option<&str>) -> anyhow::Result<Stats> {
-        let what = self.context("counting records");
+    fn stats(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Stats, AuditError> {
+        let what = storage("counting records", &self.path);
         let period = "(?1 IS NULL OR time >= ?1) AND (?2 IS NULL OR time < ?2)";
         let conn = &self.conn;
         let (records, first, last) = conn
@@ -418,7 +424,7 @@ impl Store for SqliteStore {
                 params![since, until],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
             )
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         let counts = |column: &str| -> rusqlite::Result<BTreeMap<String, u64>> {
             let mut stmt = conn.prepare(&format!(
                 "SELECT coalesce({column}, 'none'), count(*) FROM records WHERE {period} GROUP BY 1"
@@ -428,8 +434,8 @@ impl Store for SqliteStore {
             })?
             .collect()
         };
-        let kinds = counts("kind").with_context(|| what.clone())?;
-        let outcomes = counts("outcome").with_context(|| what.clone())?;
+        let kinds = counts("kind").map_err(&what)?;
+        let outcomes = counts("outcome").map_err(&what)?;
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT plugin, tool, count(*),
@@ -441,7 +447,7 @@ impl Store for SqliteStore {
                  WHERE {period} AND (plugin IS NOT NULL OR tool IS NOT NULL)
                  GROUP BY plugin, tool ORDER BY plugin, tool"
             ))
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         let tools = stmt
             .query_map(params![since, until], |r| {
                 let n = |i| r.get::<_, i64>(i).map(|n| n as u64);
@@ -456,7 +462,7 @@ impl Store for SqliteStore {
                 })
             })
             .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         Ok(Stats {
             records,
             first,
@@ -467,8 +473,8 @@ impl Store for SqliteStore {
         })
     }
 
-    fn anchor(&mut self) -> anyhow::Result<Option<Anchor>> {
-        let what = self.context("reading the prune anchor");
+    fn anchor(&mut self) -> Result<Option<Anchor>, AuditError> {
+        let what = storage("reading the prune anchor", &self.path);
         self.conn
             .query_row(
                 "SELECT seq, hash, time FROM anchors ORDER BY seq DESC LIMIT 1",
@@ -482,19 +488,19 @@ impl Store for SqliteStore {
                 },
             )
             .optional()
-            .with_context(|| what)
+            .map_err(what)
     }
 
     fn prune(
         &mut self,
         before: &str,
         make: &mut MakeAnchorRecord<'_>,
-    ) -> anyhow::Result<Option<(Anchor, Record)>> {
-        let what = self.context("pruning");
+    ) -> Result<Option<(Anchor, Record)>, AuditError> {
+        let what = storage("pruning", &self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         // The prefix ends before the first record at or after `before`.
         let first_kept: Option<i64> = tx
             .query_row(
@@ -502,7 +508,7 @@ impl Store for SqliteStore {
                 [before],
                 |r| r.get(0),
             )
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         let last_removed: Option<(i64, String)> = match first_kept {
             Some(kept) => tx.query_row(
                 "SELECT seq, hash FROM records WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
@@ -516,13 +522,11 @@ impl Store for SqliteStore {
             ),
         }
         .optional()
-        .with_context(|| what.clone())?;
+        .map_err(&what)?;
         let Some((seq, hash)) = last_removed else {
             return Ok(None);
         };
-        let head = head_in(&tx)
-            .with_context(|| what.clone())?
-            .context("the log is empty")?;
+        let head = head_in(&tx).map_err(&what)?.ok_or(AuditError::Empty)?;
         let anchor = Anchor {
             seq: seq as u64,
             hash,
@@ -530,24 +534,24 @@ impl Store for SqliteStore {
         };
         let record = make(&anchor, &head);
         tx.execute("DELETE FROM records WHERE seq <= ?1", [seq])
-            .with_context(|| what.clone())?;
+            .map_err(&what)?;
         tx.execute(
             "INSERT INTO anchors (seq, hash, time) VALUES (?1, ?2, ?3)",
             params![seq, anchor.hash, anchor.time],
         )
-        .with_context(|| what.clone())?;
-        insert(&tx, std::slice::from_ref(&record)).with_context(|| what.clone())?;
-        tx.commit().with_context(|| what.clone())?;
+        .map_err(&what)?;
+        insert(&tx, std::slice::from_ref(&record)).map_err(&what)?;
+        tx.commit().map_err(&what)?;
         Ok(Some((anchor, record)))
     }
 
-    fn put_checkpoint(&mut self, c: &Checkpoint) -> anyhow::Result<()> {
-        let what = self.context("storing a checkpoint");
-        put_checkpoint(&self.conn, c).with_context(|| what)
+    fn put_checkpoint(&mut self, c: &Checkpoint) -> Result<(), AuditError> {
+        let what = storage("storing a checkpoint", &self.path);
+        put_checkpoint(&self.conn, c).map_err(what)
     }
 
-    fn latest_checkpoint(&mut self) -> anyhow::Result<Option<Checkpoint>> {
-        let what = self.context("reading the latest checkpoint");
+    fn latest_checkpoint(&mut self) -> Result<Option<Checkpoint>, AuditError> {
+        let what = storage("reading the latest checkpoint", &self.path);
         self.conn
             .query_row(
                 "SELECT seq, hash, time, signature, public_key FROM checkpoints ORDER BY id DESC LIMIT 1",
@@ -555,32 +559,31 @@ impl Store for SqliteStore {
                 checkpoint_row,
             )
             .optional()
-            .with_context(|| what)
+            .map_err(what)
     }
 
-    fn set_durability(&mut self, durability: Durability) -> anyhow::Result<()> {
+    fn set_durability(&mut self, durability: Durability) -> Result<(), AuditError> {
         let synchronous = match durability {
             Durability::Full => "FULL",
             Durability::Process => "NORMAL",
         };
-        let what = self.context("setting the durability");
+        let what = storage("setting the durability", &self.path);
         self.conn
             .execute_batch(&format!("PRAGMA synchronous={synchronous};"))
-            .with_context(|| what)
+            .map_err(what)
     }
 
-    fn sync(&mut self) -> anyhow::Result<()> {
+    fn sync(&mut self) -> Result<(), AuditError> {
         let wal = self.wal_path();
         // No WAL file: nothing was written since the last checkpoint of the WAL into the
         // database, which SQLite syncs itself.
         match std::fs::File::open(&wal) {
-            Ok(file) => file
-                .sync_data()
-                .with_context(|| format!("syncing {}", wal.display()))?,
+            Ok(file) => file.sync_data().map_err(|source| AuditError::Sync {
+                path: wal.clone(),
+                source,
+            })?,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(err) => {
-                return Err(err).with_context(|| format!("opening {} to sync it", wal.display()));
-            }
+            Err(source) => return Err(AuditError::OpenForSync { path: wal, source }),
         }
         if !self.dir_synced {
             if let Some(dir) = self.path.parent() {
@@ -591,23 +594,23 @@ impl Store for SqliteStore {
                 };
                 std::fs::File::open(dir)
                     .and_then(|d| d.sync_all())
-                    .with_context(|| format!("syncing the directory {}", dir.display()))?;
+                    .map_err(|source| AuditError::SyncDir {
+                        path: dir.to_path_buf(),
+                        source,
+                    })?;
             }
             self.dir_synced = true;
         }
         Ok(())
     }
 
-    fn checkpoints(&mut self) -> anyhow::Result<Vec<Checkpoint>> {
-        let what = self.context("reading the checkpoints");
+    fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, AuditError> {
+        let what = storage("reading the checkpoints", &self.path);
         let mut statement = self
             .conn
             .prepare("SELECT seq, hash, time, signature, public_key FROM checkpoints ORDER BY id")
-            .with_context(|| what.clone())?;
-        let rows = statement
-            .query_map([], checkpoint_row)
-            .with_context(|| what.clone())?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .with_context(|| what)
+            .map_err(&what)?;
+        let rows = statement.query_map([], checkpoint_row).map_err(&what)?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(what)
     }
 }

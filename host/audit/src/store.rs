@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::checkpoint::Checkpoint;
 use super::durability::Durability;
+use super::error::AuditError;
 use super::record::{Members, Outcome, Record, hash_is};
 
 /// The last record of the log.
@@ -189,13 +190,13 @@ pub trait Store: Send {
     /// `make` for the records that follow it (and a checkpoint), writes them and
     /// commits (returning once the commit is on disk, or, with
     /// [`Durability::Process`], written). Returns what was written.
-    fn append(&mut self, make: &mut MakeRecords<'_>) -> anyhow::Result<Batch>;
+    fn append(&mut self, make: &mut MakeRecords<'_>) -> Result<Batch, AuditError>;
 
     /// The last record, if any.
-    fn head(&mut self) -> anyhow::Result<Option<Head>>;
+    fn head(&mut self) -> Result<Option<Head>, AuditError>;
 
     /// Records matching `filter`, in sequence order.
-    fn read(&mut self, filter: &Filter) -> anyhow::Result<Vec<Record>>;
+    fn read(&mut self, filter: &Filter) -> Result<Vec<Record>, AuditError>;
 
     /// Calls `each` on up to `limit` records after `after_seq`, in sequence order, as
     /// stored (no copies); stops early when `each` returns `false`. Returns the seq of
@@ -205,14 +206,14 @@ pub trait Store: Send {
         after_seq: u64,
         limit: usize,
         each: &mut dyn FnMut(&StoredRecord<'_>) -> bool,
-    ) -> anyhow::Result<Option<u64>>;
+    ) -> Result<Option<u64>, AuditError>;
 
     /// Counts of the records written at or after `since` and before `until` (record
     /// times; either may be open).
-    fn stats(&mut self, since: Option<&str>, until: Option<&str>) -> anyhow::Result<Stats>;
+    fn stats(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Stats, AuditError>;
 
     /// The anchor of the pruned prefix, if a prefix was pruned.
-    fn anchor(&mut self) -> anyhow::Result<Option<Anchor>>;
+    fn anchor(&mut self) -> Result<Option<Anchor>, AuditError>;
 
     /// In one durable transaction: removes the records written before `before` (the
     /// prefix up to the first record at or after it), stores the anchor, and appends
@@ -221,28 +222,28 @@ pub trait Store: Send {
         &mut self,
         before: &str,
         make: &mut MakeAnchorRecord<'_>,
-    ) -> anyhow::Result<Option<(Anchor, Record)>>;
+    ) -> Result<Option<(Anchor, Record)>, AuditError>;
 
     /// Stores a signed checkpoint.
-    fn put_checkpoint(&mut self, checkpoint: &Checkpoint) -> anyhow::Result<()>;
+    fn put_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), AuditError>;
 
     /// The newest checkpoint, if any.
-    fn latest_checkpoint(&mut self) -> anyhow::Result<Option<Checkpoint>>;
+    fn latest_checkpoint(&mut self) -> Result<Option<Checkpoint>, AuditError>;
 
     /// Every stored checkpoint, oldest first.
-    fn checkpoints(&mut self) -> anyhow::Result<Vec<Checkpoint>>;
+    fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, AuditError>;
 
     /// How durable a commit is when [`Store::append`] returns: with
     /// [`Durability::Process`] it need only be written (the writer calls
     /// [`Store::sync`] within [`Durability::SYNC_WITHIN`]). A store that cannot do
     /// less than sync keeps syncing (the default).
-    fn set_durability(&mut self, durability: Durability) -> anyhow::Result<()> {
+    fn set_durability(&mut self, durability: Durability) -> Result<(), AuditError> {
         let _ = durability;
         Ok(())
     }
 
     /// Makes every commit so far durable (a no-op where each commit already is).
-    fn sync(&mut self) -> anyhow::Result<()> {
+    fn sync(&mut self) -> Result<(), AuditError> {
         Ok(())
     }
 }

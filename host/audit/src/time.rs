@@ -2,7 +2,7 @@
 //! that sorts as text in time order, and the times people type for `--since`, `--until`
 //! and `--before`.
 
-use anyhow::{Context as _, bail};
+pub use crate::error::{TimeError, TimeProblem};
 
 /// Now, as a record time.
 pub fn now() -> String {
@@ -31,25 +31,33 @@ pub fn format_millis(ms: i64) -> String {
 /// Accepted: `2026-11-26` (midnight UTC), `2026-11-26T10:04`, `2026-11-26T10:04:05`,
 /// with optional fraction, and `Z` or an offset like `+01:00` (UTC if none; a space may
 /// stand for the `T`); or an age: `90s`, `15m`, `2h`, `7d` before now.
-pub fn parse(text: &str) -> anyhow::Result<i64> {
-    parse_inner(text.trim()).with_context(|| {
-        format!(
-            "time {text:?}: use RFC 3339 (2026-11-26, 2026-11-26T10:04:05Z, 2026-11-26T10:04:05+01:00) or an age (90s, 15m, 2h, 7d)"
-        )
+pub fn parse(text: &str) -> Result<i64, TimeError> {
+    parse_inner(text.trim()).map_err(|problem| TimeError {
+        text: text.to_string(),
+        problem,
     })
 }
 
 /// [`parse`], then [`format_millis`]: a bound to compare record times with.
-pub fn parse_bound(text: &str) -> anyhow::Result<String> {
+pub fn parse_bound(text: &str) -> Result<String, TimeError> {
     parse(text).map(format_millis)
 }
 
-fn parse_inner(text: &str) -> anyhow::Result<i64> {
+/// Stops [`parse_inner`] with `problem`.
+macro_rules! bail {
+    ($($problem:tt)*) => {
+        return Err(TimeProblem(format!($($problem)*)))
+    };
+}
+
+fn parse_inner(text: &str) -> Result<i64, TimeProblem> {
+    let problem = |err: &dyn std::error::Error| TimeProblem(err.to_string());
     if let Some(age) = parse_age(text) {
         let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|err| problem(&err))?
             .as_millis();
-        return Ok(i64::try_from(now)? - age);
+        return Ok(i64::try_from(now).map_err(|err| problem(&err))? - age);
     }
     let b = text.as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
@@ -124,11 +132,12 @@ fn parse_age(text: &str) -> Option<i64> {
     n.checked_mul(unit)
 }
 
-fn num<T: std::str::FromStr>(s: &str) -> anyhow::Result<T> {
+fn num<T: std::str::FromStr>(s: &str) -> Result<T, TimeProblem> {
     if !s.bytes().all(|b| b.is_ascii_digit()) {
         bail!("expected digits, found {s:?}");
     }
-    s.parse().ok().context("number out of range")
+    s.parse()
+        .map_err(|_| TimeProblem("number out of range".to_string()))
 }
 
 fn days_in_month(y: i64, m: i64) -> i64 {

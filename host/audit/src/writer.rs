@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
-
 use super::AuditOptions;
 use super::checkpoint::{Checkpoint, Signer};
 use super::durability::Durability;
+use super::error::AuditError;
 use super::record::{Event, GENESIS, Record};
 use super::store::{Batch, Store};
 
@@ -47,7 +46,7 @@ fn sign(home: &Path, signer: &mut Option<Signer>, seq: u64, hash: &str) -> Optio
 }
 
 /// Delivers the result of an append to its caller (async or blocking).
-pub(crate) type AppendReply = Box<dyn FnOnce(anyhow::Result<Record>) + Send>;
+pub(crate) type AppendReply = Box<dyn FnOnce(Result<Record, AuditError>) + Send>;
 
 /// Work for the writer thread.
 pub(crate) enum Request {
@@ -78,7 +77,7 @@ impl Writer {
         mut store: Box<dyn Store>,
         home: PathBuf,
         options: AuditOptions,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, AuditError> {
         store.set_durability(options.durability)?;
         let checkpointed = store.latest_checkpoint()?.map_or(0, |c| c.seq);
         let head = store.head()?.map_or(0, |h| h.seq);
@@ -136,7 +135,7 @@ impl Writer {
 
     /// Signs and stores a checkpoint of the current head, unless the newest checkpoint
     /// is already of it. Returns the newest checkpoint (none for an empty log).
-    pub fn checkpoint(&mut self) -> anyhow::Result<Option<Checkpoint>> {
+    pub fn checkpoint(&mut self) -> Result<Option<Checkpoint>, AuditError> {
         let latest = self.store.latest_checkpoint()?;
         let Some(head) = self.store.head()? else {
             return Ok(latest);
@@ -147,10 +146,10 @@ impl Writer {
         {
             return Ok(Some(latest));
         }
-        if self.signer.is_none() {
-            self.signer = Some(Signer::load_or_create(&self.home)?);
-        }
-        let signer = self.signer.as_ref().context("no signer")?;
+        let signer = match &mut self.signer {
+            Some(signer) => signer,
+            None => self.signer.insert(Signer::load_or_create(&self.home)?),
+        };
         let checkpoint = signer.sign(head.seq, &head.hash);
         self.store.put_checkpoint(&checkpoint)?;
         self.checkpointed = head.seq;
@@ -207,9 +206,11 @@ impl Writer {
                 }
             }
             Err(err) => {
-                let message = format!("{err:#}");
+                let error = std::sync::Arc::new(err);
                 for reply in replies {
-                    reply(Err(anyhow::anyhow!("{message}")));
+                    reply(Err(AuditError::Commit {
+                        error: error.clone(),
+                    }));
                 }
             }
         }
@@ -316,13 +317,13 @@ mod tests {
     }
 
     impl Store for Counting {
-        fn append(&mut self, make: &mut MakeRecords<'_>) -> anyhow::Result<Batch> {
+        fn append(&mut self, make: &mut MakeRecords<'_>) -> Result<Batch, AuditError> {
             self.inner.append(make)
         }
-        fn head(&mut self) -> anyhow::Result<Option<Head>> {
+        fn head(&mut self) -> Result<Option<Head>, AuditError> {
             self.inner.head()
         }
-        fn read(&mut self, filter: &Filter) -> anyhow::Result<Vec<Record>> {
+        fn read(&mut self, filter: &Filter) -> Result<Vec<Record>, AuditError> {
             self.inner.read(filter)
         }
         fn scan(
@@ -330,39 +331,39 @@ mod tests {
             after_seq: u64,
             limit: usize,
             each: &mut dyn FnMut(&StoredRecord<'_>) -> bool,
-        ) -> anyhow::Result<Option<u64>> {
+        ) -> Result<Option<u64>, AuditError> {
             self.inner.scan(after_seq, limit, each)
         }
-        fn stats(&mut self, since: Option<&str>, until: Option<&str>) -> anyhow::Result<Stats> {
+        fn stats(&mut self, since: Option<&str>, until: Option<&str>) -> Result<Stats, AuditError> {
             self.inner.stats(since, until)
         }
-        fn anchor(&mut self) -> anyhow::Result<Option<Anchor>> {
+        fn anchor(&mut self) -> Result<Option<Anchor>, AuditError> {
             self.inner.anchor()
         }
         fn prune(
             &mut self,
             before: &str,
             make: &mut MakeAnchorRecord<'_>,
-        ) -> anyhow::Result<Option<(Anchor, Record)>> {
+        ) -> Result<Option<(Anchor, Record)>, AuditError> {
             self.inner.prune(before, make)
         }
-        fn put_checkpoint(&mut self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+        fn put_checkpoint(&mut self, checkpoint: &Checkpoint) -> Result<(), AuditError> {
             self.inner.put_checkpoint(checkpoint)
         }
-        fn latest_checkpoint(&mut self) -> anyhow::Result<Option<Checkpoint>> {
+        fn latest_checkpoint(&mut self) -> Result<Option<Checkpoint>, AuditError> {
             self.inner.latest_checkpoint()
         }
-        fn checkpoints(&mut self) -> anyhow::Result<Vec<Checkpoint>> {
+        fn checkpoints(&mut self) -> Result<Vec<Checkpoint>, AuditError> {
             self.inner.checkpoints()
         }
-        fn set_durability(&mut self, durability: Durability) -> anyhow::Result<()> {
+        fn set_durability(&mut self, durability: Durability) -> Result<(), AuditError> {
             self.inner.set_durability(durability)?;
             let synchronous = self.inner.pragma("synchronous")?;
             self.normal
                 .store(usize::from(synchronous == "1"), Ordering::SeqCst);
             Ok(())
         }
-        fn sync(&mut self) -> anyhow::Result<()> {
+        fn sync(&mut self) -> Result<(), AuditError> {
             self.syncs.fetch_add(1, Ordering::SeqCst);
             self.inner.sync()
         }

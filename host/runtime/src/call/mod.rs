@@ -385,7 +385,8 @@ pub async fn record_host_uses(
     if events.is_empty() {
         return Ok(());
     }
-    audit.append_all(events).await.map(drop)
+    audit.append_all(events).await?;
+    Ok(())
 }
 
 async fn invoke(

@@ -162,7 +162,7 @@ impl Record<'_> {
                 Err(CallError::Internal {
                     plugin: self.plugin.name.to_string(),
                     tool: self.tool.to_string(),
-                    source: err.context(
+                    source: anyhow::Error::from(err).context(
                         "the audit log could not record this call, so its result is withheld",
                     ),
                 })

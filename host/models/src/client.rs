@@ -19,8 +19,8 @@ const POOL_IDLE: Duration = Duration::from_secs(90);
 pub(crate) fn client(
     tls: &Arc<rustls::ClientConfig>,
     connect_timeout: Duration,
-) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
         .use_preconfigured_tls(rustls::ClientConfig::clone(tls))
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
@@ -28,7 +28,7 @@ pub(crate) fn client(
         .connect_timeout(connect_timeout)
         .pool_idle_timeout(POOL_IDLE)
         .user_agent("warden-router")
-        .build()?)
+        .build()
 }
 
 /// A whole answer.

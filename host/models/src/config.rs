@@ -36,8 +36,9 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::bail;
 use serde::{Deserialize, Serialize};
+
+use crate::error::ModelsConfigError;
 
 /// Everything the router needs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -212,46 +213,51 @@ impl ModelsConfig {
     }
 
     /// Checks what the types cannot: every target names a provider, weights fit.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> Result<(), ModelsConfigError> {
         for (name, provider) in &self.providers {
             if !(provider.base_url.starts_with("http://")
                 || provider.base_url.starts_with("https://"))
             {
-                bail!(
-                    "[models.providers.{name}] base_url = {:?} must start with http:// or https://",
-                    provider.base_url
-                );
+                return Err(ModelsConfigError::BaseUrl {
+                    provider: name.clone(),
+                    base_url: provider.base_url.clone(),
+                });
             }
         }
         for (name, route) in &self.routes {
             if route.targets.is_empty() {
-                bail!("[models.routes.{name}] has no targets");
+                return Err(ModelsConfigError::NoTargets {
+                    route: name.clone(),
+                });
             }
             for target in &route.targets {
                 let Some((provider, model)) = target.split_once('/') else {
-                    bail!("[models.routes.{name}] target {target:?} is not provider/model");
+                    return Err(ModelsConfigError::Target {
+                        route: name.clone(),
+                        target: target.clone(),
+                    });
                 };
                 if model.is_empty() || !self.providers.contains_key(provider) {
-                    bail!(
-                        "[models.routes.{name}] target {target:?}: no provider {provider:?} (providers: {})",
-                        self.providers
-                            .keys()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
+                    return Err(ModelsConfigError::UnknownProvider {
+                        route: name.clone(),
+                        target: target.clone(),
+                        provider: provider.to_string(),
+                        providers: self.providers.keys().cloned().collect(),
+                    });
                 }
             }
             if route.strategy == Strategy::Weighted && route.weights.len() != route.targets.len() {
-                bail!("[models.routes.{name}] weighted: give one weight per target");
+                return Err(ModelsConfigError::Weights {
+                    route: name.clone(),
+                });
             }
         }
         for name in self.budgets.routes.keys() {
             if !self.routes.contains_key(name) {
-                bail!(
-                    "[models.budgets.routes.{name}]: no route {name:?} (routes: {})",
-                    self.routes.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
+                return Err(ModelsConfigError::UnknownRoute {
+                    route: name.clone(),
+                    routes: self.routes.keys().cloned().collect(),
+                });
             }
         }
         let budgets = self
@@ -270,9 +276,7 @@ impl ModelsConfig {
                 .cost_per_day
                 .is_some_and(|c| !c.is_finite() || c < 0.0)
             {
-                bail!(
-                    "[models.budgets.{name}] cost_per_day must be a number of US dollars, 0 or more"
-                );
+                return Err(ModelsConfigError::Cost { budget: name });
             }
         }
         Ok(())

@@ -13,6 +13,7 @@ mod budget;
 mod classify;
 mod client;
 mod config;
+mod error;
 mod router;
 mod stream;
 mod types;
@@ -24,6 +25,7 @@ pub use self::config::{
     Budget, Budgets, ModelsConfig, Price, ProviderConfig, ProviderKind, RetryConfig, RouteConfig,
     Strategy,
 };
+pub use self::error::{LedgerError, ModelsConfigError, SetupError};
 pub use self::router::{RouteError, Router};
 pub use self::stream::{Delta, Streaming};
 /// Warden's own OpenAI-compatible endpoint: a client's body to a request, an answer

@@ -26,6 +26,7 @@ use super::budget::BudgetExceeded;
 use super::classify::{Decision, Failure, FailureKind};
 use super::client::{open_stream, post_json};
 use super::config::{ModelsConfig, ProviderKind, Strategy};
+use super::error::SetupError;
 use super::stream::{Decoder, Streaming};
 use super::types::{ChatRequest, ChatResponse};
 use super::wire::{anthropic, openai};
@@ -112,7 +113,7 @@ const DEFAULT_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 impl Router {
     /// The router of the home config's `[models]`, if it configures any route.
-    pub fn from_config(models: &ModelsConfig) -> anyhow::Result<Option<Router>> {
+    pub fn from_config(models: &ModelsConfig) -> Result<Option<Router>, SetupError> {
         if models.is_empty() {
             return Ok(None);
         }
@@ -122,9 +123,9 @@ impl Router {
 
 impl Router {
     /// A router over `config` (checked here), with one HTTP client per provider.
-    pub fn new(config: ModelsConfig) -> anyhow::Result<Self> {
+    pub fn new(config: ModelsConfig) -> Result<Self, SetupError> {
         config.check()?;
-        let tls = warden_net::tls_config(&[])?;
+        let tls = warden_net::tls_config(&[]).map_err(|err| SetupError::Tls(err.into()))?;
         let clients = config
             .providers
             .iter()
@@ -132,7 +133,7 @@ impl Router {
                 let connect = Duration::from_millis(provider.timeout_ms);
                 Ok((name.clone(), super::client::client(&tls, connect)?))
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<Result<_, SetupError>>()?;
         Ok(Self {
             config,
             health: Mutex::default(),

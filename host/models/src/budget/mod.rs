@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use super::config::Budget;
+use super::error::LedgerError;
 
 use super::router::{RouteError, Router};
 use super::types::{ChatRequest, Usage};
@@ -204,24 +204,29 @@ impl Ledger {
     /// Opens (creating if needed) the ledger in the SQLite file at `path`: WAL,
     /// `synchronous=NORMAL` (a settled call survives the process, if not a power cut),
     /// waiting up to 5 s for another process's transaction.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        warden_files::database(path).with_context(|| format!("creating {}", path.display()))?;
-        let context = || format!("opening the budget ledger {}", path.display());
-        let conn = Connection::open(path).with_context(context)?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .with_context(context)?;
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        warden_files::database(path).map_err(|source| LedgerError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let context = |source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(context)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(context)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
-            .with_context(context)?;
+            .map_err(context)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            anyhow::bail!(
-                "{}: could not switch to WAL mode (got {mode})",
-                path.display()
-            );
+            return Err(LedgerError::NotWal {
+                path: path.to_path_buf(),
+                mode,
+            });
         }
         conn.execute_batch("PRAGMA synchronous=NORMAL;")
-            .with_context(context)?;
-        conn.execute_batch(SCHEMA).with_context(context)?;
+            .map_err(context)?;
+        conn.execute_batch(SCHEMA).map_err(context)?;
         let ledger = Self::with_conn(conn, Some(path.to_path_buf()));
         // Holds of processes long gone: they no longer count, and need not be kept.
         let cutoff = now_ms().saturating_sub(ledger.db.expiry());
@@ -229,12 +234,12 @@ impl Ledger {
             .db
             .conn()
             .execute("DELETE FROM holds WHERE created_ms <= ?1", [cutoff])
-            .with_context(context)?;
+            .map_err(context)?;
         Ok(ledger)
     }
 
     /// Opens the ledger of the home at `root`: `<root>/budgets.db`.
-    pub fn open_home(root: &Path) -> anyhow::Result<Self> {
+    pub fn open_home(root: &Path) -> Result<Self, LedgerError> {
         Self::open(&root.join(Self::FILE))
     }
 
@@ -394,7 +399,7 @@ impl Db {
         limited: &[&(Scope, &str, &Budget)],
         estimate: Estimate,
         id: i64,
-    ) -> anyhow::Result<Result<(), BudgetExceeded>> {
+    ) -> Result<Result<(), BudgetExceeded>, LedgerError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let cutoff = now_ms.saturating_sub(self.expiry());
@@ -427,7 +432,7 @@ impl Db {
 
     /// Charges `tokens` and `cost` to every account of `keys` and removes reservation
     /// `id`'s holds, in one transaction.
-    fn settle(&self, keys: &[Key], id: i64, tokens: u64, cost: f64) -> anyhow::Result<()> {
+    fn settle(&self, keys: &[Key], id: i64, tokens: u64, cost: f64) -> Result<(), LedgerError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
@@ -451,7 +456,7 @@ impl Db {
     }
 
     /// Removes reservation `id`'s holds.
-    fn release(&self, keys: &[Key], id: i64) -> anyhow::Result<()> {
+    fn release(&self, keys: &[Key], id: i64) -> Result<(), LedgerError> {
         self.settle(keys, id, 0, 0.0)
     }
 }

@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use anyhow::bail;
+use crate::error::EnvError;
 
 /// The home directory when `--home` is not given (else `./.warden`).
 pub const HOME: &str = "WARDEN_HOME";
@@ -35,36 +35,38 @@ pub fn home() -> Option<PathBuf> {
 
 /// [`AUDIT_KEEP_PAYLOADS`]'s setting: `None` when unset; `1`, `true`, `yes`, `on`;
 /// `0`, `false`, `no`, `off` or empty; anything else is an error naming the variable.
-pub fn keep_payloads() -> anyhow::Result<Option<bool>> {
+pub fn keep_payloads() -> Result<Option<bool>, EnvError> {
     parse_flag(AUDIT_KEEP_PAYLOADS, std::env::var_os(AUDIT_KEEP_PAYLOADS))
 }
 
 /// [`AUDIT_DURABILITY`]'s setting: `None` when unset or empty; an unknown value is an
 /// error naming the variable.
-pub fn audit_durability() -> anyhow::Result<Option<warden_audit::Durability>> {
+pub fn audit_durability() -> Result<Option<warden_audit::Durability>, EnvError> {
     match std::env::var_os(AUDIT_DURABILITY) {
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
         Some(v) => match v.to_str() {
             Some(text) => text
-                .parse()
+                .parse::<warden_audit::Durability>()
                 .map(Some)
-                .map_err(|err| anyhow::anyhow!("{AUDIT_DURABILITY}: {err}")),
-            None => bail!("{AUDIT_DURABILITY} is not UTF-8: use `full` or `process`"),
+                .map_err(|err| EnvError::Durability { error: err.into() }),
+            None => Err(EnvError::DurabilityNotUtf8),
         },
     }
 }
 
-fn parse_flag(name: &str, value: Option<OsString>) -> anyhow::Result<Option<bool>> {
+fn parse_flag(name: &str, value: Option<OsString>) -> Result<Option<bool>, EnvError> {
     let is_one_of = |v: &str, words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(v));
     Ok(match value.as_ref().map(|v| v.to_str()) {
         None => None,
         Some(Some(v)) if is_one_of(v, &["", "0", "false", "no", "off"]) => Some(false),
         Some(Some(v)) if is_one_of(v, &["1", "true", "yes", "on"]) => Some(true),
-        Some(v) => bail!(
-            "{name}={:?}: use 1 to keep full arguments and results in audit records, 0 for digests only",
-            v.unwrap_or("(not UTF-8)")
-        ),
+        Some(v) => {
+            return Err(EnvError::Flag {
+                name: name.to_string(),
+                value: v.unwrap_or("(not UTF-8)").to_string(),
+            });
+        }
     })
 }
 

@@ -33,9 +33,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+use crate::error::{ConfigError, PatternError};
 
 pub use warden_policy::{Action, RoleConfig, builtin_roles};
 use warden_policy::{ArgType, CedarPolicy, PolicyError, PolicyFile, PolicySource};
@@ -161,7 +162,7 @@ impl TokenConfig {
 }
 
 /// Checks a tool pattern: `*`, `plugin/*` or `plugin/tool`.
-pub fn check_pattern(pattern: &str) -> anyhow::Result<()> {
+pub fn check_pattern(pattern: &str) -> Result<(), PatternError> {
     if pattern == "*" {
         return Ok(());
     }
@@ -173,7 +174,9 @@ pub fn check_pattern(pattern: &str) -> anyhow::Result<()> {
         {
             Ok(())
         }
-        _ => bail!("tool pattern {pattern:?} is not `*`, `PLUGIN/*` or `PLUGIN/TOOL`"),
+        _ => Err(PatternError {
+            pattern: pattern.to_string(),
+        }),
     }
 }
 
@@ -189,7 +192,7 @@ impl Config {
     pub fn audit_options(
         &self,
         default: warden_audit::Durability,
-    ) -> anyhow::Result<warden_audit::AuditOptions> {
+    ) -> Result<warden_audit::AuditOptions, ConfigError> {
         Ok(self.audit.options(
             crate::env::keep_payloads()?,
             crate::env::audit_durability()?,
@@ -198,20 +201,25 @@ impl Config {
     }
 
     /// Parses and checks config text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
-        let config: Config = toml::from_str(text).with_context(|| format!("{origin}: invalid"))?;
-        config
-            .check()
-            .with_context(|| format!("{origin}: invalid"))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let invalid = |err: ConfigError| ConfigError::Invalid {
+            origin: origin.to_string(),
+            source: Box::new(err),
+        };
+        let config: Config = toml::from_str(text).map_err(|err| invalid(err.into()))?;
+        config.check().map_err(invalid)?;
         Ok(config)
     }
 
     /// Reads the config at `path`; a missing file is the default config (no tokens).
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
         match std::fs::read_to_string(path) {
             Ok(text) => Self::parse(&text, &path.display().to_string()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
     }
 
@@ -253,32 +261,38 @@ impl Config {
         roles
     }
 
-    fn check(&self) -> anyhow::Result<()> {
-        self.models.check()?;
+    fn check(&self) -> Result<(), ConfigError> {
+        self.models
+            .check()
+            .map_err(|err| ConfigError::Models(err.into()))?;
         let roles = self.roles();
         for (name, role) in &self.roles {
             for pattern in &role.tools {
-                check_pattern(pattern).with_context(|| format!("[roles.{name}] tools"))?;
+                check_pattern(pattern).map_err(|source| ConfigError::RoleTools {
+                    role: name.clone(),
+                    source,
+                })?;
             }
         }
         let mut names = BTreeSet::new();
         for token in &self.tokens {
             if !names.insert(&token.name) {
-                bail!("two [[tokens]] are named {:?}", token.name);
+                return Err(ConfigError::DuplicateToken {
+                    name: token.name.clone(),
+                });
             }
             if token.sha256.len() != 64 || !token.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                bail!(
-                    "token {:?}: sha256 must be 64 hex digits (create tokens with `warden token create`)",
-                    token.name
-                );
+                return Err(ConfigError::TokenHash {
+                    name: token.name.clone(),
+                });
             }
             for role in &token.roles {
                 if !roles.contains_key(role) {
-                    bail!(
-                        "token {:?}: unknown role {role:?} (roles: {})",
-                        token.name,
-                        roles.keys().cloned().collect::<Vec<_>>().join(", ")
-                    );
+                    return Err(ConfigError::UnknownRole {
+                        token: token.name.clone(),
+                        role: role.clone(),
+                        roles: roles.keys().cloned().collect(),
+                    });
                 }
             }
         }
@@ -288,13 +302,14 @@ impl Config {
             roles,
             args: self.policy.args.clone(),
             file: None,
-        })?;
+        })
+        .map_err(|err| ConfigError::Policy(err.into()))?;
         if self.server.max_body_kb == 0
             || self.server.max_upload_mb == 0
             || self.server.request_timeout_ms == 0
             || self.server.max_concurrent_requests == 0
         {
-            bail!("[server] limits must be greater than 0");
+            return Err(ConfigError::ServerLimits);
         }
         Ok(())
     }
@@ -308,16 +323,16 @@ pub fn create_token(
     name: &str,
     roles: &[String],
     principal: Option<&str>,
-) -> anyhow::Result<String> {
+) -> Result<String, ConfigError> {
     let mut config = Config::load(path)?;
     if config.tokens.iter().any(|t| t.name == name) {
-        bail!(
-            "{}: a token named {name:?} exists; choose another name, or remove its [[tokens]] entry first",
-            path.display()
-        );
+        return Err(ConfigError::TokenExists {
+            path: path.to_path_buf(),
+            name: name.to_string(),
+        });
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|err| anyhow::anyhow!("getting random bytes: {err}"))?;
+    getrandom::fill(&mut bytes).map_err(|error| ConfigError::Random { error })?;
     let token = format!("wdn_{}", hex::encode(bytes));
     let entry = TokenConfig {
         name: name.to_string(),
@@ -326,9 +341,11 @@ pub fn create_token(
         principal: principal.map(str::to_string),
     };
     config.tokens.push(entry.clone());
-    config
-        .check()
-        .with_context(|| format!("{}: not adding token {name:?}", path.display()))?;
+    config.check().map_err(|err| ConfigError::NotAdding {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        source: Box::new(err),
+    })?;
     #[derive(Serialize)]
     struct Tokens<'a> {
         tokens: [&'a TokenConfig; 1],
@@ -337,7 +354,12 @@ pub fn create_token(
     let mut text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
     };
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
@@ -351,11 +373,16 @@ pub fn create_token(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    warden_files::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    warden_files::create_dir(dir).map_err(|source| ConfigError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut file, text.as_bytes())?;
-    file.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    file.persist(path).map_err(|source| ConfigError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(token)
 }
 

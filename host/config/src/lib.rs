@@ -16,6 +16,7 @@
 //! - [`wassette`]: importing a Wassette policy as a grant.
 
 pub mod env;
+mod error;
 pub mod grant;
 pub mod home;
 pub mod limits;
@@ -27,3 +28,8 @@ pub mod wassette;
 
 #[cfg(test)]
 mod fuzz;
+
+pub use error::{
+    BoxError, ConfigError, EnvError, GrantError, LimitsError, ManifestError, NameError,
+    PatternError,
+};

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::LimitsError;
+
 /// How many instances may be live at once in one runtime (the pooling allocator's
 /// size): the ceiling of `max_concurrency`.
 pub const MAX_LIVE_INSTANCES: u32 = 256;
@@ -50,7 +52,7 @@ impl Default for Limits {
 
 impl Limits {
     /// Checks every limit against its range, naming the one that is out.
-    pub fn check(&self) -> anyhow::Result<()> {
+    pub fn check(&self) -> Result<(), LimitsError> {
         let max_instances = u64::from(MAX_LIVE_INSTANCES);
         let ranges = [
             ("memory_mb", self.memory_mb, 1, 1024),
@@ -65,7 +67,12 @@ impl Limits {
         ];
         for (name, value, min, max) in ranges {
             if !(min..=max).contains(&value) {
-                anyhow::bail!("[limits] {name} = {value} is out of range ({min} to {max})");
+                return Err(LimitsError {
+                    name,
+                    value,
+                    min,
+                    max,
+                });
             }
         }
         Ok(())

@@ -31,10 +31,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use warden_policy::ToolAnnotations;
+
+use crate::error::ManifestError;
 
 /// File name of a manifest.
 pub const FILE_NAME: &str = "warden.toml";
@@ -180,21 +181,24 @@ pub struct Request {
 
 impl Manifest {
     /// Reads and checks a manifest file.
-    pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading manifest {}", path.display()))?;
-        Self::parse(&text).with_context(|| format!("manifest {}", path.display()))
+    pub fn read(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text).map_err(|err| ManifestError::File {
+            path: path.to_path_buf(),
+            source: Box::new(err),
+        })
     }
 
     /// Parses a manifest; unknown keys are errors that name the key and the line, and
     /// so are hints that contradict each other.
-    pub fn parse(text: &str) -> anyhow::Result<Self> {
+    pub fn parse(text: &str) -> Result<Self, ManifestError> {
         let manifest: Self = toml::from_str(text)?;
         for (name, entry) in &manifest.tools {
             if entry.read_only == Some(true) && entry.destructive == Some(true) {
-                anyhow::bail!(
-                    "[tools.{name:?}]: read_only = true and destructive = true contradict each other (a read-only tool changes nothing); drop one"
-                );
+                return Err(ManifestError::Contradiction { tool: name.clone() });
             }
         }
         Ok(manifest)

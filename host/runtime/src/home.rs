@@ -185,7 +185,7 @@ impl Home {
         if !path.is_file() {
             return Ok(None);
         }
-        Grant::read(&path, name).map(Some)
+        Ok(Some(Grant::read(&path, name)?))
     }
 
     /// Sets (or replaces) the grant of plugin `name`; the file is written whole or not

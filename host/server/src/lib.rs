@@ -249,7 +249,7 @@ fn reload(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(home);
     let config = match path {
-        Some(path) => Config::load(path),
+        Some(path) => Config::load(path).map_err(anyhow::Error::from),
         None => Ok(started_with.clone()),
     };
     let loaded = config.and_then(|config| {

@@ -100,7 +100,7 @@ fn text(bytes: &[u8], what: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("the {what} is not UTF-8 text")))
 }
 
-fn invalid(code: &str, err: &anyhow::Error) -> ApiError {
+fn invalid(code: &str, err: &dyn std::fmt::Display) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, format!("{err:#}"))
 }
 

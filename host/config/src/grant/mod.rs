@@ -53,10 +53,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::error::GrantError;
 use crate::limits::Limits;
+
+/// Stops a check with [`GrantError::Invalid`], the message formatted as by `format!`.
+macro_rules! invalid {
+    ($($message:tt)*) => {
+        return Err(GrantError::Invalid(format!($($message)*)))
+    };
+}
 
 mod template;
 pub use template::template;
@@ -327,7 +334,7 @@ impl ToolsGrant {
         })
     }
 
-    fn check(&self) -> anyhow::Result<()> {
+    fn check(&self) -> Result<(), GrantError> {
         for pattern in &self.allow {
             let ok = pattern == "*"
                 || pattern.split_once('/').is_some_and(|(plugin, tool)| {
@@ -336,7 +343,7 @@ impl ToolsGrant {
                         && (tool == "*" || !tool.contains('*'))
                 });
             if !ok {
-                bail!("[tools] allow: {pattern:?} is not `*`, `PLUGIN/*` or `PLUGIN/TOOL`");
+                invalid!("[tools] allow: {pattern:?} is not `*`, `PLUGIN/*` or `PLUGIN/TOOL`");
             }
         }
         Ok(())
@@ -382,24 +389,24 @@ impl Default for AgentGrant {
 }
 
 impl AgentGrant {
-    fn check(&self) -> anyhow::Result<()> {
+    fn check(&self) -> Result<(), GrantError> {
         if !(1..=100_000).contains(&self.max_steps) {
-            bail!(
+            invalid!(
                 "[agent] max_steps = {} is out of range (1 to 100000)",
                 self.max_steps
             );
         }
         if self.max_tokens == 0 || self.max_wall_ms == 0 {
-            bail!("[agent] max_tokens and max_wall_ms must be greater than 0");
+            invalid!("[agent] max_tokens and max_wall_ms must be greater than 0");
         }
         if !(self.max_cost.is_finite() && self.max_cost >= 0.0) {
-            bail!(
+            invalid!(
                 "[agent] max_cost = {} must be a number of dollars, 0 or more",
                 self.max_cost
             );
         }
         if !(1..=16 * 1024).contains(&self.max_memo_kb) {
-            bail!(
+            invalid!(
                 "[agent] max_memo_kb = {} is out of range (1 to 16384)",
                 self.max_memo_kb
             );
@@ -436,30 +443,38 @@ impl EnvGrant {
 
 impl Grant {
     /// Reads, parses and checks the grant file at `path` for plugin `name`.
-    pub fn read(path: &Path, name: &str) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading grant {}", path.display()))?;
-        Self::parse(&text, name).with_context(|| format!("grant {}", path.display()))
+    pub fn read(path: &Path, name: &str) -> Result<Self, GrantError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GrantError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, name).map_err(|err| GrantError::File {
+            path: path.to_path_buf(),
+            source: Box::new(err),
+        })
     }
 
     /// Parses and checks a grant for plugin `name`.
-    pub fn parse(text: &str, name: &str) -> anyhow::Result<Self> {
+    pub fn parse(text: &str, name: &str) -> Result<Self, GrantError> {
         let grant: Grant = toml::from_str(text)?;
         grant.check(name)?;
         Ok(grant)
     }
 
     /// Checks what the types cannot: names, paths, ranges.
-    pub fn check(&self, name: &str) -> anyhow::Result<()> {
+    pub fn check(&self, name: &str) -> Result<(), GrantError> {
         if let Some(plugin) = &self.plugin
             && plugin != name
         {
-            bail!("plugin = {plugin:?}, but the grant is being set on plugin {name:?}");
+            return Err(GrantError::WrongPlugin {
+                plugin: plugin.clone(),
+                name: name.to_string(),
+            });
         }
         if let Some(digest) = &self.digest {
             let hex = digest.strip_prefix("sha256:").unwrap_or("");
             if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                bail!(
+                invalid!(
                     "digest = {digest:?} is not of the form sha256:<64 hex digits> (`warden plugin list` shows each plugin's)"
                 );
             }
@@ -468,40 +483,46 @@ impl Grant {
         for (i, fs) in self.fs.iter().enumerate() {
             let at = format!("[[fs]] #{}", i + 1);
             if !fs.host.is_absolute() {
-                bail!("{at}: host = {:?} must be an absolute path", fs.host);
+                invalid!("{at}: host = {:?} must be an absolute path", fs.host);
             }
             if !fs.guest.starts_with('/') || fs.guest.split('/').any(|c| c == "..") {
-                bail!(
+                invalid!(
                     "{at}: guest = {:?} must be an absolute path without `..` (e.g. \"/data\")",
                     fs.guest
                 );
             }
             if !guests.insert(fs.guest.trim_end_matches('/').to_string()) {
-                bail!("{at}: guest path {:?} is granted twice", fs.guest);
+                invalid!("{at}: guest path {:?} is granted twice", fs.guest);
             }
         }
         let allow = match &self.net {
             Some(net) => {
                 if !(1..=1024 * 1024).contains(&net.max_response_kb) {
-                    bail!(
+                    invalid!(
                         "[net] max_response_kb = {} is out of range (1 to 1048576)",
                         net.max_response_kb
                     );
                 }
-                warden_net::AllowList::parse(&net.allow).context("[net] allow")?
+                warden_net::AllowList::parse(&net.allow)
+                    .map_err(|err| GrantError::NetAllow(err.into()))?
             }
             None => warden_net::AllowList::default(),
         };
         for (destination, secret) in &self.secrets {
             let at = format!("[secrets] {destination:?}");
-            let target = warden_net::Destination::parse(destination).with_context(|| at.clone())?;
+            let target = warden_net::Destination::parse(destination).map_err(|err| {
+                GrantError::SecretDestination {
+                    destination: destination.clone(),
+                    source: err.into(),
+                }
+            })?;
             if !allow.permits_destination(&target) {
-                bail!(
+                invalid!(
                     "{at}: the destination is not in [net] allow, so the secret would never be sent; add it there or remove the secret"
                 );
             }
             if http::HeaderName::from_bytes(secret.header.as_bytes()).is_err() {
-                bail!(
+                invalid!(
                     "{at}: header = {:?} is not a valid header name",
                     secret.header
                 );
@@ -510,26 +531,26 @@ impl Grant {
                 (Some(_), None) => {}
                 (None, Some(path)) if path.is_absolute() => {}
                 (None, Some(path)) => {
-                    bail!("{at}: from_file = {path:?} must be an absolute path")
+                    invalid!("{at}: from_file = {path:?} must be an absolute path")
                 }
-                _ => bail!("{at}: give exactly one of from_env or from_file"),
+                _ => invalid!("{at}: give exactly one of from_env or from_file"),
             }
         }
         for (namespace, memory) in &self.memory {
             let at = format!("[memory] {namespace:?}");
             if !valid_namespace(namespace) {
-                bail!(
+                invalid!(
                     "{at}: a namespace is 1 to 64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
                 );
             }
             if !(1..=64 * 1024).contains(&memory.max_value_kb) {
-                bail!(
+                invalid!(
                     "{at}: max_value_kb = {} is out of range (1 to 65536)",
                     memory.max_value_kb
                 );
             }
             if !(1..=64 * 1024).contains(&memory.max_namespace_mb) {
-                bail!(
+                invalid!(
                     "{at}: max_namespace_mb = {} is out of range (1 to 65536)",
                     memory.max_namespace_mb
                 );
@@ -537,7 +558,7 @@ impl Grant {
         }
         for key in self.env.vars.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                bail!("[env].vars: {key:?} is not a valid variable name");
+                invalid!("[env].vars: {key:?} is not a valid variable name");
             }
         }
         if let Some(tools) = &self.tools {
@@ -546,17 +567,16 @@ impl Grant {
         if let Some(agent) = &self.agent {
             agent.check()?;
         }
-        self.limits.check()
+        Ok(self.limits.check()?)
     }
 
     /// Checks that every granted directory exists now (when the grant is set).
-    pub fn check_paths(&self) -> anyhow::Result<()> {
+    pub fn check_paths(&self) -> Result<(), GrantError> {
         for fs in &self.fs {
             if !fs.host.is_dir() {
-                bail!(
-                    "[[fs]] host = {:?} is not a directory on this machine",
-                    fs.host
-                );
+                return Err(GrantError::NotADirectory {
+                    path: fs.host.clone(),
+                });
             }
         }
         Ok(())

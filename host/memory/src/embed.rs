@@ -16,11 +16,12 @@
 
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use warden_config::memory::MemoryConfig;
 use warden_models::{ModelsConfig, ProviderKind};
+
+use crate::error::EmbedError;
 
 /// One target of the embedding route.
 #[derive(Debug)]
@@ -58,27 +59,35 @@ impl Embedder {
     pub fn from_config(
         memory: &MemoryConfig,
         models: &ModelsConfig,
-    ) -> anyhow::Result<Option<Self>> {
+    ) -> Result<Option<Self>, EmbedError> {
         let Some(route) = &memory.embedding_route else {
             return Ok(None);
         };
         let Some(routes) = models.routes.get(route) else {
-            bail!(
-                "[memory] embedding_route = {route:?}: no such route in [models.routes] (add one whose targets are embedding models)"
-            );
+            return Err(EmbedError::UnknownRoute {
+                route: route.clone(),
+            });
         };
         let mut targets = Vec::new();
         for target in &routes.targets {
             let Some((provider, model)) = target.split_once('/') else {
-                bail!("[models.routes.{route}] target {target:?}: write it as provider/model");
+                return Err(EmbedError::Target {
+                    route: route.clone(),
+                    target: target.clone(),
+                });
             };
             let Some(p) = models.providers.get(provider) else {
-                bail!("[models.routes.{route}] target {target:?}: no provider {provider:?}");
+                return Err(EmbedError::UnknownProvider {
+                    route: route.clone(),
+                    target: target.clone(),
+                    provider: provider.to_string(),
+                });
             };
             if p.kind != ProviderKind::Openai {
-                bail!(
-                    "[memory] embedding_route = {route:?}: provider {provider:?} is not OpenAI-compatible, and only those have an embeddings API here"
-                );
+                return Err(EmbedError::NotOpenai {
+                    route: route.clone(),
+                    provider: provider.to_string(),
+                });
             }
             targets.push(Target {
                 label: target.clone(),
@@ -88,7 +97,7 @@ impl Embedder {
                 timeout: Duration::from_millis(p.timeout_ms),
             });
         }
-        let tls = warden_net::tls_config(&[])?;
+        let tls = warden_net::tls_config(&[]).map_err(|err| EmbedError::Tls(err.into()))?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
             .no_proxy()
@@ -108,7 +117,7 @@ impl Embedder {
     }
 
     /// Embeds `texts` through the first target that answers.
-    pub async fn embed(&self, texts: &[&str]) -> anyhow::Result<Embedded> {
+    pub async fn embed(&self, texts: &[&str]) -> Result<Embedded, EmbedError> {
         let mut failures = Vec::new();
         for target in &self.targets {
             match self.embed_with(target, texts).await {
@@ -119,39 +128,43 @@ impl Embedder {
                         tokens,
                     });
                 }
-                Err(err) => failures.push(format!("{}: {err:#}", target.label)),
+                Err(err) => failures.push((target.label.clone(), err)),
             }
         }
-        bail!(
-            "embedding route {:?}: no target answered ({})",
-            self.route,
-            failures.join("; ")
-        )
+        Err(EmbedError::NoTarget {
+            route: self.route.clone(),
+            failures,
+        })
     }
 
     async fn embed_with(
         &self,
         target: &Target,
         texts: &[&str],
-    ) -> anyhow::Result<(Vec<Vec<f32>>, u64)> {
+    ) -> Result<(Vec<Vec<f32>>, u64), EmbedError> {
         let mut request = self
             .client
             .post(&target.url)
             .timeout(target.timeout)
             .json(&json!({ "model": target.model, "input": texts }));
         if let Some(var) = &target.key_env {
-            let key = std::env::var(var)
-                .with_context(|| format!("the environment variable {var} is not set for Warden"))?;
+            let key = std::env::var(var).map_err(|source| EmbedError::KeyNotSet {
+                var: var.clone(),
+                source,
+            })?;
             request = request.bearer_auth(key);
         }
         let response = request.send().await?;
         let status = response.status();
-        let body: Value = response.json().await.context("the answer is not JSON")?;
+        let body: Value = response.json().await.map_err(EmbedError::NotJson)?;
         if !status.is_success() {
-            bail!(
-                "HTTP {status}: {}",
-                body["error"]["message"].as_str().unwrap_or("no message")
-            );
+            return Err(EmbedError::Status {
+                status,
+                message: body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("no message")
+                    .to_string(),
+            });
         }
         let tokens = body["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
         Ok((parse(&body, texts.len())?, tokens))
@@ -159,30 +172,34 @@ impl Embedder {
 }
 
 /// The vectors of an OpenAI embeddings answer, in input order.
-fn parse(body: &Value, expected: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+fn parse(body: &Value, expected: usize) -> Result<Vec<Vec<f32>>, EmbedError> {
+    let answer = |message: &str| EmbedError::Answer(message.to_string());
     let data = body["data"]
         .as_array()
-        .context("the answer has no `data` list")?;
+        .ok_or_else(|| answer("the answer has no `data` list"))?;
     if data.len() != expected {
-        bail!("{} embeddings for {expected} inputs", data.len());
+        return Err(EmbedError::Answer(format!(
+            "{} embeddings for {expected} inputs",
+            data.len()
+        )));
     }
     let mut vectors = vec![Vec::new(); expected];
     for (at, item) in data.iter().enumerate() {
         let index = item["index"].as_u64().map_or(at, |i| i as usize);
         let slot = vectors
             .get_mut(index)
-            .context("an embedding's index is out of range")?;
+            .ok_or_else(|| answer("an embedding's index is out of range"))?;
         *slot = item["embedding"]
             .as_array()
-            .context("an embedding is not a list of numbers")?
+            .ok_or_else(|| answer("an embedding is not a list of numbers"))?
             .iter()
             .map(|x| x.as_f64().map(|x| x as f32))
             .collect::<Option<Vec<_>>>()
-            .context("an embedding is not a list of numbers")?;
+            .ok_or_else(|| answer("an embedding is not a list of numbers"))?;
     }
     let dims = vectors[0].len();
     if dims == 0 || vectors.iter().any(|v| v.len() != dims) {
-        bail!("the embeddings are empty or of different lengths");
+        return Err(answer("the embeddings are empty or of different lengths"));
     }
     Ok(vectors)
 }

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use super::embed::Embedder;
+use super::error::{EmbedError, StoreError};
 use super::{Document, Hit, Store};
 
 /// The RRF constant: a hit at rank r in one list scores 1 / (K + r).
@@ -29,7 +30,7 @@ pub struct EmbedUse {
 }
 
 impl EmbedUse {
-    fn of(embedder: &Embedder, result: &anyhow::Result<super::embed::Embedded>) -> Self {
+    fn of(embedder: &Embedder, result: &Result<super::embed::Embedded, EmbedError>) -> Self {
         Self {
             route: embedder.route().to_string(),
             target: result.as_ref().ok().map(|e| e.target.clone()),
@@ -48,7 +49,7 @@ pub async fn put_document(
     embedder: Option<&Embedder>,
     namespace: &str,
     doc: &Document,
-) -> anyhow::Result<()> {
+) -> Result<(), StoreError> {
     put_document_recorded(store, embedder, namespace, doc)
         .await
         .map(drop)
@@ -60,7 +61,7 @@ pub async fn put_document_recorded(
     embedder: Option<&Embedder>,
     namespace: &str,
     doc: &Document,
-) -> anyhow::Result<Option<EmbedUse>> {
+) -> Result<Option<EmbedUse>, StoreError> {
     store.put_document(namespace, doc)?;
     let Some(embedder) = embedder else {
         return Ok(None);
@@ -90,7 +91,7 @@ pub async fn search(
     query: &str,
     filter: &[(String, serde_json::Value)],
     limit: u32,
-) -> anyhow::Result<Vec<Hit>> {
+) -> Result<Vec<Hit>, StoreError> {
     search_recorded(store, embedder, namespace, query, filter, limit)
         .await
         .map(|(hits, _)| hits)
@@ -104,7 +105,7 @@ pub async fn search_recorded(
     query: &str,
     filter: &[(String, serde_json::Value)],
     limit: u32,
-) -> anyhow::Result<(Vec<Hit>, Option<EmbedUse>)> {
+) -> Result<(Vec<Hit>, Option<EmbedUse>), StoreError> {
     let Some(embedder) = embedder else {
         return Ok((store.search(namespace, query, filter, limit)?, None));
     };

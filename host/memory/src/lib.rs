@@ -13,12 +13,14 @@
 //! (`<home>/memory.db`).
 
 pub mod embed;
+mod error;
 pub mod hybrid;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::embed::Embedder;
+pub use self::error::{BoxError, EmbedError, StoreError};
 pub use self::sqlite::SqliteMemory;
 use warden_config::grant::{Access, MemoryGrant};
 pub use warden_config::memory::MemoryConfig;
@@ -71,11 +73,11 @@ pub struct Hit {
 /// happen above this trait.
 pub trait Store: Send + Sync {
     /// The unexpired entry under `key`.
-    fn get(&self, namespace: &str, key: &str, now: u64) -> anyhow::Result<Option<Entry>>;
+    fn get(&self, namespace: &str, key: &str, now: u64) -> Result<Option<Entry>, StoreError>;
     /// Stores `entry` under `key`.
-    fn set(&self, namespace: &str, key: &str, entry: &Entry) -> anyhow::Result<()>;
+    fn set(&self, namespace: &str, key: &str, entry: &Entry) -> Result<(), StoreError>;
     /// Removes `key`.
-    fn delete(&self, namespace: &str, key: &str) -> anyhow::Result<bool>;
+    fn delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError>;
     /// Keys with `prefix` after `after`, at most `limit`.
     fn list_keys(
         &self,
@@ -84,15 +86,15 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: u32,
         now: u64,
-    ) -> anyhow::Result<KeyPage>;
+    ) -> Result<KeyPage, StoreError>;
     /// Bytes the namespace holds (keys, values, documents).
-    fn used_bytes(&self, namespace: &str, now: u64) -> anyhow::Result<u64>;
+    fn used_bytes(&self, namespace: &str, now: u64) -> Result<u64, StoreError>;
     /// Stores a document.
-    fn put_document(&self, namespace: &str, doc: &Document) -> anyhow::Result<()>;
+    fn put_document(&self, namespace: &str, doc: &Document) -> Result<(), StoreError>;
     /// The document `id`.
-    fn get_document(&self, namespace: &str, id: &str) -> anyhow::Result<Option<Document>>;
+    fn get_document(&self, namespace: &str, id: &str) -> Result<Option<Document>, StoreError>;
     /// Removes the document `id`.
-    fn delete_document(&self, namespace: &str, id: &str) -> anyhow::Result<bool>;
+    fn delete_document(&self, namespace: &str, id: &str) -> Result<bool, StoreError>;
     /// Full-text search with metadata equality filters.
     fn search(
         &self,
@@ -100,7 +102,7 @@ pub trait Store: Send + Sync {
         query: &str,
         filter: &[(String, serde_json::Value)],
         limit: u32,
-    ) -> anyhow::Result<Vec<Hit>>;
+    ) -> Result<Vec<Hit>, StoreError>;
     /// Stores the embedding of document `id` made by `target` (`provider/model`); it
     /// goes when the document is deleted or rewritten.
     fn put_vector(
@@ -109,7 +111,7 @@ pub trait Store: Send + Sync {
         id: &str,
         target: &str,
         vector: &[f32],
-    ) -> anyhow::Result<()>;
+    ) -> Result<(), StoreError>;
     /// The documents whose `target` embeddings are most similar to `query` (cosine
     /// similarity above 0, best first).
     fn vector_search(
@@ -119,9 +121,9 @@ pub trait Store: Send + Sync {
         query: &[f32],
         filter: &[(String, serde_json::Value)],
         limit: u32,
-    ) -> anyhow::Result<Vec<Hit>>;
+    ) -> Result<Vec<Hit>, StoreError>;
     /// Every namespace that holds something (for operators).
-    fn namespaces(&self) -> anyhow::Result<Vec<String>>;
+    fn namespaces(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Why a memory operation failed (the WIT `error` variant).
@@ -141,8 +143,8 @@ pub enum MemoryError {
     Internal(String),
 }
 
-impl From<anyhow::Error> for MemoryError {
-    fn from(err: anyhow::Error) -> Self {
+impl From<StoreError> for MemoryError {
+    fn from(err: StoreError) -> Self {
         Self::Internal(format!("{err:#}"))
     }
 }

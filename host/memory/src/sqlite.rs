@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+use super::error::StoreError;
 use super::{Document, Entry, Hit, KeyPage, Store};
 
 const SCHEMA: &str = r#"
@@ -63,15 +63,23 @@ pub struct SqliteMemory {
 
 impl SqliteMemory {
     /// Opens (creating if needed) the store at `path`.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        warden_files::database(path).with_context(|| format!("creating {}", path.display()))?;
-        let conn = Connection::open(path)
-            .with_context(|| format!("opening the memory store {}", path.display()))?;
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        warden_files::database(path).map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)
-            .with_context(|| format!("creating the memory schema in {}", path.display()))?;
+            .map_err(|source| StoreError::Schema {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -118,15 +126,17 @@ impl Drop for Bounded<'_> {
 }
 
 /// Names a search stopped for running too long.
-fn interrupted(err: rusqlite::Error, what: &str) -> anyhow::Error {
+fn interrupted(err: rusqlite::Error, action: &'static str) -> StoreError {
     if err.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
-        anyhow::anyhow!(
-            "{what} ran longer than {} ms and was stopped; narrow the query or the filter",
-            SEARCH_BUDGET.as_millis()
-        )
+        StoreError::TooLong { action }
     } else {
-        anyhow::Error::new(err).context(what.to_string())
+        query(action)(err)
     }
+}
+
+/// Makes a SQLite error a [`StoreError::Query`] of `action`.
+fn query(action: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Query { action, source }
 }
 
 /// FTS5 query from free text: each word a quoted term, so user input is never FTS5
@@ -140,7 +150,7 @@ fn fts_query(text: &str) -> String {
 }
 
 impl Store for SqliteMemory {
-    fn get(&self, namespace: &str, key: &str, now: u64) -> anyhow::Result<Option<Entry>> {
+    fn get(&self, namespace: &str, key: &str, now: u64) -> Result<Option<Entry>, StoreError> {
         let conn = self.conn();
         conn.query_row(
             "SELECT value, content_type, expires_at FROM kv
@@ -155,10 +165,10 @@ impl Store for SqliteMemory {
             },
         )
         .optional()
-        .context("reading a memory entry")
+        .map_err(query("reading a memory entry"))
     }
 
-    fn set(&self, namespace: &str, key: &str, entry: &Entry) -> anyhow::Result<()> {
+    fn set(&self, namespace: &str, key: &str, entry: &Entry) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "INSERT INTO kv (namespace, key, value, content_type, expires_at)
@@ -174,18 +184,18 @@ impl Store for SqliteMemory {
                     entry.expires_at
                 ],
             )
-            .context("writing a memory entry")?;
+            .map_err(query("writing a memory entry"))?;
         Ok(())
     }
 
-    fn delete(&self, namespace: &str, key: &str) -> anyhow::Result<bool> {
+    fn delete(&self, namespace: &str, key: &str) -> Result<bool, StoreError> {
         let n = self
             .conn()
             .execute(
                 "DELETE FROM kv WHERE namespace = ?1 AND key = ?2",
                 params![namespace, key],
             )
-            .context("deleting a memory entry")?;
+            .map_err(query("deleting a memory entry"))?;
         Ok(n > 0)
     }
 
@@ -196,7 +206,7 @@ impl Store for SqliteMemory {
         after: Option<&str>,
         limit: u32,
         now: u64,
-    ) -> anyhow::Result<KeyPage> {
+    ) -> Result<KeyPage, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT key FROM kv
@@ -210,7 +220,7 @@ impl Store for SqliteMemory {
                 |row| row.get::<_, String>(0),
             )?
             .collect::<Result<Vec<_>, _>>()
-            .context("listing memory keys")?;
+            .map_err(query("listing memory keys"))?;
         let next = if keys.len() > limit as usize {
             keys.truncate(limit as usize);
             keys.last().cloned()
@@ -220,7 +230,7 @@ impl Store for SqliteMemory {
         Ok(KeyPage { keys, next })
     }
 
-    fn used_bytes(&self, namespace: &str, now: u64) -> anyhow::Result<u64> {
+    fn used_bytes(&self, namespace: &str, now: u64) -> Result<u64, StoreError> {
         let conn = self.conn();
         let kv: i64 = conn.query_row(
             "SELECT COALESCE(SUM(length(key) + length(value)), 0) FROM kv
@@ -237,7 +247,7 @@ impl Store for SqliteMemory {
         Ok(u64::try_from(kv + docs).unwrap_or(0))
     }
 
-    fn put_document(&self, namespace: &str, doc: &Document) -> anyhow::Result<()> {
+    fn put_document(&self, namespace: &str, doc: &Document) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "INSERT INTO docs (namespace, id, text, metadata) VALUES (?1, ?2, ?3, ?4)
@@ -245,11 +255,11 @@ impl Store for SqliteMemory {
                     text = excluded.text, metadata = excluded.metadata",
                 params![namespace, doc.id, doc.text, doc.metadata],
             )
-            .context("writing a memory document")?;
+            .map_err(query("writing a memory document"))?;
         Ok(())
     }
 
-    fn get_document(&self, namespace: &str, id: &str) -> anyhow::Result<Option<Document>> {
+    fn get_document(&self, namespace: &str, id: &str) -> Result<Option<Document>, StoreError> {
         self.conn()
             .query_row(
                 "SELECT id, text, metadata FROM docs WHERE namespace = ?1 AND id = ?2",
@@ -263,17 +273,17 @@ impl Store for SqliteMemory {
                 },
             )
             .optional()
-            .context("reading a memory document")
+            .map_err(query("reading a memory document"))
     }
 
-    fn delete_document(&self, namespace: &str, id: &str) -> anyhow::Result<bool> {
+    fn delete_document(&self, namespace: &str, id: &str) -> Result<bool, StoreError> {
         let n = self
             .conn()
             .execute(
                 "DELETE FROM docs WHERE namespace = ?1 AND id = ?2",
                 params![namespace, id],
             )
-            .context("deleting a memory document")?;
+            .map_err(query("deleting a memory document"))?;
         Ok(n > 0)
     }
 
@@ -283,7 +293,7 @@ impl Store for SqliteMemory {
         query: &str,
         filter: &[(String, serde_json::Value)],
         limit: u32,
-    ) -> anyhow::Result<Vec<Hit>> {
+    ) -> Result<Vec<Hit>, StoreError> {
         let fts = fts_query(query);
         if fts.is_empty() {
             return Ok(Vec::new());
@@ -321,7 +331,7 @@ impl Store for SqliteMemory {
         id: &str,
         target: &str,
         vector: &[f32],
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StoreError> {
         let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
         self.conn()
             .execute(
@@ -329,7 +339,7 @@ impl Store for SqliteMemory {
                  SELECT rowid, ?3, ?4 FROM docs WHERE namespace = ?1 AND id = ?2",
                 params![namespace, id, target, bytes],
             )
-            .context("writing a document's embedding")?;
+            .map_err(query("writing a document's embedding"))?;
         Ok(())
     }
 
@@ -340,7 +350,7 @@ impl Store for SqliteMemory {
         query: &[f32],
         filter: &[(String, serde_json::Value)],
         limit: u32,
-    ) -> anyhow::Result<Vec<Hit>> {
+    ) -> Result<Vec<Hit>, StoreError> {
         let mut sql = String::from(
             "SELECT d.id, substr(d.text, 1, 160), d.metadata, v.vector
              FROM doc_vectors v JOIN docs d ON d.rowid = v.doc_rowid
@@ -374,7 +384,7 @@ impl Store for SqliteMemory {
         Ok(hits)
     }
 
-    fn namespaces(&self) -> anyhow::Result<Vec<String>> {
+    fn namespaces(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare("SELECT namespace FROM kv UNION SELECT namespace FROM docs ORDER BY 1")?;

@@ -41,6 +41,7 @@ use self::store::{Run, RunStore, Status};
 use warden_audit::{Event, Outcome};
 use warden_policy::{self, Decision, Principal, Resource};
 use warden_runtime::engine::Runtime;
+use warden_runtime::error::Chain;
 use warden_runtime::gate::Caller;
 use warden_runtime::home::Home;
 use warden_runtime::plugin::Plugin;
@@ -99,11 +100,11 @@ impl Plugins for HomePlugins {
         if let Some(plugin) = loaded.get(name) {
             return Ok(plugin.clone());
         }
-        let installed = self.home.read(name).map_err(|e| format!("{e:#}"))?;
+        let installed = self.home.read(name).map_err(|e| Chain(&e).to_string())?;
         let plugin = Arc::new(
             installed
                 .load(&self.runtime, Some(&self.cache))
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| Chain(&e).to_string())?,
         );
         loaded.insert(name.to_string(), plugin.clone());
         Ok(plugin)

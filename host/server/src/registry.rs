@@ -20,6 +20,7 @@ use warden_audit::Event;
 use warden_config::grant::Grant;
 use warden_runtime::cache::CompileCache;
 use warden_runtime::changes;
+use warden_runtime::error::Chain;
 use warden_runtime::home::{Home, Installed, InstalledMeta};
 use warden_runtime::{Plugin, Runtime};
 
@@ -127,7 +128,7 @@ impl Registry {
         if let Some(audit) = self.runtime.audit() {
             let kind = event.kind.clone();
             if let Err(err) = changes::write(audit, event).await {
-                tracing::error!(kind, "{err:#}");
+                tracing::error!(kind, "{}", Chain(&err));
             }
         }
     }
@@ -139,7 +140,7 @@ impl Registry {
             installed
                 .load(&runtime, Some(&cache))
                 .map(|plugin| (plugin, installed))
-                .map_err(|err| err.to_string())
+                .map_err(|err| Chain(&err).to_string())
         })
         .await
         .unwrap_or_else(|err| Err(format!("loading panicked: {err}")))
@@ -158,7 +159,7 @@ impl Registry {
             let installed = match self.home.read(name) {
                 Ok(installed) => installed,
                 Err(err) => {
-                    let error = format!("{err:#}");
+                    let error = Chain(&err).to_string();
                     self.refuse(principal, name, serving, error.clone(), error, trigger)
                         .await;
                     continue;
@@ -280,6 +281,7 @@ impl Registry {
                 .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
         }
         let internal = |e: anyhow::Error| ChangeError::Internal(e);
+        let home = |e: warden_runtime::error::HomeError| internal(e.into());
         let old_digest = self.home.meta(&name).ok().map(|m| m.digest);
         let installed = Installed {
             grant: match &grant {
@@ -287,7 +289,7 @@ impl Registry {
                 None => self
                     .home
                     .grant(&name)
-                    .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?,
+                    .map_err(|e| ChangeError::Invalid(Chain(&e).to_string()))?,
             },
             meta,
             wasm,
@@ -310,9 +312,9 @@ impl Registry {
         };
         self.home
             .install(&installed.meta, &installed.wasm)
-            .map_err(internal)?;
+            .map_err(home)?;
         if let Some(grant) = &grant {
-            self.home.set_grant(&name, grant).map_err(internal)?;
+            self.home.set_grant(&name, grant).map_err(home)?;
         }
         let meta = &installed.meta;
         let event = changes::plugin_added(
@@ -325,7 +327,7 @@ impl Registry {
         );
         changes::write(self.audit()?, event)
             .await
-            .map_err(internal)?;
+            .map_err(|e| internal(e.into()))?;
         let served = self
             .serve(principal, plugin, installed.meta, key, "api")
             .await;
@@ -348,13 +350,15 @@ impl Registry {
             .home
             .meta(name)
             .map_err(|_| ChangeError::NotFound(name.to_string()))?;
-        self.home.remove(name).map_err(ChangeError::Internal)?;
+        self.home
+            .remove(name)
+            .map_err(|e| ChangeError::Internal(e.into()))?;
         changes::write(
             self.audit()?,
             changes::plugin_removed(principal, name, &meta.digest),
         )
         .await
-        .map_err(ChangeError::Internal)?;
+        .map_err(|e| ChangeError::Internal(e.into()))?;
         if let Some(served) = self.get(name) {
             self.unserve(principal, name, &served.plugin.digest, "api")
                 .await;
@@ -386,13 +390,13 @@ impl Registry {
         let (plugin, installed) = self.load(installed).await.map_err(ChangeError::Invalid)?;
         self.home
             .set_grant(name, &grant)
-            .map_err(ChangeError::Internal)?;
+            .map_err(|e| ChangeError::Internal(e.into()))?;
         changes::write(
             self.audit()?,
             changes::grant_set(principal, name, old, &grant),
         )
         .await
-        .map_err(ChangeError::Internal)?;
+        .map_err(|e| ChangeError::Internal(e.into()))?;
         Ok(self
             .serve(principal, plugin, installed.meta, key, "api")
             .await)

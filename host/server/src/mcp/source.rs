@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
-
+use warden_runtime::error::Chain;
 use warden_runtime::home::Home;
 use warden_runtime::{Plugin, Runtime};
 
@@ -53,10 +52,12 @@ impl FixedTools {
         let cache = home.cache(runtime.engine())?;
         let mut plugins = Vec::new();
         for name in home.names()? {
-            let loaded = home
-                .read(&name)
-                .and_then(|installed| Ok(installed.load(runtime, Some(&cache))?))
-                .with_context(|| format!("loading plugin \"{name}\""));
+            let loaded = match home.read(&name) {
+                Ok(installed) => installed
+                    .load(runtime, Some(&cache))
+                    .map_err(|err| Chain(&err).to_string()),
+                Err(err) => Err(Chain(&err).to_string()),
+            };
             match loaded {
                 Ok(plugin) => {
                     if let Some(notice) = &plugin.notice {
@@ -64,7 +65,9 @@ impl FixedTools {
                     }
                     plugins.push(Arc::new(plugin));
                 }
-                Err(err) => tracing::warn!("{err:#}; its tools are not offered"),
+                Err(err) => {
+                    tracing::warn!("loading plugin \"{name}\": {err}; its tools are not offered");
+                }
             }
         }
         Ok(Self::new(plugins))

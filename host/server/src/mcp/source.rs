@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use crate::error::ServeError;
 use warden_runtime::error::Chain;
 use warden_runtime::home::Home;
 use warden_runtime::{Plugin, Runtime};
@@ -48,7 +49,7 @@ impl FixedTools {
     /// Every plugin installed in `home`, each with its grant, loaded into `runtime`
     /// through the home's compile cache. A plugin that fails to load is left out with a
     /// warning on stderr (the log), so one broken plugin does not take the others down.
-    pub fn load_home(home: &Home, runtime: &Runtime) -> anyhow::Result<Self> {
+    pub fn load_home(home: &Home, runtime: &Runtime) -> Result<Self, ServeError> {
         let cache = home.cache(runtime.engine())?;
         let mut plugins = Vec::new();
         for name in home.names()? {

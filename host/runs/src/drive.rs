@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::action::{self, Action, Observation};
 use super::store::{self, Run, Status};
-use super::{LEASE, Progress, Runner, exec, step};
+use super::{LEASE, Progress, RunError, Runner, exec, step};
 use warden_audit::{Event, Outcome};
 use warden_config::grant::AgentGrant;
 use warden_runtime::bindings::agent::policy::{StepInput, ToolInfo};
@@ -17,7 +17,7 @@ use warden_runtime::capabilities::models::Allowance;
 use warden_runtime::plugin::Plugin;
 
 impl Runner {
-    pub(super) async fn drive_claimed(&self, run: Run) -> anyhow::Result<()> {
+    pub(super) async fn drive_claimed(&self, run: Run) -> Result<(), RunError> {
         let agent = match self.plugins.plugin(&run.agent) {
             Ok(agent) => agent,
             Err(err) => {
@@ -90,7 +90,7 @@ impl Runner {
         tools: &[ToolInfo],
         active: &(dyn Fn(u64) -> u64 + Send + Sync),
         base: u64,
-    ) -> anyhow::Result<Flow> {
+    ) -> Result<Flow, RunError> {
         let mut run = read.clone();
         let last = self.store.last_step(&run.id)?;
         let (n, action) = match last {
@@ -219,7 +219,7 @@ impl Runner {
     }
 
     /// Ends `run` failed, with the usage recorded since it was read.
-    async fn end_now(&self, run: &Run, error: String) -> anyhow::Result<()> {
+    async fn end_now(&self, run: &Run, error: String) -> Result<(), RunError> {
         let run = self.store.run(&run.id)?.unwrap_or_else(|| run.clone());
         self.end(&run, Status::Failed, None, Some(error)).await
     }
@@ -230,7 +230,7 @@ impl Runner {
         status: Status,
         result: Option<Value>,
         error: Option<String>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), RunError> {
         if !self
             .store
             .finish(&run.id, status, result.as_ref(), error.as_deref())?

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::action::{Action, Observation, ToolOutcome, ToolResult, ToolUse};
 use super::store::{CallState, Decision as Verdict, NewApproval, Run, Status};
-use super::{Runner, agent_principal, decision_name};
+use super::{RunError, Runner, agent_principal, decision_name};
 use warden_audit::{Event, Outcome as AuditOutcome};
 use warden_config::grant::AgentGrant;
 use warden_models::ChatRequest;
@@ -58,7 +58,7 @@ impl Runner {
         limits: &AgentGrant,
         n: u32,
         action: &Action,
-    ) -> anyhow::Result<Outcome> {
+    ) -> Result<Outcome, RunError> {
         match action {
             Action::Finish { result } => Ok(Outcome::End {
                 status: Status::Finished,
@@ -86,7 +86,7 @@ impl Runner {
         n: u32,
         route: &str,
         request: &ChatRequest,
-    ) -> anyhow::Result<Outcome> {
+    ) -> Result<Outcome, RunError> {
         let granted = agent
             .capabilities
             .models
@@ -200,7 +200,7 @@ impl Runner {
         }
     }
 
-    async fn call_tools(&self, run: &Run, agent: &Plugin, n: u32) -> anyhow::Result<Outcome> {
+    async fn call_tools(&self, run: &Run, agent: &Plugin, n: u32) -> Result<Outcome, RunError> {
         for call in self.store.calls(&run.id, n)? {
             let idx = call.idx;
             let done = |outcome: ToolOutcome| {
@@ -393,7 +393,7 @@ impl Runner {
         agent: &Plugin,
         n: u32,
         call: &ToolUse,
-    ) -> anyhow::Result<Check> {
+    ) -> Result<Check, RunError> {
         let principal = agent_principal(run);
         let plugin = match self.granted(run, agent, call) {
             Ok(plugin) => plugin,
@@ -490,7 +490,7 @@ impl Runner {
         call: &ToolUse,
         arguments: &Value,
         approved_by: Option<&str>,
-    ) -> anyhow::Result<ToolOutcome> {
+    ) -> Result<ToolOutcome, RunError> {
         self.store
             .set_call(&run.id, n, idx, CallState::Started, None)?;
         let caller = Caller::new(agent_principal(run), Via::Run);
@@ -520,7 +520,7 @@ impl Runner {
         n: u32,
         question: &str,
         schema: Option<&Value>,
-    ) -> anyhow::Result<Outcome> {
+    ) -> Result<Outcome, RunError> {
         match self.store.approval_of(&run.id, n, None)? {
             None => {
                 let approval = self.store.request_approval(&NewApproval {

@@ -24,6 +24,7 @@
 pub mod action;
 pub mod approvals;
 mod drive;
+pub mod error;
 mod exec;
 pub mod step;
 pub mod store;
@@ -32,15 +33,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use self::action::{Action, Observation};
-use self::store::{Run, RunStore, Status};
+use self::store::{Run, RunStore, Status, StoreError};
 use warden_audit::{Event, Outcome};
 use warden_policy::{self, Decision, Principal, Resource};
 use warden_runtime::engine::Runtime;
+use warden_runtime::error::{CacheError, Chain};
 use warden_runtime::gate::Caller;
 use warden_runtime::home::Home;
 use warden_runtime::plugin::Plugin;
@@ -50,6 +51,7 @@ use warden_runtime::plugin::Plugin;
 pub const LEASE: Duration = Duration::from_secs(300);
 
 pub use approvals::approval_context;
+pub use error::RunError;
 pub use warden_config::runs::RunsConfig;
 
 /// Where the runner finds agents and tools by plugin name.
@@ -82,7 +84,7 @@ pub struct HomePlugins {
 
 impl HomePlugins {
     /// The plugins of `home`, loaded into `runtime` through the home's compile cache.
-    pub fn new(home: Home, runtime: Arc<Runtime>) -> anyhow::Result<Self> {
+    pub fn new(home: Home, runtime: Arc<Runtime>) -> Result<Self, CacheError> {
         let cache = home.cache(runtime.engine())?;
         Ok(Self {
             home,
@@ -99,11 +101,11 @@ impl Plugins for HomePlugins {
         if let Some(plugin) = loaded.get(name) {
             return Ok(plugin.clone());
         }
-        let installed = self.home.read(name).map_err(|e| format!("{e:#}"))?;
+        let installed = self.home.read(name).map_err(|e| Chain(&e).to_string())?;
         let plugin = Arc::new(
             installed
                 .load(&self.runtime, Some(&self.cache))
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| Chain(&e).to_string())?,
         );
         loaded.insert(name.to_string(), plugin.clone());
         Ok(plugin)
@@ -112,23 +114,6 @@ impl Plugins for HomePlugins {
     fn names(&self) -> Vec<String> {
         self.home.names().unwrap_or_default()
     }
-}
-
-/// Why a run could not be started, driven or decided on.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// No such run, approval or agent.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is wrong (not an agent, a decision on a decided approval…).
-    #[error("{0}")]
-    Invalid(String),
-    /// The access policy refused it.
-    #[error("{0}")]
-    Denied(String),
-    /// The host failed (the store, the audit log).
-    #[error("{0:#}")]
-    Internal(#[from] anyhow::Error),
 }
 
 /// One step as it happens, for a caller following a run.
@@ -226,7 +211,7 @@ impl Runner {
     }
 
     /// Removes runs that ended more than `config.keep_days` ago; returns how many.
-    pub fn prune(&self, config: &RunsConfig) -> anyhow::Result<usize> {
+    pub fn prune(&self, config: &RunsConfig) -> Result<usize, StoreError> {
         if config.keep_days == 0 {
             return Ok(0);
         }
@@ -235,12 +220,12 @@ impl Runner {
         self.store.prune(before)
     }
 
-    async fn record(&self, event: Event) -> anyhow::Result<()> {
+    async fn record(&self, event: Event) -> Result<(), RunError> {
         if let Some(audit) = self.runtime.audit() {
             audit
                 .append(event)
                 .await
-                .context("the audit log could not record a step of the run")?;
+                .map_err(|err| RunError::Audit(err.into()))?;
         }
         Ok(())
     }

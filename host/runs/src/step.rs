@@ -14,7 +14,7 @@ use wasmtime::Store;
 use warden_runtime::bindings::agent::{Agent, policy};
 use warden_runtime::capabilities::models::Allowance;
 use warden_runtime::engine::{EPOCH_TICK, Runtime};
-use warden_runtime::error::CallError;
+use warden_runtime::error::{BoxError, CallError, Chain, RecordError};
 use warden_runtime::plugin::Plugin;
 use warden_runtime::state::CallState;
 use warden_runtime::{Caller, Via};
@@ -66,16 +66,16 @@ pub async fn call(
     let timeout = Duration::from_millis(agent.limits.timeout_ms);
     let deadline = Instant::now() + timeout;
     let call_id = warden_runtime::call::next_call_id();
-    let internal = |source| {
+    let internal = |cause: BoxError| {
         StepError::Call(CallError::Internal {
             plugin: agent.name.to_string(),
             tool: "step".into(),
-            source,
+            cause,
         })
     };
     let mut state = match CallState::new(agent, runtime, call_id, deadline) {
         Ok(state) => state,
-        Err(err) => return (Err(internal(err)), Usage::default()),
+        Err(err) => return (Err(internal(err.into())), Usage::default()),
     };
     let caller = Caller::new(agent_principal(run), Via::Run);
     state.models.payer = Some(run.principal.as_str().into());
@@ -101,13 +101,8 @@ pub async fn call(
     match recorded {
         Ok(()) => (result, usage),
         Err(err) => {
-            tracing::error!(run = %run.id, step = input.step, "the step's audit records could not be written: {err:#}");
-            (
-                Err(internal(err.context(
-                    "the audit log could not record the step's use of host services, so its output is withheld",
-                ))),
-                usage,
-            )
+            tracing::error!(run = %run.id, step = input.step, "the step's audit records could not be written: {}", Chain(&err));
+            (Err(internal(RecordError::Step(err.into()).into())), usage)
         }
     }
 }

@@ -12,10 +12,11 @@ use std::hash::{Hash as _, Hasher as _};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
+
+use crate::error::CacheError;
 
 const KEY_FILE: &str = "cache.key";
 const TAG_LEN: usize = 32;
@@ -39,12 +40,13 @@ pub struct CompileCache {
 
 impl CompileCache {
     /// Opens (creating if needed) the cache under `root` for `engine`.
-    pub fn open(root: &Path, engine: &Engine) -> anyhow::Result<Self> {
+    pub fn open(root: &Path, engine: &Engine) -> Result<Self, CacheError> {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let dir = root.join(format!("{:016x}", hasher.finish()));
-        fs::create_dir_all(&dir)
-            .with_context(|| format!("creating the compile cache {}", dir.display()))?;
+        if let Err(source) = fs::create_dir_all(&dir) {
+            return Err(CacheError::CreateDir { path: dir, source });
+        }
         let key = load_or_create_key(&root.join(KEY_FILE))?;
         Ok(Self { dir, key })
     }
@@ -56,7 +58,7 @@ impl CompileCache {
         engine: &Engine,
         digest: &str,
         wasm: &[u8],
-    ) -> anyhow::Result<(Component, CacheOutcome)> {
+    ) -> Result<(Component, CacheOutcome), CacheError> {
         let path = self.dir.join(format!("{digest}.cwasm"));
         let mut outcome = CacheOutcome::Compiled;
         if let Ok(bytes) = fs::read(&path) {
@@ -73,7 +75,8 @@ impl CompileCache {
             }
             outcome = CacheOutcome::Replaced;
         }
-        let component = Component::new(engine, wasm)?;
+        let component =
+            Component::new(engine, wasm).map_err(|err| CacheError::Compile(err.into()))?;
         if let Err(err) = self.store(&path, &component) {
             tracing::warn!(path = %path.display(), %err, "could not write the compile cache");
         }
@@ -95,8 +98,10 @@ impl CompileCache {
         (tag == self.tag(payload)).then_some(payload)
     }
 
-    fn store(&self, path: &Path, component: &Component) -> anyhow::Result<()> {
-        let payload = component.serialize()?;
+    fn store(&self, path: &Path, component: &Component) -> Result<(), CacheError> {
+        let payload = component
+            .serialize()
+            .map_err(|err| CacheError::Compile(err.into()))?;
         let mut file = tempfile::NamedTempFile::new_in(&self.dir)?;
         file.write_all(&self.tag(&payload))?;
         file.write_all(&payload)?;
@@ -109,24 +114,26 @@ impl CompileCache {
     unsafe_code,
     reason = "deserializing compiled code this host produced and tagged"
 )]
-fn deserialize(engine: &Engine, payload: &[u8]) -> anyhow::Result<Component> {
+fn deserialize(engine: &Engine, payload: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: `payload` passed the keyed integrity check, so it is bytes this host
     // serialized itself with `Component::serialize`; wasmtime checks the engine
     // compatibility header before using them.
-    unsafe { Ok(Component::deserialize(engine, payload)?) }
+    unsafe { Component::deserialize(engine, payload) }
 }
 
-fn load_or_create_key(path: &Path) -> anyhow::Result<[u8; 32]> {
+fn load_or_create_key(path: &Path) -> Result<[u8; 32], CacheError> {
     if let Ok(bytes) = fs::read(path)
         && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
     {
         return Ok(key);
     }
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|err| anyhow::anyhow!("reading OS randomness: {err}"))?;
+    getrandom::fill(&mut key).map_err(CacheError::Randomness)?;
     let mut file = tempfile::NamedTempFile::new_in(path.parent().unwrap_or(Path::new(".")))?;
     file.write_all(&key)?;
-    file.persist(path)
-        .with_context(|| format!("writing the cache key {}", path.display()))?;
+    file.persist(path).map_err(|source| CacheError::WriteKey {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(key)
 }

@@ -12,26 +12,33 @@
 //!   served, or a plugin is no longer served); `plugin.load` with outcome `error` is a
 //!   version refused while the old one keeps serving.
 
-use anyhow::Context as _;
-
 use warden_audit::{self, Audit, Event, Outcome, Record};
 use warden_config::grant::Grant;
 
+use crate::error::RecordError;
+
 /// Appends `event` and waits until it is on disk; the error says the change was made
 /// but not recorded.
-pub async fn write(audit: &Audit, event: Event) -> anyhow::Result<Record> {
+pub async fn write(audit: &Audit, event: Event) -> Result<Record, RecordError> {
     let kind = event.kind.clone();
-    audit.append(event).await.with_context(|| {
-        format!("the change was made, but its audit record ({kind}) could not be written; check the home's audit.db and `warden audit verify`")
-    })
+    audit
+        .append(event)
+        .await
+        .map_err(|err| RecordError::Change {
+            kind,
+            source: err.into(),
+        })
 }
 
 /// [`write`] for code that is not async.
-pub fn write_blocking(audit: &Audit, event: Event) -> anyhow::Result<Record> {
+pub fn write_blocking(audit: &Audit, event: Event) -> Result<Record, RecordError> {
     let kind = event.kind.clone();
-    audit.append_blocking(event).with_context(|| {
-        format!("the change was made, but its audit record ({kind}) could not be written; check the home's audit.db and `warden audit verify`")
-    })
+    audit
+        .append_blocking(event)
+        .map_err(|err| RecordError::Change {
+            kind,
+            source: err.into(),
+        })
 }
 
 fn with_grant(event: Event, grant: Option<&Grant>) -> Event {

@@ -8,8 +8,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use anyhow::{Context as _, bail};
 use serde::Deserialize;
+
+use crate::error::DocsError;
 
 /// Name of the custom section that carries a package's WIT docs.
 pub const SECTION: &str = "package-docs";
@@ -89,8 +90,8 @@ fn interface_docs(raw: RawInterface) -> InterfaceDocs {
 
 impl PackageDocs {
     /// Parses the JSON of a `package-docs` section (without the version byte).
-    pub fn from_json(json: &str) -> anyhow::Result<Self> {
-        let raw: RawPackage = serde_json::from_str(json).context("parsing package-docs JSON")?;
+    pub fn from_json(json: &str) -> Result<Self, DocsError> {
+        let raw: RawPackage = serde_json::from_str(json).map_err(DocsError::Json)?;
         let mut docs = PackageDocs {
             raw: json.to_string(),
             ..Default::default()
@@ -114,18 +115,18 @@ impl PackageDocs {
     }
 
     /// Parses the payload of a `package-docs` custom section.
-    pub fn from_section(payload: &[u8]) -> anyhow::Result<Self> {
+    pub fn from_section(payload: &[u8]) -> Result<Self, DocsError> {
         match payload.first() {
             Some(0 | 1) => {}
-            Some(v) => bail!("package-docs section has version {v}; this Warden reads 0 and 1"),
-            None => bail!("package-docs section is empty"),
+            Some(v) => return Err(DocsError::Version(*v)),
+            None => return Err(DocsError::Empty),
         }
-        let json = std::str::from_utf8(&payload[1..]).context("package-docs is not UTF-8")?;
+        let json = std::str::from_utf8(&payload[1..]).map_err(DocsError::Utf8)?;
         Self::from_json(json)
     }
 
     /// The top-level `package-docs` section of a component, if it has one.
-    pub fn from_component(wasm: &[u8]) -> Option<anyhow::Result<Self>> {
+    pub fn from_component(wasm: &[u8]) -> Option<Result<Self, DocsError>> {
         let mut depth = 0usize;
         for payload in wasmparser::Parser::new(0).parse_all(wasm) {
             match payload {
@@ -146,7 +147,7 @@ impl PackageDocs {
     /// The docs of the main package of the WIT source in `dir` (a directory with
     /// `*.wit` files and optionally `deps/`). Warden's own packages (`warden:plugin`,
     /// `warden:host`) are known, so a world that includes them needs no vendored copy.
-    pub fn from_wit_dir(dir: &Path) -> anyhow::Result<Self> {
+    pub fn from_wit_dir(dir: &Path) -> Result<Self, DocsError> {
         let mut resolve = wit_parser::Resolve::default();
         let pkg = match resolve.push_dir(dir) {
             Ok((pkg, _)) => pkg,
@@ -156,12 +157,15 @@ impl PackageDocs {
                 crate::wit::push_all(&mut resolve)?;
                 resolve
                     .push_dir(dir)
-                    .with_context(|| format!("reading WIT from {}", dir.display()))?
+                    .map_err(|err| DocsError::Read {
+                        path: dir.to_path_buf(),
+                        source: err.into(),
+                    })?
                     .0
             }
         };
         let meta = wit_parser::PackageMetadata::extract(&resolve, pkg);
-        let payload = meta.encode().context("encoding WIT docs")?;
+        let payload = meta.encode().map_err(|err| DocsError::Encode(err.into()))?;
         Self::from_section(&payload)
     }
 

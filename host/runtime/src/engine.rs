@@ -12,10 +12,10 @@ use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::error::SetupError;
 use crate::state::CallState;
 use warden_audit::Audit;
 use warden_net::Network;
@@ -41,25 +41,19 @@ pub struct Runtime {
 
 impl Runtime {
     /// A runtime with Warden's engine settings and every host interface linked.
-    pub fn new() -> anyhow::Result<Self> {
-        let engine = Engine::new(&engine_config())
-            .map_err(anyhow::Error::from)
-            .context("creating the wasmtime engine")?;
+    pub fn new() -> Result<Self, SetupError> {
+        let engine = Engine::new(&engine_config()).map_err(|err| SetupError::Engine(err.into()))?;
         let mut linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking WASI")?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link("linking WASI"))?;
         crate::capabilities::files::add_to_linker(&mut linker)
-            .context("recording file opens and changes")?;
+            .map_err(link("recording file opens and changes"))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(anyhow::Error::from)
-            .context("linking wasi:http")?;
+            .map_err(link("linking wasi:http"))?;
         crate::bindings::Services::add_to_linker::<CallState, HasSelf<CallState>>(
             &mut linker,
             |s| s,
         )
-        .map_err(anyhow::Error::from)
-        .context("linking warden:host")?;
+        .map_err(link("linking warden:host"))?;
         let ticker = Ticker::start(&engine);
         Ok(Self {
             engine,
@@ -76,32 +70,32 @@ impl Runtime {
 
     /// Records every call from now on in `audit`, durably before its result is
     /// returned. Set once; a second log is refused.
-    pub fn set_audit(&self, audit: Audit) -> anyhow::Result<()> {
-        self.audit
-            .set(audit)
-            .map_err(|_| anyhow::anyhow!("this runtime already records to an audit log"))
+    pub fn set_audit(&self, audit: Audit) -> Result<(), SetupError> {
+        self.audit.set(audit).map_err(|_| SetupError::AlreadySet {
+            what: "records to an audit log",
+        })
     }
 
     /// Serves `warden:host/memory` from `store`. Set once.
-    pub fn set_memory(&self, store: Arc<dyn warden_memory::Store>) -> anyhow::Result<()> {
-        self.memory
-            .set(store)
-            .map_err(|_| anyhow::anyhow!("this runtime already has a memory store"))
+    pub fn set_memory(&self, store: Arc<dyn warden_memory::Store>) -> Result<(), SetupError> {
+        self.memory.set(store).map_err(|_| SetupError::AlreadySet {
+            what: "has a memory store",
+        })
     }
 
     /// Serves `warden:host/models` through `router`. Set once.
-    pub fn set_router(&self, router: Arc<warden_models::Router>) -> anyhow::Result<()> {
-        self.router
-            .set(router)
-            .map_err(|_| anyhow::anyhow!("this runtime already has a model router"))
+    pub fn set_router(&self, router: Arc<warden_models::Router>) -> Result<(), SetupError> {
+        self.router.set(router).map_err(|_| SetupError::AlreadySet {
+            what: "has a model router",
+        })
     }
 
     /// Decides who may do what from now on ([`warden_policy`]). Set once; without
     /// it every request is allowed (the local operator's CLI).
-    pub fn set_policy(&self, policy: Arc<dyn warden_policy::Decide>) -> anyhow::Result<()> {
-        self.policy
-            .set(policy)
-            .map_err(|_| anyhow::anyhow!("this runtime already has an access policy"))
+    pub fn set_policy(&self, policy: Arc<dyn warden_policy::Decide>) -> Result<(), SetupError> {
+        self.policy.set(policy).map_err(|_| SetupError::AlreadySet {
+            what: "has an access policy",
+        })
     }
 
     /// The access policy: the one set, or [`AllowAll`](warden_policy::AllowAll).
@@ -113,10 +107,12 @@ impl Runtime {
     }
 
     /// Embeds memory documents and queries (hybrid search) through `embedder`. Set once.
-    pub fn set_embedder(&self, embedder: Arc<warden_memory::Embedder>) -> anyhow::Result<()> {
+    pub fn set_embedder(&self, embedder: Arc<warden_memory::Embedder>) -> Result<(), SetupError> {
         self.embedder
             .set(embedder)
-            .map_err(|_| anyhow::anyhow!("this runtime already has an embedder"))
+            .map_err(|_| SetupError::AlreadySet {
+                what: "has an embedder",
+            })
     }
 
     /// The model router, if one is set.
@@ -142,6 +138,14 @@ impl Runtime {
     /// The engine (for compiling and the compile cache).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+}
+
+/// The error of linking `what`.
+fn link(what: &'static str) -> impl Fn(wasmtime::Error) -> SetupError {
+    move |err| SetupError::Link {
+        what,
+        source: err.into(),
     }
 }
 

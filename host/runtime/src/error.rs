@@ -1,10 +1,56 @@
 //! What can go wrong when a plugin is loaded or a tool is called, and the error code
-//! each failure has.
+//! each failure has; and the errors of the runtime's other parts: [`setup`] (the
+//! engine and a call's store), [`cache`] (the compile cache), [`home`] (the home
+//! directory), [`docs`] (WIT docs and Warden's WIT packages), [`record`] (the audit
+//! records the runtime writes).
+//!
+//! An error of another Warden crate (the audit log, the config…) is held as a
+//! [`BoxError`], with its causes; [`Chain`] shows an error with its causes as the CLI
+//! does.
+
+pub mod cache;
+pub mod docs;
+pub mod home;
+pub mod record;
+pub mod setup;
+
+use std::fmt;
 
 use serde_json::Value;
 
 use crate::convert::ConvertError;
 use crate::denial::Denial;
+
+pub use self::cache::CacheError;
+pub use self::docs::{DocsError, WitError};
+pub use self::home::HomeError;
+pub use self::record::RecordError;
+pub use self::setup::SetupError;
+
+/// An error of another crate, with its causes.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `err` and each of its causes, joined by `": "`: the [`Chain`] of an error of any
+/// type (an `anyhow::Error` too), as a string.
+pub fn chain(err: impl Into<BoxError>) -> String {
+    let err = err.into();
+    Chain(&*err).to_string()
+}
+
+/// Shows an error and each of its causes, joined by `": "` (as the CLI prints them).
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
 
 /// A plugin that could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -17,13 +63,14 @@ pub enum LoadError {
         /// What is wrong and what to do.
         reason: String,
     },
-    /// Anything else (I/O, the compile cache).
-    #[error("plugin \"{name}\": {source:#}")]
+    /// Anything else (linking the component).
+    #[error("plugin \"{name}\"")]
     Other {
         /// The plugin's name.
         name: String,
         /// The cause.
-        source: anyhow::Error,
+        #[source]
+        source: BoxError,
     },
 }
 
@@ -118,15 +165,17 @@ pub enum CallError {
         /// How long it had run.
         elapsed_ms: u64,
     },
-    /// A failure of the host itself.
-    #[error("{plugin}/{tool}: internal error: {source:#}")]
+    /// A failure of the host itself. Its cause, with the cause's own causes, is part
+    /// of the message (which a caller gets whole, as every call failure's), so it is
+    /// not also given as the error's source.
+    #[error("{plugin}/{tool}: internal error: {}", Chain(&**cause))]
     Internal {
         /// The plugin.
         plugin: String,
         /// The tool.
         tool: String,
         /// The cause.
-        source: anyhow::Error,
+        cause: BoxError,
     },
 }
 
@@ -175,5 +224,43 @@ impl CallError {
             _ => {}
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_shows_each_cause_once() {
+        let err = HomeError::File {
+            action: "reading",
+            path: "/home/plugin.json".into(),
+            source: std::io::Error::other("disk full"),
+        };
+        assert_eq!(err.to_string(), "reading /home/plugin.json");
+        assert_eq!(
+            Chain(&err).to_string(),
+            "reading /home/plugin.json: disk full"
+        );
+        let audit: BoxError = std::io::Error::other("audit.db is locked").into();
+        let step = RecordError::Step(RecordError::Append(audit).into());
+        assert_eq!(
+            chain(step),
+            "the audit log could not record the step's use of host services, so its output is withheld: audit.db is locked"
+        );
+    }
+
+    #[test]
+    fn an_internal_call_error_says_its_causes_in_its_message() {
+        let err = CallError::Internal {
+            plugin: "text".into(),
+            tool: "upper".into(),
+            cause: RecordError::Call(std::io::Error::other("disk full").into()).into(),
+        };
+        let message = "text/upper: internal error: the audit log could not record this call, so its result is withheld: disk full";
+        assert_eq!(err.to_string(), message);
+        assert!(std::error::Error::source(&err).is_none());
+        assert_eq!(Chain(&err).to_string(), message);
     }
 }

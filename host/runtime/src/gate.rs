@@ -336,7 +336,10 @@ async fn record_refusal(
         }
     }
     if let Err(err) = audit.append(event).await {
-        tracing::error!("writing an access.denied record: {err:#}");
+        tracing::error!(
+            "writing an access.denied record: {}",
+            crate::error::chain(err)
+        );
     }
 }
 

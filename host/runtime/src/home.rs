@@ -12,10 +12,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::cache::CompileCache;
+use crate::error::{CacheError, HomeError};
 use warden_config::grant::Grant;
 use warden_config::manifest::Manifest;
 
@@ -92,17 +92,16 @@ impl Home {
     }
 
     /// The compile cache of this home for `engine`.
-    pub fn cache(&self, engine: &wasmtime::Engine) -> anyhow::Result<CompileCache> {
+    pub fn cache(&self, engine: &wasmtime::Engine) -> Result<CompileCache, CacheError> {
         CompileCache::open(&self.root.join("cache"), engine)
     }
 
     /// Installs (or replaces) a plugin. The new copy is written beside the old one and
     /// swapped in by a rename, so a failure leaves the old plugin as it was.
-    pub fn install(&self, meta: &InstalledMeta, wasm: &[u8]) -> anyhow::Result<()> {
-        check_name(&meta.name)?;
+    pub fn install(&self, meta: &InstalledMeta, wasm: &[u8]) -> Result<(), HomeError> {
+        valid_name(&meta.name)?;
         let plugins = self.plugins_dir();
-        warden_files::create_dir(&plugins)
-            .with_context(|| format!("creating {}", plugins.display()))?;
+        warden_files::create_dir(&plugins).map_err(|e| file("creating", &plugins, e))?;
         let staging = tempfile::Builder::new()
             .prefix(".incoming-")
             .tempdir_in(&plugins)?;
@@ -115,8 +114,7 @@ impl Home {
         let old = plugins.join(format!(".old-{}", meta.name));
         let _ = fs::remove_dir_all(&old);
         if target.exists() {
-            fs::rename(&target, &old)
-                .with_context(|| format!("moving aside {}", target.display()))?;
+            fs::rename(&target, &old).map_err(|e| file("moving aside", &target, e))?;
         }
         let staged = staging.keep();
         if let Err(err) = fs::rename(&staged, &target) {
@@ -124,43 +122,40 @@ impl Home {
                 let _ = fs::rename(&old, &target);
             }
             let _ = fs::remove_dir_all(&staged);
-            return Err(err).with_context(|| format!("installing into {}", target.display()));
+            return Err(file("installing into", &target, err));
         }
         let _ = fs::remove_dir_all(&old);
         Ok(())
     }
 
     /// Reads an installed plugin.
-    pub fn read(&self, name: &str) -> anyhow::Result<Installed> {
+    pub fn read(&self, name: &str) -> Result<Installed, HomeError> {
         let meta = self.meta(name)?;
         let path = self.plugin_dir(name).join(COMPONENT_FILE);
-        let wasm = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let wasm = fs::read(&path).map_err(|e| file("reading", &path, e))?;
         let grant = self.grant(name)?;
         Ok(Installed { meta, wasm, grant })
     }
 
     /// What Warden recorded about an installed plugin, without reading its component.
-    pub fn meta(&self, name: &str) -> anyhow::Result<InstalledMeta> {
-        check_name(name)?;
+    pub fn meta(&self, name: &str) -> Result<InstalledMeta, HomeError> {
+        valid_name(name)?;
         let dir = self.plugin_dir(name);
         if !dir.is_dir() {
-            bail!(
-                "no plugin named \"{name}\" in {} (see `warden plugin list`; add one with `warden plugin add PATH.wasm`)",
-                self.root.display()
-            );
+            return Err(self.not_installed(name, true));
         }
         let path = dir.join(META_FILE);
-        let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+        let bytes = fs::read(&path).map_err(|e| file("reading", &path, e))?;
+        serde_json::from_slice(&bytes).map_err(|source| HomeError::Parse { path, source })
     }
 
     /// Names of the installed plugins, sorted.
-    pub fn names(&self) -> anyhow::Result<Vec<String>> {
+    pub fn names(&self) -> Result<Vec<String>, HomeError> {
         let dir = self.plugins_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(err) => return Err(err).with_context(|| format!("reading {}", dir.display())),
+            Err(err) => return Err(file("reading", &dir, err)),
         };
         let mut names = Vec::new();
         for entry in entries {
@@ -179,46 +174,74 @@ impl Home {
     }
 
     /// The grant set on plugin `name`, if any.
-    pub fn grant(&self, name: &str) -> anyhow::Result<Option<Grant>> {
-        check_name(name)?;
+    pub fn grant(&self, name: &str) -> Result<Option<Grant>, HomeError> {
+        valid_name(name)?;
         let path = self.grant_path(name);
         if !path.is_file() {
             return Ok(None);
         }
-        Ok(Some(Grant::read(&path, name)?))
+        Grant::read(&path, name)
+            .map(Some)
+            .map_err(|e| HomeError::Grant(e.into()))
     }
 
     /// Sets (or replaces) the grant of plugin `name`; the file is written whole or not
     /// at all.
-    pub fn set_grant(&self, name: &str, grant: &Grant) -> anyhow::Result<()> {
-        check_name(name)?;
-        grant.check(name)?;
+    pub fn set_grant(&self, name: &str, grant: &Grant) -> Result<(), HomeError> {
+        valid_name(name)?;
+        grant.check(name).map_err(|e| HomeError::Grant(e.into()))?;
         let path = self.grant_path(name);
         let dir = path.parent().unwrap_or(&self.root);
-        warden_files::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut file, grant.to_toml().as_bytes())?;
-        file.persist(&path)
-            .with_context(|| format!("writing {}", path.display()))?;
+        warden_files::create_dir(dir).map_err(|e| file("creating", dir, e))?;
+        let mut staged = tempfile::NamedTempFile::new_in(dir)?;
+        std::io::Write::write_all(&mut staged, grant.to_toml().as_bytes())?;
+        staged
+            .persist(&path)
+            .map_err(|source| HomeError::Persist { path, source })?;
         Ok(())
     }
 
     /// Removes an installed plugin.
-    pub fn remove(&self, name: &str) -> anyhow::Result<()> {
-        check_name(name)?;
+    pub fn remove(&self, name: &str) -> Result<(), HomeError> {
+        valid_name(name)?;
         let dir = self.plugin_dir(name);
         if !dir.is_dir() {
-            bail!("no plugin named \"{name}\" in {}", self.root.display());
+            return Err(self.not_installed(name, false));
         }
-        fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        fs::remove_dir_all(&dir).map_err(|e| file("removing", &dir, e))?;
         // A grant is the operator's decision about this plugin; a later plugin of the
         // same name must not inherit it.
         match fs::remove_file(self.grant_path(name)) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                Err(err).with_context(|| format!("removing the grant of {name}"))
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                Err(HomeError::RemoveGrant {
+                    name: name.to_string(),
+                    source,
+                })
             }
             _ => Ok(()),
         }
+    }
+
+    fn not_installed(&self, name: &str, hint: bool) -> HomeError {
+        HomeError::NotInstalled {
+            name: name.to_string(),
+            root: self.root.clone(),
+            hint,
+        }
+    }
+}
+
+/// `name`, checked as a plugin name.
+fn valid_name(name: &str) -> Result<(), HomeError> {
+    check_name(name).map_err(|e| HomeError::InvalidName(e.into()))
+}
+
+/// The failure of `action` on `path`.
+fn file(action: &'static str, path: &Path, source: std::io::Error) -> HomeError {
+    HomeError::File {
+        action,
+        path: path.to_path_buf(),
+        source,
     }
 }
 

@@ -14,7 +14,7 @@ use wasmtime::component::types::ComponentItem;
 use crate::cache::{CacheOutcome, CompileCache};
 use crate::docs::PackageDocs;
 use crate::engine::Runtime;
-use crate::error::LoadError;
+use crate::error::{CacheError, Chain, LoadError, chain};
 use crate::state::CallState;
 use crate::tools::{self, ExtraDocs, Skipped, Tool};
 use warden_config::grant::Grant;
@@ -152,7 +152,7 @@ impl Runtime {
         if let Some(grant) = &source.grant {
             grant.check(name).map_err(|err| LoadError::Invalid {
                 name: name.to_string(),
-                reason: format!("its grant is not valid: {err:#}"),
+                reason: format!("its grant is not valid: {}", chain(err)),
             })?;
             self.protected()
                 .check(grant)
@@ -167,11 +167,11 @@ impl Runtime {
             Some(cache) => cache.load(&self.engine, hex, source.wasm),
             None => wasmtime::component::Component::new(&self.engine, source.wasm)
                 .map(|c| (c, CacheOutcome::Compiled))
-                .map_err(anyhow::Error::from),
+                .map_err(|err| CacheError::Compile(err.into())),
         }
         .map_err(|err| LoadError::Invalid {
             name: name.to_string(),
-            reason: format!("does not compile: {err:#}"),
+            reason: format!("does not compile: {}", Chain(&err)),
         })?;
         // Imports Warden does not provide trap when called, so the component's other
         // tools still work. Only a component that needs it gets its own linker:

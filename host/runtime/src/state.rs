@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use wasmtime::StoreLimitsBuilder;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -19,6 +18,7 @@ use crate::capabilities::limits::Limiter;
 use crate::capabilities::log::LogBudget;
 use crate::capabilities::net::{NetPolicy, NetUse};
 use crate::denial::Denial;
+use crate::error::SetupError;
 use crate::plugin::Plugin;
 use warden_config::grant::{Access, Grant};
 
@@ -66,7 +66,7 @@ impl CallState {
         runtime: &crate::Runtime,
         call_id: u64,
         deadline: Instant,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, SetupError> {
         let network = runtime.network.clone();
         let grant: &Grant = &plugin.capabilities;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
@@ -84,12 +84,9 @@ impl CallState {
                 Access::ReadWrite => FsPerms::ReadWrite,
             };
             wasi.preopened_dir(&fs.host, &fs.guest, perms)
-                .map_err(anyhow::Error::from)
-                .with_context(|| {
-                    format!(
-                        "opening the granted directory {} ([[fs]] host)",
-                        fs.host.display()
-                    )
+                .map_err(|err| SetupError::GrantedDir {
+                    path: fs.host.clone(),
+                    source: err.into(),
                 })?;
         }
         let mut table = ResourceTable::new();

@@ -11,7 +11,7 @@
 
 use std::path::Path;
 
-use anyhow::Context as _;
+use crate::error::WitError;
 
 /// One embedded package: its directory name when exported, and its files.
 pub struct Package {
@@ -88,15 +88,21 @@ pub fn source_path(package: &Package, file: &str) -> String {
 
 /// Writes every package into `dir`, one directory each; returns the directory names.
 /// Files already there are overwritten, others are left alone.
-pub fn export(dir: &Path) -> anyhow::Result<Vec<&'static str>> {
+pub fn export(dir: &Path) -> Result<Vec<&'static str>, WitError> {
     let mut written = Vec::new();
     for package in PACKAGES {
         let target = dir.join(package.dir);
-        std::fs::create_dir_all(&target)
-            .with_context(|| format!("creating {}", target.display()))?;
+        if let Err(source) = std::fs::create_dir_all(&target) {
+            return Err(WitError::CreateDir {
+                path: target,
+                source,
+            });
+        }
         for (name, text) in package.files {
             let path = target.join(name);
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            if let Err(source) = std::fs::write(&path, text) {
+                return Err(WitError::Write { path, source });
+            }
         }
         written.push(package.dir);
     }
@@ -105,19 +111,21 @@ pub fn export(dir: &Path) -> anyhow::Result<Vec<&'static str>> {
 
 /// Adds every embedded package to `resolve`, so that WIT read after it may import
 /// Warden's and WASI's interfaces.
-pub fn push_all(resolve: &mut wit_parser::Resolve) -> anyhow::Result<()> {
+pub fn push_all(resolve: &mut wit_parser::Resolve) -> Result<(), WitError> {
     for package in PACKAGES {
         let mut sources = wit_parser::SourceMap::default();
         for (name, text) in package.files {
             sources.push(Path::new(&format!("{}/{name}", package.dir)), *text);
         }
-        let group = sources
-            .parse()
-            .map_err(|(_, err)| anyhow::anyhow!("{err}"))
-            .with_context(|| format!("parsing Warden's WIT package {}", package.dir))?;
-        resolve
-            .push_group(group)
-            .with_context(|| format!("resolving Warden's WIT package {}", package.dir))?;
+        let group = sources.parse().map_err(|(_, err)| WitError::Parse {
+            package: package.dir,
+            // The message alone, as wit-parser words it.
+            source: err.to_string().into(),
+        })?;
+        resolve.push_group(group).map_err(|err| WitError::Resolve {
+            package: package.dir,
+            source: err.into(),
+        })?;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ use super::registry::Registry;
 use warden_audit::{Event, Filter, Outcome};
 use warden_config::home::{Action, ServerConfig};
 use warden_policy::{Decision, Resource};
+use warden_runtime::error::chain;
 use warden_runtime::{CallError, CallOptions, Via};
 
 /// Every route: method and path, as `openapi.json` must describe them.
@@ -80,7 +81,7 @@ impl AppState {
         if let Some(audit) = self.registry.runtime().audit() {
             let kind = event.kind.clone();
             if let Err(err) = audit.append(event).await {
-                tracing::error!(kind, "writing an audit record: {err:#}");
+                tracing::error!(kind, "writing an audit record: {}", chain(err));
             }
         }
     }
@@ -463,7 +464,7 @@ async fn audit_query(
     let bound = |t: Option<String>| {
         t.map(|t| warden_audit::time::parse_bound(&t))
             .transpose()
-            .map_err(|e| ApiError::bad_request(format!("{e:#}")))
+            .map_err(|e| ApiError::bad_request(chain(e)))
     };
     let outcome = q
         .outcome
@@ -486,7 +487,7 @@ async fn audit_query(
     let records = tokio::task::spawn_blocking(move || audit.read(filter))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+        .map_err(|e| ApiError::internal(chain(e)))?;
     let next = records.last().map(|r| r.seq);
     Ok(axum::Json(
         json!({ "records": records, "next_after": next }),
@@ -511,7 +512,7 @@ async fn audit_verify(
     let report = tokio::task::spawn_blocking(move || audit.verify())
         .await
         .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+        .map_err(|e| ApiError::internal(chain(e)))?;
     Ok(axum::Json(json!({
         "ok": report.problem.is_none(),
         "count": report.count,

@@ -1,11 +1,22 @@
 //! Errors of the HTTP API: always `{"error": {"code": …, "message": …, …}}` with the
-//! status that fits (the table is in the README).
+//! status that fits (the table is in the README). And the errors of the server's
+//! other parts: [`serve`] (starting to serve), [`watch`] (watching the home),
+//! [`change`] (changes through the registry).
+
+pub mod change;
+pub mod serve;
+pub mod watch;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use warden_runtime::CallError;
+use warden_runtime::error::Chain;
+
+pub use self::change::ChangeError;
+pub use self::serve::ServeError;
+pub use self::watch::WatchError;
 
 /// An error answer.
 #[derive(Debug)]
@@ -93,9 +104,8 @@ impl From<&CallError> for ApiError {
     }
 }
 
-impl From<super::registry::ChangeError> for ApiError {
-    fn from(err: super::registry::ChangeError) -> Self {
-        use super::registry::ChangeError;
+impl From<ChangeError> for ApiError {
+    fn from(err: ChangeError) -> Self {
         match &err {
             ChangeError::NotFound(_) => Self::not_found("unknown-plugin", err.to_string()),
             ChangeError::Invalid(_) => Self::new(
@@ -103,7 +113,9 @@ impl From<super::registry::ChangeError> for ApiError {
                 "invalid-plugin",
                 err.to_string(),
             ),
-            ChangeError::Internal(_) => Self::internal(err),
+            ChangeError::Home(_) | ChangeError::NotRecorded(_) | ChangeError::NoAudit => {
+                Self::internal(Chain(&err))
+            }
         }
     }
 }

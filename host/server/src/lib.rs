@@ -9,7 +9,7 @@
 //! - [`runs`]: agent runs and the approvals queue, driven in background tasks.
 //!
 //! ```no_run
-//! # async fn example() -> anyhow::Result<()> {
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! use warden_server::{Server, ServeOptions};
 //! let home = warden_runtime::home::Home::at(".warden");
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -36,15 +36,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use anyhow::Context as _;
-
 use self::api::AppState;
 use self::auth::Access;
+use self::error::ServeError;
 use self::registry::Registry;
 use warden_audit::Audit;
 use warden_config::home as config;
 use warden_config::home::Config;
 use warden_runtime::Runtime;
+use warden_runtime::error::{BoxError, chain};
 use warden_runtime::home::Home;
 
 /// How to serve.
@@ -85,26 +85,39 @@ impl Server {
     pub async fn start(
         options: ServeOptions,
         listener: tokio::net::TcpListener,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, ServeError> {
         let runtime = Runtime::new()?;
-        let audit = Audit::open(
-            options.home.root(),
-            options
-                .config
-                .audit_options(warden_audit::Durability::Full)?,
-        )
-        .with_context(|| format!("opening the audit log of {}", options.home.root().display()))?;
+        let audit_options = options
+            .config
+            .audit_options(warden_audit::Durability::Full)
+            .map_err(|err| ServeError::Config(err.into()))?;
+        let audit =
+            Audit::open(options.home.root(), audit_options).map_err(|err| ServeError::Audit {
+                home: options.home.root().to_path_buf(),
+                source: err.into(),
+            })?;
         runtime.set_audit(audit)?;
         let memory = options.home.root().join("memory.db");
-        let memory = warden_memory::SqliteMemory::open(&memory)
-            .with_context(|| format!("opening the memory store {}", memory.display()))?;
+        let memory = match warden_memory::SqliteMemory::open(&memory) {
+            Ok(store) => store,
+            Err(err) => {
+                return Err(ServeError::Memory {
+                    path: memory,
+                    source: err.into(),
+                });
+            }
+        };
         runtime.set_memory(Arc::new(memory))?;
-        if let Some(router) = warden_models::Router::from_config(&options.config.models)? {
-            let ledger = warden_models::Ledger::open_home(options.home.root())?;
+        if let Some(router) = warden_models::Router::from_config(&options.config.models)
+            .map_err(|err| ServeError::Models(err.into()))?
+        {
+            let ledger = warden_models::Ledger::open_home(options.home.root())
+                .map_err(|err| ServeError::Models(err.into()))?;
             runtime.set_router(Arc::new(router.with_ledger(ledger)))?;
         }
         if let Some(embedder) =
-            warden_memory::Embedder::from_config(&options.config.memory, &options.config.models)?
+            warden_memory::Embedder::from_config(&options.config.memory, &options.config.models)
+                .map_err(|err| ServeError::Embedder(err.into()))?
         {
             runtime.set_embedder(Arc::new(embedder))?;
         }
@@ -112,7 +125,7 @@ impl Server {
         let policy = options
             .config
             .policy(options.home.root(), &config_dir)
-            .context("loading the access policy (check it with `warden policy check`)")?;
+            .map_err(|err| ServeError::Policy(err.into()))?;
         for warning in policy.warnings() {
             tracing::warn!("access policy: {warning}");
         }
@@ -120,8 +133,7 @@ impl Server {
         runtime.set_policy(policy.clone())?;
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
-        let runs =
-            runs::Runs::open(&registry, &options.config.runs).context("opening the agent runs")?;
+        let runs = runs::Runs::open(&registry, &options.config.runs).map_err(ServeError::Runs)?;
         let state = Arc::new(AppState {
             registry: registry.clone(),
             access: RwLock::new(Arc::new(Access::with_policy(
@@ -200,7 +212,7 @@ impl Server {
     }
 
     /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
-    pub async fn run_until_signal(self) -> anyhow::Result<()> {
+    pub async fn run_until_signal(self) -> Result<(), ServeError> {
         let terminate = async {
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(mut sig) => {
@@ -249,12 +261,12 @@ fn reload(
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(home);
     let config = match path {
-        Some(path) => Config::load(path).map_err(anyhow::Error::from),
+        Some(path) => Config::load(path).map_err(BoxError::from),
         None => Ok(started_with.clone()),
     };
     let loaded = config.and_then(|config| {
         let cedar = config.policy(home, dir)?;
-        Ok((config, cedar))
+        Ok::<_, BoxError>((config, cedar))
     });
     match loaded {
         Ok((config, cedar)) => {
@@ -268,6 +280,9 @@ fn reload(
                 *current = Arc::new(access);
             }
         }
-        Err(err) => tracing::warn!("keeping the tokens and access policy as they were: {err:#}"),
+        Err(err) => tracing::warn!(
+            "keeping the tokens and access policy as they were: {}",
+            chain(err)
+        ),
     }
 }

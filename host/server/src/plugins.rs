@@ -20,6 +20,7 @@ use warden_config::grant::Grant;
 use warden_config::home::Action;
 use warden_config::manifest::Manifest;
 use warden_policy::Resource;
+use warden_runtime::error::{BoxError, chain};
 use warden_runtime::home::InstalledMeta;
 
 /// Who may see a plugin: its managers, and those offered one of its tools.
@@ -100,20 +101,18 @@ fn text(bytes: &[u8], what: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("the {what} is not UTF-8 text")))
 }
 
-fn invalid(code: &str, err: &dyn std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, format!("{err:#}"))
+fn invalid(code: &str, err: impl Into<BoxError>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, chain(err))
 }
 
 fn parse_grant(bytes: &[u8], json: bool, name: &str) -> Result<Grant, ApiError> {
     let grant = if json {
         let grant: Grant = serde_json::from_slice(bytes)
-            .map_err(|e| invalid("invalid-grant", &anyhow::anyhow!("the grant: {e}")))?;
-        grant
-            .check(name)
-            .map_err(|e| invalid("invalid-grant", &e))?;
+            .map_err(|e| invalid("invalid-grant", format!("the grant: {e}")))?;
+        grant.check(name).map_err(|e| invalid("invalid-grant", e))?;
         grant
     } else {
-        Grant::parse(&text(bytes, "grant")?, name).map_err(|e| invalid("invalid-grant", &e))?
+        Grant::parse(&text(bytes, "grant")?, name).map_err(|e| invalid("invalid-grant", e))?
     };
     Ok(grant)
 }
@@ -138,7 +137,7 @@ pub(crate) async fn upload(
     state
         .require(&caller, Action::ManagePlugins, Some(&name))
         .await?;
-    warden_runtime::home::check_name(&name).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    warden_runtime::home::check_name(&name).map_err(|e| ApiError::bad_request(chain(e)))?;
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -164,7 +163,7 @@ pub(crate) async fn upload(
                 "manifest" => {
                     manifest = Some(
                         Manifest::parse(&text(&bytes, "manifest")?)
-                            .map_err(|e| invalid("invalid-manifest", &e))?,
+                            .map_err(|e| invalid("invalid-manifest", e))?,
                     )
                 }
                 other => {

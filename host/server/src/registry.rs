@@ -20,6 +20,7 @@ use warden_audit::Event;
 use warden_config::grant::Grant;
 use warden_runtime::cache::CompileCache;
 use warden_runtime::changes;
+use warden_runtime::error::{CacheError, Chain, HomeError, chain};
 use warden_runtime::home::{Home, Installed, InstalledMeta};
 use warden_runtime::{Plugin, Runtime};
 
@@ -36,19 +37,7 @@ pub struct Served {
 /// Everything served, by name.
 pub type Snapshot = Arc<BTreeMap<String, Arc<Served>>>;
 
-/// A change to the home asked for through [`Registry`] that could not be made.
-#[derive(Debug, thiserror::Error)]
-pub enum ChangeError {
-    /// No such plugin.
-    #[error("no plugin named \"{0}\" is installed (GET /v1/plugins lists them)")]
-    NotFound(String),
-    /// The request is wrong: a bad name, a component or grant that does not load.
-    #[error("{0}")]
-    Invalid(String),
-    /// The host failed (I/O, the audit log).
-    #[error("{0:#}")]
-    Internal(anyhow::Error),
-}
+pub use crate::error::ChangeError;
 
 /// The plugins of one home, served from one runtime.
 pub struct Registry {
@@ -75,7 +64,7 @@ fn key_of(installed: &Installed) -> String {
 
 impl Registry {
     /// An empty registry of `home`'s plugins; [`Registry::sync`] loads them.
-    pub fn new(runtime: Arc<Runtime>, home: Home) -> anyhow::Result<Self> {
+    pub fn new(runtime: Arc<Runtime>, home: Home) -> Result<Self, CacheError> {
         let cache = Arc::new(home.cache(runtime.engine())?);
         Ok(Self {
             runtime,
@@ -127,7 +116,7 @@ impl Registry {
         if let Some(audit) = self.runtime.audit() {
             let kind = event.kind.clone();
             if let Err(err) = changes::write(audit, event).await {
-                tracing::error!(kind, "{err:#}");
+                tracing::error!(kind, "{}", Chain(&err));
             }
         }
     }
@@ -139,7 +128,7 @@ impl Registry {
             installed
                 .load(&runtime, Some(&cache))
                 .map(|plugin| (plugin, installed))
-                .map_err(|err| err.to_string())
+                .map_err(|err| Chain(&err).to_string())
         })
         .await
         .unwrap_or_else(|err| Err(format!("loading panicked: {err}")))
@@ -148,7 +137,7 @@ impl Registry {
     /// Brings what is served in line with the home: loads new and changed plugins,
     /// drops removed ones; `principal` and `trigger` go into the audit records.
     /// Returns how many plugins changed.
-    pub async fn sync(&self, principal: &str, trigger: &str) -> anyhow::Result<usize> {
+    pub async fn sync(&self, principal: &str, trigger: &str) -> Result<usize, HomeError> {
         let _one = self.changing.lock().await;
         let names = self.home.names()?;
         let current = self.snapshot();
@@ -158,7 +147,7 @@ impl Registry {
             let installed = match self.home.read(name) {
                 Ok(installed) => installed,
                 Err(err) => {
-                    let error = format!("{err:#}");
+                    let error = Chain(&err).to_string();
                     self.refuse(principal, name, serving, error.clone(), error, trigger)
                         .await;
                     continue;
@@ -272,14 +261,12 @@ impl Registry {
     ) -> Result<(Arc<Served>, bool), ChangeError> {
         let _one = self.changing.lock().await;
         let name = meta.name.clone();
-        warden_runtime::home::check_name(&name)
-            .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+        warden_runtime::home::check_name(&name).map_err(|e| ChangeError::Invalid(chain(e)))?;
         if let Some(grant) = &grant {
             grant
                 .check_paths()
-                .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+                .map_err(|e| ChangeError::Invalid(chain(e)))?;
         }
-        let internal = |e: anyhow::Error| ChangeError::Internal(e);
         let old_digest = self.home.meta(&name).ok().map(|m| m.digest);
         let installed = Installed {
             grant: match &grant {
@@ -287,7 +274,7 @@ impl Registry {
                 None => self
                     .home
                     .grant(&name)
-                    .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?,
+                    .map_err(|e| ChangeError::Invalid(chain(e)))?,
             },
             meta,
             wasm,
@@ -308,11 +295,9 @@ impl Registry {
                 return Err(ChangeError::Invalid(error));
             }
         };
-        self.home
-            .install(&installed.meta, &installed.wasm)
-            .map_err(internal)?;
+        self.home.install(&installed.meta, &installed.wasm)?;
         if let Some(grant) = &grant {
-            self.home.set_grant(&name, grant).map_err(internal)?;
+            self.home.set_grant(&name, grant)?;
         }
         let meta = &installed.meta;
         let event = changes::plugin_added(
@@ -323,9 +308,7 @@ impl Registry {
             &meta.source,
             grant.as_ref(),
         );
-        changes::write(self.audit()?, event)
-            .await
-            .map_err(internal)?;
+        changes::write(self.audit()?, event).await?;
         let served = self
             .serve(principal, plugin, installed.meta, key, "api")
             .await;
@@ -333,11 +316,7 @@ impl Registry {
     }
 
     fn audit(&self) -> Result<&warden_audit::Audit, ChangeError> {
-        self.runtime.audit().ok_or_else(|| {
-            ChangeError::Internal(anyhow::anyhow!(
-                "the server has no audit log to record changes in"
-            ))
-        })
+        self.runtime.audit().ok_or(ChangeError::NoAudit)
     }
 
     /// Removes the plugin `name` from the home and stops serving it; calls in flight
@@ -348,13 +327,12 @@ impl Registry {
             .home
             .meta(name)
             .map_err(|_| ChangeError::NotFound(name.to_string()))?;
-        self.home.remove(name).map_err(ChangeError::Internal)?;
+        self.home.remove(name)?;
         changes::write(
             self.audit()?,
             changes::plugin_removed(principal, name, &meta.digest),
         )
-        .await
-        .map_err(ChangeError::Internal)?;
+        .await?;
         if let Some(served) = self.get(name) {
             self.unserve(principal, name, &served.plugin.digest, "api")
                 .await;
@@ -376,7 +354,7 @@ impl Registry {
             .map_err(|_| ChangeError::NotFound(name.to_string()))?;
         grant
             .check_paths()
-            .map_err(|e| ChangeError::Invalid(format!("{e:#}")))?;
+            .map_err(|e| ChangeError::Invalid(chain(e)))?;
         let old = installed.grant.as_ref().map(Grant::to_toml);
         let installed = Installed {
             grant: Some(grant.clone()),
@@ -384,15 +362,12 @@ impl Registry {
         };
         let key = key_of(&installed);
         let (plugin, installed) = self.load(installed).await.map_err(ChangeError::Invalid)?;
-        self.home
-            .set_grant(name, &grant)
-            .map_err(ChangeError::Internal)?;
+        self.home.set_grant(name, &grant)?;
         changes::write(
             self.audit()?,
             changes::grant_set(principal, name, old, &grant),
         )
-        .await
-        .map_err(ChangeError::Internal)?;
+        .await?;
         Ok(self
             .serve(principal, plugin, installed.meta, key, "api")
             .await)

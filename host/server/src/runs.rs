@@ -25,8 +25,9 @@ use super::auth::Caller;
 use super::error::ApiError;
 use super::registry::Registry;
 use warden_policy::{Action, ApprovalContext, Decision, Resource};
-use warden_runs::store::{Run, RunStore, Status, Verdict};
+use warden_runs::store::{Run, RunStore, Status, StoreError, Verdict};
 use warden_runs::{Plugins, RunError, Runner, approval_context};
+use warden_runtime::error::Chain;
 use warden_runtime::{Plugin, Via};
 
 /// How often the server looks for runs to pick up.
@@ -60,7 +61,7 @@ impl Runs {
     pub fn open(
         registry: &Arc<Registry>,
         config: &warden_runs::RunsConfig,
-    ) -> anyhow::Result<Arc<Self>> {
+    ) -> Result<Arc<Self>, StoreError> {
         let path = registry.home().root().join(warden_runs::store::FILE_NAME);
         let store = Arc::new(RunStore::open(&path)?);
         let runner = Runner::new(
@@ -97,7 +98,7 @@ impl Runs {
         let id = id.to_string();
         tokio::spawn(async move {
             if let Err(err) = runs.runner.drive(&id).await {
-                tracing::error!(run = %id, "driving the run: {err}");
+                tracing::error!(run = %id, "driving the run: {}", Chain(&err));
             }
             runs.driving
                 .lock()
@@ -114,7 +115,7 @@ impl Runs {
                 let Some(this) = runs.upgrade() else { return };
                 match this.runner.resumable() {
                     Ok(ids) => ids.iter().for_each(|id| this.spawn(id)),
-                    Err(err) => tracing::warn!("looking for runs to resume: {err}"),
+                    Err(err) => tracing::warn!("looking for runs to resume: {}", Chain(&err)),
                 }
                 drop(this);
                 tokio::time::sleep(RESUME_EVERY).await;
@@ -124,11 +125,11 @@ impl Runs {
 }
 
 fn api_error(err: RunError) -> ApiError {
-    match err {
+    match &err {
         RunError::NotFound(m) => ApiError::not_found("not-found", m),
         RunError::Invalid(m) => ApiError::new(StatusCode::CONFLICT, "invalid", m),
         RunError::Denied(m) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", m),
-        RunError::Internal(e) => ApiError::internal(format!("{e:#}")),
+        RunError::Store(_) | RunError::Audit(_) => ApiError::internal(Chain(&err)),
     }
 }
 
@@ -204,7 +205,7 @@ pub(super) async fn list(
         .runner
         .store()
         .runs(status, limit)
-        .map_err(|e| ApiError::internal(format!("{e:#}")))?;
+        .map_err(|e| ApiError::internal(Chain(&e)))?;
     let visible: Vec<_> = all.into_iter().filter(|r| may_see(&caller, r)).collect();
     Ok(Json(json!({ "runs": visible })))
 }
@@ -225,7 +226,7 @@ pub(super) async fn show(
 ) -> Result<Json<Value>, ApiError> {
     let runs = runs_of(&state)?;
     let run = visible_run(runs, &caller, &id)?;
-    let internal = |e: anyhow::Error| ApiError::internal(format!("{e:#}"));
+    let internal = |e: StoreError| ApiError::internal(Chain(&e));
     let steps = runs.runner.store().steps(&id).map_err(internal)?;
     let approvals = runs
         .runner

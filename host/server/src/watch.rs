@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use notify::event::{AccessKind, AccessMode, EventKind};
 use notify::{RecursiveMode, Watcher as _};
 
+use super::error::WatchError;
 use super::registry::Registry;
+use warden_runtime::error::Chain;
 
 /// Quiet time after the last file event before the home is read again.
 pub const DEBOUNCE: Duration = Duration::from_millis(250);
@@ -54,7 +55,7 @@ pub fn start(
     registry: Arc<Registry>,
     config: Option<PathBuf>,
     on_config: impl Fn() + Send + Sync + 'static,
-) -> anyhow::Result<Watch> {
+) -> Result<Watch, WatchError> {
     start_with(registry, config.into_iter().collect(), on_config)
 }
 
@@ -64,12 +65,15 @@ pub fn start_with(
     registry: Arc<Registry>,
     configs: Vec<PathBuf>,
     on_config: impl Fn() + Send + Sync + 'static,
-) -> anyhow::Result<Watch> {
+) -> Result<Watch, WatchError> {
     let root = registry.home().root().to_path_buf();
     let plugins = root.join("plugins");
     let grants = root.join("grants");
     for dir in [&plugins, &grants] {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| WatchError::CreateDir {
+            path: dir.clone(),
+            source,
+        })?;
     }
     let plugins = plugins.canonicalize()?;
     let grants = grants.canonicalize()?;
@@ -104,7 +108,7 @@ pub fn start_with(
             let _ = tx.send(what);
         }
     })
-    .context("starting the file watcher")?;
+    .map_err(WatchError::Start)?;
     watcher.watch(&plugins, RecursiveMode::Recursive)?;
     watcher.watch(&grants, RecursiveMode::NonRecursive)?;
     let mut dirs: Vec<&PathBuf> = configs.iter().map(|(dir, _)| dir).collect();
@@ -113,7 +117,10 @@ pub fn start_with(
     for dir in dirs {
         watcher
             .watch(dir, RecursiveMode::NonRecursive)
-            .with_context(|| format!("watching {}", dir.display()))?;
+            .map_err(|source| WatchError::ConfigDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
     }
     let task = tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -130,7 +137,7 @@ pub fn start_with(
                 match registry.sync(WATCH_PRINCIPAL, "watch").await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(changed = n, "plugins reloaded after a file change"),
-                    Err(err) => tracing::warn!("reloading plugins: {err:#}"),
+                    Err(err) => tracing::warn!("reloading plugins: {}", Chain(&err)),
                 }
             }
         }

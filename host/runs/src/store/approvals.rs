@@ -1,13 +1,12 @@
 //! The approvals queue as stored: tool calls a policy holds, agents' questions, and
 //! people's decisions on them.
 
-use anyhow::Context as _;
 use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::records::Run;
-use super::{RunStore, bad_value, json_column, json_opt, new_id, now_ms, text};
+use super::{RunStore, StoreError, bad_value, json_column, json_opt, new_id, now_ms, text};
 use crate::action::ToolUse;
 
 /// Where an approval is.
@@ -150,7 +149,7 @@ pub enum Verdict {
 impl RunStore {
     /// Stores a new approval (pending) and returns it; the same call or question of
     /// the same step gets the one already stored.
-    pub fn request_approval(&self, new: &NewApproval<'_>) -> anyhow::Result<Approval> {
+    pub fn request_approval(&self, new: &NewApproval<'_>) -> Result<Approval, StoreError> {
         let call = new.call.map(|(idx, _)| idx);
         if let Some(existing) = self.approval_of(&new.run.id, new.step, call)? {
             return Ok(existing);
@@ -176,9 +175,8 @@ impl RunStore {
                     now_ms()
                 ],
             )
-            .with_context(|| self.context("recording an approval"))?;
-        self.approval(&id)?
-            .context("the approval just recorded is missing")
+            .map_err(self.failed("recording an approval"))?;
+        self.approval(&id)?.ok_or(StoreError::ApprovalMissing)
     }
 
     /// The approval of call `call` (none: the question) of step `step` of run `run`.
@@ -187,18 +185,18 @@ impl RunStore {
         run: &str,
         step: u32,
         call: Option<u32>,
-    ) -> anyhow::Result<Option<Approval>> {
+    ) -> Result<Option<Approval>, StoreError> {
         self.conn()
             .prepare_cached(&format!(
                 "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE run = ?1 AND step = ?2 AND call IS ?3"
             ))?
             .query_row(params![run, step, call], approval_row)
             .optional()
-            .with_context(|| self.context("reading an approval"))
+            .map_err(self.failed("reading an approval"))
     }
 
     /// The approval with `id`.
-    pub fn approval(&self, id: &str) -> anyhow::Result<Option<Approval>> {
+    pub fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
         self.conn()
             .query_row(
                 &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
@@ -206,11 +204,11 @@ impl RunStore {
                 approval_row,
             )
             .optional()
-            .with_context(|| self.context("reading an approval"))
+            .map_err(self.failed("reading an approval"))
     }
 
     /// Approvals, oldest first; only pending ones unless `all`.
-    pub fn approvals(&self, all: bool, run: Option<&str>) -> anyhow::Result<Vec<Approval>> {
+    pub fn approvals(&self, all: bool, run: Option<&str>) -> Result<Vec<Approval>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals
@@ -220,7 +218,7 @@ impl RunStore {
         let rows = stmt
             .query_map(params![all, run], approval_row)?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .with_context(|| self.context("listing approvals"))?;
+            .map_err(self.failed("listing approvals"))?;
         Ok(rows)
     }
 
@@ -232,7 +230,7 @@ impl RunStore {
         id: &str,
         by: &str,
         verdict: &Verdict,
-    ) -> anyhow::Result<Option<Approval>> {
+    ) -> Result<Option<Approval>, StoreError> {
         {
             let mut conn = self.conn();
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -264,8 +262,7 @@ impl RunStore {
                  AND NOT EXISTS (SELECT 1 FROM approvals a WHERE a.run = runs.id AND a.status = 'pending')",
                 params![id, now],
             )?;
-            tx.commit()
-                .with_context(|| self.context("recording a decision"))?;
+            tx.commit().map_err(self.failed("recording a decision"))?;
         }
         self.approval(id)
     }

@@ -9,17 +9,18 @@
 //! (the queue people decide on).
 
 mod approvals;
+mod error;
 mod records;
 
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::{Context as _, bail};
 use rusqlite::{Connection, Row};
 use serde::Serialize;
 
 pub use self::approvals::{Approval, Decision, NewApproval, Verdict};
+pub use self::error::StoreError;
 pub use self::records::{Call, CallState, Run, Status, Step};
 
 /// The store's file name in the home.
@@ -150,23 +151,29 @@ pub struct RunStore {
 
 impl RunStore {
     /// Opens (creating if needed) the store at `path`: WAL, `synchronous=FULL`.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        warden_files::database(path).with_context(|| format!("creating {}", path.display()))?;
-        let context = || format!("opening the run store {}", path.display());
-        let conn = Connection::open(path).with_context(context)?;
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        warden_files::database(path).map_err(|source| StoreError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let opening = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(opening)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
-            .with_context(context)?;
+            .map_err(opening)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            bail!(
-                "{}: could not switch to WAL mode (got {mode})",
-                path.display()
-            );
+            return Err(StoreError::NotWal {
+                path: path.to_path_buf(),
+                mode,
+            });
         }
         conn.execute_batch("PRAGMA synchronous=FULL;")
-            .with_context(context)?;
-        conn.execute_batch(SCHEMA).with_context(context)?;
+            .map_err(opening)?;
+        conn.execute_batch(SCHEMA).map_err(opening)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {
             conn: Mutex::new(conn),
@@ -183,13 +190,21 @@ impl RunStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(super) fn context(&self, what: &str) -> String {
-        format!("{what} in the run store {}", self.path.display())
+    /// The error of `what` failing with `source`.
+    pub(super) fn failed(
+        &self,
+        what: &'static str,
+    ) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
+        move |source| StoreError::Storage {
+            what,
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Removes runs that ended before `before` (ms since the epoch), with their steps,
     /// calls and approvals; returns how many.
-    pub fn prune(&self, before: i64) -> anyhow::Result<usize> {
+    pub fn prune(&self, before: i64) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let old = "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1";
@@ -203,8 +218,7 @@ impl RunStore {
             "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
             [before],
         )?;
-        tx.commit()
-            .with_context(|| self.context("pruning old runs"))?;
+        tx.commit().map_err(self.failed("pruning old runs"))?;
         Ok(n)
     }
 }

@@ -1,11 +1,10 @@
 //! Runs, their steps and the tool calls of each step, as stored.
 
-use anyhow::Context as _;
 use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{RunStore, bad_value, json_column, json_opt, now_ms, text};
+use super::{RunStore, StoreError, bad_value, json_column, json_opt, now_ms, text};
 use crate::action::{Action, Observation, ToolOutcome, ToolUse};
 
 /// Where a run is.
@@ -212,19 +211,19 @@ pub struct Call {
 
 impl RunStore {
     /// Records a new run, `running`, owned by no one.
-    pub fn create(&self, run: &Run) -> anyhow::Result<()> {
+    pub fn create(&self, run: &Run) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "INSERT INTO runs (id, agent, principal, roles, task, status, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?6)",
                 params![run.id, run.agent, run.principal, text(&run.roles), text(&run.task), run.created_at],
             )
-            .with_context(|| self.context("recording a new run"))?;
+            .map_err(self.failed("recording a new run"))?;
         Ok(())
     }
 
     /// The run with `id`.
-    pub fn run(&self, id: &str) -> anyhow::Result<Option<Run>> {
+    pub fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
         self.conn()
             .query_row(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
@@ -232,11 +231,11 @@ impl RunStore {
                 run_row,
             )
             .optional()
-            .with_context(|| self.context("reading a run"))
+            .map_err(self.failed("reading a run"))
     }
 
     /// Runs, newest first, optionally only those with `status`.
-    pub fn runs(&self, status: Option<Status>, limit: usize) -> anyhow::Result<Vec<Run>> {
+    pub fn runs(&self, status: Option<Status>, limit: usize) -> Result<Vec<Run>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR status = ?1)
@@ -251,13 +250,13 @@ impl RunStore {
                 run_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .with_context(|| self.context("listing runs"))?;
+            .map_err(self.failed("listing runs"))?;
         Ok(rows)
     }
 
     /// The runs that are `running`, with the process holding each (if any): those a
     /// process may pick up unless their owner is alive.
-    pub fn running(&self) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    pub fn running(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, owner FROM runs WHERE status = 'running' ORDER BY created_at",
@@ -265,7 +264,7 @@ impl RunStore {
         let rows = stmt
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .with_context(|| self.context("listing runs to resume"))?;
+            .map_err(self.failed("listing runs to resume"))?;
         Ok(rows)
     }
 
@@ -278,7 +277,7 @@ impl RunStore {
         owner: &str,
         until: i64,
         stale: Option<&str>,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, StoreError> {
         let n = self
             .conn()
             .execute(
@@ -287,23 +286,23 @@ impl RunStore {
                  AND (owner IS NULL OR owner = ?2 OR lease_until < ?4 OR owner = ?5)",
                 params![id, owner, until, now_ms(), stale],
             )
-            .with_context(|| self.context("claiming a run"))?;
+            .map_err(self.failed("claiming a run"))?;
         Ok(n == 1)
     }
 
     /// Gives up `owner`'s lease of run `id`.
-    pub fn release(&self, id: &str, owner: &str) -> anyhow::Result<()> {
+    pub fn release(&self, id: &str, owner: &str) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "UPDATE runs SET owner = NULL, lease_until = NULL WHERE id = ?1 AND owner = ?2",
                 params![id, owner],
             )
-            .with_context(|| self.context("releasing a run"))?;
+            .map_err(self.failed("releasing a run"))?;
         Ok(())
     }
 
     /// The steps of run `id`, in order.
-    pub fn steps(&self, id: &str) -> anyhow::Result<Vec<Step>> {
+    pub fn steps(&self, id: &str) -> Result<Vec<Step>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT n, action, memo, observation, started_at, finished_at FROM steps
@@ -312,12 +311,12 @@ impl RunStore {
         let rows = stmt
             .query_map([id], step_row)?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .with_context(|| self.context("reading steps"))?;
+            .map_err(self.failed("reading steps"))?;
         Ok(rows)
     }
 
     /// The last step of run `id`.
-    pub fn last_step(&self, id: &str) -> anyhow::Result<Option<Step>> {
+    pub fn last_step(&self, id: &str) -> Result<Option<Step>, StoreError> {
         self.conn()
             .prepare_cached(
                 "SELECT n, action, memo, observation, started_at, finished_at FROM steps
@@ -325,7 +324,7 @@ impl RunStore {
             )?
             .query_row([id], step_row)
             .optional()
-            .with_context(|| self.context("reading the last step"))
+            .map_err(self.failed("reading the last step"))
     }
 
     /// Records step `n` of a run `owner` holds: the action, the memo, and (for
@@ -339,7 +338,7 @@ impl RunStore {
         action: &Action,
         memo: &Value,
         active_ms: u64,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
@@ -371,8 +370,7 @@ impl RunStore {
                 ])?;
             }
         }
-        tx.commit()
-            .with_context(|| self.context("recording a step"))?;
+        tx.commit().map_err(self.failed("recording a step"))?;
         Ok(true)
     }
 
@@ -385,7 +383,7 @@ impl RunStore {
         tokens: u64,
         cost: f64,
         active_ms: u64,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
@@ -399,25 +397,25 @@ impl RunStore {
             params![id, tokens as i64, cost, active_ms as i64, now],
         )?;
         tx.commit()
-            .with_context(|| self.context("recording an observation"))?;
+            .map_err(self.failed("recording an observation"))?;
         Ok(())
     }
 
     /// Adds what an agent's step used itself (its own model calls) to run `id`'s
     /// totals.
-    pub fn add_usage(&self, id: &str, tokens: u64, cost: f64) -> anyhow::Result<()> {
+    pub fn add_usage(&self, id: &str, tokens: u64, cost: f64) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "UPDATE runs SET tokens = tokens + ?2, cost = cost + ?3, updated_at = ?4
                  WHERE id = ?1",
                 params![id, tokens as i64, cost, now_ms()],
             )
-            .with_context(|| self.context("recording a step's model use"))?;
+            .map_err(self.failed("recording a step's model use"))?;
         Ok(())
     }
 
     /// The calls of step `n`.
-    pub fn calls(&self, id: &str, n: u32) -> anyhow::Result<Vec<Call>> {
+    pub fn calls(&self, id: &str, n: u32) -> Result<Vec<Call>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT idx, id, tool, arguments, state, outcome FROM calls
@@ -437,7 +435,7 @@ impl RunStore {
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()
-            .with_context(|| self.context("reading a step's calls"))?;
+            .map_err(self.failed("reading a step's calls"))?;
         Ok(rows)
     }
 
@@ -449,13 +447,13 @@ impl RunStore {
         idx: u32,
         state: CallState,
         outcome: Option<&ToolOutcome>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "UPDATE calls SET state = ?4, outcome = ?5 WHERE run = ?1 AND step = ?2 AND idx = ?3",
                 params![id, n, idx, state.as_str(), outcome.map(text)],
             )
-            .with_context(|| self.context("recording a tool call"))?;
+            .map_err(self.failed("recording a tool call"))?;
         Ok(())
     }
 
@@ -466,7 +464,7 @@ impl RunStore {
         status: Status,
         result: Option<&Value>,
         error: Option<&str>,
-    ) -> anyhow::Result<bool> {
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
@@ -480,12 +478,12 @@ impl RunStore {
             "UPDATE approvals SET status = 'cancelled' WHERE run = ?1 AND status = 'pending'",
             [id],
         )?;
-        tx.commit().with_context(|| self.context("ending a run"))?;
+        tx.commit().map_err(self.failed("ending a run"))?;
         Ok(n == 1)
     }
 
     /// Parks run `id` until a person decides: `awaiting-approval`, lease given up.
-    pub fn park(&self, id: &str, owner: &str, active_ms: u64) -> anyhow::Result<()> {
+    pub fn park(&self, id: &str, owner: &str, active_ms: u64) -> Result<(), StoreError> {
         self.conn()
             .execute(
                 "UPDATE runs SET status = 'awaiting-approval', owner = NULL, lease_until = NULL,
@@ -493,7 +491,7 @@ impl RunStore {
                  WHERE id = ?1 AND owner = ?2 AND status = 'running'",
                 params![id, owner, active_ms as i64, now_ms()],
             )
-            .with_context(|| self.context("parking a run"))?;
+            .map_err(self.failed("parking a run"))?;
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ mod record;
 use self::record::{Record, Report};
 use crate::convert;
 use crate::engine::{EPOCH_TICK, Runtime};
-use crate::error::CallError;
+use crate::error::{CallError, RecordError};
 use crate::gate::{CallOptions, Caller, Via};
 use crate::plugin::Plugin;
 use crate::state::CallState;
@@ -156,13 +156,12 @@ impl Runtime {
         let timeout = Duration::from_millis(plugin.limits.timeout_ms);
         let _slot = self.acquire_slot(plugin, tool, timeout).await?;
         let deadline = Instant::now() + timeout;
-        let mut state = CallState::new(plugin, self, call_id, deadline).map_err(|source| {
-            CallError::Internal {
+        let mut state =
+            CallState::new(plugin, self, call_id, deadline).map_err(|err| CallError::Internal {
                 plugin: plugin.name.to_string(),
                 tool: tool.to_string(),
-                source,
-            }
-        })?;
+                cause: err.into(),
+            })?;
         state.models.payer = Some(principal.into());
         let mut store = Store::new(&self.engine, state);
         let run = invoke(plugin, def, &mut store, &params, deadline).instrument(span.clone());
@@ -357,7 +356,7 @@ pub async fn record_host_uses(
     export: &str,
     store: &mut Store<CallState>,
     fields: &[(&str, Value)],
-) -> anyhow::Result<()> {
+) -> Result<(), RecordError> {
     let mut report = Report {
         call_id: store.data().call_id,
         ..Report::default()
@@ -385,8 +384,11 @@ pub async fn record_host_uses(
     if events.is_empty() {
         return Ok(());
     }
-    audit.append_all(events).await?;
-    Ok(())
+    audit
+        .append_all(events)
+        .await
+        .map(drop)
+        .map_err(|err| RecordError::Append(err.into()))
 }
 
 async fn invoke(

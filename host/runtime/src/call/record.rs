@@ -15,7 +15,7 @@ use crate::capabilities::memory::MemoryUses;
 use crate::capabilities::models::ModelUse;
 use crate::capabilities::net::NetUse;
 use crate::denial::Denial;
-use crate::error::CallError;
+use crate::error::{BoxError, CallError, Chain, RecordError, chain};
 use crate::gate::Caller;
 use crate::plugin::Plugin;
 use warden_audit::{Audit, Event, Outcome};
@@ -94,13 +94,13 @@ impl Drop for Guard<'_> {
             Ok(handle) => {
                 handle.spawn(async move {
                     if let Err(err) = audit.append(event).await {
-                        tracing::error!("recording a cancelled call: {err:#}");
+                        tracing::error!("recording a cancelled call: {}", chain(err));
                     }
                 });
             }
             Err(_) => {
                 if let Err(err) = audit.append_blocking(event) {
-                    tracing::error!("recording a cancelled call: {err:#}");
+                    tracing::error!("recording a cancelled call: {}", chain(err));
                 }
             }
         }
@@ -154,17 +154,17 @@ impl Record<'_> {
         match audit.append_all(events).await {
             Ok(_) => result,
             Err(err) => {
+                let err: BoxError = err.into();
                 tracing::error!(
                     plugin = %self.plugin.name,
                     tool = self.tool,
-                    "the call's audit record could not be written: {err:#}"
+                    "the call's audit record could not be written: {}",
+                    Chain(&*err)
                 );
                 Err(CallError::Internal {
                     plugin: self.plugin.name.to_string(),
                     tool: self.tool.to_string(),
-                    source: anyhow::Error::from(err).context(
-                        "the audit log could not record this call, so its result is withheld",
-                    ),
+                    cause: RecordError::Call(err).into(),
                 })
             }
         }

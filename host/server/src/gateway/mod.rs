@@ -152,7 +152,10 @@ impl Call {
     async fn record(&self, event: Event) -> Result<(), ApiError> {
         if let Some(audit) = self.runtime.audit() {
             audit.append(event).await.map_err(|e| {
-                ApiError::internal(format!("the audit log could not record the call: {e:#}"))
+                ApiError::internal(format!(
+                    "the audit log could not record the call: {}",
+                    warden_runtime::error::chain(e)
+                ))
             })?;
         }
         Ok(())

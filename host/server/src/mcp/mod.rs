@@ -29,6 +29,7 @@ pub mod source;
 pub use self::handler::Handler;
 pub use self::http::{Authorizer, HttpOptions, Principal};
 pub use self::source::{FixedTools, ToolSource};
+use crate::error::ServeError;
 use warden_runtime::{Caller, Runtime};
 
 /// An MCP server over a runtime and a [`ToolSource`]; cheap to clone, one for all
@@ -69,10 +70,14 @@ impl Mcp {
     /// Serves one client over stdin and stdout on behalf of `principal` until stdin
     /// closes, then waits for its calls in flight (cancelled when it went away) to
     /// end. Nothing else may write to stdout meanwhile.
-    pub async fn serve_stdio(&self, caller: Caller) -> anyhow::Result<()> {
+    pub async fn serve_stdio(&self, caller: Caller) -> Result<(), ServeError> {
         use rmcp::ServiceExt as _;
         let handler = self.handler(caller);
-        let service = handler.clone().serve(rmcp::transport::stdio()).await?;
+        let service = handler
+            .clone()
+            .serve(rmcp::transport::stdio())
+            .await
+            .map_err(|err| ServeError::McpInit(err.into()))?;
         service.waiting().await?;
         // The client went away: its calls in flight were cancelled; let them reach
         // the audit record before the process ends.

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
-
+use crate::error::ServeError;
+use warden_runtime::error::Chain;
 use warden_runtime::home::Home;
 use warden_runtime::{Plugin, Runtime};
 
@@ -49,14 +49,16 @@ impl FixedTools {
     /// Every plugin installed in `home`, each with its grant, loaded into `runtime`
     /// through the home's compile cache. A plugin that fails to load is left out with a
     /// warning on stderr (the log), so one broken plugin does not take the others down.
-    pub fn load_home(home: &Home, runtime: &Runtime) -> anyhow::Result<Self> {
+    pub fn load_home(home: &Home, runtime: &Runtime) -> Result<Self, ServeError> {
         let cache = home.cache(runtime.engine())?;
         let mut plugins = Vec::new();
         for name in home.names()? {
-            let loaded = home
-                .read(&name)
-                .and_then(|installed| Ok(installed.load(runtime, Some(&cache))?))
-                .with_context(|| format!("loading plugin \"{name}\""));
+            let loaded = match home.read(&name) {
+                Ok(installed) => installed
+                    .load(runtime, Some(&cache))
+                    .map_err(|err| Chain(&err).to_string()),
+                Err(err) => Err(Chain(&err).to_string()),
+            };
             match loaded {
                 Ok(plugin) => {
                     if let Some(notice) = &plugin.notice {
@@ -64,7 +66,9 @@ impl FixedTools {
                     }
                     plugins.push(Arc::new(plugin));
                 }
-                Err(err) => tracing::warn!("{err:#}; its tools are not offered"),
+                Err(err) => {
+                    tracing::warn!("loading plugin \"{name}\": {err}; its tools are not offered");
+                }
             }
         }
         Ok(Self::new(plugins))

@@ -40,7 +40,7 @@ pub(crate) fn exit_code(error: &RunError) -> i32 {
     match error {
         RunError::NotFound(_) | RunError::Invalid(_) => exit::USAGE,
         RunError::Denied(_) => exit::DENIED,
-        RunError::Internal(_) => exit::TOOL_FAILED,
+        RunError::Store(_) | RunError::Audit(_) => exit::TOOL_FAILED,
     }
 }
 

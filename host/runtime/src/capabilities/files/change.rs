@@ -9,9 +9,9 @@
 //! before, and then notes the change with its guest path(s) and outcome; a refusal is
 //! noted as a denial. Nothing here decides: it only records.
 
-use anyhow::Context as _;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{LinkerInstance, Resource};
+use wasmtime::error::Context as _;
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView as _};
 use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
@@ -39,13 +39,12 @@ macro_rules! wrap_at {
                     })
                 },
             )
-            .map_err(anyhow::Error::from)
             .context(concat!("wrapping wasi:filesystem ", $method))?;
     };
 }
 
 /// Wraps the changes in `types`, the `wasi:filesystem/types` instance of the linker.
-pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> anyhow::Result<()> {
+pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> wasmtime::Result<()> {
     // The three that take a directory and a path, and change only what is there.
     wrap_at!(types, "create-directory-at", "mkdir", create_directory_at);
     wrap_at!(types, "remove-directory-at", "rmdir", remove_directory_at);
@@ -74,7 +73,6 @@ pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> anyhow::Result<
                 })
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem rename-at")?;
 
     types
@@ -101,7 +99,6 @@ pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> anyhow::Result<
                 })
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem link-at")?;
 
     types
@@ -120,7 +117,6 @@ pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> anyhow::Result<
                 })
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem symlink-at")?;
 
     types
@@ -145,7 +141,6 @@ pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> anyhow::Result<
                 })
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem set-times-at")?;
 
     types
@@ -164,7 +159,6 @@ pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> anyhow::Result<
                 })
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem set-times")?;
 
     types
@@ -179,7 +173,6 @@ pub(super) fn wrap(types: &mut LinkerInstance<'_, CallState>) -> anyhow::Result<
                 })
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem set-size")?;
     Ok(())
 }

@@ -17,9 +17,9 @@
 
 use std::collections::HashMap;
 
-use anyhow::Context as _;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource};
+use wasmtime::error::Context as _;
 use wasmtime_wasi::cli::WasiCliView;
 use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::cli::environment::Host as _;
@@ -104,17 +104,15 @@ impl FileUses {
 
 /// Wraps `open-at`, the changes ([`change`]), `get-directories` and `get-environment`
 /// in `linker`, which must already hold wasmtime-wasi's definitions.
-pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+pub(crate) fn add_to_linker(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let result = wrap(linker);
     linker.allow_shadowing(false);
     result
 }
 
-fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
-    let mut types = linker
-        .instance(&format!("wasi:filesystem/types@{WASI}"))
-        .map_err(anyhow::Error::from)?;
+fn wrap(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    let mut types = linker.instance(&format!("wasi:filesystem/types@{WASI}"))?;
     types
         .func_wrap_async(
             "[method]descriptor.open-at",
@@ -150,13 +148,10 @@ fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
                 })
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem open-at")?;
     change::wrap(&mut types)?;
 
-    let mut preopens = linker
-        .instance(&format!("wasi:filesystem/preopens@{WASI}"))
-        .map_err(anyhow::Error::from)?;
+    let mut preopens = linker.instance(&format!("wasi:filesystem/preopens@{WASI}"))?;
     preopens
         .func_wrap(
             "get-directories",
@@ -169,12 +164,9 @@ fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
                 Ok((dirs,))
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:filesystem get-directories")?;
 
-    let mut environment = linker
-        .instance(&format!("wasi:cli/environment@{WASI}"))
-        .map_err(anyhow::Error::from)?;
+    let mut environment = linker.instance(&format!("wasi:cli/environment@{WASI}"))?;
     environment
         .func_wrap(
             "get-environment",
@@ -188,7 +180,6 @@ fn wrap(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
                 Ok((vars,))
             },
         )
-        .map_err(anyhow::Error::from)
         .context("wrapping wasi:cli get-environment")?;
     Ok(())
 }

@@ -175,7 +175,7 @@ impl WasiHttpHooks for NetPolicy {
         }
         let dest = match Destination::from_uri(request.uri()) {
             Ok(dest) => dest,
-            Err(err) => return refuse(format!("{err:#}")),
+            Err(err) => return refuse(crate::error::chain(err)),
         };
         if !self.allow.permits_destination(&dest) {
             return refuse(format!(

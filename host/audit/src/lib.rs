@@ -154,6 +154,16 @@ impl Audit {
 
     /// Appends a record of `event`; returns it once its transaction is on disk.
     pub async fn append(&self, event: Event) -> Result<Record, AuditError> {
+        self.submit(event)?.wait().await
+    }
+
+    /// Hands a record of `event` to the writer now and returns at once; the record is
+    /// on disk when [`Pending::wait`] returns. The writer takes appends in the order
+    /// they are handed to it, so once a later append of the same caller is on disk,
+    /// this one is too: a caller can go on with its work while the record is written,
+    /// and wait for it before it answers (an agent step's own records, before the
+    /// step's observation is recorded).
+    pub fn submit(&self, event: Event) -> Result<Pending, AuditError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Request::Append(
             event,
@@ -161,7 +171,7 @@ impl Audit {
                 let _ = tx.send(result);
             }),
         ))?;
-        rx.await.map_err(no_answer)?
+        Ok(Pending(rx))
     }
 
     /// Appends records of `events`, in this order (other callers' records may fall
@@ -424,6 +434,17 @@ impl Audit {
 }
 
 /// [`AuditError::NoAnswer`], of a channel the writer dropped.
+/// A record handed to the writer by [`Audit::submit`], not yet known to be on disk.
+#[must_use = "a submitted record is only known to be on disk once waited for"]
+pub struct Pending(tokio::sync::oneshot::Receiver<Result<Record, AuditError>>);
+
+impl Pending {
+    /// Waits until the record is on disk (as the log's durability setting defines it).
+    pub async fn wait(self) -> Result<Record, AuditError> {
+        self.0.await.map_err(no_answer)?
+    }
+}
+
 fn no_answer(err: impl std::error::Error + Send + Sync + 'static) -> AuditError {
     AuditError::NoAnswer(Box::new(err))
 }

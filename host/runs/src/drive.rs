@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::action::{self, Action, Observation};
 use super::store::{self, Run, Status};
-use super::{LEASE, Progress, RunError, Runner, exec, step};
+use super::{LEASE, Progress, RunError, Runner, exec, recorded, step};
 use warden_audit::{Event, Outcome};
 use warden_config::grant::AgentGrant;
 use warden_runtime::bindings::agent::policy::{StepInput, ToolInfo};
@@ -37,13 +37,20 @@ impl Runner {
         let active =
             |base: u64| base + u64::try_from(session.elapsed().as_millis()).unwrap_or(u64::MAX);
         let base = run.active_ms;
+        // The lease was taken (or renewed) just before this.
+        let mut renewed = Instant::now();
         loop {
-            // Renews the lease; false once the run was cancelled or taken over.
-            if !self
-                .store
-                .claim(&run.id, &self.owner, lease_until(), None)?
-            {
-                return Ok(());
+            // Renews the lease once half of it has passed (one commit fewer per step;
+            // no one else can take a run whose lease is live); false once the run was
+            // taken over. A cancel is seen below, in the run's status.
+            if renewed.elapsed() >= LEASE / 2 {
+                if !self
+                    .store
+                    .claim(&run.id, &self.owner, lease_until(), None)?
+                {
+                    return Ok(());
+                }
+                renewed = Instant::now();
             }
             let run = match self.store.run(&run.id)? {
                 Some(run) if run.status == Status::Running => run,
@@ -92,6 +99,9 @@ impl Runner {
         base: u64,
     ) -> Result<Flow, RunError> {
         let mut run = read.clone();
+        // The record of the step begun in this turn, handed to the audit log and
+        // waited for before the step's action runs or its observation is recorded.
+        let mut begun = None;
         let last = self.store.last_step(&run.id)?;
         let (n, action) = match last {
             Some(step) if step.observation.is_none() => (step.n, step.action),
@@ -160,7 +170,7 @@ impl Runner {
                 {
                     return Ok(Flow::Stop);
                 }
-                self.record(
+                begun = self.record_soon(
                     Event::new("run.step", format!("agent:{}", run.agent))
                         .plugin(run.agent.clone())
                         .outcome(Outcome::Ok)
@@ -168,20 +178,22 @@ impl Runner {
                         .field("step", n)
                         .field("action", action.kind())
                         .field("summary", action.summary()),
-                )
-                .await?;
+                )?;
                 (n, action)
             }
         };
-        let outcome = self.execute(&run, agent, limits, n, &action).await?;
-        match outcome {
+        let outcome = self.execute(&run, agent, limits, n, &action).await;
+        // Records handed over later (the call's decision) were written after this one.
+        recorded(begun).await?;
+        match outcome? {
             exec::Outcome::Observed {
                 observation,
+                done,
                 tokens,
                 cost,
             } => {
                 self.store
-                    .end_step(&run.id, n, &observation, tokens, cost, active(base))?;
+                    .end_step(&run.id, n, &observation, &done, tokens, cost, active(base))?;
                 self.observe(&run, n, &action, Some(&observation));
                 let (tokens, cost) = (run.tokens + tokens, run.cost + cost);
                 if let Some(error) = over_limits(limits, tokens, cost) {

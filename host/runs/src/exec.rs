@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use super::action::{Action, Observation, ToolOutcome, ToolResult, ToolUse};
 use super::store::{CallState, Decision as Verdict, NewApproval, Run, Status};
-use super::{RunError, Runner, agent_principal, decision_name};
-use warden_audit::{Event, Outcome as AuditOutcome};
+use super::{RunError, Runner, agent_principal, decision_name, recorded};
+use warden_audit::{Event, Outcome as AuditOutcome, Pending};
 use warden_config::grant::AgentGrant;
 use warden_models::ChatRequest;
 use warden_policy::{self, Decision, Resource};
@@ -19,9 +19,11 @@ use warden_runtime::{CallOptions, Caller, Via};
 
 /// What came of executing an action.
 pub(super) enum Outcome {
-    /// An observation to record, with the model use it cost.
+    /// An observation to record, with the model use it cost, and the outcomes of the
+    /// step's calls not yet marked done (recorded with the observation, in one commit).
     Observed {
         observation: Observation,
+        done: Vec<(u32, ToolOutcome)>,
         tokens: u64,
         cost: f64,
     },
@@ -38,6 +40,7 @@ pub(super) enum Outcome {
 fn observed(observation: Observation) -> Outcome {
     Outcome::Observed {
         observation,
+        done: Vec::new(),
         tokens: 0,
         cost: 0.0,
     }
@@ -47,7 +50,8 @@ fn observed(observation: Observation) -> Outcome {
 enum Check {
     Refuse(ToolOutcome),
     Approve(Vec<String>),
-    Run(Arc<Plugin>),
+    /// Run it, once the allowing decision's record (handed to the log) is on disk.
+    Run(Arc<Plugin>, Option<Pending>),
 }
 
 impl Runner {
@@ -183,6 +187,7 @@ impl Runner {
                 .await?;
                 Ok(Outcome::Observed {
                     observation: Observation::Model { response },
+                    done: Vec::new(),
                     tokens,
                     cost,
                 })
@@ -201,16 +206,20 @@ impl Runner {
     }
 
     async fn call_tools(&self, run: &Run, agent: &Plugin, n: u32) -> Result<Outcome, RunError> {
+        // The outcome of the last call that ended, not yet marked done: marked before
+        // anything else happens, or (the step's last call) with the observation.
+        let mut unsaved: Option<(u32, ToolOutcome)> = None;
         for call in self.store.calls(&run.id, n)? {
-            let idx = call.idx;
-            let done = |outcome: ToolOutcome| {
+            if let Some((idx, outcome)) = unsaved.take() {
                 self.store
-                    .set_call(&run.id, n, idx, CallState::Done, Some(&outcome))
-            };
+                    .set_call(&run.id, n, idx, CallState::Done, Some(&outcome))?;
+            }
+            let idx = call.idx;
+            let mut done = |outcome: ToolOutcome| unsaved = Some((idx, outcome));
             match call.state {
                 CallState::Done => {}
                 CallState::Pending => match self.check(run, agent, n, &call.call).await? {
-                    Check::Refuse(outcome) => done(outcome)?,
+                    Check::Refuse(outcome) => done(outcome),
                     Check::Approve(policies) => {
                         let approval = self.store.request_approval(&NewApproval {
                             run,
@@ -235,11 +244,20 @@ impl Runner {
                         .await?;
                         return Ok(Outcome::Parked);
                     }
-                    Check::Run(plugin) => {
+                    Check::Run(plugin, decided) => {
                         let outcome = self
-                            .run_call(run, n, idx, &plugin, &call.call, &call.call.arguments, None)
+                            .run_call(
+                                run,
+                                n,
+                                idx,
+                                &plugin,
+                                &call.call,
+                                &call.call.arguments,
+                                None,
+                                decided,
+                            )
                             .await?;
-                        done(outcome)?;
+                        done(outcome);
                     }
                 },
                 CallState::AwaitingApproval => {
@@ -258,14 +276,14 @@ impl Runner {
                                 approval.decided_by.as_deref().unwrap_or("someone"),
                                 approval.reason.as_deref().unwrap_or("no reason given")
                             ),
-                        })?,
+                        }),
                         Verdict::Approved => {
                             let arguments = approval
                                 .edited
                                 .clone()
                                 .unwrap_or_else(|| call.call.arguments.clone());
                             match self.granted(run, agent, &call.call) {
-                                Err(outcome) => done(outcome)?,
+                                Err(outcome) => done(outcome),
                                 Ok(plugin) => {
                                     // An edit is a new request: the gate decides it again
                                     // with the edited arguments (a forbid still wins).
@@ -280,9 +298,10 @@ impl Runner {
                                             &call.call,
                                             &arguments,
                                             Some(approver),
+                                            None,
                                         )
                                         .await?;
-                                    done(outcome)?;
+                                    done(outcome);
                                 }
                             }
                         }
@@ -306,9 +325,11 @@ impl Runner {
                             };
                             let approver = approval.as_ref().and_then(|a| a.decided_by.as_deref());
                             let outcome = self
-                                .run_call(run, n, idx, &plugin, &call.call, &arguments, approver)
+                                .run_call(
+                                    run, n, idx, &plugin, &call.call, &arguments, approver, None,
+                                )
                                 .await?;
-                            done(outcome)?;
+                            done(outcome);
                         }
                         _ => {
                             tracing::warn!(run = %run.id, step = n, tool = %call.call.tool, "a call was interrupted before its result was recorded; not running it again");
@@ -322,7 +343,7 @@ impl Runner {
                                     .field("call", call.call.id.clone()),
                             )
                             .await?;
-                            done(ToolOutcome::Interrupted)?;
+                            done(ToolOutcome::Interrupted);
                         }
                     }
                 }
@@ -333,11 +354,19 @@ impl Runner {
             .calls(&run.id, n)?
             .into_iter()
             .map(|c| ToolResult {
+                outcome: match &unsaved {
+                    Some((idx, outcome)) if *idx == c.idx => outcome.clone(),
+                    _ => c.outcome.unwrap_or(ToolOutcome::Interrupted),
+                },
                 id: c.call.id,
-                outcome: c.outcome.unwrap_or(ToolOutcome::Interrupted),
             })
             .collect();
-        Ok(observed(Observation::Tools { results }))
+        Ok(Outcome::Observed {
+            observation: Observation::Tools { results },
+            done: unsaved.into_iter().collect(),
+            tokens: 0,
+            cost: 0.0,
+        })
     }
 
     /// The tool's plugin, if the agent's grant allows the tool and it exists.
@@ -445,8 +474,9 @@ impl Runner {
             .field("by", "policy");
         let check = match decision {
             Decision::Allow { .. } => {
-                event = event.outcome(AuditOutcome::Ok);
-                Check::Run(plugin)
+                // Written while the call is marked started; waited for before it runs.
+                let decided = self.record_soon(event.outcome(AuditOutcome::Ok))?;
+                return Ok(Check::Run(plugin, decided));
             }
             Decision::RequireApproval { ref policies } => {
                 event = event.outcome(AuditOutcome::Ok);
@@ -477,9 +507,10 @@ impl Runner {
         Ok(check)
     }
 
-    /// Marks the call started, runs it through the gate as the run's agent on behalf
-    /// of its starter (`approved_by`: the person who approved a held call), and
-    /// returns its outcome (to be marked done).
+    /// Marks the call started, waits for the record of the decision that allowed it
+    /// (`decided`, handed to the log before), runs it through the gate as the run's
+    /// agent on behalf of its starter (`approved_by`: the person who approved a held
+    /// call), and returns its outcome (to be marked done).
     #[expect(clippy::too_many_arguments, reason = "one call's whole context")]
     async fn run_call(
         &self,
@@ -490,9 +521,11 @@ impl Runner {
         call: &ToolUse,
         arguments: &Value,
         approved_by: Option<&str>,
+        decided: Option<Pending>,
     ) -> Result<ToolOutcome, RunError> {
         self.store
             .set_call(&run.id, n, idx, CallState::Started, None)?;
+        recorded(decided).await?;
         let caller = Caller::new(agent_principal(run), Via::Run);
         let options = CallOptions {
             cancel: None,

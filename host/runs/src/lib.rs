@@ -38,7 +38,7 @@ use serde_json::{Value, json};
 
 use self::action::{Action, Observation};
 use self::store::{Run, RunStore, Status, StoreError};
-use warden_audit::{Event, Outcome};
+use warden_audit::{Event, Outcome, Pending};
 use warden_policy::{self, Decision, Principal, Resource};
 use warden_runtime::engine::Runtime;
 use warden_runtime::error::{CacheError, Chain};
@@ -230,6 +230,20 @@ impl Runner {
         Ok(())
     }
 
+    /// Hands `event` to the audit log without waiting for it to be on disk (see
+    /// [`warden_audit::Audit::submit`]); [`recorded`] waits for it. A step's own
+    /// records are written while the step goes on, and waited for before its action
+    /// runs or its observation is recorded.
+    fn record_soon(&self, event: Event) -> Result<Option<Pending>, RunError> {
+        match self.runtime.audit() {
+            Some(audit) => audit
+                .submit(event)
+                .map(Some)
+                .map_err(|err| RunError::Audit(err.into())),
+            None => Ok(None),
+        }
+    }
+
     fn payload(&self, value: &Value) -> Value {
         match self.runtime.audit() {
             Some(audit) => audit.payload(value),
@@ -384,4 +398,15 @@ pub fn decision_name(decision: &Decision) -> &'static str {
         Decision::RequireApproval { .. } => "require-approval",
         Decision::Deny { .. } => "deny",
     }
+}
+
+/// Waits until a record handed over by [`Runner::record_soon`] is on disk.
+async fn recorded(pending: Option<Pending>) -> Result<(), RunError> {
+    if let Some(pending) = pending {
+        pending
+            .wait()
+            .await
+            .map_err(|err| RunError::Audit(err.into()))?;
+    }
+    Ok(())
 }

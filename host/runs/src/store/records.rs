@@ -374,12 +374,16 @@ impl RunStore {
         Ok(true)
     }
 
-    /// Records the observation of step `n`, and what the step's model use added.
+    /// Records the observation of step `n`, and what the step's model use added; in
+    /// the same transaction, marks `done` calls of the step done with their outcomes
+    /// (the step's last call: one commit instead of two).
+    #[expect(clippy::too_many_arguments, reason = "one step's whole ending")]
     pub fn end_step(
         &self,
         id: &str,
         n: u32,
         observation: &Observation,
+        done: &[(u32, ToolOutcome)],
         tokens: u64,
         cost: f64,
         active_ms: u64,
@@ -387,6 +391,12 @@ impl RunStore {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
+        for (idx, outcome) in done {
+            tx.execute(
+                "UPDATE calls SET state = 'done', outcome = ?4 WHERE run = ?1 AND step = ?2 AND idx = ?3",
+                params![id, n, idx, text(outcome)],
+            )?;
+        }
         tx.execute(
             "UPDATE steps SET observation = ?3, finished_at = ?4 WHERE run = ?1 AND n = ?2",
             params![id, n, text(observation), now],

@@ -174,26 +174,35 @@ impl Audit {
         Ok(Pending(rx))
     }
 
-    /// Appends records of `events`, in this order (other callers' records may fall
-    /// between them); returns them once all are on disk. Sent together, they usually
-    /// share one transaction.
+    /// Appends records of `events`, in this order and in one transaction; returns them
+    /// once they are on disk.
     pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Record>, AuditError> {
-        let mut waiting = Vec::with_capacity(events.len());
+        let mut records = Vec::with_capacity(events.len());
+        for pending in self.submit_all(events)? {
+            records.push(pending.wait().await?);
+        }
+        Ok(records)
+    }
+
+    /// [`Audit::submit`] for several events: handed over together, written in this
+    /// order in one transaction.
+    pub fn submit_all(&self, events: Vec<Event>) -> Result<Vec<Pending>, AuditError> {
+        let mut appends: Vec<(Event, writer::AppendReply)> = Vec::with_capacity(events.len());
+        let mut pending = Vec::with_capacity(events.len());
         for event in events {
             let (tx, rx) = tokio::sync::oneshot::channel();
-            self.send(Request::Append(
+            appends.push((
                 event,
                 Box::new(move |result| {
                     let _ = tx.send(result);
                 }),
-            ))?;
-            waiting.push(rx);
+            ));
+            pending.push(Pending(rx));
         }
-        let mut records = Vec::with_capacity(waiting.len());
-        for rx in waiting {
-            records.push(rx.await.map_err(no_answer)??);
+        if !appends.is_empty() {
+            self.send(Request::AppendAll(appends))?;
         }
-        Ok(records)
+        Ok(pending)
     }
 
     /// [`Audit::append`] for code that is not async (it blocks the thread).

@@ -52,6 +52,8 @@ pub(crate) type AppendReply = Box<dyn FnOnce(Result<Record, AuditError>) + Send>
 pub(crate) enum Request {
     /// Append one event.
     Append(Event, AppendReply),
+    /// Append these events, in this order, in one transaction.
+    AppendAll(Vec<(Event, AppendReply)>),
     /// Run something with the store (reads, prune, checkpoints), in order with appends.
     Job(Box<dyn FnOnce(&mut Writer) + Send>),
 }
@@ -237,6 +239,7 @@ impl Writer {
                 while let Some(request) = next {
                     match request {
                         Request::Append(event, reply) => batch.push((event, reply)),
+                        Request::AppendAll(appends) => batch.extend(appends),
                         Request::Job(job) => jobs.push(job),
                     }
                     next = if batch.len() < MAX_BATCH {

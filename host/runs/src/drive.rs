@@ -102,6 +102,7 @@ impl Runner {
         // The record of the step begun in this turn, handed to the audit log and
         // waited for before the step's action runs or its observation is recorded.
         let mut begun = None;
+        let mut held = None;
         let last = self.store.last_step(&run.id)?;
         let (n, action) = match last {
             Some(step) if step.observation.is_none() => (step.n, step.action),
@@ -170,19 +171,29 @@ impl Runner {
                 {
                     return Ok(Flow::Stop);
                 }
-                begun = self.record_soon(
-                    Event::new("run.step", format!("agent:{}", run.agent))
-                        .plugin(run.agent.clone())
-                        .outcome(Outcome::Ok)
-                        .field("run", run.id.clone())
-                        .field("step", n)
-                        .field("action", action.kind())
-                        .field("summary", action.summary()),
-                )?;
+                let event = Event::new("run.step", format!("agent:{}", run.agent))
+                    .plugin(run.agent.clone())
+                    .outcome(Outcome::Ok)
+                    .field("run", run.id.clone())
+                    .field("step", n)
+                    .field("action", action.kind())
+                    .field("summary", action.summary());
+                // A step that calls tools hands its record over with its first call's
+                // decision (one transaction); any other, at once.
+                if matches!(action, Action::CallTools { .. }) {
+                    held = Some(event);
+                } else {
+                    begun = self.record_soon(event)?;
+                }
                 (n, action)
             }
         };
-        let outcome = self.execute(&run, agent, limits, n, &action).await;
+        let outcome = self
+            .execute(&run, agent, limits, n, &action, &mut held)
+            .await;
+        if let Some(event) = held {
+            begun = self.record_soon(event)?;
+        }
         // Records handed over later (the call's decision) were written after this one.
         recorded(begun).await?;
         match outcome? {

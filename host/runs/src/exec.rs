@@ -62,6 +62,7 @@ impl Runner {
         limits: &AgentGrant,
         n: u32,
         action: &Action,
+        held: &mut Option<Event>,
     ) -> Result<Outcome, RunError> {
         match action {
             Action::Finish { result } => Ok(Outcome::End {
@@ -77,7 +78,7 @@ impl Runner {
             Action::CallModel { route, request } => {
                 self.call_model(run, agent, limits, n, route, request).await
             }
-            Action::CallTools { .. } => self.call_tools(run, agent, n).await,
+            Action::CallTools { .. } => self.call_tools(run, agent, n, held).await,
             Action::Ask { question, schema } => self.ask(run, n, question, schema.as_ref()).await,
         }
     }
@@ -205,7 +206,15 @@ impl Runner {
         }
     }
 
-    async fn call_tools(&self, run: &Run, agent: &Plugin, n: u32) -> Result<Outcome, RunError> {
+    /// Runs the calls of step `n` not yet done; `held` is the step's own record, not
+    /// yet handed to the log: it goes with the first call's decision.
+    async fn call_tools(
+        &self,
+        run: &Run,
+        agent: &Plugin,
+        n: u32,
+        held: &mut Option<Event>,
+    ) -> Result<Outcome, RunError> {
         // The outcome of the last call that ended, not yet marked done: marked before
         // anything else happens, or (the step's last call) with the observation.
         let mut unsaved: Option<(u32, ToolOutcome)> = None;
@@ -218,7 +227,7 @@ impl Runner {
             let mut done = |outcome: ToolOutcome| unsaved = Some((idx, outcome));
             match call.state {
                 CallState::Done => {}
-                CallState::Pending => match self.check(run, agent, n, &call.call).await? {
+                CallState::Pending => match self.check(run, agent, n, &call.call, held).await? {
                     Check::Refuse(outcome) => done(outcome),
                     Check::Approve(policies) => {
                         let approval = self.store.request_approval(&NewApproval {
@@ -266,7 +275,7 @@ impl Runner {
                         // Crashed between the approval and the call's state: ask again.
                         self.store
                             .set_call(&run.id, n, idx, CallState::Pending, None)?;
-                        return Box::pin(self.call_tools(run, agent, n)).await;
+                        return Box::pin(self.call_tools(run, agent, n, held)).await;
                     };
                     match approval.status {
                         Verdict::Pending => return Ok(Outcome::Parked),
@@ -415,20 +424,24 @@ impl Runner {
         Ok(loaded)
     }
 
-    /// The grant, then the access policy, for one call.
+    /// The grant, then the access policy, for one call; its decision is recorded
+    /// after `held` (the step's own record, if not yet handed over), in one
+    /// transaction. (A deny's `access.denied`, written by the gate, comes first.)
     async fn check(
         &self,
         run: &Run,
         agent: &Plugin,
         n: u32,
         call: &ToolUse,
+        held: &mut Option<Event>,
     ) -> Result<Check, RunError> {
         let principal = agent_principal(run);
         let plugin = match self.granted(run, agent, call) {
             Ok(plugin) => plugin,
             Err(outcome) => {
                 if let ToolOutcome::Denied { reason } = &outcome {
-                    self.record(
+                    self.record_after(
+                        held,
                         Event::new("run.decision", principal.id.clone())
                             .plugin(call.split().0)
                             .tool(call.split().1)
@@ -441,6 +454,8 @@ impl Runner {
                             .field("by", "grant"),
                     )
                     .await?;
+                } else if let Some(event) = held.take() {
+                    self.record(event).await?;
                 }
                 return Ok(Check::Refuse(outcome));
             }
@@ -475,7 +490,7 @@ impl Runner {
         let check = match decision {
             Decision::Allow { .. } => {
                 // Written while the call is marked started; waited for before it runs.
-                let decided = self.record_soon(event.outcome(AuditOutcome::Ok))?;
+                let decided = self.record_soon_after(held, event.outcome(AuditOutcome::Ok))?;
                 return Ok(Check::Run(plugin, decided));
             }
             Decision::RequireApproval { ref policies } => {
@@ -503,7 +518,7 @@ impl Runner {
                 })
             }
         };
-        self.record(event).await?;
+        self.record_after(held, event).await?;
         Ok(check)
     }
 

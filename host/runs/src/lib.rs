@@ -244,6 +244,27 @@ impl Runner {
         }
     }
 
+    /// [`Runner::record_soon`] of `event` after `held` (if any), in one transaction.
+    fn record_soon_after(
+        &self,
+        held: &mut Option<Event>,
+        event: Event,
+    ) -> Result<Option<Pending>, RunError> {
+        let Some(audit) = self.runtime.audit() else {
+            return Ok(None);
+        };
+        let events: Vec<Event> = held.take().into_iter().chain([event]).collect();
+        let pending = audit
+            .submit_all(events)
+            .map_err(|err| RunError::Audit(err.into()))?;
+        Ok(pending.into_iter().last())
+    }
+
+    /// Records `event` after `held` (if any), in one transaction, and waits for both.
+    async fn record_after(&self, held: &mut Option<Event>, event: Event) -> Result<(), RunError> {
+        recorded(self.record_soon_after(held, event)?).await
+    }
+
     fn payload(&self, value: &Value) -> Value {
         match self.runtime.audit() {
             Some(audit) => audit.payload(value),

@@ -103,6 +103,7 @@ impl Runner {
         // waited for before the step's action runs or its observation is recorded.
         let mut begun = None;
         let mut held = None;
+        let mut first = None;
         let last = self.store.last_step(&run.id)?;
         let (n, action) = match last {
             Some(step) if step.observation.is_none() => (step.n, step.action),
@@ -165,12 +166,6 @@ impl Runner {
                         return Ok(Flow::Stop);
                     }
                 };
-                if !self
-                    .store
-                    .begin_step(&run.id, &self.owner, n, &action, &memo, active(base))?
-                {
-                    return Ok(Flow::Stop);
-                }
                 let event = Event::new("run.step", format!("agent:{}", run.agent))
                     .plugin(run.agent.clone())
                     .outcome(Outcome::Ok)
@@ -178,18 +173,41 @@ impl Runner {
                     .field("step", n)
                     .field("action", action.kind())
                     .field("summary", action.summary());
-                // A step that calls tools hands its record over with its first call's
-                // decision (one transaction); any other, at once.
-                if matches!(action, Action::CallTools { .. }) {
-                    held = Some(event);
-                } else {
+                // A step that calls tools: its first call is checked before the step
+                // is recorded, and the step's record goes to the log with that
+                // decision while the step is committed (two writes at once); a call
+                // allowed to run is recorded as started with the step.
+                let first_call = match &action {
+                    Action::CallTools { calls } => calls.first(),
+                    _ => None,
+                };
+                let mut started = false;
+                let mut event = Some(event);
+                if let Some(call) = first_call {
+                    held = event.take();
+                    let check = self.check(&run, agent, n, call, &mut held).await?;
+                    started = matches!(check, exec::Check::Run(..));
+                    first = Some(check);
+                }
+                if !self.store.begin_step(
+                    &run.id,
+                    &self.owner,
+                    n,
+                    &action,
+                    &memo,
+                    started,
+                    active(base),
+                )? {
+                    return Ok(Flow::Stop);
+                }
+                if let Some(event) = event {
                     begun = self.record_soon(event)?;
                 }
                 (n, action)
             }
         };
         let outcome = self
-            .execute(&run, agent, limits, n, &action, &mut held)
+            .execute(&run, agent, limits, n, &action, &mut held, first)
             .await;
         if let Some(event) = held {
             begun = self.record_soon(event)?;

@@ -47,7 +47,7 @@ fn observed(observation: Observation) -> Outcome {
 }
 
 /// What the checks of one tool call allow.
-enum Check {
+pub(super) enum Check {
     Refuse(ToolOutcome),
     Approve(Vec<String>),
     /// Run it, once the allowing decision's record (handed to the log) is on disk.
@@ -55,6 +55,7 @@ enum Check {
 }
 
 impl Runner {
+    #[expect(clippy::too_many_arguments, reason = "one step's whole context")]
     pub(super) async fn execute(
         &self,
         run: &Run,
@@ -63,6 +64,7 @@ impl Runner {
         n: u32,
         action: &Action,
         held: &mut Option<Event>,
+        first: Option<Check>,
     ) -> Result<Outcome, RunError> {
         match action {
             Action::Finish { result } => Ok(Outcome::End {
@@ -78,7 +80,7 @@ impl Runner {
             Action::CallModel { route, request } => {
                 self.call_model(run, agent, limits, n, route, request).await
             }
-            Action::CallTools { .. } => self.call_tools(run, agent, n, held).await,
+            Action::CallTools { .. } => self.call_tools(run, agent, n, held, first).await,
             Action::Ask { question, schema } => self.ask(run, n, question, schema.as_ref()).await,
         }
     }
@@ -207,13 +209,16 @@ impl Runner {
     }
 
     /// Runs the calls of step `n` not yet done; `held` is the step's own record, not
-    /// yet handed to the log: it goes with the first call's decision.
+    /// yet handed to the log: it goes with the first call's decision. `first`: the
+    /// checks of the first call, made before the step was recorded (a call they let
+    /// run was recorded as started with the step).
     async fn call_tools(
         &self,
         run: &Run,
         agent: &Plugin,
         n: u32,
         held: &mut Option<Event>,
+        mut first: Option<Check>,
     ) -> Result<Outcome, RunError> {
         // The outcome of the last call that ended, not yet marked done: marked before
         // anything else happens, or (the step's last call) with the observation.
@@ -225,9 +230,23 @@ impl Runner {
             }
             let idx = call.idx;
             let mut done = |outcome: ToolOutcome| unsaved = Some((idx, outcome));
-            match call.state {
+            let checked = if idx == 0 { first.take() } else { None };
+            let started = checked.is_some();
+            let state = if started {
+                CallState::Pending
+            } else {
+                call.state
+            };
+            let check = match checked {
+                Some(check) => Some(check),
+                None if state == CallState::Pending => {
+                    Some(self.check(run, agent, n, &call.call, held).await?)
+                }
+                None => None,
+            };
+            match state {
                 CallState::Done => {}
-                CallState::Pending => match self.check(run, agent, n, &call.call, held).await? {
+                CallState::Pending => match check.expect("checked above") {
                     Check::Refuse(outcome) => done(outcome),
                     Check::Approve(policies) => {
                         let approval = self.store.request_approval(&NewApproval {
@@ -264,6 +283,7 @@ impl Runner {
                                 &call.call.arguments,
                                 None,
                                 decided,
+                                started,
                             )
                             .await?;
                         done(outcome);
@@ -275,7 +295,7 @@ impl Runner {
                         // Crashed between the approval and the call's state: ask again.
                         self.store
                             .set_call(&run.id, n, idx, CallState::Pending, None)?;
-                        return Box::pin(self.call_tools(run, agent, n, held)).await;
+                        return Box::pin(self.call_tools(run, agent, n, held, None)).await;
                     };
                     match approval.status {
                         Verdict::Pending => return Ok(Outcome::Parked),
@@ -308,6 +328,7 @@ impl Runner {
                                             &arguments,
                                             Some(approver),
                                             None,
+                                            false,
                                         )
                                         .await?;
                                     done(outcome);
@@ -336,6 +357,7 @@ impl Runner {
                             let outcome = self
                                 .run_call(
                                     run, n, idx, &plugin, &call.call, &arguments, approver, None,
+                                    false,
                                 )
                                 .await?;
                             done(outcome);
@@ -427,7 +449,7 @@ impl Runner {
     /// The grant, then the access policy, for one call; its decision is recorded
     /// after `held` (the step's own record, if not yet handed over), in one
     /// transaction. (A deny's `access.denied`, written by the gate, comes first.)
-    async fn check(
+    pub(super) async fn check(
         &self,
         run: &Run,
         agent: &Plugin,
@@ -522,10 +544,11 @@ impl Runner {
         Ok(check)
     }
 
-    /// Marks the call started, waits for the record of the decision that allowed it
-    /// (`decided`, handed to the log before), runs it through the gate as the run's
-    /// agent on behalf of its starter (`approved_by`: the person who approved a held
-    /// call), and returns its outcome (to be marked done).
+    /// Marks the call started (unless it is `started` already), waits for the record
+    /// of the decision that allowed it (`decided`, handed to the log before), runs it
+    /// through the gate as the run's agent on behalf of its starter (`approved_by`:
+    /// the person who approved a held call), and returns its outcome (to be marked
+    /// done).
     #[expect(clippy::too_many_arguments, reason = "one call's whole context")]
     async fn run_call(
         &self,
@@ -537,9 +560,12 @@ impl Runner {
         arguments: &Value,
         approved_by: Option<&str>,
         decided: Option<Pending>,
+        started: bool,
     ) -> Result<ToolOutcome, RunError> {
-        self.store
-            .set_call(&run.id, n, idx, CallState::Started, None)?;
+        if !started {
+            self.store
+                .set_call(&run.id, n, idx, CallState::Started, None)?;
+        }
         recorded(decided).await?;
         let caller = Caller::new(agent_principal(run), Via::Run);
         let options = CallOptions {

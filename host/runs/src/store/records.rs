@@ -328,8 +328,10 @@ impl RunStore {
     }
 
     /// Records step `n` of a run `owner` holds: the action, the memo, and (for
-    /// `call-tools`) each call, pending; with the run's running time. False if the run
-    /// is no longer `running` under `owner` (cancelled meanwhile).
+    /// `call-tools`) each call, pending (the first one started if `first_started`: its
+    /// checks were made and it runs next); with the run's running time. False if the
+    /// run is no longer `running` under `owner` (cancelled meanwhile).
+    #[expect(clippy::too_many_arguments, reason = "one step's whole beginning")]
     pub fn begin_step(
         &self,
         id: &str,
@@ -337,6 +339,7 @@ impl RunStore {
         n: u32,
         action: &Action,
         memo: &Value,
+        first_started: bool,
         active_ms: u64,
     ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
@@ -357,16 +360,22 @@ impl RunStore {
         if let Action::CallTools { calls } = action {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO calls (run, step, idx, id, tool, arguments, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending')",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for (idx, call) in calls.iter().enumerate() {
+                let state = if idx == 0 && first_started {
+                    CallState::Started
+                } else {
+                    CallState::Pending
+                };
                 stmt.execute(params![
                     id,
                     n,
                     idx,
                     call.id,
                     call.tool,
-                    text(&call.arguments)
+                    text(&call.arguments),
+                    state.as_str()
                 ])?;
             }
         }

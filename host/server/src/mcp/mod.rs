@@ -25,6 +25,7 @@ mod handler;
 pub mod http;
 pub mod names;
 pub mod source;
+mod stdio;
 
 pub use self::handler::Handler;
 pub use self::http::{Authorizer, HttpOptions, Principal};
@@ -73,11 +74,11 @@ impl Mcp {
     pub async fn serve_stdio(&self, caller: Caller) -> Result<(), ServeError> {
         use rmcp::ServiceExt as _;
         let handler = self.handler(caller);
-        let service = handler
-            .clone()
-            .serve(rmcp::transport::stdio())
-            .await
-            .map_err(|err| ServeError::McpInit(err.into()))?;
+        let service = match stdio::pipes() {
+            Some(pipes) => handler.clone().serve(pipes).await,
+            None => handler.clone().serve(rmcp::transport::stdio()).await,
+        }
+        .map_err(|err| ServeError::McpInit(err.into()))?;
         service.waiting().await?;
         // The client went away: its calls in flight were cancelled; let them reach
         // the audit record before the process ends.

@@ -133,10 +133,7 @@ pub(crate) fn main() -> ExitCode {
     };
     let home = warden::home::Home::resolve(cli.home);
     settings::set_flag(cli.config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match cli.command.runtime().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: starting the async runtime: {err}");
@@ -219,6 +216,16 @@ impl Command {
     /// that resets a connection while Warden writes to it (a client of `serve`, `mcp`
     /// or `up`, an upstream of a tool or a model call) is an error on that connection,
     /// never the end of the process.
+    /// The async runtime the command runs on: one thread for `warden mcp` (one client
+    /// over stdio, its messages and calls handed between no threads but the audit
+    /// log's writer), the multi-threaded scheduler for everything else.
+    fn runtime(&self) -> tokio::runtime::Builder {
+        match self {
+            Command::Mcp(_) => tokio::runtime::Builder::new_current_thread(),
+            _ => tokio::runtime::Builder::new_multi_thread(),
+        }
+    }
+
     fn only_prints(&self) -> bool {
         matches!(
             self,

@@ -3,6 +3,7 @@
 //! other parts: [`serve`] (starting to serve), [`watch`] (watching the home),
 //! [`change`] (changes through the registry).
 
+pub mod auth;
 pub mod change;
 pub mod serve;
 pub mod watch;
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 use warden_runtime::CallError;
 use warden_runtime::error::Chain;
 
+pub use self::auth::AuthError;
 pub use self::change::ChangeError;
 pub use self::serve::ServeError;
 pub use self::watch::WatchError;

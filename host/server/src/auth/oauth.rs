@@ -273,8 +273,11 @@ fn alg_name(alg: Algorithm) -> String {
         .unwrap_or_default()
 }
 
+/// A JSON object: a JWT's header or claims.
+type Object = Map<String, Value>;
+
 /// The header and claims of `token`, unverified: only to choose the issuer and key.
-fn peek(token: &str) -> Result<(Map<String, Value>, Map<String, Value>), Rejection> {
+fn peek(token: &str) -> Result<(Object, Object), Rejection> {
     let mut parts = token.split('.');
     let (Some(header), Some(claims), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -285,7 +288,7 @@ fn peek(token: &str) -> Result<(Map<String, Value>, Map<String, Value>), Rejecti
         URL_SAFE_NO_PAD
             .decode(text)
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<Map<String, Value>>(&bytes).ok())
+            .and_then(|bytes| serde_json::from_slice::<Object>(&bytes).ok())
             .ok_or(Rejection::Malformed)
     };
     Ok((part(header)?, part(claims)?))

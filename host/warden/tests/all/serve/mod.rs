@@ -55,7 +55,7 @@ roles = ["auditor"]
     Config::parse(&text, "test config").unwrap()
 }
 
-fn install(home: &Home, name: &str, path: &str) {
+pub(crate) fn install(home: &Home, name: &str, path: &str) {
     let wasm = std::fs::read(path).unwrap();
     let meta = InstalledMeta {
         name: name.into(),

@@ -4,6 +4,7 @@
 //! keys rotate in after a refetch; the Protected Resource Metadata; and a caller sees
 //! only the tools it may call (a hidden one answers as an unknown one).
 
+mod config;
 mod hidden;
 pub(crate) mod issuer;
 

@@ -103,6 +103,8 @@ pub struct Keys {
     source: Source,
     refresh: Duration,
     keys: RwLock<Arc<Vec<Key>>>,
+    /// When the keys were last fetched (for the fast path; [`Fetched`] is the truth).
+    fetched_at: RwLock<Option<Instant>>,
     fetched: tokio::sync::Mutex<Fetched>,
 }
 
@@ -157,6 +159,7 @@ impl Keys {
             source,
             refresh,
             keys: RwLock::new(Arc::new(keys)),
+            fetched_at: RwLock::new(None),
             fetched: tokio::sync::Mutex::default(),
         }
     }
@@ -175,11 +178,14 @@ impl Keys {
         let Source::Url { url, client } = &self.source else {
             return self.find(kid, alg).ok_or(Miss::UnknownKid);
         };
-        let stale = {
-            let fetched = self.fetched.lock().await;
-            fetched.ok.is_none_or(|at| at.elapsed() >= MAX_AGE)
-        };
-        if !stale && let Some(key) = self.find(kid, alg) {
+        // The fast path, without waiting for a fetch in progress: fresh keys, and one
+        // of them fits.
+        let fresh = self
+            .fetched_at
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < MAX_AGE);
+        if fresh && let Some(key) = self.find(kid, alg) {
             return Ok(key);
         }
         // One fetch at a time; whoever waited finds what it fetched.
@@ -191,7 +197,9 @@ impl Keys {
                 Ok(keys) => {
                     tracing::info!(issuer = %self.issuer, keys = keys.len(), "fetched the issuer's keys");
                     *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
-                    fetched.ok = Some(Instant::now());
+                    let now = Instant::now();
+                    fetched.ok = Some(now);
+                    *self.fetched_at.write().unwrap_or_else(|e| e.into_inner()) = Some(now);
                     fetched.error = None;
                 }
                 Err(error) => {

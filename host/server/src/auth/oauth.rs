@@ -5,7 +5,8 @@
 //! principal and roles, as a static token does.
 //!
 //! The principal is `user:<value of principal_claim>` (default `sub`), so policies
-//! name it `Warden::User::"<value>"`. Its roles are those of `roles_claim` (a list,
+//! name it `Warden::User::"<value>"`; a value starting `local:` (the CLI operator's
+//! entity) is refused. Its roles are those of `roles_claim` (a list,
 //! or one space-separated string) and those `scope_roles` gives for the scopes of
 //! the `scope` claim (a space-separated string, or a list).
 
@@ -329,7 +330,13 @@ fn bearer(config: &IssuerConfig, claims: &Map<String, Value>) -> Result<Bearer, 
     let name = claims
         .get(&config.principal_claim)
         .and_then(Value::as_str)
-        .filter(|v| !v.is_empty() && v.len() <= MAX_PRINCIPAL && !v.chars().any(char::is_control))
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= MAX_PRINCIPAL
+                && !v.chars().any(char::is_control)
+                // `Warden::User::"local:…"` is the CLI's operator: no token may be it.
+                && !v.starts_with("local:")
+        })
         .ok_or_else(|| Rejection::Claim(config.principal_claim.clone()))?;
     let scopes = words(claims.get("scope"));
     let mut roles = BTreeSet::new();
@@ -386,6 +393,12 @@ mod tests {
         assert_eq!(bearer.principal, "user:alice");
         assert_eq!(bearer.roles, ["auditor", "caller", "x"]);
         assert_eq!(bearer.scopes, ["openid", "tools:call"]);
+        // Not a number, and never the CLI's operator.
+        let claims = serde_json::json!({"sub": "local:root"});
+        assert_eq!(
+            super::bearer(&config, claims.as_object().unwrap()),
+            Err(Rejection::Claim("sub".into()))
+        );
         let claims = serde_json::json!({"sub": 5});
         assert_eq!(
             super::bearer(&config, claims.as_object().unwrap()),

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use super::metadata::{self, Problem};
 use super::{Access, Caller, Unknown};
 use crate::api::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, Forbidden};
 use warden_audit::{Event, Outcome};
 
 pub(crate) async fn authenticate(
@@ -41,7 +41,7 @@ pub(crate) async fn authenticate(
             Ok(caller) => {
                 request.extensions_mut().insert(caller.clone());
                 let mut response = next.run(request).await;
-                if response.status() == StatusCode::FORBIDDEN {
+                if response.extensions().get::<Forbidden>().is_some() {
                     insufficient_scope(&access, host.as_deref(), &caller, &mut response);
                 }
                 return response;
@@ -116,8 +116,8 @@ pub(crate) async fn authenticate(
     response
 }
 
-/// A 403 to a caller with an OAuth access token names the scopes it lacks (those
-/// that would give it another role), as `insufficient_scope`.
+/// A 403 of the access policy to a caller with an OAuth access token names the
+/// scopes it lacks (those that would give it another role), as `insufficient_scope`.
 fn insufficient_scope(
     access: &Access,
     host: Option<&str>,

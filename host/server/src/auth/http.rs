@@ -151,7 +151,12 @@ fn insufficient_scope(
 /// (RFC 9728), for clients to find the authorization servers. Unauthenticated.
 pub(crate) async fn resource_metadata(State(state): State<Arc<AppState>>) -> Response {
     match metadata::document(state.access().issuers()) {
-        Some(document) => axum::Json(document).into_response(),
+        // Public by design: browser-based MCP clients read it from another origin.
+        Some(document) => (
+            [(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+            axum::Json(document),
+        )
+            .into_response(),
         None => ApiError::not_found(
             "no-oauth",
             "this server accepts no OAuth access tokens (add [[auth.issuers]] to warden.toml)",

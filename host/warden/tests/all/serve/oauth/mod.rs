@@ -375,8 +375,15 @@ async fn the_protected_resource_metadata_names_the_issuers() {
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",
     ] {
-        let (status, body) = t.get(None, path).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        let response = t
+            .req(reqwest::Method::GET, path, None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        // Readable by browser-based clients of another origin.
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        let body: Value = response.json().await.unwrap();
         assert_eq!(
             body,
             json!({

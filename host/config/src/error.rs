@@ -198,6 +198,13 @@ pub enum ConfigError {
     /// says it).
     #[error(transparent)]
     Policy(BoxError),
+    /// A `[[auth.issuers]]` entry that is not valid.
+    Issuer {
+        /// Its `issuer`.
+        issuer: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A `[server]` limit of 0.
     ServerLimits,
     /// An environment variable that overrides the config is not valid.
@@ -274,6 +281,9 @@ impl fmt::Display for ConfigError {
                 "token {token:?}: unknown role {role:?} (roles: {})",
                 roles.join(", ")
             ),
+            Self::Issuer { issuer, problem } => {
+                write!(f, "[[auth.issuers]] {issuer:?}: {problem}")
+            }
             Self::ServerLimits => f.write_str("[server] limits must be greater than 0"),
             Self::Env(err) => write!(f, "{err}"),
             Self::Read { path, .. } => write!(f, "reading {}", path.display()),

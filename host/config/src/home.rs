@@ -19,6 +19,11 @@
 //! tools = ["text/*", "files/read"]
 //! actions = ["call-tool"]
 //!
+//! [[auth.issuers]]              # OAuth 2.1 access tokens (JWTs) too: see crate::auth
+//! issuer = "https://idp.example"
+//! audience = "https://warden.example/mcp"
+//! jwks_url = "https://idp.example/jwks.json"
+//!
 //! [policy]                      # the access policy beyond the roles (Cedar)
 //! file = "policy.cedar"         # default: policy.cedar in the home, if it exists
 //! [policy.args]                 # arguments policies may read as context.args.NAME
@@ -75,6 +80,9 @@ pub struct Config {
     /// What audit records keep (see [`warden_audit::config`]).
     #[serde(default, skip_serializing_if = "warden_audit::AuditConfig::is_default")]
     pub audit: warden_audit::AuditConfig,
+    /// OAuth 2.1 issuers whose access tokens are accepted (see [`crate::auth`]).
+    #[serde(default, skip_serializing_if = "crate::auth::AuthConfig::is_empty")]
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// `[server]`: where to listen and how much one request may take.
@@ -296,6 +304,8 @@ impl Config {
                 }
             }
         }
+        let role_names: BTreeSet<&str> = roles.keys().map(String::as_str).collect();
+        self.auth.check(&role_names)?;
         // The roles and [policy.args] must make a valid policy (the file is checked
         // where it is read: `warden policy check`, `serve`).
         CedarPolicy::new(&PolicySource {

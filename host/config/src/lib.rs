@@ -10,11 +10,12 @@
 //! - [`limits`]: `[limits]` of a grant;
 //! - [`home`]: the home's `warden.toml` (server, tokens, roles, policy, models,
 //!   memory, runs, audit);
-//! - [`memory`], [`runs`]: their tables of the home config;
+//! - [`auth`], [`memory`], [`runs`]: their tables of the home config;
 //! - [`names`]: plugin names;
 //! - [`env`]: every environment variable Warden reads;
 //! - [`wassette`]: importing a Wassette policy as a grant.
 
+pub mod auth;
 pub mod env;
 mod error;
 pub mod grant;

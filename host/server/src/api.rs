@@ -16,6 +16,8 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::auth::http::{authenticate, resource_metadata};
+use super::auth::metadata;
 use super::auth::{Access, Caller};
 use super::error::{ApiError, code_for_status};
 use super::metrics::Metrics;
@@ -31,6 +33,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/metrics"),
     ("get", "/v1/openapi.json"),
+    ("get", "/.well-known/oauth-protected-resource"),
+    ("get", "/.well-known/oauth-protected-resource/mcp"),
     ("get", "/v1/plugins"),
     ("get", "/v1/plugins/{name}"),
     ("put", "/v1/plugins/{name}"),
@@ -176,6 +180,11 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/v1/openapi.json", get(openapi))
+        .route(metadata::WELL_KNOWN, get(resource_metadata))
+        .route(
+            &format!("{}/mcp", metadata::WELL_KNOWN),
+            get(resource_metadata),
+        )
         .merge(authenticated)
         .fallback(|| async {
             ApiError::not_found(
@@ -265,52 +274,6 @@ async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
-async fn authenticate(
-    State(state): State<Arc<AppState>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token = header
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let caller = token.and_then(|t| state.access().authenticate(t));
-    if let Some(caller) = caller {
-        request.extensions_mut().insert(caller);
-        return next.run(request).await;
-    }
-    let reason = match (header, token) {
-        (None, _) => "no Authorization header",
-        (Some(_), None) => "the Authorization header is not `Bearer TOKEN`",
-        (Some(_), Some(_)) => "unknown token",
-    };
-    // On the record, a few a second: a flood of them is counted, not written.
-    if let Some(suppressed) = state.refusals.admit() {
-        let (path, clipped) = super::refusals::clip(request.uri().path());
-        let mut event = Event::new("access.denied", "anonymous")
-            .outcome(Outcome::Denied)
-            .field("reason", reason)
-            .field("method", request.method().as_str())
-            .field("path", path);
-        if clipped {
-            event = event.field("path_clipped", true);
-        }
-        if suppressed > 0 {
-            event = event.field("suppressed", suppressed);
-        }
-        state.record(event).await;
-    }
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthenticated",
-        format!("{reason}: send `Authorization: Bearer TOKEN` (create one with `warden token create NAME --role ROLE`)"),
-    )
-    .into_response()
-}
-
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     axum::Json(json!({ "status": "ok", "plugins": state.registry.snapshot().len() }))
         .into_response()
@@ -383,11 +346,19 @@ async fn call_tool(
     };
     let gate = caller.gate(Via::Http);
     let runtime = state.registry.runtime();
-    // A body that is not JSON, or a plugin that is not served, is refused by the gate
-    // (decided on no arguments) before it is reported, so a caller without access
-    // learns nothing but the 403.
-    let (Ok(args), Some(served)) = (&args, &served) else {
-        let resource = Resource::tool(&plugin, &tool);
+    // What a caller may not see does not exist for it: a tool the policy refuses it
+    // (decided on no arguments, as `GET /v1/tools` lists them) is answered as an
+    // unknown one, and a plugin none of whose tools it sees as an unknown plugin. The
+    // refusal is still on the record (`access.denied`, through the gate).
+    let sees = |served: &Arc<super::registry::Served>, tool: &str| {
+        served.plugin.tool(tool).is_some() && caller.offers(&served.plugin.resource(tool))
+    };
+    let visible = served.as_ref().filter(|s| sees(s, &tool));
+    let Some(served) = visible else {
+        let resource = match &served {
+            Some(served) => served.plugin.resource(&tool),
+            None => Resource::tool(&plugin, &tool),
+        };
         if let Err(refusal) = runtime
             .admit(&gate, Action::CallTool, &resource, &json!({}))
             .await
@@ -395,18 +366,25 @@ async fn call_tool(
             state
                 .metrics
                 .denied(plugin_label, tool_label, why(&refusal.decision));
-            return Err(ApiError::refused(Action::CallTool, &resource, &refusal));
         }
-        if let Err(err) = &args {
-            return Err(ApiError::bad_request(format!(
-                "the body is not JSON ({err}); send the arguments as a JSON object keyed by parameter name"
-            )));
-        }
-        return Err(ApiError::not_found(
-            "unknown-plugin",
-            format!("no plugin named \"{plugin}\" is served (GET /v1/tools lists the tools)"),
-        ));
+        let plugin_seen = served
+            .as_ref()
+            .is_some_and(|s| s.plugin.tools.iter().any(|t| sees(s, &t.name)));
+        return Err(if plugin_seen {
+            unknown_tool(&plugin, &tool)
+        } else {
+            ApiError::not_found(
+                "unknown-plugin",
+                format!("no plugin named \"{plugin}\" is served (GET /v1/tools lists the tools)"),
+            )
+        });
     };
+    let args = args.map_err(|err| {
+        ApiError::bad_request(format!(
+            "the body is not JSON ({err}); send the arguments as a JSON object keyed by parameter name"
+        ))
+    })?;
+    let args = &args;
     let started = Instant::now();
     let result = {
         let _live = state.metrics.call_started();
@@ -432,6 +410,15 @@ async fn call_tool(
         Ok(value) => Ok(axum::Json(json!({ "result": value }))),
         Err(err) => Err(ApiError::from(&err)),
     }
+}
+
+/// 404 for a tool the caller does not see: the same answer whether it does not
+/// exist or the policy hides it.
+fn unknown_tool(plugin: &str, tool: &str) -> ApiError {
+    ApiError::not_found(
+        "unknown-tool",
+        format!("plugin \"{plugin}\" has no tool \"{tool}\" (GET /v1/tools lists the tools)"),
+    )
 }
 
 /// `GET /v1/audit` filters, as `warden audit query` has them.

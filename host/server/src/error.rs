@@ -3,6 +3,7 @@
 //! other parts: [`serve`] (starting to serve), [`watch`] (watching the home),
 //! [`change`] (changes through the registry).
 
+pub mod auth;
 pub mod change;
 pub mod serve;
 pub mod watch;
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 use warden_runtime::CallError;
 use warden_runtime::error::Chain;
 
+pub use self::auth::AuthError;
 pub use self::change::ChangeError;
 pub use self::serve::ServeError;
 pub use self::watch::WatchError;
@@ -122,7 +124,11 @@ impl From<ChangeError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let forbidden = self.status == StatusCode::FORBIDDEN && self.body["code"] == "forbidden";
         let mut response = (self.status, axum::Json(json!({ "error": self.body }))).into_response();
+        if forbidden {
+            response.extensions_mut().insert(Forbidden);
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -131,6 +137,11 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Marks a 403 of the access policy (code `forbidden`), for the authentication layer
+/// to add the scopes an OAuth caller lacks.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Forbidden;
 
 /// The code of an error answer made by a layer, not a handler (too large, timed out,
 /// wrong method…), from its status.

@@ -1,7 +1,8 @@
 //! `warden serve`: the HTTP API over every plugin of a home, with hot reload.
 //!
 //! - [`config`]: `warden.toml` (listen address, limits, tokens, roles);
-//! - [`auth`]: bearer tokens → principal and roles → what they may do;
+//! - [`auth`]: bearer tokens and OAuth access tokens → principal and roles → what
+//!   they may do;
 //! - [`registry`]: the plugins served, swapped atomically on change;
 //! - [`watch`]: reload on file changes in the home;
 //! - [`api`] and [`plugins`]: the routes; [`error`]: their error answers;
@@ -131,15 +132,19 @@ impl Server {
         }
         let policy = Arc::new(warden_policy::Reloadable::new(Arc::new(policy)));
         runtime.set_policy(policy.clone())?;
+        let issuers = Arc::new(auth::oauth::Issuers::from_config(
+            &options.config.auth,
+            &config_dir,
+            None,
+        )?);
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
         let runs = runs::Runs::open(&registry, &options.config.runs).map_err(ServeError::Runs)?;
         let state = Arc::new(AppState {
             registry: registry.clone(),
-            access: RwLock::new(Arc::new(Access::with_policy(
-                &options.config,
-                policy.clone(),
-            ))),
+            access: RwLock::new(Arc::new(
+                Access::with_policy(&options.config, policy.clone()).with_issuers(issuers),
+            )),
             metrics: metrics::Metrics::new(),
             config: options.config.server.clone(),
             runs: Some(runs.clone()),
@@ -148,7 +153,7 @@ impl Server {
         runs::Runs::resume_in_background(Arc::downgrade(&runs));
         if state.access().is_empty() {
             tracing::warn!(
-                "no API tokens are configured: every request but /healthz will be refused (create one with `warden token create NAME --role admin`)"
+                "no API tokens and no OAuth issuers are configured: every request but /healthz will be refused (create a token with `warden token create NAME --role admin`)"
             );
         }
         let watching = if options.watch {
@@ -264,24 +269,33 @@ fn reload(
         Some(path) => Config::load(path).map_err(BoxError::from),
         None => Ok(started_with.clone()),
     };
+    let previous = state.access();
     let loaded = config.and_then(|config| {
         let cedar = config.policy(home, dir)?;
-        Ok::<_, BoxError>((config, cedar))
+        // Issuers whose entry did not change keep the keys they fetched.
+        let issuers =
+            auth::oauth::Issuers::from_config(&config.auth, dir, Some(previous.issuers()))?;
+        Ok::<_, BoxError>((config, cedar, issuers))
     });
     match loaded {
-        Ok((config, cedar)) => {
+        Ok((config, cedar, issuers)) => {
             for warning in cedar.warnings() {
                 tracing::warn!("access policy: {warning}");
             }
             policy.replace(Arc::new(cedar));
-            let access = Access::with_policy(&config, policy.clone());
-            tracing::info!(tokens = access.len(), "tokens and access policy reloaded");
+            let access =
+                Access::with_policy(&config, policy.clone()).with_issuers(Arc::new(issuers));
+            tracing::info!(
+                tokens = access.len(),
+                issuers = access.issuers().identifiers().len(),
+                "tokens, OAuth issuers and access policy reloaded"
+            );
             if let Ok(mut current) = state.access.write() {
                 *current = Arc::new(access);
             }
         }
         Err(err) => tracing::warn!(
-            "keeping the tokens and access policy as they were: {}",
+            "keeping the tokens, OAuth issuers and access policy as they were: {}",
             chain(err)
         ),
     }

@@ -1,7 +1,8 @@
 //! `/mcp` on `serve`: the MCP server (Streamable HTTP) over the registry's plugins,
-//! behind the same bearer tokens as the rest of the API. The caller's principal is the
-//! token's; the tools a caller sees and may call are those its roles allow; clients
-//! hear `tools/list_changed` after every hot reload.
+//! behind the same bearer tokens (static, or OAuth access tokens) as the rest of the
+//! API. The caller's principal is the token's; the tools a caller sees and may call
+//! are those the policy allows it (another is, for it, an unknown tool); clients hear
+//! `tools/list_changed` after every hot reload.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

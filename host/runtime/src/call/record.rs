@@ -124,8 +124,9 @@ impl Record<'_> {
         }
     }
 
-    /// The `tool.call` event's common part: who, what, through which entry point, and
-    /// the decision that let it through.
+    /// The `tool.call` event's common part: who (with its roles and the name of the
+    /// token it presented), what, through which entry point, and the decision that let
+    /// it through.
     fn tool_call(&self, call_id: u64) -> Event {
         let mut event = Event::new("tool.call", self.caller.id())
             .plugin(self.plugin.name.to_string())
@@ -133,7 +134,11 @@ impl Record<'_> {
             .field("call", call_id)
             .field("via", self.caller.via.as_str())
             .field("digest", self.plugin.digest.clone())
-            .field("policy", json!(self.decision));
+            .field("policy", json!(self.decision))
+            .field("roles", self.caller.principal.roles.clone());
+        if let Some(token) = &self.caller.token {
+            event = event.field("token", token.as_str());
+        }
         if let Some(on_behalf_of) = &self.caller.principal.on_behalf_of {
             event = event.field("on_behalf_of", on_behalf_of.as_str());
         }

@@ -41,6 +41,9 @@ pub enum ServeError {
     /// The embedder of hybrid memory search could not be set up.
     #[error(transparent)]
     Embedder(BoxError),
+    /// The OAuth issuers' keys could not be read.
+    #[error(transparent)]
+    Auth(#[from] super::AuthError),
     /// The access policy could not be loaded.
     #[error("loading the access policy (check it with `warden policy check`)")]
     Policy(#[source] BoxError),

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use super::http::{Authorizer, Principal};
 use super::{Shared, names};
+use warden_policy::{Action, Decision, Request, Resource};
 use warden_runtime::error::CallError;
 use warden_runtime::tools::Tool;
 use warden_runtime::{CallOptions, Caller, Plugin};
@@ -74,30 +75,41 @@ impl Handler {
             })
     }
 
-    /// Whether `principal` may call `tool` of `plugin`: the source's decision and, over
-    /// HTTP, the request's [`Authorizer`].
-    fn allowed(
+    /// Whether `caller` sees `tool` of `plugin`: the access policy does not deny it
+    /// the call (decided on no arguments, as `GET /v1/tools` lists), the source allows
+    /// it and, over HTTP, so does the request's [`Authorizer`].
+    fn sees(
         &self,
         context: &RequestContext<RoleServer>,
-        principal: &str,
-        plugin: &str,
+        caller: &Caller,
+        plugin: &Plugin,
         tool: &str,
     ) -> bool {
         let by_request = context
             .extensions
             .get::<::http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<Authorizer>())
-            .is_none_or(|a| a.allows(plugin, tool));
-        by_request && self.shared.source.allowed(principal, plugin, tool)
+            .is_none_or(|a| a.allows(&plugin.name, tool));
+        let no_args = Value::Object(Default::default());
+        let by_policy = !matches!(
+            self.shared.runtime.policy().decide(&Request {
+                principal: &caller.principal,
+                action: Action::CallTool,
+                resource: &plugin.resource(tool),
+                context: &no_args,
+            }),
+            Decision::Deny { .. }
+        );
+        by_request && by_policy && self.shared.source.allowed(caller.id(), &plugin.name, tool)
     }
 
-    /// The MCP tools `principal` may call, in the source's order.
-    fn tools(&self, context: &RequestContext<RoleServer>, principal: &str) -> Vec<McpTool> {
+    /// The MCP tools `caller` sees, in the source's order.
+    fn tools(&self, context: &RequestContext<RoleServer>, caller: &Caller) -> Vec<McpTool> {
         let structured = supports_structured(context);
         let mut out = Vec::new();
         for plugin in self.shared.source.plugins() {
             for tool in &plugin.tools {
-                if !self.allowed(context, principal, &plugin.name, &tool.name) {
+                if !self.sees(context, caller, &plugin, &tool.name) {
                     continue;
                 }
                 match names::to_mcp(&plugin.name, &tool.name) {
@@ -111,6 +123,21 @@ impl Handler {
             }
         }
         out
+    }
+
+    /// A call of a tool `caller` does not see, answered as a call of a tool that does
+    /// not exist; the refusal is on the record (`access.denied`, through the gate).
+    async fn unseen(&self, caller: &Caller, resource: &Resource, name: &str) -> McpError {
+        let no_args = Value::Object(Default::default());
+        if let Err(refusal) = self
+            .shared
+            .runtime
+            .admit(caller, Action::CallTool, resource, &no_args)
+            .await
+        {
+            tracing::debug!(principal = caller.id(), "{}", refusal.message);
+        }
+        unknown_tool(name)
     }
 }
 
@@ -229,7 +256,7 @@ impl ServerHandler for Handler {
     ) -> Result<ListToolsResult, McpError> {
         let caller = self.caller(&context)?;
         Ok(ListToolsResult::with_all_items(
-            self.tools(&context, caller.id()),
+            self.tools(&context, &caller),
         ))
     }
 
@@ -249,18 +276,21 @@ impl ServerHandler for Handler {
         let principal = caller.id();
         let name = request.name.as_ref();
         let (plugin_name, tool) = names::from_mcp(name).ok_or_else(|| unknown_tool(name))?;
-        let plugin = self
+        let Some(plugin) = self
             .shared
             .source
             .plugin(plugin_name)
             .filter(|p| p.tool(&tool).is_some())
-            .ok_or_else(|| unknown_tool(name))?;
-        if !self.allowed(&context, principal, plugin_name, &tool) {
-            return Ok(failed(&json!({
-                "code": "forbidden",
-                "message": format!("{principal} may not call {plugin_name}/{tool}"),
-            }))
-            .into());
+        else {
+            // Unknown to everyone; a refusal (if the policy refuses it) is on record.
+            let resource = Resource::tool(plugin_name, &tool);
+            return Err(self.unseen(&caller, &resource, name).await);
+        };
+        // A remote caller (over HTTP) learns nothing of what it may not see. Over
+        // stdio the caller is the operator, who has the home: the gate's refusal,
+        // naming the policy, is the answer.
+        if self.principal.is_none() && !self.sees(&context, &caller, &plugin, &tool) {
+            return Err(self.unseen(&caller, &plugin.resource(&tool), name).await);
         }
         let args = Value::Object(request.arguments.unwrap_or_default());
         let progress = Progress::new(&context, format!("{plugin_name}/{tool}"));

@@ -5,7 +5,8 @@
 //! call is made on behalf of that principal, and a request without one is refused
 //! with 401, so the endpoint fails closed if it is mounted without authentication.
 //! The authentication may add an [`Authorizer`] too (the caller's roles): a tool it
-//! refuses is not listed, and a call of it is a tool error `forbidden`, on top of
+//! refuses is not listed, and a call of it is answered as a call of an unknown tool
+//! (the refusal on record through the gate), on top of the access policy and
 //! [`ToolSource::allowed`](super::ToolSource::allowed).
 //!
 //! Before that, two checks against DNS rebinding and cross-site requests, as the MCP

@@ -6,6 +6,8 @@
 //! structuredContent, isError and progress; over HTTP it also hears
 //! `notifications/tools/list_changed` when a plugin is added while it is connected.
 //!
+//! An OAuth access token of a test issuer on loopback works as the bearer token too.
+//!
 //! Skipped with a message when the package is not installed, unless
 //! `WARDEN_REQUIRE_POLYGLOT` is set (`.ci/run` sets it).
 
@@ -94,12 +96,18 @@ async fn the_python_sdk_lists_and_calls_tools_over_stdio() {
 
 /// `warden serve` in process on a free loopback port, one admin token.
 async fn serve() -> (tempfile::TempDir, Server) {
+    serve_with("").await
+}
+
+/// `warden serve` in process on a free loopback port, one admin token and `extra`
+/// config.
+async fn serve_with(extra: &str) -> (tempfile::TempDir, Server) {
     let dir = tempfile::tempdir().unwrap();
     crate::mcp::add_with(dir.path(), "text", guests::TEXT, Some("text"));
     let home = Home::at(dir.path());
     let config = Config::parse(
         &format!(
-            "[[tokens]]\nname = \"sdk\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
+            "{extra}\n[[tokens]]\nname = \"sdk\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
             hash_token(TOKEN)
         ),
         "test config",
@@ -178,5 +186,41 @@ async fn the_python_sdk_uses_mcp_over_http_and_hears_list_changed() {
         seen.contains("ok: the added plugin's tool is listed"),
         "{seen}"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_calls_tools_with_an_oauth_access_token() {
+    use crate::serve::oauth::issuer::{Issuer, SigningKey, claims};
+    let Some(python) = python_with_mcp() else {
+        return;
+    };
+    let key = SigningKey::ed("sdk-key");
+    let idp = Issuer::start(&[&key]).await;
+    let (_dir, server) = serve_with(&idp.config("")).await;
+    let url = format!("http://{}/mcp", server.addr());
+    let token = key.sign(&claims(
+        "sdk-user",
+        serde_json::json!({"scope": "tools:call"}),
+    ));
+    let out = client(&python, &["http", "auto", &url, &token]).await;
+    assert!(out.contains("protocol: 2026-07-28"), "{out}");
+    assert!(
+        out.contains("ok: a failing tool is a result with isError"),
+        "{out}"
+    );
+    // On record under the token's principal.
+    let audit = server.registry().runtime().audit().unwrap().clone();
+    let calls = tokio::task::spawn_blocking(move || {
+        audit.read(warden::audit::Filter {
+            kind: Some("tool.call".into()),
+            principal: Some("user:sdk-user".into()),
+            ..Default::default()
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(calls.len() >= 2, "{calls:?}");
     server.shutdown().await;
 }

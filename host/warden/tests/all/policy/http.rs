@@ -142,15 +142,17 @@ async fn decisions_answer_403_and_go_on_the_audit_record_with_their_policies() {
         "{message}"
     );
 
-    // Denied by default: no role of the reader's permits the tool.
+    // Denied by default: no role of the reader's permits the tool, so for the reader
+    // it does not exist (the refusal, with its reason, is on record below).
     let (status, body) = t.call(READER, "types/echo-u32", json!({"v": 1})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let message = body["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("no policy permits token:reader to call-tool tool types/echo-u32"),
-        "{message}"
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "unknown-tool", "{body}");
+    let (_, missing) = t.call(READER, "types/no-such", json!({"v": 1})).await;
+    assert_eq!(
+        body.to_string().replace("echo-u32", "no-such"),
+        missing.to_string()
     );
-    // A malformed body from a caller without access is a 403 all the same.
+    // A malformed body from a caller without access is a 404 all the same.
     let resp = t
         .http
         .post(format!("{}/v1/tools/types/echo-u32", t.url))
@@ -159,7 +161,7 @@ async fn decisions_answer_403_and_go_on_the_audit_record_with_their_policies() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     let (status, _) = t
         .call(READER, "types/echo-string", json!({"v": "hi"}))
         .await;
@@ -179,7 +181,7 @@ async fn decisions_answer_403_and_go_on_the_audit_record_with_their_policies() {
 
     let denied = t.records("access.denied").await;
     let decisions: Vec<&Value> = denied.iter().map(|r| &r["fields"]["decision"]).collect();
-    assert_eq!(decisions.len(), 4, "{denied:?}");
+    assert_eq!(decisions.len(), 5, "{denied:?}");
     assert_eq!(decisions[0]["decision"], "require-approval");
     assert_eq!(
         decisions[0]["policies"],
@@ -272,7 +274,7 @@ when { resource.annotations.read_only && !resource.annotations.destructive };"#,
     let (status, body) = t.call(READER, "types/echo-u32", json!({"v": 3})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = t.call(READER, "types/echo-s32", json!({"v": 3})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     let calls = t.records("tool.call").await;
     assert_eq!(
         calls[0]["fields"]["policy"]["policies"],

@@ -16,6 +16,7 @@ mod annotations;
 mod commands;
 mod gateway_and_mcp;
 mod inflight;
+pub(crate) mod oauth;
 mod refusals;
 mod telemetry;
 
@@ -54,7 +55,7 @@ roles = ["auditor"]
     Config::parse(&text, "test config").unwrap()
 }
 
-fn install(home: &Home, name: &str, path: &str) {
+pub(crate) fn install(home: &Home, name: &str, path: &str) {
     let wasm = std::fs::read(path).unwrap();
     let meta = InstalledMeta {
         name: name.into(),
@@ -199,15 +200,15 @@ async fn tokens_and_roles_decide_401_403_200_and_audit_the_principal() {
         "{body}"
     );
 
+    // A plugin the reader may not call is, for it, a plugin that is not served (the
+    // refusal is on record below).
     let (status, body) = t.call(READER, "files/list", json!({"path": "/"})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(error_code(&body), "forbidden");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("token:reader"),
-        "{body}"
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(error_code(&body), "unknown-plugin");
+    let (_, missing) = t.call(READER, "nope/list", json!({"path": "/"})).await;
+    assert_eq!(
+        body.to_string().replace("files", "nope"),
+        missing.to_string()
     );
 
     let (status, body) = t.call(READER, "text/word-count", args.clone()).await;

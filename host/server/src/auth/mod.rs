@@ -1,7 +1,15 @@
 //! Who is calling, and what they may do: bearer tokens (looked up by their SHA-256)
-//! mapped to a principal and roles; the access policy ([`warden_policy`], Cedar: the
-//! roles of the config translated into permits, plus the policy file) decides each
-//! action. Deny by default: what no policy permits, no token can do.
+//! mapped to a principal and roles, or OAuth 2.1 access tokens of the configured
+//! issuers ([`oauth`], their keys in [`jwks`], what clients learn in [`metadata`],
+//! the HTTP layer that asks for them in `http`);
+//! the access policy ([`warden_policy`], Cedar: the roles of the config translated
+//! into permits, plus the policy file) decides each action. Deny by default: what no
+//! policy permits, no token can do.
+
+pub(crate) mod http;
+pub mod jwks;
+pub mod metadata;
+pub mod oauth;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -20,6 +28,8 @@ pub struct Caller {
     pub token: String,
     /// The token's roles.
     pub roles: Vec<String>,
+    /// For an OAuth access token, its scopes (`None` for a static token).
+    pub scopes: Option<Vec<String>>,
     who: Principal,
     policy: Arc<dyn Decide>,
 }
@@ -30,6 +40,7 @@ impl std::fmt::Debug for Caller {
             .field("principal", &self.principal)
             .field("token", &self.token)
             .field("roles", &self.roles)
+            .field("scopes", &self.scopes)
             .finish_non_exhaustive()
     }
 }
@@ -99,10 +110,31 @@ impl Caller {
     }
 }
 
-/// The token table of a config, and the policy that decides for them.
-#[derive(Debug, Default)]
+/// The token table of a config, the OAuth issuers it trusts, and the policy that
+/// decides for both.
+#[derive(Default)]
 pub struct Access {
     by_hash: HashMap<String, Arc<Caller>>,
+    issuers: Arc<oauth::Issuers>,
+    policy: Option<Arc<dyn Decide>>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("tokens", &self.by_hash.len())
+            .field("issuers", &self.issuers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a bearer token was refused.
+#[derive(Clone, Debug)]
+pub enum Unknown {
+    /// Neither a static token nor an access token of a configured issuer.
+    Token,
+    /// An access token (a JWT) that one of the issuers' checks refused.
+    Access(oauth::Refused),
 }
 
 impl Access {
@@ -135,17 +167,61 @@ impl Access {
                     principal,
                     token: token.name.clone(),
                     roles: token.roles.clone(),
+                    scopes: None,
                     policy: policy.clone(),
                 };
                 (token.sha256.to_ascii_lowercase(), Arc::new(caller))
             })
             .collect();
-        Self { by_hash }
+        Self {
+            by_hash,
+            issuers: Arc::default(),
+            policy: Some(policy),
+        }
     }
 
-    /// The caller a bearer token belongs to.
+    /// The same table, accepting the access tokens of `issuers` too.
+    pub fn with_issuers(mut self, issuers: Arc<oauth::Issuers>) -> Self {
+        self.issuers = issuers;
+        self
+    }
+
+    /// The OAuth issuers trusted.
+    pub fn issuers(&self) -> &Arc<oauth::Issuers> {
+        &self.issuers
+    }
+
+    /// The caller a static bearer token belongs to.
     pub fn authenticate(&self, token: &str) -> Option<Arc<Caller>> {
         self.by_hash.get(&hash_token(token)).cloned()
+    }
+
+    /// The caller a bearer token belongs to: a static token, else a valid access token
+    /// of one of the issuers, as `user:<principal claim>` with the roles its claims
+    /// give and the token named `oauth:<issuer>` on the record.
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<Arc<Caller>, Unknown> {
+        if let Some(caller) = self.authenticate(token) {
+            return Ok(caller);
+        }
+        let Some(policy) = &self.policy else {
+            return Err(Unknown::Token);
+        };
+        if self.issuers.is_empty() || !oauth::looks_like_jwt(token) {
+            return Err(Unknown::Token);
+        }
+        let bearer = self
+            .issuers
+            .validate(token)
+            .await
+            .map_err(Unknown::Access)?;
+        Ok(Arc::new(Caller {
+            who: Principal::new(bearer.principal.clone(), bearer.roles.clone()),
+            principal: bearer.principal,
+            token: format!("oauth:{}", bearer.issuer),
+            roles: bearer.roles,
+            scopes: Some(bearer.scopes),
+            policy: policy.clone(),
+        }))
     }
 
     /// How many tokens there are.
@@ -153,9 +229,9 @@ impl Access {
         self.by_hash.len()
     }
 
-    /// True when no token is configured (every request is refused).
+    /// True when no token and no issuer is configured (every request is refused).
     pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
+        self.by_hash.is_empty() && self.issuers.is_empty()
     }
 }
 

@@ -230,65 +230,72 @@ impl Runner {
             }
             let idx = call.idx;
             let mut done = |outcome: ToolOutcome| unsaved = Some((idx, outcome));
+            // The first call's checks made before the step was recorded: it is pending
+            // whatever the store says (recorded as started if they let it run).
             let checked = if idx == 0 { first.take() } else { None };
-            let started = checked.is_some();
-            let state = if started {
+            let state = if checked.is_some() {
                 CallState::Pending
             } else {
                 call.state
             };
-            let check = match checked {
-                Some(check) => Some(check),
-                None if state == CallState::Pending => {
-                    Some(self.check(run, agent, n, &call.call, held).await?)
-                }
-                None => None,
-            };
             match state {
                 CallState::Done => {}
-                CallState::Pending => match check.expect("checked above") {
-                    Check::Refuse(outcome) => done(outcome),
-                    Check::Approve(policies) => {
-                        let approval = self.store.request_approval(&NewApproval {
-                            run,
-                            step: n,
-                            call: Some((idx, &call.call)),
-                            question: None,
-                            policies: &policies,
-                        })?;
-                        self.store
-                            .set_call(&run.id, n, idx, CallState::AwaitingApproval, None)?;
-                        self.record(
-                            Event::new("approval.request", format!("agent:{}", run.agent))
-                                .plugin(run.agent.clone())
-                                .outcome(AuditOutcome::Ok)
-                                .field("approval", approval.id.clone())
-                                .field("run", run.id.clone())
-                                .field("step", n)
-                                .field("tool", call.call.tool.clone())
-                                .field("arguments", self.payload(&call.call.arguments))
-                                .field("policies", json!(policies)),
-                        )
-                        .await?;
-                        return Ok(Outcome::Parked);
-                    }
-                    Check::Run(plugin, decided) => {
-                        let outcome = self
-                            .run_call(
+                CallState::Pending => {
+                    let check = match checked {
+                        Some(check) => check,
+                        None => self.check(run, agent, n, &call.call, held).await?,
+                    };
+                    match check {
+                        Check::Refuse(outcome) => done(outcome),
+                        Check::Approve(policies) => {
+                            let approval = self.store.request_approval(&NewApproval {
                                 run,
+                                step: n,
+                                call: Some((idx, &call.call)),
+                                question: None,
+                                policies: &policies,
+                            })?;
+                            self.store.set_call(
+                                &run.id,
                                 n,
                                 idx,
-                                &plugin,
-                                &call.call,
-                                &call.call.arguments,
+                                CallState::AwaitingApproval,
                                 None,
-                                decided,
-                                started,
+                            )?;
+                            self.record(
+                                Event::new("approval.request", format!("agent:{}", run.agent))
+                                    .plugin(run.agent.clone())
+                                    .outcome(AuditOutcome::Ok)
+                                    .field("approval", approval.id.clone())
+                                    .field("run", run.id.clone())
+                                    .field("step", n)
+                                    .field("tool", call.call.tool.clone())
+                                    .field("arguments", self.payload(&call.call.arguments))
+                                    .field("policies", json!(policies)),
                             )
                             .await?;
-                        done(outcome);
+                            return Ok(Outcome::Parked);
+                        }
+                        Check::Run(plugin, decided) => {
+                            // Checked before the step was recorded: marked started with it.
+                            let started = call.state == CallState::Started;
+                            let outcome = self
+                                .run_call(
+                                    run,
+                                    n,
+                                    idx,
+                                    &plugin,
+                                    &call.call,
+                                    &call.call.arguments,
+                                    None,
+                                    decided,
+                                    started,
+                                )
+                                .await?;
+                            done(outcome);
+                        }
                     }
-                },
+                }
                 CallState::AwaitingApproval => {
                     let approval = self.store.approval_of(&run.id, n, Some(idx))?;
                     let Some(approval) = approval else {

@@ -1,7 +1,7 @@
 //! Runs that finish, tools the agent is not granted, and agents that misbehave.
 
 use serde_json::json;
-use warden::runs::store::Status;
+use warden::runs::store::{CallState, Status};
 
 use super::{AgentSpec, bump, observations, setup};
 use crate::models::{Fake, Reply, config, provider, route};
@@ -40,6 +40,40 @@ async fn a_run_calls_tools_step_by_step_and_finishes() {
     let end = &s.records("run.end")[0];
     assert_eq!(end.fields["status"], "finished");
     assert_eq!(end.fields["run"], json!(run.id));
+    // A step's own record, then each call's decision before the call: in this order in
+    // the log, though a step hands its record over with its first call's decision.
+    let mut order: Vec<_> = ["run.step", "run.decision", "tool.call"]
+        .into_iter()
+        .flat_map(|kind| s.records(kind))
+        .map(|r| (r.seq, r.kind))
+        .collect();
+    order.sort();
+    let kinds: Vec<_> = order.into_iter().map(|(_, kind)| kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "run.step",
+            "run.decision",
+            "tool.call",
+            "run.step",
+            "run.decision",
+            "tool.call",
+            "run.decision",
+            "tool.call",
+            "run.step",
+        ]
+    );
+    // Each call is done with its outcome in the run store (the last one of a step
+    // recorded with the observation).
+    for n in [1, 2] {
+        let calls = s.runner.store().calls(&run.id, n).unwrap();
+        assert!(
+            calls
+                .iter()
+                .all(|c| c.state == CallState::Done && c.outcome.is_some()),
+            "step {n}: {calls:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -590,3 +590,53 @@ fn no_grant_reaches_the_home_or_the_servers_secrets() {
         0,
     );
 }
+
+#[test]
+fn an_unknown_audit_durability_is_refused_with_what_to_use() {
+    let home = home_with(&[("text", guests::TEXT)]);
+    let h = home.path();
+    let call = |env: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
+        command
+            .arg("--home")
+            .arg(h)
+            .args(["call", "text/word-count", "--input", r#"{"text": "a b"}"#])
+            .env_remove("RUST_LOG")
+            .env_remove("WARDEN_AUDIT_DURABILITY");
+        if let Some(value) = env {
+            command.env("WARDEN_AUDIT_DURABILITY", value);
+        }
+        command.output().expect("running warden")
+    };
+
+    // From the environment: the variable is named, with the values it takes.
+    let out = call(Some("sometimes"));
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("WARDEN_AUDIT_DURABILITY"), "{err}");
+    assert!(
+        err.contains("\"sometimes\"") && err.contains("`full`"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "the tool must not run");
+
+    // From warden.toml: the file is named.
+    std::fs::write(
+        h.join("warden.toml"),
+        "[audit]\ndurability = \"sometimes\"\n",
+    )
+    .unwrap();
+    let out = call(None);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warden.toml") && err.contains("sometimes"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "the tool must not run");
+
+    // Both known values work.
+    std::fs::write(h.join("warden.toml"), "[audit]\ndurability = \"process\"\n").unwrap();
+    expect(&call(None), 0);
+    expect(&call(Some("full")), 0);
+}

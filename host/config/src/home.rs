@@ -99,6 +99,11 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
     /// Requests handled at once; more wait, within their timeout.
     pub max_concurrent_requests: usize,
+    /// The URL people and clients reach this server at (`https://warden.example`), for
+    /// the links it hands out (where an approver decides a held call). Default:
+    /// `http://` and the address it listens on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -109,6 +114,7 @@ impl Default for ServerConfig {
             max_upload_mb: 64,
             request_timeout_ms: 120_000,
             max_concurrent_requests: 256,
+            public_url: None,
         }
     }
 }

@@ -439,6 +439,11 @@ impl Runner {
             error: json!({ "code": "unknown-tool", "message": message }),
         };
         let loaded = self.plugins.plugin(plugin).map_err(unknown)?;
+        if let Some(withheld) = loaded.withheld(tool) {
+            return Err(ToolOutcome::Error {
+                error: json!({ "code": "withheld", "message": withheld.reason(plugin) }),
+            });
+        }
         if loaded.tool(tool).is_none() {
             return Err(unknown(format!(
                 "plugin \"{plugin}\" has no tool \"{tool}\" (its tools: {})",
@@ -576,8 +581,8 @@ impl Runner {
         recorded(decided).await?;
         let caller = Caller::new(agent_principal(run), Via::Run);
         let options = CallOptions {
-            cancel: None,
             approved_by,
+            ..CallOptions::default()
         };
         let result = self
             .runtime

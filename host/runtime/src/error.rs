@@ -87,6 +87,18 @@ pub enum CallError {
         /// The plugin's tools.
         available: Vec<String>,
     },
+    /// The tool's definition changed (or it is new) since an operator accepted the
+    /// plugin's tools (the grant's `[tool_definitions]`, [`crate::pins`]); it is
+    /// withheld until one accepts it.
+    #[error("{reason}")]
+    Withheld {
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+        /// Which definition was accepted, which one is there now, what to do.
+        reason: String,
+    },
     /// The arguments do not fit the tool's schema.
     #[error("{plugin}/{tool}: {source}")]
     InvalidArguments {
@@ -107,6 +119,18 @@ pub enum CallError {
         tool: String,
         /// The decision, and what the caller hears.
         refusal: Box<crate::gate::Refusal>,
+    },
+    /// The access policy holds the call for a person, and the caller asked to hold
+    /// it rather than have it refused ([`CallOptions::hold`](crate::CallOptions));
+    /// the call did not run.
+    #[error("{plugin}/{tool} waits for a person's approval ({})", policies.join(", "))]
+    Held {
+        /// The plugin.
+        plugin: String,
+        /// The tool.
+        tool: String,
+        /// The policies that hold it.
+        policies: Vec<String>,
     },
     /// The tool returned its `err` value.
     #[error("{plugin}/{tool} failed: {}", render(error))]
@@ -191,6 +215,8 @@ impl CallError {
     pub fn code(&self) -> &'static str {
         match self {
             CallError::UnknownTool { .. } => "unknown-tool",
+            CallError::Withheld { .. } => "withheld",
+            CallError::Held { .. } => "approval-required",
             CallError::Refused { refusal, .. } => refusal.code,
             CallError::InvalidArguments { .. } => "invalid-arguments",
             CallError::ToolError { .. } => "tool-error",

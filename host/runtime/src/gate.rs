@@ -105,6 +105,10 @@ pub struct CallOptions<'a> {
     /// The person who approved this call (an agent run's held action): a decision
     /// that requires approval lets it through; a deny still refuses it.
     pub approved_by: Option<&'a str>,
+    /// The caller can hold the call for a person (MCP's input requests): a decision
+    /// that requires approval comes back as [`CallError::Held`], not recorded as a
+    /// refusal, for the caller to hold; without it, such a call is refused.
+    pub hold: bool,
 }
 
 /// An action the access policy did not allow, as the caller hears it.
@@ -207,21 +211,31 @@ impl Runtime {
         options: CallOptions<'_>,
     ) -> Result<Value, CallError> {
         let resource = plugin.resource(tool);
-        let decision = self
-            .admit_approved(
-                caller,
-                Action::CallTool,
-                &resource,
-                args,
-                options.approved_by,
-                None,
-            )
+        let question = Question {
+            caller,
+            action: Action::CallTool,
+            resource: &resource,
+            context: args,
+            approved_by: options.approved_by,
+            plugin: None,
+            may_hold: options.hold,
+        };
+        let decision = admit_with(self.policy(), self.audit(), &question)
             .await
             .map_err(|refusal| CallError::Refused {
                 plugin: plugin.name.to_string(),
                 tool: tool.to_string(),
                 refusal: Box::new(refusal),
             })?;
+        if let Decision::RequireApproval { policies } = &decision
+            && options.approved_by.is_none()
+        {
+            return Err(CallError::Held {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                policies: policies.clone(),
+            });
+        }
         self.call_recorded(caller, plugin, tool, args, &decision, options)
             .await
     }

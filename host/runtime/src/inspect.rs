@@ -26,6 +26,24 @@ pub fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
             })
         })
         .collect();
+    // Withheld tools, with what an operator reviews before accepting them.
+    let withheld: Vec<Value> = plugin
+        .withheld
+        .iter()
+        .map(|w| {
+            json!({
+                "id": format!("{}/{}", plugin.name, w.tool.name),
+                "name": w.tool.name,
+                "accepted": w.pinned,
+                "definition": w.digest,
+                "reason": w.reason(&plugin.name),
+                "description": w.tool.description,
+                "annotations": w.tool.annotations,
+                "input_schema": w.tool.input_schema,
+                "output_schema": w.tool.output_schema,
+            })
+        })
+        .collect();
     let requests: serde_json::Map<String, Value> = meta
         .manifest
         .as_ref()
@@ -54,6 +72,7 @@ pub fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
         "notice": plugin.notice,
         "limits": plugin.limits,
         "tools": tools,
+        "withheld_tools": withheld,
         "not_tools": plugin.skipped,
     })
 }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod gate;
 pub mod home;
 pub mod inspect;
+pub mod pins;
 pub mod plugin;
 pub mod protect;
 pub mod schema;

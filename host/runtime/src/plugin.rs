@@ -15,6 +15,7 @@ use crate::cache::{CacheOutcome, CompileCache};
 use crate::docs::PackageDocs;
 use crate::engine::Runtime;
 use crate::error::{CacheError, Chain, LoadError, chain};
+use crate::pins::{self, Withheld};
 use crate::state::CallState;
 use crate::tools::{self, ExtraDocs, Skipped, Tool};
 use warden_config::grant::Grant;
@@ -41,8 +42,12 @@ pub struct Plugin {
     pub name: Arc<str>,
     /// `sha256:<hex>` of the component: the plugin's identity.
     pub digest: String,
-    /// Its tools, in export order.
+    /// Its tools, in export order: those the grant's `[tool_definitions]` accepts, or
+    /// all without it.
     pub tools: Vec<Tool>,
+    /// Tools whose definition the grant does not accept (changed, or new), withheld
+    /// until an operator does ([`crate::pins`]).
+    pub withheld: Vec<Withheld>,
     /// Exports that are not tools, with the reason.
     pub skipped: Vec<Skipped>,
     /// The interfaces the component imports: the capabilities it could ask for.
@@ -229,17 +234,29 @@ impl Runtime {
         if let Some(notice) = &notice {
             tracing::warn!(plugin = name, "{notice}");
         }
+        // Pinned definitions apply whatever the digest pin says: a new binary is just
+        // what may bring a changed tool.
+        let (tools, withheld) = pins::partition(
+            tools,
+            source
+                .grant
+                .as_ref()
+                .and_then(|g| g.tool_definitions.as_ref()),
+        );
+        for w in &withheld {
+            tracing::warn!(plugin = name, "{}", w.reason(name));
+        }
+        let all = || tools.iter().chain(withheld.iter().map(|w| &w.tool));
         if let Some(unknown) = capabilities
             .annotations
             .keys()
-            .find(|tool| !tools.iter().any(|t| &t.name == *tool))
+            .find(|tool| !all().any(|t| &t.name == *tool))
         {
             return Err(LoadError::Invalid {
                 name: name.to_string(),
                 reason: format!(
                     "its grant sets [annotations.{unknown}], but the plugin has no tool {unknown:?} (its tools: {})",
-                    tools
-                        .iter()
+                    all()
                         .map(|t| t.name.as_str())
                         .collect::<Vec<_>>()
                         .join(", ")
@@ -255,6 +272,7 @@ impl Runtime {
             name: name.into(),
             digest,
             tools,
+            withheld,
             skipped,
             imports,
             limits: capabilities.limits.clone(),

@@ -40,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/plugins/{name}"),
     ("delete", "/v1/plugins/{name}"),
     ("put", "/v1/plugins/{name}/grant"),
+    ("post", "/v1/plugins/{name}/grant/accept-tools"),
     ("get", "/v1/tools"),
     ("post", "/v1/tools/{plugin}/{tool}"),
     ("get", "/v1/audit"),
@@ -51,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/runs/{id}"),
     ("post", "/v1/runs/{id}/cancel"),
     ("get", "/v1/approvals"),
+    ("get", "/v1/approvals/{id}"),
     ("post", "/v1/approvals/{id}/approve"),
     ("post", "/v1/approvals/{id}/reject"),
 ];
@@ -160,6 +162,10 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
                 .merge(put(super::plugins::upload).layer(DefaultBodyLimit::max(upload_limit))),
         )
         .route("/v1/plugins/{name}/grant", put(super::plugins::set_grant))
+        .route(
+            "/v1/plugins/{name}/grant/accept-tools",
+            post(super::plugins::accept_tools),
+        )
         .route("/v1/tools", get(tools))
         .route("/v1/tools/{plugin}/{tool}", post(call_tool))
         .route("/v1/audit", get(audit_query))
@@ -169,6 +175,7 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
         .route("/v1/runs/{id}", get(super::runs::show))
         .route("/v1/runs/{id}/cancel", post(super::runs::cancel))
         .route("/v1/approvals", get(super::runs::approvals))
+        .route("/v1/approvals/{id}", get(super::runs::approval))
         .route("/v1/approvals/{id}/approve", post(super::runs::approve))
         .route("/v1/approvals/{id}/reject", post(super::runs::reject))
         .route(
@@ -331,7 +338,7 @@ async fn call_tool(
 ) -> Result<axum::Json<Value>, ApiError> {
     let served = state.registry.get(&plugin);
     // Metric labels only from what is served, so callers cannot grow them.
-    let known = served.as_ref().filter(|s| s.plugin.tool(&tool).is_some());
+    let known = served.as_ref().filter(|s| s.plugin.has_tool(&tool));
     let (plugin_label, tool_label) = match known {
         Some(_) => (plugin.as_str(), tool.as_str()),
         None if served.is_some() => (plugin.as_str(), "-"),
@@ -351,7 +358,7 @@ async fn call_tool(
     // unknown one, and a plugin none of whose tools it sees as an unknown plugin. The
     // refusal is still on the record (`access.denied`, through the gate).
     let sees = |served: &Arc<super::registry::Served>, tool: &str| {
-        served.plugin.tool(tool).is_some() && caller.offers(&served.plugin.resource(tool))
+        served.plugin.has_tool(tool) && caller.offers(&served.plugin.resource(tool))
     };
     let visible = served.as_ref().filter(|s| sees(s, &tool));
     let Some(served) = visible else {

@@ -65,7 +65,10 @@ pub fn call_status(err: &CallError) -> StatusCode {
         CallError::InvalidArguments { .. } | CallError::ToolError { .. } => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        CallError::Denied { .. } | CallError::Refused { .. } => StatusCode::FORBIDDEN,
+        CallError::Denied { .. }
+        | CallError::Refused { .. }
+        | CallError::Withheld { .. }
+        | CallError::Held { .. } => StatusCode::FORBIDDEN,
         CallError::Limit { limit, .. } if *limit == "concurrency" => {
             StatusCode::SERVICE_UNAVAILABLE
         }

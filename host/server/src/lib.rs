@@ -174,7 +174,11 @@ impl Server {
         let addr = listener.local_addr()?;
         let app = api::router(
             state.clone(),
-            mcp_route::router(state.registry.clone(), addr),
+            mcp_route::router(
+                state.registry.clone(),
+                addr,
+                holds(&options.config.server, &runs, addr),
+            ),
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -237,6 +241,24 @@ impl Server {
 }
 
 /// Where a relative `[policy] file` is read from: the config file's directory.
+/// Where `/mcp` holds a call the access policy holds for a person: the run store's
+/// approvals queue, decided at this server's approvals routes; an older-revision
+/// client waits within the request's timeout.
+fn holds(
+    config: &warden_config::home::ServerConfig,
+    runs: &runs::Runs,
+    addr: SocketAddr,
+) -> mcp::Holds {
+    let base = match &config.public_url {
+        Some(url) => url.clone(),
+        None if addr.ip().is_unspecified() => format!("http://127.0.0.1:{}", addr.port()),
+        None => format!("http://{addr}"),
+    };
+    let mut holds = mcp::Holds::new(runs.runner().store().clone(), base);
+    holds.wait = std::time::Duration::from_millis(config.request_timeout_ms * 9 / 10);
+    holds
+}
+
 fn config_dir(options: &ServeOptions) -> PathBuf {
     options
         .config_path

@@ -1,8 +1,9 @@
 //! `/mcp` on `serve`: the MCP server (Streamable HTTP) over the registry's plugins,
 //! behind the same bearer tokens (static, or OAuth access tokens) as the rest of the
 //! API. The caller's principal is the token's; the tools a caller sees and may call
-//! are those the policy allows it (another is, for it, an unknown tool); clients hear
-//! `tools/list_changed` after every hot reload.
+//! are those the policy allows it (another is, for it, an unknown tool); a call the
+//! policy holds for a person waits on the approvals queue ([`crate::mcp::holds`]);
+//! clients hear `tools/list_changed` after every hot reload.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use axum::response::Response;
 
 use super::auth::Caller;
 use super::registry::Registry;
-use crate::mcp::{Authorizer, HttpOptions, Mcp, Principal, ToolSource};
+use crate::mcp::{Authorizer, Holds, HttpOptions, Mcp, Principal, ToolSource};
 use warden_policy::Resource;
 use warden_runtime::Plugin;
 
@@ -35,10 +36,11 @@ impl ToolSource for RegistryTools {
 }
 
 /// The `/mcp` router for `registry`, listening on `addr`.
-pub(super) fn router(registry: Arc<Registry>, addr: SocketAddr) -> axum::Router {
-    let mcp = Mcp::new(
+pub(super) fn router(registry: Arc<Registry>, addr: SocketAddr, holds: Holds) -> axum::Router {
+    let mcp = Mcp::with_holds(
         registry.runtime().clone(),
         Arc::new(RegistryTools(registry.clone())),
+        Some(holds),
     );
     // Tell connected clients when the set of tools changes.
     let mut changes = registry.subscribe();

@@ -267,3 +267,66 @@ pub(crate) async fn set_grant(
         "notice": served.plugin.notice,
     })))
 }
+
+/// `POST /v1/plugins/{name}/grant/accept-tools`, body `{"tools": [...]}` (or empty for
+/// every tool): accepts the tools as they are defined now, as `warden grant
+/// accept-tools` does; a withheld tool is served again. Needs `manage-grants`.
+pub(crate) async fn accept_tools(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<axum::Json<Value>, ApiError> {
+    state
+        .require(&caller, Action::ManageGrants, Some(&name))
+        .await?;
+    let unknown = || {
+        ApiError::not_found(
+            "unknown-plugin",
+            format!("no plugin named \"{name}\" is served (GET /v1/plugins lists them)"),
+        )
+    };
+    let served = state.registry.get(&name).ok_or_else(unknown)?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        #[serde(default)]
+        tools: Vec<String>,
+    }
+    let body: Body = if body.iter().all(u8::is_ascii_whitespace) {
+        Body { tools: Vec::new() }
+    } else {
+        serde_json::from_slice(&body).map_err(|err| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-json",
+                format!(
+                    "the body must be {{\"tools\": [\"TOOL\", …]}} (or empty for every tool): {err}"
+                ),
+            )
+        })?
+    };
+    let Some(grant) = served.plugin.grant.clone() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "no-grant",
+            format!(
+                "plugin \"{name}\" has no grant, so none of its tools is withheld: set one (PUT /v1/plugins/{name}/grant), which accepts its tools as they are"
+            ),
+        ));
+    };
+    let (accepted_grant, accepted) =
+        warden_runtime::pins::accept(&grant, &served.plugin, &body.tools).map_err(|message| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-tool", message)
+        })?;
+    let served = state
+        .registry
+        .set_grant(&caller.principal, &name, accepted_grant)
+        .await?;
+    Ok(axum::Json(json!({
+        "plugin": name,
+        "accepted": accepted,
+        "withheld": served.plugin.withheld.iter().map(|w| &w.tool.name).collect::<Vec<_>>(),
+        "grant": served.plugin.grant.as_ref().map(Grant::to_toml),
+    })))
+}

@@ -295,6 +295,13 @@ impl Registry {
                 return Err(ChangeError::Invalid(error));
             }
         };
+        // A grant set with the plugin accepts its tools as they are defined now.
+        let mut plugin = plugin;
+        let grant = grant.map(|mut grant| {
+            warden_runtime::pins::record(&mut grant, &plugin);
+            plugin.grant = Some(grant.clone());
+            grant
+        });
         self.home.install(&installed.meta, &installed.wasm)?;
         if let Some(grant) = &grant {
             self.home.set_grant(&name, grant)?;
@@ -362,6 +369,10 @@ impl Registry {
         };
         let key = key_of(&installed);
         let (plugin, installed) = self.load(installed).await.map_err(ChangeError::Invalid)?;
+        // Setting a grant accepts the tools as they are defined now.
+        let (mut plugin, mut grant) = (plugin, grant);
+        warden_runtime::pins::record(&mut grant, &plugin);
+        plugin.grant = Some(grant.clone());
         self.home.set_grant(name, &grant)?;
         changes::write(
             self.audit()?,

@@ -303,17 +303,55 @@ pub(super) async fn approvals(
     // may not approve its own holds by default, but sees them, and may reject them).
     let mine: Vec<_> = queue
         .into_iter()
-        .filter(|a| {
-            ["approve", "reject"].into_iter().any(|decision| {
-                let context = approval_context(a, caller.who(), decision, None);
-                !matches!(
-                    caller.decide(Action::DecideApproval, &resource_of(a), &context.to_json()),
-                    Decision::Deny { .. }
-                )
-            })
-        })
+        .filter(|a| may_decide(&caller, a))
         .collect();
     Ok(Json(json!({ "approvals": mine })))
+}
+
+/// Whether `caller` may decide on `approval` (approve it, or reject it).
+fn may_decide(caller: &Caller, approval: &warden_runs::store::Approval) -> bool {
+    ["approve", "reject"].into_iter().any(|decision| {
+        let context = approval_context(approval, caller.who(), decision, None);
+        !matches!(
+            caller.decide(
+                Action::DecideApproval,
+                &resource_of(approval),
+                &context.to_json()
+            ),
+            Decision::Deny { .. }
+        )
+    })
+}
+
+/// `GET /v1/approvals/{id}`: one entry of the queue (what a held MCP call's client is
+/// sent to), for its starter and for those who may decide on it; to others it does
+/// not exist.
+pub(super) async fn approval(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Arc<Caller>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let runs = runs_of(&state)?;
+    let unknown = || {
+        ApiError::not_found(
+            "unknown-approval",
+            format!("no approval {id:?} (GET /v1/approvals lists those you may decide)"),
+        )
+    };
+    let approval = runs
+        .runner
+        .store()
+        .approval(&id)
+        .map_err(|e| ApiError::internal(Chain(&e)))?
+        .ok_or_else(unknown)?;
+    if approval.principal != caller.who().id && !may_decide(&caller, &approval) {
+        return Err(unknown());
+    }
+    Ok(Json(json!({
+        "approval": approval,
+        "approve": format!("POST /v1/approvals/{id}/approve"),
+        "reject": format!("POST /v1/approvals/{id}/reject"),
+    })))
 }
 
 /// `POST /v1/approvals/{id}/approve` body.
@@ -348,7 +386,10 @@ async fn decided(
         .decide_as(&caller.gate(Via::Http), id, verdict)
         .await
         .map_err(api_error)?;
-    if runs.runner.run(&approval.run).map_err(api_error)?.status == Status::Running {
+    // A direct call's hold (over MCP) has no run: its caller is waiting for this.
+    if !approval.run.is_empty()
+        && runs.runner.run(&approval.run).map_err(api_error)?.status == Status::Running
+    {
         runs.spawn(&approval.run);
     }
     Ok(Json(json!({ "approval": approval })))

@@ -19,7 +19,10 @@ pub const PARKED: i32 = 4;
 pub fn code(err: &CallError) -> i32 {
     match err {
         CallError::UnknownTool { .. } | CallError::InvalidArguments { .. } => USAGE,
-        CallError::Denied { .. } | CallError::Refused { .. } => DENIED,
+        CallError::Denied { .. }
+        | CallError::Refused { .. }
+        | CallError::Withheld { .. }
+        | CallError::Held { .. } => DENIED,
         CallError::ToolError { .. }
         | CallError::Trap { .. }
         | CallError::Limit { .. }

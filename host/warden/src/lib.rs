@@ -24,7 +24,7 @@ pub use warden_runs as runs;
 pub use warden_runtime::{
     CallError, CallOptions, Caller, LoadError, Plugin, PluginSource, Refusal, Runtime, Via,
     bindings, cache, call, capabilities, changes, convert, denial, docs, engine, error, gate, home,
-    inspect, plugin, schema, state, tools, wit,
+    inspect, pins, plugin, schema, state, tools, wit,
 };
 pub use warden_server as serve;
 pub use warden_server::mcp;

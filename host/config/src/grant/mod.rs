@@ -42,6 +42,9 @@
 //! max_wall_ms = 600000          # time spent running (not waiting for a person)
 //! max_memo_kb = 256             # the memo an agent keeps between steps
 //!
+//! [tool_definitions]            # written by `warden grant set` / `accept-tools`: the
+//! "search" = "sha256:…"         # definitions accepted; a changed or new tool is withheld
+//!
 //! [limits]
 //! memory_mb = 64
 //! timeout_ms = 5000
@@ -107,6 +110,14 @@ pub struct Grant {
     /// who grants has the last say.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, AnnotationsGrant>,
+    /// The tool definitions the operator accepted (against "rug pulls"): tool name →
+    /// `sha256:<hex>` of its definition (name, description, schemas, annotations) as
+    /// clients see it. Recorded when a grant without it is set; with it, a tool whose
+    /// definition has another digest, or that it does not name, is withheld (not
+    /// listed, a call refused and on record) until an operator accepts it (`warden
+    /// grant accept-tools`). `None`: no pinning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_definitions: Option<BTreeMap<String, String>>,
     /// Per-call limits; what is not given keeps its default.
     #[serde(default)]
     pub limits: Limits,
@@ -476,6 +487,14 @@ impl Grant {
             if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
                 invalid!(
                     "digest = {digest:?} is not of the form sha256:<64 hex digits> (`warden plugin list` shows each plugin's)"
+                );
+            }
+        }
+        for (tool, pin) in self.tool_definitions.iter().flatten() {
+            let hex = pin.strip_prefix("sha256:").unwrap_or("");
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                invalid!(
+                    "[tool_definitions] {tool:?} = {pin:?} is not of the form sha256:<64 hex digits> (`warden grant accept-tools` writes them)"
                 );
             }
         }

@@ -179,6 +179,35 @@ impl RunStore {
         self.approval(&id)?.ok_or(StoreError::ApprovalMissing)
     }
 
+    /// Stores a new approval (pending) for a direct call a policy holds: a call over
+    /// MCP, not an agent run's action. It has no run: its `run` and `agent` are empty,
+    /// its step and call 0; `principal` is the caller, `tool` is `plugin/tool`.
+    pub fn hold_call(
+        &self,
+        principal: &str,
+        tool: &str,
+        arguments: &Value,
+        policies: &[String],
+    ) -> Result<Approval, StoreError> {
+        let id = new_id("apr");
+        self.conn()
+            .execute(
+                "INSERT INTO approvals (id, run, step, call, agent, principal, tool, arguments,
+                    policies, status, created_at)
+                 VALUES (?1, '', 0, 0, '', ?2, ?3, ?4, ?5, 'pending', ?6)",
+                params![
+                    id,
+                    principal,
+                    tool,
+                    text(arguments),
+                    text(&policies),
+                    now_ms()
+                ],
+            )
+            .map_err(self.failed("recording an approval"))?;
+        self.approval(&id)?.ok_or(StoreError::ApprovalMissing)
+    }
+
     /// The approval of call `call` (none: the question) of step `step` of run `run`.
     pub fn approval_of(
         &self,

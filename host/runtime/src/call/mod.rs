@@ -138,6 +138,13 @@ impl Runtime {
         report: &mut Report,
     ) -> Result<Value, CallError> {
         let Some(def) = plugin.tool(tool) else {
+            if let Some(withheld) = plugin.withheld(tool) {
+                return Err(CallError::Withheld {
+                    plugin: plugin.name.to_string(),
+                    tool: tool.to_string(),
+                    reason: withheld.reason(&plugin.name),
+                });
+            }
             return Err(CallError::UnknownTool {
                 plugin: plugin.name.to_string(),
                 tool: tool.to_string(),

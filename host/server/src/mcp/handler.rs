@@ -14,6 +14,7 @@ use rmcp::{ErrorData as McpError, ServerHandler};
 use serde_json::{Value, json};
 use tokio_util::task::TaskTracker;
 
+use super::holds::{self, Held};
 use super::http::{Authorizer, Principal};
 use super::{Shared, names};
 use warden_policy::{Action, Decision, Request, Resource};
@@ -280,7 +281,7 @@ impl ServerHandler for Handler {
             .shared
             .source
             .plugin(plugin_name)
-            .filter(|p| p.tool(&tool).is_some())
+            .filter(|p| p.has_tool(&tool))
         else {
             // Unknown to everyone; a refusal (if the policy refuses it) is on record.
             let resource = Resource::tool(plugin_name, &tool);
@@ -292,26 +293,74 @@ impl ServerHandler for Handler {
         if self.principal.is_none() && !self.sees(&context, &caller, &plugin, &tool) {
             return Err(self.unseen(&caller, &plugin.resource(&tool), name).await);
         }
-        let args = Value::Object(request.arguments.unwrap_or_default());
+        let mut args = Value::Object(request.arguments.unwrap_or_default());
+        let holds = self
+            .shared
+            .holds
+            .as_ref()
+            .filter(|_| holds::can_hold(&context));
+        // A retry of a held call names its hold.
+        let mut approved_by = None;
+        if let Some(state) = &request.request_state {
+            let holds = holds.ok_or_else(|| {
+                McpError::invalid_params(
+                    "requestState names no held call: this server holds calls only for clients that declare URL elicitation",
+                    None,
+                )
+            })?;
+            match holds.resume(&caller, &plugin, &tool, &args, state)? {
+                Held::Ask(ask) => return Ok(ask),
+                Held::Refused(error) => return Ok(failed(&error).into()),
+                Held::Approved { arguments, by } => {
+                    args = arguments;
+                    approved_by = Some(by);
+                }
+            }
+        }
         let progress = Progress::new(&context, format!("{plugin_name}/{tool}"));
         progress.started().await;
         // `notifications/cancelled` for this request, or the client gone (the session
         // closed, stdin at its end), cancels `context.ct`: the call's instance is
         // stopped and the call is on the audit record as cancelled. rmcp sends no
         // response to a cancelled request.
-        let result = self
-            .calls
-            .track_future(self.shared.runtime.call_tool(
-                &caller,
-                &plugin,
-                &tool,
-                &args,
-                CallOptions {
-                    cancel: Some(&context.ct),
-                    approved_by: None,
-                },
-            ))
-            .await;
+        let call = |args: Value, approved_by: Option<String>| {
+            let (caller, plugin, tool, ct) = (&caller, &plugin, &tool, &context.ct);
+            self.calls.track_future(async move {
+                self.shared
+                    .runtime
+                    .call_tool(
+                        caller,
+                        plugin,
+                        tool,
+                        &args,
+                        CallOptions {
+                            cancel: Some(ct),
+                            approved_by: approved_by.as_deref(),
+                            hold: holds.is_some(),
+                        },
+                    )
+                    .await
+            })
+        };
+        let mut result = call(args.clone(), approved_by).await;
+        if let (Err(CallError::Held { policies, .. }), Some(holds)) = (&result, holds) {
+            let held = holds
+                .hold(
+                    &self.shared.runtime,
+                    &caller,
+                    &plugin,
+                    &tool,
+                    &args,
+                    policies,
+                    &context,
+                )
+                .await?;
+            match held {
+                Held::Ask(ask) => return Ok(ask),
+                Held::Refused(error) => return Ok(failed(&error).into()),
+                Held::Approved { arguments, by } => result = call(arguments, Some(by)).await,
+            }
+        }
         progress.done(&result).await;
         let out = match result {
             Ok(value) => {

@@ -5,6 +5,8 @@
 //! - [`source`]: [`ToolSource`], where the plugins come from and who may call what
 //!   (the registry of `serve` implements it; [`FixedTools`] is what `warden mcp` uses);
 //! - `handler`: `tools/list` and `tools/call` over [`Runtime::call_as`];
+//! - [`holds`]: calls the access policy holds for a person, asked of the client as
+//!   MCP asks for input, completed once approved;
 //! - [`http`]: the Streamable HTTP transport for `/mcp`, with `Origin` checks and the
 //!   principal taken from the request.
 //!
@@ -22,12 +24,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use rmcp::service::{Peer, RoleServer};
 
 mod handler;
+pub mod holds;
 pub mod http;
 pub mod names;
 pub mod source;
 mod stdio;
 
 pub use self::handler::Handler;
+pub use self::holds::Holds;
 pub use self::http::{Authorizer, HttpOptions, Principal};
 pub use self::source::{FixedTools, ToolSource};
 use crate::error::ServeError;
@@ -43,6 +47,8 @@ pub struct Mcp {
 struct Shared {
     runtime: Arc<Runtime>,
     source: Arc<dyn ToolSource>,
+    /// Where held calls wait for a person; without it they are refused.
+    holds: Option<Holds>,
     /// Clients that finished `initialize`, told when the tools change.
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// The tokio runtime the first client connected on.
@@ -52,10 +58,21 @@ struct Shared {
 impl Mcp {
     /// A server that calls tools of `source` in `runtime`.
     pub fn new(runtime: Arc<Runtime>, source: Arc<dyn ToolSource>) -> Self {
+        Self::with_holds(runtime, source, None)
+    }
+
+    /// A server that calls tools of `source` in `runtime`, and holds a call the
+    /// access policy holds for a person in `holds` (see [`holds`]).
+    pub fn with_holds(
+        runtime: Arc<Runtime>,
+        source: Arc<dyn ToolSource>,
+        holds: Option<Holds>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 runtime,
                 source,
+                holds,
                 peers: Mutex::default(),
                 tokio: OnceLock::new(),
             }),

@@ -108,7 +108,8 @@ pub(crate) async fn run(home: &Home, cmd: ApprovalsCommand) -> CliResult {
             _ => "rejected",
         }
     );
-    if detach {
+    // A direct call's hold (over MCP) has no run: its caller is waiting for this.
+    if detach || approval.run.is_empty() {
         return Ok(());
     }
     if runner.run(&approval.run)?.status == Status::Running {

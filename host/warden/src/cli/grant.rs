@@ -47,6 +47,16 @@ pub(crate) enum GrantCommand {
         #[arg(long)]
         env_from_host: bool,
     },
+    /// Accept a plugin's tools as they are defined now: a tool whose definition changed
+    /// since its grant was set (or that is new) is withheld until this is run. Shows
+    /// what each accepted tool was and is.
+    AcceptTools {
+        /// The plugin's name.
+        name: String,
+        /// Accept only this tool (repeatable); default: every tool, as defined now.
+        #[arg(long = "tool", value_name = "TOOL")]
+        tools: Vec<String>,
+    },
     /// Show a plugin's grant, with every limit written out.
     Show {
         /// The plugin's name.
@@ -69,14 +79,17 @@ pub(crate) async fn run(home: &Home, cmd: GrantCommand) -> CliResult {
             };
             let plugin = installed.load(&runtime, Some(&cache))?;
             let audit = super::audit::open_log(home)?;
-            if let Some(grant) = &installed.grant {
-                home.set_grant(&name, grant)?;
-                super::audit::grant_set(&audit, &name, old, grant)?;
+            if let Some(mut grant) = installed.grant {
+                // Setting a grant accepts the tools as they are defined now.
+                warden::pins::record(&mut grant, &plugin);
+                home.set_grant(&name, &grant)?;
+                super::audit::grant_set(&audit, &name, old, &grant)?;
             }
             println!("grant of {name} set from {}", file.display());
             print_summary(&plugin);
             Ok(())
         }
+        GrantCommand::AcceptTools { name, tools } => accept_tools(home, &name, &tools),
         GrantCommand::Init { name, out } => {
             let meta = home.meta(&name).map_err(Failure::usage)?;
             let text = warden::grant::template(&meta.name, &meta.digest, meta.manifest.as_ref());
@@ -126,6 +139,53 @@ pub(crate) async fn run(home: &Home, cmd: GrantCommand) -> CliResult {
     }
 }
 
+/// `warden grant accept-tools`: pins `tools` (or every tool) of `name` as they are
+/// defined now, through the same path as `grant set`.
+fn accept_tools(home: &Home, name: &str, tools: &[String]) -> CliResult {
+    let installed = home.read(name).map_err(Failure::usage)?;
+    let Some(grant) = installed.grant.clone() else {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "plugin {name} has no grant, so none of its tools is withheld: set one (`warden grant init {name}`, then `warden grant set {name} FILE`), which accepts its tools as they are"
+        )));
+    };
+    let (runtime, cache) = super::open(home)?;
+    let plugin = installed.load(&runtime, Some(&cache))?;
+    let (accepted_grant, accepted) = warden::pins::accept(&grant, &plugin, tools)
+        .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    if accepted.is_empty() && accepted_grant == grant {
+        println!("every tool of {name} is accepted as it is defined now; nothing to change");
+        return Ok(());
+    }
+    let audit = super::audit::open_log(home)?;
+    home.set_grant(name, &accepted_grant)?;
+    super::audit::grant_set(&audit, name, Some(grant.to_toml()), &accepted_grant)?;
+    for a in &accepted {
+        match &a.before {
+            Some(before) => println!("accepted {name}/{}: changed, {before} -> {}", a.tool, a.now),
+            None => println!("accepted {name}/{}: new, {}", a.tool, a.now),
+        }
+    }
+    let after = accepted_grant.tool_definitions.as_ref();
+    for dropped in grant
+        .tool_definitions
+        .iter()
+        .flatten()
+        .filter(|(tool, _)| after.is_none_or(|a| !a.contains_key(*tool)))
+    {
+        println!("dropped {name}/{}: the plugin no longer has it", dropped.0);
+    }
+    let withheld: Vec<&str> = plugin
+        .withheld
+        .iter()
+        .map(|w| w.tool.name.as_str())
+        .filter(|t| !accepted.iter().any(|a| a.tool == *t))
+        .collect();
+    if !withheld.is_empty() {
+        println!("still withheld: {}", withheld.join(", "));
+    }
+    Ok(())
+}
+
 /// What a plugin may touch, for `plugin inspect` and `grant set`.
 pub(crate) fn print_summary(plugin: &Plugin) {
     if let Some(notice) = &plugin.notice {
@@ -138,6 +198,15 @@ pub(crate) fn print_summary(plugin: &Plugin) {
         Some(grant) => {
             if let Some(pin) = &grant.digest {
                 println!("  pinned to {pin}");
+            }
+            if let Some(pins) = &grant.tool_definitions {
+                println!(
+                    "  tool definitions accepted: {} (a changed or new tool is withheld)",
+                    pins.len()
+                );
+            }
+            for w in &plugin.withheld {
+                println!("  withheld  {}/{}", plugin.name, w.tool.name);
             }
             for fs in &grant.fs {
                 let access = match fs.access {

@@ -156,6 +156,11 @@ pub(crate) fn install(
         wasm: wasm.to_vec(),
     };
     let plugin = installed.load(runtime, Some(cache))?;
+    // A grant set with the plugin accepts its tools as they are defined now.
+    let grant = grant.map(|mut grant| {
+        warden::pins::record(&mut grant, &plugin);
+        grant
+    });
     let audit = super::audit::open_log(home)?;
     let old_digest = home.meta(&installed.meta.name).ok().map(|m| m.digest);
     home.install(&installed.meta, wasm)?;
@@ -322,6 +327,21 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
     }
     for skipped in &plugin.skipped {
         println!("  (not a tool: {}: {})", skipped.name, skipped.reason);
+    }
+    if !plugin.withheld.is_empty() {
+        println!("\nwithheld (not served until an operator accepts them)");
+        for w in &plugin.withheld {
+            println!("  {}/{}", plugin.name, w.tool.name);
+            println!("    {}", w.reason(&plugin.name));
+            println!("    {}", w.tool.signature);
+            for line in w.tool.description.lines() {
+                println!("    | {line}");
+            }
+            println!(
+                "    input:  {}",
+                serde_json::to_string(&w.tool.input_schema).unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }

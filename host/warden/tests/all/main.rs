@@ -19,6 +19,7 @@ mod isolation;
 mod mapping;
 mod mcp;
 mod mcp_cancel;
+mod mcp_conformance;
 mod mcp_python;
 mod memories;
 mod memory;
@@ -36,6 +37,7 @@ mod smoke;
 mod special_files;
 mod tables;
 mod templates;
+mod tool_pins;
 mod upstream;
 
 use std::sync::OnceLock;

@@ -12,7 +12,7 @@ use warden_tests::guests;
 pub(super) const ADMIN: &str = "wdn_policy-admin";
 const READER: &str = "wdn_policy-reader";
 
-pub(super) const POLICY: &str = r#"// Echoing more than 100 needs a person; 13 never.
+pub(crate) const POLICY: &str = r#"// Echoing more than 100 needs a person; 13 never.
 @id("big-echo")
 @approval("required")
 permit(principal, action == Warden::Action::"call-tool", resource == Warden::Tool::"types/echo-u32")

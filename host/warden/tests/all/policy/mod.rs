@@ -4,6 +4,6 @@
 
 mod cli;
 mod engine;
-mod http;
+pub(crate) mod http;
 mod mcp;
 mod validation;

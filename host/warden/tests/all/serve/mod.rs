@@ -16,9 +16,11 @@ mod annotations;
 mod commands;
 mod gateway_and_mcp;
 mod inflight;
+mod mcp_holds;
 pub(crate) mod oauth;
 mod refusals;
 mod telemetry;
+mod tool_pins;
 
 pub(crate) const ADMIN: &str = "wdn_admin-test-token";
 const READER: &str = "wdn_reader-test-token";

@@ -1,0 +1,277 @@
+//! A call the policy holds for a person, over MCP 2026-07-28: the client is asked for
+//! input (`input_required`, a URL-mode elicitation of the approval's page, the hold as
+//! `requestState`), retries while it waits, and gets the tool's result once another
+//! person approves it, or the approver's reason once one rejects it. A `requestState`
+//! that is not this caller's hold of this call is refused; a client that cannot be
+//! sent to a URL gets the refusal it got before. Each hold is on the record.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use warden::config::home::{Config, hash_token};
+use warden::home::{Home, InstalledMeta};
+use warden::serve::{ServeOptions, Server};
+use warden_tests::guests;
+
+use crate::policy::http::POLICY;
+
+const ALICE: &str = "wdn_holds-alice";
+const BOB: &str = "wdn_holds-bob";
+const TOOL: &str = "types__echo-u32";
+
+struct Held {
+    _dir: tempfile::TempDir,
+    server: Server,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Held {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path());
+        let wasm = std::fs::read(guests::TYPES).unwrap();
+        let meta = InstalledMeta {
+            name: "types".into(),
+            digest: warden::plugin::digest(&wasm),
+            added_at: 0,
+            source: guests::TYPES.into(),
+            manifest: None,
+            wit_docs: None,
+        };
+        home.install(&meta, &wasm).unwrap();
+        std::fs::write(dir.path().join("policy.cedar"), POLICY).unwrap();
+        let text = format!(
+            r#"
+[policy.args]
+v = "Long"
+
+[[tokens]]
+name = "alice"
+sha256 = "{}"
+roles = ["admin"]
+principal = "user:alice"
+
+[[tokens]]
+name = "bob"
+sha256 = "{}"
+roles = ["admin"]
+principal = "user:bob"
+"#,
+            hash_token(ALICE),
+            hash_token(BOB)
+        );
+        let options = ServeOptions {
+            config: Config::parse(&text, "test config").unwrap(),
+            ..ServeOptions::new(home)
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = Server::start(options, listener).await.unwrap();
+        let url = format!("http://{}", server.addr());
+        Self {
+            _dir: dir,
+            server,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `tools/call` at 2026-07-28 as `token`, with `capabilities`; the JSON-RPC
+    /// response.
+    async fn call(&self, token: &str, params: Value, capabilities: Value) -> Value {
+        let mut params = params;
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": capabilities,
+            "io.modelcontextprotocol/clientInfo": {"name": "holds-test", "version": "1"},
+        });
+        let resp = self
+            .http
+            .post(format!("{}/mcp", self.url))
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", TOOL)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let sse = resp
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
+        let body = resp.text().await.unwrap();
+        let json = match sse {
+            true => body
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .filter(|d| d.contains("\"id\""))
+                .last()
+                .unwrap_or_else(|| panic!("no response in the stream: {body}"))
+                .to_string(),
+            false => body,
+        };
+        serde_json::from_str(&json).unwrap()
+    }
+
+    async fn records(&self, query: &str) -> Vec<Value> {
+        let body: Value = self
+            .http
+            .get(format!("{}/v1/audit?limit=1000&{query}", self.url))
+            .bearer_auth(BOB)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["records"].as_array().cloned().unwrap_or_default()
+    }
+
+    async fn decide(&self, token: &str, id: &str, verdict: &str, body: Value) -> StatusCode {
+        self.http
+            .post(format!("{}/v1/approvals/{id}/{verdict}", self.url))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+}
+
+fn url_elicitation() -> Value {
+    json!({"elicitation": {"url": {}}})
+}
+
+fn echo(v: u32) -> Value {
+    json!({"name": TOOL, "arguments": {"v": v}})
+}
+
+/// The hold asked for in an `input_required` result: its id and URL.
+#[track_caller]
+fn asked(response: &Value) -> (String, String) {
+    let result = &response["result"];
+    assert_eq!(result["resultType"], "input_required", "{response}");
+    let request = &result["inputRequests"]["approval"];
+    assert_eq!(request["method"], "elicitation/create", "{response}");
+    assert_eq!(request["params"]["mode"], "url", "{response}");
+    let id = result["requestState"].as_str().unwrap().to_string();
+    assert!(id.starts_with("apr_"), "{response}");
+    let url = request["params"]["url"].as_str().unwrap().to_string();
+    assert!(url.ends_with(&format!("/v1/approvals/{id}")), "{url}");
+    (id, url)
+}
+
+fn retry(v: u32, state: &str) -> Value {
+    json!({"name": TOOL, "arguments": {"v": v}, "requestState": state})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_call_asks_for_input_and_completes_once_another_person_approves() {
+    let t = Held::start().await;
+
+    // Below the threshold: no hold.
+    let small = t.call(ALICE, echo(7), url_elicitation()).await;
+    assert_eq!(small["result"]["isError"], false, "{small}");
+
+    let first = t.call(ALICE, echo(500), url_elicitation()).await;
+    let (id, url) = asked(&first);
+    // Still waiting: asked again, for the same hold.
+    let again = t.call(ALICE, retry(500, &id), url_elicitation()).await;
+    assert_eq!(asked(&again).0, id);
+
+    // The approver opens the page the client was sent to.
+    let page: Value = t
+        .http
+        .get(&url)
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["approval"]["tool"], "types/echo-u32", "{page}");
+    assert_eq!(page["approval"]["status"], "pending", "{page}");
+    assert_eq!(page["approval"]["principal"], "user:alice", "{page}");
+    // Four eyes: the caller does not approve its own hold.
+    assert_eq!(
+        t.decide(ALICE, &id, "approve", json!({})).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        t.decide(BOB, &id, "approve", json!({})).await,
+        StatusCode::OK
+    );
+
+    // Another caller's retry, or other arguments, do not take the hold.
+    let stolen = t.call(BOB, retry(500, &id), url_elicitation()).await;
+    assert!(stolen["error"]["message"].is_string(), "{stolen}");
+    let changed = t.call(ALICE, retry(501, &id), url_elicitation()).await;
+    assert!(
+        changed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("arguments differ"),
+        "{changed}"
+    );
+    let forged = t
+        .call(ALICE, retry(500, "apr_0000000000000000"), url_elicitation())
+        .await;
+    assert!(forged["error"]["message"].is_string(), "{forged}");
+
+    let done = t.call(ALICE, retry(500, &id), url_elicitation()).await;
+    assert_eq!(done["result"]["isError"], false, "{done}");
+    assert_eq!(done["result"]["structuredContent"], json!(500), "{done}");
+
+    // On the record: the hold, then the call, approved by bob.
+    let audit = t.records("kind=call.held").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["principal"], "user:alice");
+    assert_eq!(audit[0]["fields"]["approval"], json!(id), "{audit:?}");
+    let calls = t.records("kind=tool.call&tool=echo-u32").await;
+    let last = calls.last().unwrap();
+    assert!(last.to_string().contains("user:bob"), "{last}");
+    t.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_hold_answers_with_the_reason_and_a_client_without_urls_is_refused() {
+    let t = Held::start().await;
+    let (id, _) = asked(&t.call(ALICE, echo(900), url_elicitation()).await);
+    let reason = json!({"reason": "nine hundred is too many"});
+    assert_eq!(t.decide(BOB, &id, "reject", reason).await, StatusCode::OK);
+    let done = t.call(ALICE, retry(900, &id), url_elicitation()).await;
+    assert_eq!(done["result"]["isError"], true, "{done}");
+    let text = done["result"]["content"][0]["text"].as_str().unwrap();
+    let error: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(error["code"], "rejected", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("nine hundred is too many"),
+        "{error}"
+    );
+
+    // A client that declared no URL elicitation: refused, as before, nothing held.
+    let plain = t.call(ALICE, echo(900), json!({})).await;
+    assert_eq!(plain["result"]["isError"], true, "{plain}");
+    let text = plain["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("approval-required"), "{text}");
+    let queue: Value = t
+        .http
+        .get(format!("{}/v1/approvals", t.url))
+        .bearer_auth(BOB)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queue["approvals"], json!([]), "{queue}");
+    t.server.shutdown().await;
+}

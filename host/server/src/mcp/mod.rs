@@ -21,7 +21,7 @@
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rmcp::service::{Peer, RoleServer};
+use rmcp::service::{Peer, RoleServer, SubscriptionSink};
 
 mod handler;
 pub mod holds;
@@ -51,6 +51,9 @@ struct Shared {
     holds: Option<Holds>,
     /// Clients that finished `initialize`, told when the tools change.
     peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// Open `subscriptions/listen` requests (2026-07-28), told when the tools change,
+    /// by a key of their own.
+    sinks: Mutex<Vec<(u64, SubscriptionSink)>>,
     /// The tokio runtime the first client connected on.
     tokio: OnceLock<tokio::runtime::Handle>,
 }
@@ -74,6 +77,7 @@ impl Mcp {
                 source,
                 holds,
                 peers: Mutex::default(),
+                sinks: Mutex::default(),
                 tokio: OnceLock::new(),
             }),
         }
@@ -113,7 +117,11 @@ impl Mcp {
             peers.retain(|p| !p.is_transport_closed());
             peers.clone()
         };
-        if peers.is_empty() {
+        let sinks: Vec<SubscriptionSink> = {
+            let sinks = self.shared.sinks.lock().unwrap_or_else(|e| e.into_inner());
+            sinks.iter().map(|(_, sink)| sink.clone()).collect()
+        };
+        if peers.is_empty() && sinks.is_empty() {
             return;
         }
         let Some(runtime) = tokio::runtime::Handle::try_current()
@@ -129,6 +137,13 @@ impl Mcp {
                 }
             });
         }
+        for sink in sinks {
+            runtime.spawn(async move {
+                if let Err(err) = sink.notify_tool_list_changed().await {
+                    tracing::debug!("could not send tools/list_changed on a subscription: {err}");
+                }
+            });
+        }
     }
 
     /// Clients connected now (that finished `initialize` and have not gone away).
@@ -140,6 +155,25 @@ impl Mcp {
 }
 
 impl Shared {
+    /// Tells `sink` of tool changes until `cancelled` (its `subscriptions/listen`
+    /// request ended).
+    async fn listen(&self, sink: SubscriptionSink, cancelled: impl Future<Output = ()>) {
+        static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let key = KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((key, sink));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let _ = self.tokio.set(runtime);
+        }
+        cancelled.await;
+        self.sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(k, _)| *k != key);
+    }
+
     fn register(&self, peer: Peer<RoleServer>) {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         peers.retain(|p| !p.is_transport_closed());

@@ -12,6 +12,8 @@
 //! the DNS-rebinding scenario sends reach the server as sent; responses, SSE streams
 //! included, are streamed back as they come).
 //!
+//! `WARDEN_MCP_CONFORMANCE_RESULTS=DIR` keeps each scenario's checks under `DIR`.
+//!
 //! Skipped with a message when the suite is not installed (`npm ci` in
 //! `tools/mcp-conformance`, as `.ci/run` does), unless `WARDEN_REQUIRE_POLYGLOT` is set.
 
@@ -141,14 +143,19 @@ async fn serve() -> (tempfile::TempDir, Server) {
 /// report unless every scenario passed or failed as listed.
 async fn conformance(dir: &std::path::Path, url: &str, revision: &str) {
     let expected = dir.join(format!("expected-failures-{revision}.yaml"));
+    // Each scenario's checks, kept where WARDEN_MCP_CONFORMANCE_RESULTS says.
     let results = tempfile::tempdir().unwrap();
+    let results = match std::env::var_os("WARDEN_MCP_CONFORMANCE_RESULTS") {
+        Some(dir) => std::path::Path::new(&dir).join(revision),
+        None => results.path().to_path_buf(),
+    };
     let out = tokio::process::Command::new(node(dir))
         .arg(dir.join("node_modules/@modelcontextprotocol/conformance/dist/index.js"))
         .args(["server", "--url", url, "--requirements", revision])
         .arg("--expected-failures")
         .arg(&expected)
         .arg("--output-dir")
-        .arg(results.path())
+        .arg(&results)
         .current_dir(dir)
         .kill_on_drop(true)
         .output()

@@ -121,6 +121,36 @@ pub fn tool_span(plugin: &str, tool: &str, call_id: u64) -> tracing::Span {
     )
 }
 
+/// The span of one MCP request: `{method} {target}` (`tools/call text/word-count`), a
+/// server span as the OpenTelemetry MCP conventions name it.
+pub fn mcp_span(method: &str, target: &str) -> tracing::Span {
+    tracing::info_span!(
+        "mcp",
+        otel.name = %format_args!("{method} {target}"),
+        otel.kind = "server",
+        mcp.method.name = method,
+        gen_ai.tool.name = target,
+    )
+}
+
+/// Makes the remote span a W3C `traceparent` (and `tracestate`) names the parent of
+/// `span`, so a caller's trace (an MCP request's `_meta`) continues into Warden's
+/// spans; a value that does not parse leaves `span` where it was.
+pub fn join_remote(span: &tracing::Span, traceparent: &str, tracestate: Option<&str>) {
+    use opentelemetry::propagation::TextMapPropagator as _;
+    use opentelemetry::trace::TraceContextExt as _;
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    let mut carrier = std::collections::HashMap::new();
+    carrier.insert("traceparent".to_string(), traceparent.to_string());
+    if let Some(state) = tracestate {
+        carrier.insert("tracestate".to_string(), state.to_string());
+    }
+    let cx = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);
+    if cx.span().span_context().is_valid() {
+        let _ = span.set_parent(cx);
+    }
+}
+
 /// Marks `span` failed with `code` (an error code such as `denied`, `timeout`), if any.
 pub fn record_error(span: &tracing::Span, code: Option<&str>) {
     if let Some(code) = code {

@@ -14,8 +14,9 @@ use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer, Subsc
 use rmcp::{ErrorData as McpError, ServerHandler};
 use serde_json::{Value, json};
 use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
 
-use super::holds::{self, Held};
+use super::holds::{self, Call, Held};
 use super::http::{Authorizer, Principal};
 use super::{Shared, names};
 use warden_policy::{Action, Decision, Request, Resource};
@@ -325,7 +326,13 @@ impl ServerHandler for Handler {
                     None,
                 )
             })?;
-            match holds.resume(&caller, &plugin, &tool, &args, state)? {
+            let call = Call {
+                caller: &caller,
+                plugin: &plugin,
+                tool: &tool,
+                arguments: &args,
+            };
+            match holds.resume(call, state)? {
                 Held::Ask(ask) => return Ok(ask),
                 Held::Refused(error) => return Ok(failed(&error).into()),
                 Held::Approved { arguments, by } => {
@@ -333,6 +340,11 @@ impl ServerHandler for Handler {
                     approved_by = Some(by);
                 }
             }
+        }
+        // The caller's trace (`_meta.traceparent`, SEP-414) continues into the call's.
+        let span = warden_telemetry::mcp_span("tools/call", &format!("{plugin_name}/{tool}"));
+        if let Some(parent) = context.meta.get_traceparent() {
+            warden_telemetry::join_remote(&span, parent, context.meta.get_tracestate());
         }
         let progress = Progress::new(&context, format!("{plugin_name}/{tool}"));
         progress.started().await;
@@ -342,7 +354,7 @@ impl ServerHandler for Handler {
         // response to a cancelled request.
         let call = |args: Value, approved_by: Option<String>| {
             let (caller, plugin, tool, ct) = (&caller, &plugin, &tool, &context.ct);
-            self.calls.track_future(async move {
+            let call = async move {
                 self.shared
                     .runtime
                     .call_tool(
@@ -357,20 +369,19 @@ impl ServerHandler for Handler {
                         },
                     )
                     .await
-            })
+            };
+            self.calls.track_future(call.instrument(span.clone()))
         };
         let mut result = call(args.clone(), approved_by).await;
         if let (Err(CallError::Held { policies, .. }), Some(holds)) = (&result, holds) {
+            let held_call = Call {
+                caller: &caller,
+                plugin: &plugin,
+                tool: &tool,
+                arguments: &args,
+            };
             let held = holds
-                .hold(
-                    &self.shared.runtime,
-                    &caller,
-                    &plugin,
-                    &tool,
-                    &args,
-                    policies,
-                    &context,
-                )
+                .hold(&self.shared.runtime, held_call, policies, &context)
                 .await?;
             match held {
                 Held::Ask(ask) => return Ok(ask),

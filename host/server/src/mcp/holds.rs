@@ -80,6 +80,15 @@ fn stateless(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|v| v.as_str() >= STATELESS_SINCE)
 }
 
+/// One call of a tool: who calls what, with which arguments.
+#[derive(Clone, Copy)]
+pub(super) struct Call<'a> {
+    pub caller: &'a Caller,
+    pub plugin: &'a Plugin,
+    pub tool: &'a str,
+    pub arguments: &'a Value,
+}
+
 /// What becomes of a held call.
 pub(super) enum Held {
     /// Ask the client (2026-07-28) to have a person decide, and to call again.
@@ -95,18 +104,21 @@ impl Holds {
         McpError::internal_error(format!("the approvals queue: {err}"), None)
     }
 
-    /// Holds `caller`'s call of `tool` of `plugin` with `arguments` for a person, as
-    /// `policies` ask; on the record before the client hears of it.
+    /// Holds `call` for a person, as `policies` ask; on the record before the client
+    /// hears of it.
     pub(super) async fn hold(
         &self,
         runtime: &warden_runtime::Runtime,
-        caller: &Caller,
-        plugin: &Plugin,
-        tool: &str,
-        arguments: &Value,
+        call: Call<'_>,
         policies: &[String],
         context: &RequestContext<RoleServer>,
     ) -> Result<Held, McpError> {
+        let Call {
+            caller,
+            plugin,
+            tool,
+            arguments,
+        } = call;
         let id = format!("{}/{tool}", plugin.name);
         let approval = self
             .store
@@ -150,14 +162,13 @@ impl Holds {
 
     /// A retry (2026-07-28) carrying `state`: the approval it names, checked against
     /// the call, and what becomes of the call now.
-    pub(super) fn resume(
-        &self,
-        caller: &Caller,
-        plugin: &Plugin,
-        tool: &str,
-        arguments: &Value,
-        state: &str,
-    ) -> Result<Held, McpError> {
+    pub(super) fn resume(&self, call: Call<'_>, state: &str) -> Result<Held, McpError> {
+        let Call {
+            caller,
+            plugin,
+            tool,
+            arguments,
+        } = call;
         let id = format!("{}/{tool}", plugin.name);
         let approval = self
             .store

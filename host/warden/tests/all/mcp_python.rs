@@ -28,7 +28,7 @@ const MCP_PY: &str = "2.3.0";
 const TOKEN: &str = "wdn_python-sdk-test-token";
 
 /// The venv's Python, if it has the `mcp` package.
-fn python_with_mcp() -> Option<PathBuf> {
+pub(crate) fn python_with_mcp() -> Option<PathBuf> {
     let python = repo().join("target/py-tools/bin/python");
     let found = std::process::Command::new(&python)
         .args([

@@ -107,8 +107,7 @@ principal = "user:bob"
                 .lines()
                 .filter_map(|l| l.strip_prefix("data:"))
                 .map(str::trim)
-                .filter(|d| d.contains("\"id\""))
-                .last()
+                .rfind(|d| d.contains("\"id\""))
                 .unwrap_or_else(|| panic!("no response in the stream: {body}"))
                 .to_string(),
             false => body,
@@ -273,5 +272,37 @@ async fn a_rejected_hold_answers_with_the_reason_and_a_client_without_urls_is_re
         .await
         .unwrap();
     assert_eq!(queue["approvals"], json!([]), "{queue}");
+    t.server.shutdown().await;
+}
+
+/// The official MCP Python SDK as the client, at both revisions: its elicitation
+/// callback is the person who opens the URL, where another person approves the hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_completes_a_held_call_at_both_revisions() {
+    let Some(python) = crate::mcp_python::python_with_mcp() else {
+        return;
+    };
+    let t = Held::start().await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/all/fixtures/mcp_held_call.py");
+    let url = format!("{}/mcp", t.url);
+    for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let out = tokio::process::Command::new(&python)
+            .arg(&script)
+            .args([mode, &url, ALICE, BOB])
+            .env_remove("RUST_LOG")
+            .output()
+            .await
+            .expect("running the MCP Python client");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{mode}:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(&format!("protocol: {version}")), "{stdout}");
+        assert!(stdout.contains("ok: its result"), "{stdout}");
+    }
+    assert_eq!(t.records("kind=call.held").await.len(), 2);
     t.server.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! Traces over OTLP: `warden up` with `OTEL_EXPORTER_OTLP_ENDPOINT` set exports a span
 //! per HTTP request and per tool call, named and attributed as the OpenTelemetry GenAI
-//! conventions say, to a collector on 127.0.0.1 (OTLP/HTTP with JSON bodies).
+//! conventions say, to a collector on 127.0.0.1 (OTLP/HTTP with JSON bodies); an MCP
+//! call's `_meta.traceparent` makes Warden's spans part of the caller's trace.
 
 use std::io::BufRead as _;
 use std::sync::{Arc, Mutex};
@@ -29,6 +30,10 @@ fn attribute(span: &Value, key: &str) -> Option<Value> {
         .find(|a| a["key"] == key)?;
     found["value"].as_object()?.values().next().cloned()
 }
+
+/// The trace and span of an MCP client's call, as its `_meta.traceparent` says.
+const CALLER_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_and_tool_calls_are_exported_as_genai_spans() {
@@ -105,6 +110,30 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
         bad.await.unwrap().status(),
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    // An MCP 2026-07-28 call carrying the caller's trace in `_meta` (SEP-414).
+    let mcp = http
+        .post(format!("{url}/mcp"))
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "text__word-count")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                "name": "text__word-count",
+                "arguments": {"text": "traced over mcp"},
+                "_meta": {
+                    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                    "io.modelcontextprotocol/clientCapabilities": {},
+                    "traceparent": format!("00-{CALLER_TRACE}-{CALLER_SPAN}-01"),
+                },
+            }}),
+        )
+        .send();
+    let mcp = mcp.await.unwrap();
+    assert_eq!(mcp.status(), StatusCode::OK);
+    let mcp = mcp.text().await.unwrap();
+    assert!(mcp.contains("\"isError\":false"), "{mcp}");
     // SIGTERM: the server drains and exports what is left before it exits.
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -116,9 +145,18 @@ async fn requests_and_tool_calls_are_exported_as_genai_spans() {
     let spans = spans(&received.lock().unwrap());
     let named =
         |name: &str| -> Vec<&Value> { spans.iter().filter(|s| s["name"] == name).collect() };
-    let tool = named("execute_tool text/word-count");
-    assert_eq!(tool.len(), 1, "one call reached the tool: {spans:#?}");
-    let tool = tool[0];
+    let tools = named("execute_tool text/word-count");
+    assert_eq!(tools.len(), 2, "two calls reached the tool: {spans:#?}");
+    let (over_mcp, over_http): (Vec<&Value>, Vec<&Value>) =
+        tools.iter().partition(|t| t["traceId"] == CALLER_TRACE);
+    let tool = over_http[0];
+    // The MCP call joined the caller's trace: its span's parent is the caller's.
+    let mcp = named("tools/call text/word-count");
+    assert_eq!(mcp.len(), 1, "{spans:#?}");
+    assert_eq!(mcp[0]["traceId"], CALLER_TRACE, "{:#}", mcp[0]);
+    assert_eq!(mcp[0]["parentSpanId"], CALLER_SPAN, "{:#}", mcp[0]);
+    assert_eq!(over_mcp.len(), 1, "{spans:#?}");
+    assert_eq!(over_mcp[0]["parentSpanId"], mcp[0]["spanId"]);
     assert_eq!(
         attribute(tool, "gen_ai.operation.name"),
         Some(json!("execute_tool"))

@@ -5,10 +5,11 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
-    ProtocolVersion, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool as McpTool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
+    CreateTaskResult, GetTaskParams, GetTaskResult, Implementation, JsonObject, ListToolsResult,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ServerCapabilities, ServerConfig, SubscriptionFilter, Tool as McpTool, ToolAnnotations,
+    UpdateTaskParams,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer, SubscriptionContext};
 use rmcp::{ErrorData as McpError, ServerHandler};
@@ -18,7 +19,7 @@ use tracing::Instrument as _;
 
 use super::holds::{self, Call, Held};
 use super::http::{Authorizer, Principal};
-use super::{Shared, names};
+use super::{Shared, names, tasks};
 use warden_policy::{Action, Decision, Request, Resource};
 use warden_runtime::error::CallError;
 use warden_runtime::tools::Tool;
@@ -221,7 +222,7 @@ fn unknown_tool(name: &str) -> McpError {
 }
 
 /// A tool result with `isError: true` whose text is `error` as JSON.
-fn failed(error: &Value) -> CallToolResult {
+pub(super) fn failed(error: &Value) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error.to_string())])
 }
 
@@ -237,6 +238,7 @@ impl ServerHandler for Handler {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
+                .enable_tasks()
                 .build(),
         );
         info.server_info = Implementation::new("warden", env!("CARGO_PKG_VERSION"));
@@ -341,6 +343,14 @@ impl ServerHandler for Handler {
                 }
             }
         }
+        // A long call, for a client that can take a task: the handle now.
+        if approved_by.is_none() && as_task(&context, &plugin) {
+            let task =
+                self.shared
+                    .tasks
+                    .spawn(self.shared.clone(), caller, plugin, tool.clone(), args);
+            return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
+        }
         // The caller's trace (`_meta.traceparent`, SEP-414) continues into the call's.
         let span = warden_telemetry::mcp_span("tools/call", &format!("{plugin_name}/{tool}"));
         if let Some(parent) = context.meta.get_traceparent() {
@@ -390,19 +400,63 @@ impl ServerHandler for Handler {
             }
         }
         progress.done(&result).await;
-        let out = match result {
-            Ok(value) => {
-                let mut out = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
-                if supports_structured(&context) {
-                    out.structured_content = Some(value);
-                }
-                out
-            }
-            Err(err) => {
-                tracing::debug!(principal, plugin = plugin_name, tool, "{err}");
-                failed(&err.to_json())
-            }
-        };
-        Ok(out.into())
+        if let Err(err) = &result {
+            tracing::debug!(principal, plugin = plugin_name, tool, "{err}");
+        }
+        Ok(answer(result, supports_structured(&context)).into())
     }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, McpError> {
+        let caller = self.caller(&context)?;
+        let task = self.shared.tasks.get(&caller, &request.task_id)?;
+        Ok(GetTaskResult::new(task))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = self.caller(&context)?;
+        self.shared
+            .tasks
+            .update(&caller, &request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let caller = self.caller(&context)?;
+        self.shared.tasks.cancel(&caller, &request.task_id)
+    }
+}
+
+/// A call's outcome as an MCP tool result: the value as JSON text (and as
+/// `structuredContent` where the revision has it), or `isError` with the error's JSON.
+pub(super) fn answer(result: Result<Value, CallError>, structured: bool) -> CallToolResult {
+    match result {
+        Ok(value) => {
+            let mut out = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+            if structured {
+                out.structured_content = Some(value);
+            }
+            out
+        }
+        Err(err) => failed(&err.to_json()),
+    }
+}
+
+/// Whether the call runs as a task: the client declared the tasks extension and the
+/// tool may run longer than a request comfortably waits.
+fn as_task(context: &RequestContext<RoleServer>, plugin: &Plugin) -> bool {
+    plugin.limits.timeout_ms > tasks::TASK_AFTER_MS
+        && context
+            .client_capabilities()
+            .is_some_and(|c| c.supports_tasks())
 }

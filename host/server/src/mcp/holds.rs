@@ -13,6 +13,10 @@
 //!   create`) itself and, once the user accepts it, waits for the decision (at most
 //!   [`Holds::wait`]) on the same request.
 //!
+//! - **As an MCP task** (a client of the tasks extension, a long call): the task's
+//!   `tasks/get` is `input_required` with the same elicitation; once the client
+//!   answers it (`tasks/update`, accept) the task waits for the decision.
+//!
 //! A client that declared no URL elicitation gets the gate's refusal, as without
 //! holds. A `requestState` is only a handle: the approval it names must be this
 //! caller's hold of this tool with these arguments, else the retry is refused. Every
@@ -28,6 +32,7 @@ use rmcp::model::{
     InputRequests, InputRequiredResult,
 };
 use rmcp::service::{RequestContext, RoleServer};
+use rmcp::task_manager::TaskContext;
 use serde_json::{Value, json};
 use warden_audit::{Event, Outcome};
 use warden_runs::store::{Approval, Decision as Status, RunStore};
@@ -113,6 +118,59 @@ impl Holds {
         policies: &[String],
         context: &RequestContext<RoleServer>,
     ) -> Result<Held, McpError> {
+        let approval = self.open(runtime, call, policies).await?;
+        if stateless(context) {
+            return Ok(Held::Ask(self.ask(&approval)));
+        }
+        // An older revision: ask the client now, and wait on this request.
+        let action = context
+            .peer
+            .elicit_url(
+                self.message(&approval),
+                url_of(&self.url(&approval.id))?,
+                approval.id.clone(),
+            )
+            .await;
+        match action {
+            Ok(ElicitationAction::Accept) => {
+                self.wait_for(&approval.id, context.ct.cancelled()).await
+            }
+            Ok(_) => Ok(Held::Refused(pending(&approval, &self.url(&approval.id)))),
+            Err(err) => {
+                tracing::debug!("URL elicitation for {}: {err}", approval.id);
+                Ok(Held::Refused(pending(&approval, &self.url(&approval.id))))
+            }
+        }
+    }
+
+    /// Holds `call`, running as an MCP task, for a person: the task asks for the
+    /// URL-mode elicitation (`input_required` in `tasks/get`) and, once the client
+    /// accepts it (`tasks/update`), waits for the decision.
+    pub(super) async fn hold_in_task(
+        &self,
+        runtime: &warden_runtime::Runtime,
+        call: Call<'_>,
+        policies: &[String],
+        task: &TaskContext,
+    ) -> Result<Held, McpError> {
+        let approval = self.open(runtime, call, policies).await?;
+        let url = self.url(&approval.id);
+        let request = InputRequest::Elicitation(self.elicitation(&approval));
+        match task.request_input(INPUT_KEY, request).await {
+            Ok(answer) if answer.get("action").and_then(Value::as_str) == Some("accept") => {
+                self.wait_for(&approval.id, task.cancelled()).await
+            }
+            _ => Ok(Held::Refused(pending(&approval, &url))),
+        }
+    }
+
+    /// Puts `call` on the approvals queue, and on the record.
+    async fn open(
+        &self,
+        runtime: &warden_runtime::Runtime,
+        call: Call<'_>,
+        policies: &[String],
+    ) -> Result<Approval, McpError> {
         let Call {
             caller,
             plugin,
@@ -138,26 +196,7 @@ impl Holds {
             }
             audit.append(event).await.map_err(Self::internal)?;
         }
-        if stateless(context) {
-            return Ok(Held::Ask(self.ask(&approval)));
-        }
-        // An older revision: ask the client now, and wait on this request.
-        let action = context
-            .peer
-            .elicit_url(
-                self.message(&approval),
-                url_of(&self.url(&approval.id))?,
-                approval.id.clone(),
-            )
-            .await;
-        match action {
-            Ok(ElicitationAction::Accept) => self.wait_for(&approval.id, context).await,
-            Ok(_) => Ok(Held::Refused(pending(&approval, &self.url(&approval.id)))),
-            Err(err) => {
-                tracing::debug!("URL elicitation for {}: {err}", approval.id);
-                Ok(Held::Refused(pending(&approval, &self.url(&approval.id))))
-            }
-        }
+        Ok(approval)
     }
 
     /// A retry (2026-07-28) carrying `state`: the approval it names, checked against
@@ -228,14 +267,15 @@ impl Holds {
         }
     }
 
-    /// Waits for a person's decision on `id` (an older revision's request), until
-    /// [`Holds::wait`] has passed or the request is cancelled.
+    /// Waits for a person's decision on `id` (an older revision's request, or a
+    /// task), until [`Holds::wait`] has passed or `cancelled` resolves.
     async fn wait_for(
         &self,
         id: &str,
-        context: &RequestContext<RoleServer>,
+        cancelled: impl Future<Output = ()>,
     ) -> Result<Held, McpError> {
         let until = Instant::now() + self.wait;
+        tokio::pin!(cancelled);
         loop {
             let approval = self
                 .store
@@ -249,7 +289,7 @@ impl Holds {
                 });
             }
             tokio::select! {
-                () = context.ct.cancelled() => {
+                () = &mut cancelled => {
                     return Ok(Held::Refused(pending(&approval, &self.url(id))));
                 }
                 () = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -269,15 +309,24 @@ impl Holds {
     /// The `InputRequiredResult` for `approval`: decide at its URL, then call again
     /// with its id as `requestState`.
     fn ask(&self, approval: &Approval) -> CallToolResponse {
-        let elicitation = ElicitRequest::new(ElicitRequestParams::UrlElicitationParams {
+        let mut requests = InputRequests::new();
+        requests.insert(
+            INPUT_KEY.into(),
+            InputRequest::Elicitation(self.elicitation(approval)),
+        );
+        InputRequiredResult::new(Some(requests), Some(approval.id.clone())).into()
+    }
+}
+
+impl Holds {
+    /// The URL-mode elicitation of `approval`: decide at its page.
+    fn elicitation(&self, approval: &Approval) -> ElicitRequest {
+        ElicitRequest::new(ElicitRequestParams::UrlElicitationParams {
             meta: None,
             message: self.message(approval),
             url: self.url(&approval.id),
             elicitation_id: approval.id.clone(),
-        });
-        let mut requests = InputRequests::new();
-        requests.insert(INPUT_KEY.into(), InputRequest::Elicitation(elicitation));
-        InputRequiredResult::new(Some(requests), Some(approval.id.clone())).into()
+        })
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `handler`: `tools/list` and `tools/call` over [`Runtime::call_as`];
 //! - [`holds`]: calls the access policy holds for a person, asked of the client as
 //!   MCP asks for input, completed once approved;
+//! - [`tasks`]: long calls as MCP tasks, for clients of the tasks extension;
 //! - [`http`]: the Streamable HTTP transport for `/mcp`, with `Origin` checks and the
 //!   principal taken from the request.
 //!
@@ -29,6 +30,7 @@ pub mod http;
 pub mod names;
 pub mod source;
 mod stdio;
+pub mod tasks;
 
 pub use self::handler::Handler;
 pub use self::holds::Holds;
@@ -49,6 +51,8 @@ struct Shared {
     source: Arc<dyn ToolSource>,
     /// Where held calls wait for a person; without it they are refused.
     holds: Option<Holds>,
+    /// Long calls running as MCP tasks.
+    tasks: tasks::Tasks,
     /// Clients that finished `initialize`, told when the tools change.
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// Open `subscriptions/listen` requests (2026-07-28), told when the tools change,
@@ -76,6 +80,7 @@ impl Mcp {
                 runtime,
                 source,
                 holds,
+                tasks: tasks::Tasks::default(),
                 peers: Mutex::default(),
                 sinks: Mutex::default(),
                 tokio: OnceLock::new(),

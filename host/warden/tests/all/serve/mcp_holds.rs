@@ -27,6 +27,11 @@ struct Held {
 
 impl Held {
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// With `grant` set on `types`.
+    async fn start_with(grant: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path());
         let wasm = std::fs::read(guests::TYPES).unwrap();
@@ -39,6 +44,13 @@ impl Held {
             wit_docs: None,
         };
         home.install(&meta, &wasm).unwrap();
+        if let Some(grant) = grant {
+            home.set_grant(
+                "types",
+                &warden::grant::Grant::parse(grant, "types").unwrap(),
+            )
+            .unwrap();
+        }
         std::fs::write(dir.path().join("policy.cedar"), POLICY).unwrap();
         let text = format!(
             r#"
@@ -78,25 +90,44 @@ principal = "user:bob"
     /// `tools/call` at 2026-07-28 as `token`, with `capabilities`; the JSON-RPC
     /// response.
     async fn call(&self, token: &str, params: Value, capabilities: Value) -> Value {
+        self.rpc(token, "tools/call", Some(TOOL), params, capabilities)
+            .await
+    }
+
+    /// A 2026-07-28 request `method` as `token`, with `capabilities`; the JSON-RPC
+    /// response.
+    async fn rpc(
+        &self,
+        token: &str,
+        method: &str,
+        name: Option<&str>,
+        params: Value,
+        capabilities: Value,
+    ) -> Value {
         let mut params = params;
         params["_meta"] = json!({
             "io.modelcontextprotocol/protocolVersion": "2026-07-28",
             "io.modelcontextprotocol/clientCapabilities": capabilities,
             "io.modelcontextprotocol/clientInfo": {"name": "holds-test", "version": "1"},
         });
-        let resp = self
+        let mut request = self
             .http
             .post(format!("{}/mcp", self.url))
             .bearer_auth(token)
             .header("accept", "application/json, text/event-stream")
             .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/call")
-            .header("mcp-name", TOOL)
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}))
+            .header("mcp-method", method);
+        if let Some(name) = name {
+            request = request.header("mcp-name", name);
+        }
+        let resp = request
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
+        if resp.status() != StatusCode::OK {
+            panic!("{method}: {} {}", resp.status(), resp.text().await.unwrap());
+        }
         let sse = resp
             .headers()
             .get("content-type")
@@ -304,5 +335,97 @@ async fn the_python_sdk_completes_a_held_call_at_both_revisions() {
         assert!(stdout.contains("ok: its result"), "{stdout}");
     }
     assert_eq!(t.records("kind=call.held").await.len(), 2);
+    t.server.shutdown().await;
+}
+
+fn tasks_and_urls() -> Value {
+    json!({"elicitation": {"url": {}}, "extensions": {"io.modelcontextprotocol/tasks": {}}})
+}
+
+/// `tasks/get` until the task leaves `working`; its last state.
+async fn settled(t: &Held, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let got = t
+            .rpc(
+                token,
+                "tasks/get",
+                Some(id),
+                json!({"taskId": id}),
+                tasks_and_urls(),
+            )
+            .await;
+        if got["result"]["status"] != "working" {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("task {id} still working");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_call_runs_as_a_task_and_a_held_one_asks_through_it() {
+    let t = Held::start_with(Some("[limits]\ntimeout_ms = 30000\n")).await;
+
+    // A client of the tasks extension gets a task for the long tool, and its result.
+    let created = t.call(ALICE, echo(7), tasks_and_urls()).await;
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let id = created["result"]["taskId"].as_str().unwrap().to_string();
+    let done = settled(&t, ALICE, &id).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["result"]["structuredContent"],
+        json!(7),
+        "{done}"
+    );
+    // Another principal's task does not exist for it.
+    let other = t
+        .rpc(
+            BOB,
+            "tasks/get",
+            Some(&id),
+            json!({"taskId": id}),
+            tasks_and_urls(),
+        )
+        .await;
+    assert!(other["error"]["message"].is_string(), "{other}");
+    // A client without the extension waits on its request, as before.
+    let plain = t.call(ALICE, echo(8), url_elicitation()).await;
+    assert_eq!(plain["result"]["structuredContent"], json!(8), "{plain}");
+
+    // Held in its task: input_required with the hold's page, answered by tasks/update.
+    let created = t.call(ALICE, echo(600), tasks_and_urls()).await;
+    let id = created["result"]["taskId"].as_str().unwrap().to_string();
+    let asking = settled(&t, ALICE, &id).await;
+    assert_eq!(asking["result"]["status"], "input_required", "{asking}");
+    let request = &asking["result"]["inputRequests"]["approval"];
+    assert_eq!(request["params"]["mode"], "url", "{asking}");
+    let hold = request["params"]["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        t.decide(BOB, &hold, "approve", json!({})).await,
+        StatusCode::OK
+    );
+    let answered = t
+        .rpc(
+            ALICE,
+            "tasks/update",
+            Some(&id),
+            json!({"taskId": id, "inputResponses": {"approval": {"action": "accept"}}}),
+            tasks_and_urls(),
+        )
+        .await;
+    assert!(answered["result"].is_object(), "{answered}");
+    let done = settled(&t, ALICE, &id).await;
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(
+        done["result"]["result"]["structuredContent"],
+        json!(600),
+        "{done}"
+    );
     t.server.shutdown().await;
 }

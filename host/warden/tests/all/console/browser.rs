@@ -123,20 +123,24 @@ impl Browser {
 
     /// The element `css`, once it is there (within 20 s).
     pub(crate) async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
+        let found = self
+            .client
             .wait()
             .at_most(Duration::from_secs(20))
             .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css} on {}: {e}", self.url().await))
+            .await;
+        match found {
+            Ok(element) => element,
+            Err(e) => panic!("no {css} on {}: {e}\n{}", self.url().await, self.text().await),
+        }
     }
 
     /// The element `css` now.
     pub(crate) async fn find(&self, css: &str) -> fantoccini::elements::Element {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no {css} on {}: {e}", self.url().await))
+        match self.client.find(Locator::Css(css)).await {
+            Ok(element) => element,
+            Err(e) => panic!("no {css} on {}: {e}", self.url().await),
+        }
     }
 
     /// How many elements `css` matches now.
@@ -149,7 +153,10 @@ impl Browser {
 
     /// The page's text.
     pub(crate) async fn text(&self) -> String {
-        self.find("body").await.text().await.unwrap_or_default()
+        match self.client.find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     /// Waits (20 s at most) until the page's text contains `needle`.

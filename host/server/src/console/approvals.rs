@@ -68,7 +68,7 @@ fn inbox(state: &AppState, caller: &Caller) -> Result<Vec<Entry>, String> {
         })
         .filter(|e| e.approve || e.reject || auditor)
         .collect();
-    entries.sort_by(|a, b| b.approval.created_at.cmp(&a.approval.created_at));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.approval.created_at));
     Ok(entries)
 }
 

@@ -140,7 +140,8 @@ impl Metrics {
     }
 
     fn sum(&self, name: &str) -> f64 {
-        self.named(name).map(|l| l.value).sum()
+        // From +0: an empty float sum is -0, which would read "-0 errors".
+        self.named(name).map(|l| l.value).fold(0.0, |a, b| a + b)
     }
 
     fn totals(&self, at: f64) -> Sample {
@@ -342,6 +343,9 @@ fn rates(samples: &[Sample]) -> Markup {
                 polyline.calls points=(line(|p| p.1)) {}
                 polyline.errors points=(line(|p| p.2)) {}
                 polyline.denials points=(line(|p| p.3)) {}
+                @for p in &pairs {
+                    circle.calls cx=(format!("{:.1}", x(p.0))) cy=(format!("{:.1}", y(p.1))) r="3" {}
+                }
             }
             figcaption {
                 span.key.calls { "calls" } " " span.key.errors { "errors" } " " span.key.denials { "denials" }

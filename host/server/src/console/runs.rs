@@ -113,14 +113,8 @@ pub(crate) async fn page(
             dt { "Active time" } dd { (run["active_ms"]) " ms" }
             dt { "Started" } dd { (time(run["created_at"].as_i64().unwrap_or(0))) }
         }
-        h2 { "Task" }
-        pre.json { (pretty(&run["task"])) }
         @if let Some(error) = run["error"].as_str() {
             p.problem { "Error: " (error) }
-        }
-        @if !run["result"].is_null() {
-            h2 { "Result" }
-            pre.json #run-result { (pretty(&run["result"])) }
         }
         @if !ended {
             form method="post" action={ "/console/runs/" (id) "/cancel" } {
@@ -133,6 +127,14 @@ pub(crate) async fn page(
             @for step in &steps {
                 (step_item(step, &approvals))
             }
+        }
+        @if !run["result"].is_null() {
+            h2 { "Result" }
+            pre.json #run-result { (pretty(&run["result"])) }
+        }
+        details {
+            summary { "Task" }
+            pre.json { (pretty(&run["task"])) }
         }
     };
     layout::page(&ctx, "runs", &format!("Run {id}"), page)

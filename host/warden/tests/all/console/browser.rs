@@ -131,7 +131,11 @@ impl Browser {
             .await;
         match found {
             Ok(element) => element,
-            Err(e) => panic!("no {css} on {}: {e}\n{}", self.url().await, self.text().await),
+            Err(e) => panic!(
+                "no {css} on {}: {e}\n{}",
+                self.url().await,
+                self.text().await
+            ),
         }
     }
 

@@ -165,7 +165,9 @@ fn step_item(step: &Value, approvals: &[Value]) -> Markup {
                 }
             }
             @if observation.is_null() {
-                p.help { "No observation yet." }
+                @if !matches!(action["kind"].as_str(), Some("finish" | "fail")) {
+                    p.help { "No observation yet." }
+                }
             } @else {
                 (observation_detail(observation))
             }

@@ -227,6 +227,16 @@ fn observation_detail(observation: &Value) -> Markup {
             @match kind {
                 "tools" => {
                     p { strong { "Observed:" } " tool results" }
+                    ul.results {
+                        @for r in observation["results"].as_array().into_iter().flatten() {
+                            @let outcome = r["outcome"].as_str().or(r["kind"].as_str()).unwrap_or("");
+                            li {
+                                "call " code { (r["id"].as_str().unwrap_or("")) } ": "
+                                span class={ "outcome " (outcome) } { (outcome) }
+                                @if let Some(reason) = r["reason"].as_str() { " — " (reason) }
+                            }
+                        }
+                    }
                     details { summary { "Results" } pre.json { (pretty(&observation["results"])) } }
                 }
                 "model" => {

@@ -1,6 +1,6 @@
 //! The approvals inbox in the browser: a held refund arrives without a reload and is
 //! approved, the run finishes; an edited approval shows its diff first; a rejection's
-//! reason reaches the agent; a run is cancelled from its page. And the auditor, who
+//! reason reaches the agent; a question is answered; a run is cancelled from its page. And the auditor, who
 //! sees the holds but no button, and whose forged approvals are refused.
 
 use reqwest::{Method, StatusCode};
@@ -101,7 +101,7 @@ async fn a_held_refund_is_approved_from_the_inbox_and_the_run_finishes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rejected_hold_tells_the_agent_why_and_a_run_is_cancelled_from_its_page() {
+async fn a_rejected_hold_and_an_answer_reach_the_agent_and_a_run_is_cancelled_from_its_page() {
     let Some(c) = Console::start().await else {
         return;
     };
@@ -128,6 +128,37 @@ async fn a_rejected_hold_tells_the_agent_why_and_a_run_is_cancelled_from_its_pag
     assert!(text.contains("No receipt attached"), "{text}");
     c.open("/console/runs").await;
     a11y::check(&c.browser, "runs").await;
+
+    // An agent's question: answered from the inbox, and the agent observes the answer.
+    let task =
+        json!({ "script": [{ "ask": "Which warehouse ships the kettle?" }, { "finish": "done" }] });
+    let (status, body) = c
+        .api(
+            OPS,
+            Method::POST,
+            "/v1/runs",
+            Some(json!({ "agent": "scripted", "task": task, "wait": true })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let asked = body["run"]["id"].as_str().unwrap().to_string();
+    c.open("/console/approvals").await;
+    c.browser.wait_for_text("scripted asks a question").await;
+    c.browser
+        .wait_for_text("Which warehouse ships the kettle?")
+        .await;
+    c.browser
+        .fill("article.hold textarea[name=answer]", "Leeds")
+        .await;
+    c.browser
+        .click("article.hold form[action$='/approve'] button")
+        .await;
+    c.browser.wait_for_text("Approved.").await;
+    let finished = c.run_when(&asked, "finished").await;
+    assert!(
+        finished["run"]["result"].to_string().contains("Leeds"),
+        "{finished}"
+    );
 
     // Cancelled from its page.
     let run = c.start_refund(150).await;

@@ -15,19 +15,19 @@ async fn a_held_refund_is_approved_from_the_inbox_and_the_run_finishes() {
     };
     c.sign_in(ANA).await;
     c.open("/console/approvals").await;
-    c.browser
+    c.browser()
         .wait_for_text("Nothing is waiting for a decision.")
         .await;
 
     // A hold arrives while the inbox is open: it appears without a reload.
     let run = c.start_refund(150).await;
-    c.browser.wait_for("article.hold").await;
-    c.browser.wait_for_text("1 new held call arrived.").await;
+    c.browser().wait_for("article.hold").await;
+    c.browser().wait_for_text("1 new held call arrived.").await;
     assert_eq!(
-        c.browser.url().await,
+        c.browser().url().await,
         format!("{}/console/approvals", c.url)
     );
-    let text = c.browser.text().await;
+    let text = c.browser().text().await;
     for needle in [
         "refunds/issue held for approval",
         &run,
@@ -41,23 +41,23 @@ async fn a_held_refund_is_approved_from_the_inbox_and_the_run_finishes() {
             "{needle:?} not in the inbox:\n{text}"
         );
     }
-    a11y::check(&c.browser, "approvals").await;
+    a11y::check(c.browser(), "approvals").await;
 
-    c.browser.click("article.hold form.inline button").await;
-    c.browser.wait_for_text("Approved.").await;
+    c.browser().click("article.hold form.inline button").await;
+    c.browser().wait_for_text("Approved.").await;
     let finished = c.run_when(&run, "finished").await;
     assert_eq!(finished["run"]["status"], "finished");
-    c.browser
+    c.browser()
         .click(&format!("a[href='/console/runs/{run}']"))
         .await;
     c.reload_until(&format!("/console/runs/{run}"), "finished")
         .await;
-    let text = c.browser.text().await;
+    let text = c.browser().text().await;
     assert!(
         text.contains("Decision: approved on refunds/issue by user:ana"),
         "{text}"
     );
-    a11y::check(&c.browser, "run").await;
+    a11y::check(c.browser(), "run").await;
     let decided = c.records("kind=approval.decide").await;
     assert!(
         decided.iter().any(|r| r["principal"] == "user:ana"),
@@ -67,20 +67,20 @@ async fn a_held_refund_is_approved_from_the_inbox_and_the_run_finishes() {
     // Edit and approve: the diff first, then the edited call (decided again).
     let run = c.start_refund(150).await;
     c.open("/console/approvals").await;
-    c.browser.click("article.hold details.edit summary").await;
+    c.browser().click("article.hold details.edit summary").await;
     let args = json!({ "order": "A-17", "amount": 120, "reason": "broken kettle, partial" });
-    c.browser
+    c.browser()
         .fill("article.hold textarea[name=args]", &args.to_string())
         .await;
-    c.browser.click("details.edit button[type=submit]").await;
-    c.browser.wait_for("pre.diff").await;
-    let removed = c.browser.find("pre.diff del").await.text().await.unwrap();
-    let added = c.browser.find("pre.diff ins").await.text().await.unwrap();
+    c.browser().click("details.edit button[type=submit]").await;
+    c.browser().wait_for("pre.diff").await;
+    let removed = c.browser().find("pre.diff del").await.text().await.unwrap();
+    let added = c.browser().find("pre.diff ins").await.text().await.unwrap();
     assert!(removed.contains("\"amount\": 150"), "{removed}");
     assert!(added.contains("\"amount\": 120"), "{added}");
-    a11y::check(&c.browser, "approval-review").await;
-    c.browser.click("main form button.primary").await;
-    c.browser.wait_for_text("Approved.").await;
+    a11y::check(c.browser(), "approval-review").await;
+    c.browser().click("main form button.primary").await;
+    c.browser().wait_for_text("Approved.").await;
     c.run_when(&run, "finished").await;
     let (_, issued) = c
         .api(
@@ -108,11 +108,11 @@ async fn a_rejected_hold_and_an_answer_reach_the_agent_and_a_run_is_cancelled_fr
     let run = c.start_refund(150).await;
     c.sign_in(ANA).await;
     c.open("/console/approvals").await;
-    c.browser
+    c.browser()
         .fill("article.hold input[name=reason]", "No receipt attached")
         .await;
-    c.browser.click("article.hold form.reject button").await;
-    c.browser.wait_for_text("Rejected.").await;
+    c.browser().click("article.hold form.reject button").await;
+    c.browser().wait_for_text("Rejected.").await;
     // The agent received the reason: it is in what it observed.
     let finished = c.run_when(&run, "finished").await;
     assert!(
@@ -123,11 +123,11 @@ async fn a_rejected_hold_and_an_answer_reach_the_agent_and_a_run_is_cancelled_fr
     );
     c.reload_until(&format!("/console/runs/{run}"), "finished")
         .await;
-    let text = c.browser.text().await;
+    let text = c.browser().text().await;
     assert!(text.contains("Decision: rejected"), "{text}");
     assert!(text.contains("No receipt attached"), "{text}");
     c.open("/console/runs").await;
-    a11y::check(&c.browser, "runs").await;
+    a11y::check(c.browser(), "runs").await;
 
     // An agent's question: answered from the inbox, and the agent observes the answer.
     let task =
@@ -143,17 +143,17 @@ async fn a_rejected_hold_and_an_answer_reach_the_agent_and_a_run_is_cancelled_fr
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let asked = body["run"]["id"].as_str().unwrap().to_string();
     c.open("/console/approvals").await;
-    c.browser.wait_for_text("scripted asks a question").await;
-    c.browser
+    c.browser().wait_for_text("scripted asks a question").await;
+    c.browser()
         .wait_for_text("Which warehouse ships the kettle?")
         .await;
-    c.browser
+    c.browser()
         .fill("article.hold textarea[name=answer]", "Leeds")
         .await;
-    c.browser
+    c.browser()
         .click("article.hold form[action$='/approve'] button")
         .await;
-    c.browser.wait_for_text("Approved.").await;
+    c.browser().wait_for_text("Approved.").await;
     let finished = c.run_when(&asked, "finished").await;
     assert!(
         finished["run"]["result"].to_string().contains("Leeds"),
@@ -163,15 +163,15 @@ async fn a_rejected_hold_and_an_answer_reach_the_agent_and_a_run_is_cancelled_fr
     // Cancelled from its page.
     let run = c.start_refund(150).await;
     c.open(&format!("/console/runs/{run}")).await;
-    c.browser.click("main form button.danger").await;
-    c.browser.wait_for_text("Cancelled.").await;
+    c.browser().click("main form button.danger").await;
+    c.browser().wait_for_text("Cancelled.").await;
     c.run_when(&run, "cancelled").await;
     c.stop().await;
 }
 
 /// Sends `POST path` from the page with `body` (form-encoded); the status.
 async fn post_from_page(c: &Console, path: &str, body: &str) -> u64 {
-    c.browser
+    c.browser()
         .js_async(
             "const done = arguments[arguments.length - 1];
              fetch(arguments[0], { method: 'POST', credentials: 'same-origin',
@@ -195,15 +195,15 @@ async fn an_auditor_sees_no_approve_button_and_forged_approvals_are_refused() {
 
     c.sign_in(AUD).await;
     c.open("/console/approvals").await;
-    c.browser.wait_for("article.hold").await;
-    let text = c.browser.text().await;
+    c.browser().wait_for("article.hold").await;
+    let text = c.browser().text().await;
     assert!(
         text.contains("You may see this hold but not decide on it."),
         "{text}"
     );
-    assert_eq!(c.browser.count("article.hold button").await, 0);
-    assert_eq!(c.browser.count("form[action$='/approve']").await, 0);
-    a11y::check(&c.browser, "approvals-auditor").await;
+    assert_eq!(c.browser().count("article.hold button").await, 0);
+    assert_eq!(c.browser().count("form[action$='/approve']").await, 0);
+    a11y::check(c.browser(), "approvals-auditor").await;
 
     // Forged approvals from the auditor's own session: without the CSRF token, with a
     // wrong one, and with the right one (the policy refuses: no decide-approval).
@@ -211,7 +211,7 @@ async fn an_auditor_sees_no_approve_button_and_forged_approvals_are_refused() {
     assert_eq!(post_from_page(&c, &path, "").await, 403);
     assert_eq!(post_from_page(&c, &path, "csrf=0123abcd").await, 403);
     let csrf = c
-        .browser
+        .browser()
         .js(
             "return document.querySelector('meta[name=csrf-token]').content;",
             vec![],
@@ -234,7 +234,7 @@ async fn an_auditor_sees_no_approve_button_and_forged_approvals_are_refused() {
         .unwrap();
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
     let session = c
-        .browser
+        .browser()
         .client
         .get_named_cookie("warden_session")
         .await

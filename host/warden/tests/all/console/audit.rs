@@ -33,26 +33,26 @@ async fn the_audit_log_filters_to_a_denial_and_exports_it() {
 
     c.sign_in(AUD).await;
     c.open("/console/audit").await;
-    c.browser.wait_for_text("Chain verified:").await;
-    assert!(c.browser.count("table.records tbody tr").await > 2);
-    a11y::check(&c.browser, "audit").await;
+    c.browser().wait_for_text("Chain verified:").await;
+    assert!(c.browser().count("table.records tbody tr").await > 2);
+    a11y::check(c.browser(), "audit").await;
 
-    c.browser
+    c.browser()
         .find("#outcome")
         .await
         .select_by_value("denied")
         .await
         .unwrap();
-    c.browser.fill("#principal", "user:aud").await;
-    c.browser.click("form.filters button[type=submit]").await;
-    c.browser.wait_for_text("records, newest first").await;
-    let url = c.browser.url().await;
+    c.browser().fill("#principal", "user:aud").await;
+    c.browser().click("form.filters button[type=submit]").await;
+    c.browser().wait_for_text("records, newest first").await;
+    let url = c.browser().url().await;
     assert!(
         url.contains("outcome=denied") && url.contains("principal=user%3Aaud"),
         "{url}"
     );
     let rows = c
-        .browser
+        .browser()
         .js(
             "return [...document.querySelectorAll('table.records tbody tr')].map((tr) => [...tr.cells].map((td) => td.textContent.trim()));",
             vec![],
@@ -71,12 +71,12 @@ async fn the_audit_log_filters_to_a_denial_and_exports_it() {
     );
 
     // One record: its hash, and the hash of the one before it links to.
-    c.browser
+    c.browser()
         .click("table.records tbody tr:first-child a")
         .await;
-    c.browser.wait_for("dl.facts").await;
+    c.browser().wait_for("dl.facts").await;
     let hashes = c
-        .browser
+        .browser()
         .js(
             "return [...document.querySelectorAll('code.hash')].map((c) => c.textContent);",
             vec![],
@@ -90,12 +90,12 @@ async fn the_audit_log_filters_to_a_denial_and_exports_it() {
         .collect();
     assert_eq!(hashes.len(), 2, "{hashes:?}");
     assert!(hashes.iter().all(|h| h.len() >= 64), "{hashes:?}");
-    a11y::check(&c.browser, "audit-record").await;
+    a11y::check(c.browser(), "audit-record").await;
 
     // The export of the filter: JSON Lines, every one a denial of user:aud.
-    c.browser.goto(&url).await;
+    c.browser().goto(&url).await;
     let href = c
-        .browser
+        .browser()
         .find("a[download]")
         .await
         .attr("href")
@@ -103,7 +103,7 @@ async fn the_audit_log_filters_to_a_denial_and_exports_it() {
         .unwrap()
         .unwrap();
     let text = c
-        .browser
+        .browser()
         .js_async(
             "const done = arguments[arguments.length - 1];
              fetch(arguments[0], { credentials: 'same-origin' }).then((r) => r.text()).then(done, (e) => done(String(e)));",

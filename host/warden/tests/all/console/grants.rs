@@ -24,11 +24,13 @@ async fn a_grant_edited_in_the_console_refuses_the_next_call() {
 
     c.sign_in(OPS).await;
     c.open("/console/plugins").await;
-    a11y::check(&c.browser, "plugins").await;
-    c.browser.click("a[href='/console/plugins/refunds']").await;
-    c.browser.wait_for("table.capabilities").await;
+    a11y::check(c.browser(), "plugins").await;
+    c.browser()
+        .click("a[href='/console/plugins/refunds']")
+        .await;
+    c.browser().wait_for("table.capabilities").await;
     let memory = c
-        .browser
+        .browser()
         .find("table.capabilities tbody tr:nth-child(4)")
         .await
         .text()
@@ -40,19 +42,19 @@ async fn a_grant_edited_in_the_console_refuses_the_next_call() {
             && memory.ends_with("yes refunds (read-write)"),
         "{memory}"
     );
-    let text = c.browser.text().await;
+    let text = c.browser().text().await;
     assert!(text.contains("refunds/issue"), "{text}");
     assert!(text.contains("not read-only"), "{text}");
     assert!(text.contains("Not pinned"), "{text}");
-    a11y::check(&c.browser, "plugin").await;
+    a11y::check(c.browser(), "plugin").await;
 
     // Checked as it is typed: a wrong value is named.
-    c.browser
+    c.browser()
         .fill("#grant", "[memory]\nrefunds = \"sometimes\"\n")
         .await;
-    c.browser.wait_for_text("Not valid:").await;
+    c.browser().wait_for_text("Not valid:").await;
     assert_eq!(
-        c.browser
+        c.browser()
             .find("#grant")
             .await
             .attr("aria-invalid")
@@ -61,14 +63,14 @@ async fn a_grant_edited_in_the_console_refuses_the_next_call() {
         Some("true".to_string())
     );
     // A grant without the memory namespace: valid, and the diff shows what goes.
-    c.browser
+    c.browser()
         .fill("#grant", "[limits]\ntimeout_ms = 5000\n")
         .await;
-    c.browser
+    c.browser()
         .wait_for_text("Valid. What it changes in the grant in force:")
         .await;
     let removed = c
-        .browser
+        .browser()
         .find("#grant-diff del")
         .await
         .text()
@@ -76,12 +78,12 @@ async fn a_grant_edited_in_the_console_refuses_the_next_call() {
         .unwrap();
     assert!(removed.contains("[memory"), "{removed}");
 
-    c.browser.click("form.grant button[type=submit]").await;
-    c.browser.wait_for("pre.diff").await;
+    c.browser().click("form.grant button[type=submit]").await;
+    c.browser().wait_for("pre.diff").await;
     let removed: Vec<String> = {
         let mut lines = Vec::new();
         for del in c
-            .browser
+            .browser()
             .client
             .find_all(fantoccini::Locator::Css("pre.diff del"))
             .await
@@ -92,13 +94,13 @@ async fn a_grant_edited_in_the_console_refuses_the_next_call() {
         lines
     };
     assert!(removed.iter().any(|l| l.contains("refunds")), "{removed:?}");
-    a11y::check(&c.browser, "grant-review").await;
-    c.browser.click("main form button[type=submit]").await;
-    c.browser
+    a11y::check(c.browser(), "grant-review").await;
+    c.browser().click("main form button[type=submit]").await;
+    c.browser()
         .wait_for_text("The grant is saved and in force.")
         .await;
     let memory = c
-        .browser
+        .browser()
         .find("table.capabilities tbody tr:nth-child(4)")
         .await
         .text()

@@ -10,12 +10,14 @@
 //! - [`approvals`]: the inbox: approve, edit and approve, reject, live updates; a run's
 //!   timeline and cancel; the auditor's view and forged approvals;
 //! - [`grants`]: a plugin's page and its grant editor;
-//! - [`audit`]: the log filtered to a denial, a record, the export.
+//! - [`audit`]: the log filtered to a denial, a record, the export;
+//! - [`forms`]: sign-in, CSRF and origin checks over plain HTTP (no browser needed).
 
 mod a11y;
 mod approvals;
 mod audit;
 mod browser;
+mod forms;
 mod grants;
 mod signin;
 
@@ -96,11 +98,11 @@ fn config() -> Config {
 /// A server on loopback, a browser, and an HTTP client for the API.
 pub(crate) struct Console {
     pub(crate) url: String,
-    pub(crate) browser: Browser,
+    browser: Option<Browser>,
     pub(crate) http: reqwest::Client,
     server: Option<Server>,
     _dir: tempfile::TempDir,
-    _one_at_a_time: tokio::sync::MutexGuard<'static, ()>,
+    _one_at_a_time: Option<tokio::sync::MutexGuard<'static, ()>>,
 }
 
 impl Console {
@@ -109,6 +111,14 @@ impl Console {
     pub(crate) async fn start() -> Option<Self> {
         let lock = browser::LOCK.lock().await;
         let browser = Browser::start().await?;
+        let mut console = Self::serve().await;
+        console.browser = Some(browser);
+        console._one_at_a_time = Some(lock);
+        Some(console)
+    }
+
+    /// Serves a fresh home, without a browser.
+    pub(crate) async fn serve() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let options = ServeOptions {
             config: config(),
@@ -117,39 +127,49 @@ impl Console {
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::start(options, listener).await.unwrap();
-        Some(Self {
+        Self {
             url: format!("http://{}", server.addr()),
-            browser,
+            browser: None,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
             server: Some(server),
             _dir: dir,
-            _one_at_a_time: lock,
-        })
+            _one_at_a_time: None,
+        }
     }
 
-    /// Stops the browser and the server.
+    /// The browser (of a console made by [`Console::start`]).
+    pub(crate) fn browser(&self) -> &Browser {
+        self.browser
+            .as_ref()
+            .expect("a console started with a browser")
+    }
+
+    /// Stops the browser (if any) and the server.
     pub(crate) async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await;
         }
-        let Self { browser, .. } = self;
-        browser.stop().await;
+        if let Some(browser) = self.browser.take() {
+            browser.stop().await;
+        }
     }
 
     /// Opens `path` of the console.
     pub(crate) async fn open(&self, path: &str) {
-        self.browser.goto(&format!("{}{path}", self.url)).await;
+        self.browser().goto(&format!("{}{path}", self.url)).await;
     }
 
     /// Signs in with `token` (and lands on the first page).
     pub(crate) async fn sign_in(&self, token: &str) {
         self.open("/console/signin").await;
-        self.browser.fill("#token", token).await;
-        self.browser.click("form.signin button[type=submit]").await;
-        self.browser.wait_for("header.top nav").await;
+        self.browser().fill("#token", token).await;
+        self.browser()
+            .click("form.signin button[type=submit]")
+            .await;
+        self.browser().wait_for("header.top nav").await;
     }
 
     /// An API request with `token`.
@@ -232,7 +252,7 @@ impl Console {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             self.open(path).await;
-            let text = self.browser.text().await;
+            let text = self.browser().text().await;
             if text.contains(needle) {
                 return;
             }

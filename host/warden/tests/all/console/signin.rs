@@ -38,10 +38,10 @@ async fn signing_in_keeps_the_token_out_of_the_browser_under_a_strict_policy() {
     assert_eq!(response.headers()["cache-control"], "no-store");
 
     c.open("/console/signin").await;
-    a11y::check(&c.browser, "signin").await;
-    c.browser.fill("#token", "wdn_not-a-token").await;
-    c.browser.click("form.signin button[type=submit]").await;
-    c.browser
+    a11y::check(c.browser(), "signin").await;
+    c.browser().fill("#token", "wdn_not-a-token").await;
+    c.browser().click("form.signin button[type=submit]").await;
+    c.browser()
         .wait_for_text("This server does not accept that token.")
         .await;
 
@@ -66,16 +66,16 @@ async fn signing_in_keeps_the_token_out_of_the_browser_under_a_strict_policy() {
     .await;
 
     c.sign_in(OPS).await;
-    assert_eq!(c.browser.url().await, format!("{}/console", c.url));
-    c.browser.wait_for_text("Signed in as user:ops").await;
-    let text = c.browser.text().await;
+    assert_eq!(c.browser().url().await, format!("{}/console", c.url));
+    c.browser().wait_for_text("Signed in as user:ops").await;
+    let text = c.browser().text().await;
     assert!(text.contains("refunds/issued"), "{text}");
-    a11y::check(&c.browser, "overview").await;
+    a11y::check(c.browser(), "overview").await;
 
     // The session cookie: HttpOnly, Secure, SameSite=Strict; no script sees it, and
     // nothing is kept in the page's storage.
     let cookie = c
-        .browser
+        .browser()
         .client
         .get_named_cookie("warden_session")
         .await
@@ -87,7 +87,7 @@ async fn signing_in_keeps_the_token_out_of_the_browser_under_a_strict_policy() {
         Some("Strict".to_string())
     );
     let seen = c
-        .browser
+        .browser()
         .js(
             "return [document.cookie, localStorage.length, sessionStorage.length];",
             vec![],
@@ -96,7 +96,7 @@ async fn signing_in_keeps_the_token_out_of_the_browser_under_a_strict_policy() {
     assert_eq!(seen, json!(["", 0, 0]));
     // The browser enforces the policy: a script put into the page does not run.
     let ran = c
-        .browser
+        .browser()
         .js(
             "const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.head.appendChild(s); return window.injected === 1;",
             vec![],
@@ -113,10 +113,10 @@ async fn signing_in_keeps_the_token_out_of_the_browser_under_a_strict_policy() {
 
     // Signed out: back at the sign-in page, and the old cookie opens nothing.
     let session = cookie.value().to_string();
-    c.browser
+    c.browser()
         .click("form[action='/console/signout'] button")
         .await;
-    c.browser.wait_for("form.signin").await;
+    c.browser().wait_for("form.signin").await;
     let response = c
         .http
         .get(format!("{}/console/approvals", c.url))

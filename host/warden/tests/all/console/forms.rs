@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, SET_COOKIE};
 
 use super::{Console, OPS};
+use crate::serve::oauth::issuer::{Issuer, SigningKey, claims, now};
 
 /// The value of cookie `name` among `Set-Cookie` headers.
 fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -142,5 +143,65 @@ async fn forms_without_the_sessions_csrf_token_or_from_another_origin_are_refuse
         post(format!("csrf={csrf}"), None).await.unwrap().status(),
         StatusCode::UNAUTHORIZED
     );
+    c.stop().await;
+}
+
+/// Signs in over HTTP with `token`: the answer to the sign-in form.
+async fn sign_in(c: &Console, token: &str) -> reqwest::Response {
+    let page = c
+        .http
+        .get(format!("{}/console/signin", c.url))
+        .send()
+        .await
+        .unwrap();
+    let nonce = set_cookie(page.headers(), "warden_signin").unwrap();
+    c.http
+        .post(format!("{}/console/signin", c.url))
+        .header("cookie", format!("warden_signin={nonce}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={nonce}&token={token}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth_access_token_signs_in_with_the_roles_of_its_claims_and_an_expired_one_does_not() {
+    let key = SigningKey::ec("console-key");
+    let idp = Issuer::start(&[&key]).await;
+    let c = Console::serve_with(&idp.config("")).await;
+
+    let token = key.sign(&claims("dana", serde_json::json!({ "roles": ["auditor"] })));
+    let signed_in = sign_in(&c, &token).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(signed_in.headers(), "warden_session").unwrap();
+    let page = c
+        .http
+        .get(format!("{}/console/audit", c.url))
+        .header("cookie", format!("warden_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<strong>user:dana</strong>"), "{html}");
+    assert!(html.contains("Chain verified"), "{html}");
+    // An auditor: no plugin to manage, no grant editor.
+    let page = c
+        .http
+        .get(format!("{}/console/plugins/refunds", c.url))
+        .header("cookie", format!("warden_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+
+    let expired = key.sign(&claims(
+        "dana",
+        serde_json::json!({ "roles": ["auditor"], "exp": now() - 600 }),
+    ));
+    let refused = sign_in(&c, &expired).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(set_cookie(refused.headers(), "warden_session").is_none());
     c.stop().await;
 }

@@ -79,7 +79,7 @@ fn home(dir: &std::path::Path) -> Home {
     home
 }
 
-fn config() -> Config {
+fn config(extra: &str) -> Config {
     let token = |name: &str, secret: &str, role: &str| {
         format!(
             "[[tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\nroles = [\"{role}\"]\nprincipal = \"user:{name}\"\n\n",
@@ -87,7 +87,7 @@ fn config() -> Config {
         )
     };
     let text = format!(
-        "[policy.args]\namount = \"Long\"\n\n{}{}{}",
+        "[policy.args]\namount = \"Long\"\n\n{}{}{}{extra}",
         token("ops", OPS, "admin"),
         token("ana", ANA, "admin"),
         token("aud", AUD, "auditor"),
@@ -119,9 +119,14 @@ impl Console {
 
     /// Serves a fresh home, without a browser.
     pub(crate) async fn serve() -> Self {
+        Self::serve_with("").await
+    }
+
+    /// [`Console::serve`] with `extra` lines in `warden.toml`.
+    pub(crate) async fn serve_with(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let options = ServeOptions {
-            config: config(),
+            config: config(extra),
             watch: false,
             ..ServeOptions::new(home(dir.path()))
         };

@@ -156,7 +156,7 @@ pub(crate) async fn signed_in(
         return signed_out(request.method());
     };
     let caller = match state.access().authenticate_bearer(&token).await {
-        Ok(caller) => caller,
+        Ok(caller) => Arc::new(caller.in_console()),
         Err(_) => {
             // The token was removed, or has expired: so has the session.
             if let Some(id) = &id {

@@ -261,7 +261,7 @@ async fn an_auditor_sees_no_approve_button_and_forged_approvals_are_refused() {
     assert!(
         denied
             .iter()
-            .any(|r| r["fields"]["action"] == "decide-approval"),
+            .any(|r| r["fields"]["action"] == "decide-approval" && r["fields"]["via"] == "console"),
         "{denied:?}"
     );
     assert!(

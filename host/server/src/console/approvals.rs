@@ -94,7 +94,7 @@ pub(crate) async fn page(
         @if let Some(what) = &done.done {
             p.notice role="status" {
                 (what)
-                @if let Some(run) = &done.run {
+                @if let Some(run) = done.run.as_ref().filter(|r| !r.is_empty()) {
                     " " a href={ "/console/runs/" (run) } { "See run " (run) }
                 }
             }
@@ -125,7 +125,13 @@ fn item(ctx: &Ctx, entry: &Entry) -> Markup {
         article.hold id=(id) aria-labelledby={ "h-" (id) } {
             h2 id={ "h-" (id) } { (heading) }
             dl.facts {
-                dt { "Run" } dd { a href={ "/console/runs/" (a.run) } { (a.run) } " (step " (a.step) ")" }
+                dt { "Run" } dd {
+                    @if a.run.is_empty() {
+                        "none: a direct call, its caller waits for the decision"
+                    } @else {
+                        a href={ "/console/runs/" (a.run) } { (a.run) } " (step " (a.step) ")"
+                    }
+                }
                 dt { "Agent" } dd { (a.agent) }
                 dt { "Started by" } dd { (a.principal) }
                 dt { "Held at" } dd { (time(a.created_at)) }
@@ -304,8 +310,10 @@ pub(crate) async fn review(
     let held = a.arguments.as_ref().map(pretty).unwrap_or_default();
     let body = html! {
         p {
-            "The call " code { (a.tool.as_deref().unwrap_or("-")) } " of run "
-            a href={ "/console/runs/" (a.run) } { (a.run) }
+            "The call " code { (a.tool.as_deref().unwrap_or("-")) }
+            @if !a.run.is_empty() {
+                " of run " a href={ "/console/runs/" (a.run) } { (a.run) }
+            }
             ", with the arguments as you edited them. The access policy decides the edited call again."
         }
         h2 { "What the edit changes" }

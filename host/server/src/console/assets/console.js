@@ -56,7 +56,9 @@
     const status = document.getElementById("grant-status");
     const diff = document.getElementById("grant-diff");
     let timer = null;
+    let asked = 0;
     const check = async () => {
+      const mine = ++asked;
       try {
         const answer = await fetch(form.dataset.check, {
           method: "POST",
@@ -65,6 +67,9 @@
           body: area.value,
         });
         const body = await answer.json();
+        if (mine !== asked) {
+          return; // an older check: a newer one answers for the text now
+        }
         if (body.ok) {
           status.textContent = body.changed
             ? "Valid. What it changes in the grant in force:"

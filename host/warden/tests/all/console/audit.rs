@@ -45,7 +45,16 @@ async fn the_audit_log_filters_to_a_denial_and_exports_it() {
         .unwrap();
     c.browser().fill("#principal", "user:aud").await;
     c.browser().click("form.filters button[type=submit]").await;
-    c.browser().wait_for_text("records, newest first").await;
+    // The filtered page (the one before says "records, newest first" too).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !c.browser().url().await.contains("outcome=denied") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the filter was not applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    c.browser().wait_for("table.records").await;
     let url = c.browser().url().await;
     assert!(
         url.contains("outcome=denied") && url.contains("principal=user%3Aaud"),

@@ -79,7 +79,10 @@ async fn a_grant_edited_in_the_console_refuses_the_next_call() {
     assert!(removed.contains("[memory"), "{removed}");
 
     c.browser().click("form.grant button[type=submit]").await;
-    c.browser().wait_for("pre.diff").await;
+    // The review page (the editor's own live diff is a `pre.diff` too).
+    c.browser()
+        .wait_for("main form[action='/console/plugins/refunds/grant']")
+        .await;
     let removed: Vec<String> = {
         let mut lines = Vec::new();
         for del in c

@@ -36,6 +36,9 @@ pub enum Via {
     Run,
     /// A program embedding the library.
     Library,
+    /// The web console (`/console` on `serve`): the API's handlers, on behalf of a
+    /// person signed in to it.
+    Console,
 }
 
 impl Via {
@@ -47,6 +50,7 @@ impl Via {
             Via::McpStdio | Via::McpHttp => "mcp",
             Via::Run => "run",
             Via::Library => "library",
+            Via::Console => "console",
         }
     }
 }

@@ -74,6 +74,8 @@ pub struct AppState {
     pub runs: Option<Arc<super::runs::Runs>>,
     /// Which unauthenticated requests go on the record ([`super::refusals`]).
     pub refusals: super::refusals::Limiter,
+    /// The web console's sessions and samples ([`super::console`]).
+    pub console: super::console::Console,
 }
 
 impl AppState {
@@ -193,6 +195,7 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
             get(resource_metadata),
         )
         .merge(authenticated)
+        .merge(super::console::router(state.clone()))
         .fallback(|| async {
             ApiError::not_found(
                 "no-route",
@@ -243,14 +246,17 @@ async fn close_after_refusal(request: Request, next: Next) -> Response {
     response
 }
 
-/// Answers without a JSON body (a layer's 413, 503, 405…) get the API's error shape.
+/// Answers without a JSON body (a layer's 413, 503, 405…) get the API's error shape;
+/// the console's error pages (HTML) stay as they are.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let is_json_or_page = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !status.is_client_error() && !status.is_server_error() || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !status.is_client_error() && !status.is_server_error() || is_json_or_page {
         return response;
     }
     let message = match status {
@@ -290,7 +296,7 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-async fn metrics(
+pub(crate) async fn metrics(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Response, ApiError> {
@@ -429,26 +435,26 @@ fn unknown_tool(plugin: &str, tool: &str) -> ApiError {
 }
 
 /// `GET /v1/audit` filters, as `warden audit query` has them.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AuditQuery {
-    plugin: Option<String>,
-    tool: Option<String>,
-    kind: Option<String>,
-    principal: Option<String>,
-    outcome: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    after: Option<u64>,
-    limit: Option<usize>,
+pub(crate) struct AuditQuery {
+    pub(crate) plugin: Option<String>,
+    pub(crate) tool: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) principal: Option<String>,
+    pub(crate) outcome: Option<String>,
+    pub(crate) since: Option<String>,
+    pub(crate) until: Option<String>,
+    pub(crate) after: Option<u64>,
+    pub(crate) limit: Option<usize>,
     #[serde(default)]
-    newest: bool,
+    pub(crate) newest: bool,
 }
 
 /// The most records one `GET /v1/audit` answers with.
 pub const AUDIT_PAGE_MAX: usize = 1000;
 
-async fn audit_query(
+pub(crate) async fn audit_query(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
     query: Result<Query<AuditQuery>, QueryRejection>,
@@ -497,7 +503,7 @@ fn audit_log(state: &AppState) -> Result<warden_audit::Audit, ApiError> {
         .ok_or_else(|| ApiError::internal("this server keeps no audit log"))
 }
 
-async fn audit_verify(
+pub(crate) async fn audit_verify(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<axum::Json<Value>, ApiError> {

@@ -7,6 +7,7 @@
 //! - [`watch`]: reload on file changes in the home;
 //! - [`api`] and [`plugins`]: the routes; [`error`]: their error answers;
 //! - [`metrics`]: Prometheus metrics;
+//! - [`console`]: the web console at `/console`;
 //! - [`runs`]: agent runs and the approvals queue, driven in background tasks.
 //!
 //! ```no_run
@@ -22,6 +23,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod error;
 mod gateway;
 pub mod mcp;
@@ -149,8 +151,10 @@ impl Server {
             config: options.config.server.clone(),
             runs: Some(runs.clone()),
             refusals: Default::default(),
+            console: Default::default(),
         });
         runs::Runs::resume_in_background(Arc::downgrade(&runs));
+        console::sample_in_background(Arc::downgrade(&state));
         if state.access().is_empty() {
             tracing::warn!(
                 "no API tokens and no OAuth issuers are configured: every request but /healthz will be refused (create a token with `warden token create NAME --role admin`)"

@@ -160,7 +160,7 @@ pub(super) struct StartBody {
     wait: bool,
 }
 
-pub(super) async fn start(
+pub(crate) async fn start(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
     body: Result<Json<StartBody>, axum::extract::rejection::JsonRejection>,
@@ -184,12 +184,12 @@ pub(super) async fn start(
 /// `GET /v1/runs` filters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ListQuery {
-    status: Option<String>,
-    limit: Option<usize>,
+pub(crate) struct ListQuery {
+    pub(crate) status: Option<String>,
+    pub(crate) limit: Option<usize>,
 }
 
-pub(super) async fn list(
+pub(crate) async fn list(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
     Query(query): Query<ListQuery>,
@@ -219,7 +219,7 @@ fn visible_run(runs: &Runs, caller: &Caller, id: &str) -> Result<Run, ApiError> 
     Ok(run)
 }
 
-pub(super) async fn show(
+pub(crate) async fn show(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
@@ -238,7 +238,7 @@ pub(super) async fn show(
     ))
 }
 
-pub(super) async fn cancel(
+pub(crate) async fn cancel(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
@@ -283,7 +283,7 @@ pub(super) struct ApprovalsQuery {
     all: bool,
 }
 
-fn resource_of(approval: &warden_runs::store::Approval) -> Resource {
+pub(crate) fn resource_of(approval: &warden_runs::store::Approval) -> Resource {
     match approval.tool.as_deref().and_then(|t| t.split_once('/')) {
         Some((plugin, tool)) => Resource::tool(plugin, tool),
         None => Resource::Agent {
@@ -292,7 +292,7 @@ fn resource_of(approval: &warden_runs::store::Approval) -> Resource {
     }
 }
 
-pub(super) async fn approvals(
+pub(crate) async fn approvals(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
     Query(query): Query<ApprovalsQuery>,
@@ -357,21 +357,21 @@ pub(super) async fn approval(
 /// `POST /v1/approvals/{id}/approve` body.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ApproveBody {
+pub(crate) struct ApproveBody {
     /// Arguments to call the tool with instead of the agent's.
     #[serde(default)]
-    edit_args: Option<Value>,
+    pub(crate) edit_args: Option<Value>,
     /// The answer to a question.
     #[serde(default)]
-    answer: Option<Value>,
+    pub(crate) answer: Option<Value>,
 }
 
 /// `POST /v1/approvals/{id}/reject` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RejectBody {
+pub(crate) struct RejectBody {
     /// Why.
-    reason: String,
+    pub(crate) reason: String,
 }
 
 async fn decided(
@@ -395,7 +395,7 @@ async fn decided(
     Ok(Json(json!({ "approval": approval })))
 }
 
-pub(super) async fn approve(
+pub(crate) async fn approve(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,
@@ -409,7 +409,7 @@ pub(super) async fn approve(
     decided(&state, &caller, &id, verdict).await
 }
 
-pub(super) async fn reject(
+pub(crate) async fn reject(
     State(state): State<Arc<AppState>>,
     Extension(caller): Extension<Arc<Caller>>,
     Path(id): Path<String>,

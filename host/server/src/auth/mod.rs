@@ -32,6 +32,9 @@ pub struct Caller {
     pub scopes: Option<Vec<String>>,
     who: Principal,
     policy: Arc<dyn Decide>,
+    /// Signed in to the web console: what the handlers do for it is recorded as
+    /// `via: "console"`.
+    console: bool,
 }
 
 impl std::fmt::Debug for Caller {
@@ -51,9 +54,22 @@ impl Caller {
         &self.who
     }
 
-    /// The caller as the gate sees it, asking through `via`.
+    /// The caller as the gate sees it, asking through `via` (the API's handlers, for
+    /// a caller signed in to the console, through [`warden_runtime::Via::Console`]).
     pub fn gate(&self, via: warden_runtime::Via) -> warden_runtime::Caller {
+        let via = match via {
+            warden_runtime::Via::Http if self.console => warden_runtime::Via::Console,
+            via => via,
+        };
         warden_runtime::Caller::new(self.who.clone(), via).with_token(self.token.clone())
+    }
+
+    /// The same caller, signed in to the web console.
+    pub fn in_console(&self) -> Self {
+        Self {
+            console: true,
+            ..self.clone()
+        }
     }
 
     /// The policy's decision on `action` on `resource`, with `args` as the context.
@@ -169,6 +185,7 @@ impl Access {
                     roles: token.roles.clone(),
                     scopes: None,
                     policy: policy.clone(),
+                    console: false,
                 };
                 (token.sha256.to_ascii_lowercase(), Arc::new(caller))
             })
@@ -221,6 +238,7 @@ impl Access {
             roles: bearer.roles,
             scopes: Some(bearer.scopes),
             policy: policy.clone(),
+            console: false,
         }))
     }
 

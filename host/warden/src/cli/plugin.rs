@@ -366,62 +366,19 @@ fn hints(a: warden::policy::ToolAnnotations) -> String {
     format!("[{effect}, {idempotent}, {world}]")
 }
 
-/// The imports that give a component each capability kind.
-const CAPABILITY_IMPORTS: [(&str, &[&str]); 5] = [
-    ("fs", &["wasi:filesystem/"]),
-    ("net", &["wasi:http/", "wasi:sockets/"]),
-    ("env", &["wasi:cli/environment"]),
-    ("memory", &["warden:host/memory"]),
-    ("models", &["warden:host/models"]),
-];
-
 /// Side by side, per capability: what the author requests, what the component
-/// imports, what the operator granted.
+/// imports, what the operator granted ([`warden::inspect::capabilities`]).
 fn print_capabilities(plugin: &Plugin, manifest: Option<&Manifest>) {
     let requested = manifest.map(Manifest::requested).unwrap_or_default();
-    let granted = |cap: &str| -> String {
-        let Some(grant) = &plugin.grant else {
-            return "no".into();
-        };
-        if plugin.notice.is_some() {
-            return "no (pin mismatch)".into();
-        }
-        match cap {
-            "fs" if !grant.fs.is_empty() => grant
-                .fs
-                .iter()
-                .map(|f| format!("{} -> {}", f.host.display(), f.guest))
-                .collect::<Vec<_>>()
-                .join(", "),
-            "net" if grant.net.as_ref().is_some_and(|n| !n.allow.is_empty()) => grant
-                .net
-                .iter()
-                .flat_map(|n| n.allow.iter().cloned())
-                .collect::<Vec<_>>()
-                .join(", "),
-            "env" if !grant.env.vars.is_empty() => grant
-                .env
-                .vars
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-            _ => "no".into(),
-        }
-    };
     println!("\ncapabilities");
     println!("  {:<8} {:<10} {:<10} granted", "", "requested", "imported");
-    for (cap, prefixes) in CAPABILITY_IMPORTS {
-        let request = requested.iter().find(|(c, _)| *c == cap);
-        let imported = plugin
-            .imports
-            .iter()
-            .any(|i| prefixes.iter().any(|p| i.starts_with(p)));
+    for row in warden::inspect::capabilities(plugin, manifest) {
         println!(
-            "  {cap:<8} {:<10} {:<10} {}",
-            if request.is_some() { "yes" } else { "no" },
-            if imported { "yes" } else { "no" },
-            granted(cap)
+            "  {:<8} {:<10} {:<10} {}",
+            row.kind,
+            if row.requested.is_some() { "yes" } else { "no" },
+            if row.imported { "yes" } else { "no" },
+            row.granted
         );
     }
     for (cap, request) in requested {

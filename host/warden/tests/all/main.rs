@@ -8,6 +8,7 @@ mod authoring;
 mod cache;
 mod cli;
 mod cli_snapshots;
+mod console;
 mod docs;
 mod foreign;
 mod fs_changes;

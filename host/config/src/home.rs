@@ -83,6 +83,9 @@ pub struct Config {
     /// OAuth 2.1 issuers whose access tokens are accepted (see [`crate::auth`]).
     #[serde(default, skip_serializing_if = "crate::auth::AuthConfig::is_empty")]
     pub auth: crate::auth::AuthConfig,
+    /// Which keys may sign plugins from where (see [`crate::trust`]).
+    #[serde(default, skip_serializing_if = "crate::trust::TrustConfig::is_empty")]
+    pub trust: crate::trust::TrustConfig,
 }
 
 /// `[server]`: where to listen and how much one request may take.
@@ -306,6 +309,7 @@ impl Config {
         }
         let role_names: BTreeSet<&str> = roles.keys().map(String::as_str).collect();
         self.auth.check(&role_names)?;
+        self.trust.check()?;
         // The roles and [policy.args] must make a valid policy (the file is checked
         // where it is read: `warden policy check`, `serve`).
         CedarPolicy::new(&PolicySource {

@@ -33,6 +33,9 @@ pub struct PluginSource<'a> {
     pub extra_docs: ExtraDocs<'a>,
     /// The operator's grant; `None` gives no capabilities and default limits.
     pub grant: Option<Grant>,
+    /// The trusted signer (`[trust.keys]` name) whose verified signature covers these
+    /// bytes, if any: what a grant's `signer` pin is checked against.
+    pub signer: Option<&'a str>,
 }
 
 /// A plugin ready to be called.
@@ -135,6 +138,30 @@ pub fn validate(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// Why `grant`'s pins do not hold for a component with `digest` signed by `signer`
+/// (a notice said with every call), or `None` when they hold.
+fn pin_mismatch(name: &str, grant: &Grant, digest: &str, signer: Option<&str>) -> Option<String> {
+    if let Some(pin) = &grant.digest
+        && pin != digest
+    {
+        return Some(format!(
+            "plugin \"{name}\" runs with no capabilities: its grant is pinned to {pin}, but the installed component is {digest}; review it and update the pin (`warden grant set {name} FILE`)"
+        ));
+    }
+    if let Some(pin) = &grant.signer
+        && signer != Some(pin.as_str())
+    {
+        let found = match signer {
+            Some(other) => format!("is signed by \"{other}\""),
+            None => "has no trusted signature".to_string(),
+        };
+        return Some(format!(
+            "plugin \"{name}\" runs with no capabilities: its grant is pinned to signer \"{pin}\", but the installed component ({digest}) {found}; add a version signed by \"{pin}\", or review this one and change the pin (`warden grant set {name} FILE`)"
+        ));
+    }
+    None
+}
+
 impl Runtime {
     /// Loads a plugin: validate, compile (through `cache` when given), link, derive tools.
     pub fn load(
@@ -212,17 +239,15 @@ impl Runtime {
             &source.extra_docs,
         );
         let (capabilities, notice) = match &source.grant {
-            Some(grant) => match &grant.digest {
-                Some(pin) if *pin != digest => (
+            Some(grant) => match pin_mismatch(name, grant, &digest, source.signer) {
+                Some(notice) => (
                     Grant {
                         limits: grant.limits.clone(),
                         ..Grant::default()
                     },
-                    Some(format!(
-                        "plugin \"{name}\" runs with no capabilities: its grant is pinned to {pin}, but the installed component is {digest}; review it and update the pin (`warden grant set {name} FILE`)"
-                    )),
+                    Some(notice),
                 ),
-                _ => (grant.clone(), None),
+                None => (grant.clone(), None),
             },
             None => (Grant::default(), None),
         };

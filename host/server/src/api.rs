@@ -72,9 +72,16 @@ pub struct AppState {
     pub runs: Option<Arc<super::runs::Runs>>,
     /// Which unauthenticated requests go on the record ([`super::refusals`]).
     pub refusals: super::refusals::Limiter,
+    /// `[trust]`: who may sign plugins added by reference; replaced with the config.
+    pub trust: RwLock<Arc<warden_oci::TrustPolicy>>,
 }
 
 impl AppState {
+    /// The trust policy now.
+    pub fn trust(&self) -> Arc<warden_oci::TrustPolicy> {
+        self.trust.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
     /// The token table now.
     pub fn access(&self) -> Arc<Access> {
         self.access.read().map(|a| a.clone()).unwrap_or_default()

@@ -137,6 +137,8 @@ impl Server {
             &config_dir,
             None,
         )?);
+        let trust = warden_oci::TrustPolicy::load(&options.config.trust, &config_dir)
+            .map_err(|err| ServeError::Trust(err.into()))?;
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
         let runs = runs::Runs::open(&registry, &options.config.runs).map_err(ServeError::Runs)?;
@@ -149,6 +151,7 @@ impl Server {
             config: options.config.server.clone(),
             runs: Some(runs.clone()),
             refusals: Default::default(),
+            trust: RwLock::new(Arc::new(trust)),
         });
         runs::Runs::resume_in_background(Arc::downgrade(&runs));
         if state.access().is_empty() {
@@ -275,10 +278,11 @@ fn reload(
         // Issuers whose entry did not change keep the keys they fetched.
         let issuers =
             auth::oauth::Issuers::from_config(&config.auth, dir, Some(previous.issuers()))?;
-        Ok::<_, BoxError>((config, cedar, issuers))
+        let trust = warden_oci::TrustPolicy::load(&config.trust, dir)?;
+        Ok::<_, BoxError>((config, cedar, issuers, trust))
     });
     match loaded {
-        Ok((config, cedar, issuers)) => {
+        Ok((config, cedar, issuers, trust)) => {
             for warning in cedar.warnings() {
                 tracing::warn!("access policy: {warning}");
             }
@@ -293,9 +297,12 @@ fn reload(
             if let Ok(mut current) = state.access.write() {
                 *current = Arc::new(access);
             }
+            if let Ok(mut current) = state.trust.write() {
+                *current = Arc::new(trust);
+            }
         }
         Err(err) => tracing::warn!(
-            "keeping the tokens, OAuth issuers and access policy as they were: {}",
+            "keeping the tokens, OAuth issuers, access policy and trust policy as they were: {}",
             chain(err)
         ),
     }

@@ -24,6 +24,7 @@ mod memories;
 mod memory;
 mod memory_hybrid;
 mod models;
+mod oci;
 mod net;
 mod net_guard;
 mod net_slow_upstream;
@@ -83,6 +84,7 @@ pub(crate) fn load_into(runtime: &Runtime, name: &str, path: &str, grant: Grant)
                 wasm: &wasm,
                 extra_docs: Default::default(),
                 grant: Some(grant),
+                signer: None,
             },
             None,
         )

@@ -77,7 +77,9 @@ impl TrustConfig {
             };
             check_signer(name).map_err(problem)?;
             if key.public_key.as_os_str().is_empty() {
-                return Err(problem("public_key is empty: name the key's PEM file".into()));
+                return Err(problem(
+                    "public_key is empty: name the key's PEM file".into(),
+                ));
             }
             if key.repositories.is_empty() {
                 return Err(problem(
@@ -197,13 +199,15 @@ mod tests {
                 .map(|c| c.trust)
                 .map_err(|e| format!("{e:#}"))
         };
-        let err = parse("[trust.keys.acme]\npublic_key = \"a.pub\"\nrepositories = []\n")
-            .unwrap_err();
-        assert!(err.contains("[trust.keys.acme]") && err.contains("repositories is empty"), "{err}");
-        let err = parse(
-            "[trust.keys.acme]\npublic_key = \"a.pub\"\nrepositories = [\"oci://x/y:1\"]\n",
-        )
-        .unwrap_err();
+        let err =
+            parse("[trust.keys.acme]\npublic_key = \"a.pub\"\nrepositories = []\n").unwrap_err();
+        assert!(
+            err.contains("[trust.keys.acme]") && err.contains("repositories is empty"),
+            "{err}"
+        );
+        let err =
+            parse("[trust.keys.acme]\npublic_key = \"a.pub\"\nrepositories = [\"oci://x/y:1\"]\n")
+                .unwrap_err();
         assert!(err.contains("is not REGISTRY/REPO"), "{err}");
         let err = parse("[trust]\nrequire_signature = true\n").unwrap_err();
         assert!(err.contains("require_signature"), "{err}");
@@ -213,7 +217,10 @@ mod tests {
         .unwrap();
         assert!(trust.require_signatures);
         assert_eq!(
-            trust.keys_for("r.example/acme/w").map(|(n, _)| n).collect::<Vec<_>>(),
+            trust
+                .keys_for("r.example/acme/w")
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>(),
             ["acme"]
         );
         assert_eq!(trust.keys_for("r.example/other/w").count(), 0);

@@ -99,7 +99,11 @@ pub(crate) fn component_layer<'a>(
     };
     let config = manifest.config.media_type.as_str();
     if config != WASM_CONFIG_MEDIA_TYPE && config != LEGACY_CONFIG_MEDIA_TYPE {
-        let layers: Vec<&str> = manifest.layers.iter().map(|l| l.media_type.as_str()).collect();
+        let layers: Vec<&str> = manifest
+            .layers
+            .iter()
+            .map(|l| l.media_type.as_str())
+            .collect();
         return Err(not_wasm(format!(
             "its config is {config:?} and its layers are {layers:?}; expected the config {WASM_CONFIG_MEDIA_TYPE:?} and one {WASM_LAYER_MEDIA_TYPE:?} layer (push one with `warden plugin push` or `wkg oci push`)"
         )));
@@ -107,7 +111,9 @@ pub(crate) fn component_layer<'a>(
     let wasm: Vec<_> = manifest
         .layers
         .iter()
-        .filter(|l| l.media_type == WASM_LAYER_MEDIA_TYPE || l.media_type == LEGACY_LAYER_MEDIA_TYPE)
+        .filter(|l| {
+            l.media_type == WASM_LAYER_MEDIA_TYPE || l.media_type == LEGACY_LAYER_MEDIA_TYPE
+        })
         .collect();
     let [layer] = wasm.as_slice() else {
         return Err(not_wasm(format!(

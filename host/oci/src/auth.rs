@@ -29,8 +29,12 @@ pub fn credentials(registry: &str) -> Result<RegistryAuth, OciError> {
 }
 
 fn from_env(registry: &str) -> Result<Option<RegistryAuth>, OciError> {
-    let user = std::env::var(env::REGISTRY_USERNAME).ok().filter(|v| !v.is_empty());
-    let password = std::env::var(env::REGISTRY_PASSWORD).ok().filter(|v| !v.is_empty());
+    let user = std::env::var(env::REGISTRY_USERNAME)
+        .ok()
+        .filter(|v| !v.is_empty());
+    let password = std::env::var(env::REGISTRY_PASSWORD)
+        .ok()
+        .filter(|v| !v.is_empty());
     match (user, password) {
         (Some(user), Some(password)) => Ok(Some(RegistryAuth::Basic(user, password))),
         (None, None) => Ok(None),
@@ -110,7 +114,11 @@ fn from_docker_config(path: &Path, registry: &str) -> Result<RegistryAuth, OciEr
                 .decode(auth)
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| problem(format!("auths.{registry:?}.auth is not base64 of USER:PASSWORD")))?;
+                .ok_or_else(|| {
+                    problem(format!(
+                        "auths.{registry:?}.auth is not base64 of USER:PASSWORD"
+                    ))
+                })?;
             let (user, password) = decoded
                 .split_once(':')
                 .ok_or_else(|| problem(format!("auths.{registry:?}.auth is not USER:PASSWORD")))?;
@@ -136,7 +144,11 @@ fn from_helper(helper: &str, registry: &str) -> Result<RegistryAuth, String> {
         #[serde(rename = "Secret")]
         secret: String,
     }
-    if helper.is_empty() || !helper.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
+    if helper.is_empty()
+        || !helper
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
         return Err(format!("credential helper {helper:?} is not a helper name"));
     }
     let program = format!("docker-credential-{helper}");
@@ -200,7 +212,9 @@ mod tests {
             RegistryAuth::Anonymous
         );
         std::fs::write(&path, "{not json").unwrap();
-        let err = from_docker_config(&path, "r.example").unwrap_err().to_string();
+        let err = from_docker_config(&path, "r.example")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("not a Docker config"), "{err}");
     }
 }

@@ -190,7 +190,9 @@ pub fn check_payload(payload: &[u8], manifest_digest: &str) -> Result<String, St
         serde_json::from_slice(payload).map_err(|_| "the payload is not JSON".to_string())?;
     let critical = &doc["critical"];
     if critical["type"].as_str() != Some(PAYLOAD_TYPE) {
-        return Err(format!("the payload's critical.type is not {PAYLOAD_TYPE:?}"));
+        return Err(format!(
+            "the payload's critical.type is not {PAYLOAD_TYPE:?}"
+        ));
     }
     let signed = critical["image"]["docker-manifest-digest"]
         .as_str()
@@ -240,8 +242,13 @@ mod tests {
         assert_eq!(read.public().fingerprint(), public.fingerprint());
         public.verify(b"x", &read.sign(b"x")).unwrap();
         std::fs::write(dir.path().join("bad.pub"), "hello").unwrap();
-        let err = PublicKey::read(&dir.path().join("bad.pub")).unwrap_err().to_string();
-        assert!(err.contains("bad.pub") && err.contains("PUBLIC KEY"), "{err}");
+        let err = PublicKey::read(&dir.path().join("bad.pub"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.pub") && err.contains("PUBLIC KEY"),
+            "{err}"
+        );
         assert_eq!(
             signature_tag(DIGEST),
             "sha256-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.sig"

@@ -34,7 +34,9 @@ pub enum OciError {
         source: BoxError,
     },
     /// The tag or digest is not in the repository (or the repository does not exist).
-    #[error("{reference} was not found in the registry; check the tag (or digest) and the repository")]
+    #[error(
+        "{reference} was not found in the registry; check the tag (or digest) and the repository"
+    )]
     NotFound {
         /// The reference.
         reference: String,
@@ -74,7 +76,9 @@ pub enum OciError {
         found: String,
     },
     /// Content whose digest is not the one it was asked for by (a tampered or corrupt blob).
-    #[error("{reference}: the {what} does not match its digest (expected {expected}, got {found}); it was refused")]
+    #[error(
+        "{reference}: the {what} does not match its digest (expected {expected}, got {found}); it was refused"
+    )]
     DigestMismatch {
         /// The reference.
         reference: String,

@@ -81,11 +81,14 @@ pub async fn push(reference: &OciRef, artifact: &artifact::Artifact) -> Result<S
     if reference.tag().is_none() {
         return Err(OciError::Reference {
             reference: reference.to_string(),
-            problem: "push to a tag (oci://REGISTRY/REPO:TAG); the digest is the registry's to give"
-                .into(),
+            problem:
+                "push to a tag (oci://REGISTRY/REPO:TAG); the digest is the registry's to give"
+                    .into(),
         });
     }
-    Registry::connect(reference)?.push(reference, artifact).await
+    Registry::connect(reference)?
+        .push(reference, artifact)
+        .await
 }
 
 #[cfg(test)]

@@ -117,7 +117,10 @@ impl fmt::Display for OciRef {
 /// Whether `digest` is `sha256:` and 64 lowercase hex digits.
 pub fn valid_digest(digest: &str) -> bool {
     digest.strip_prefix("sha256:").is_some_and(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -135,7 +138,9 @@ impl FromStr for OciRef {
         let (rest, digest) = match rest.split_once('@') {
             Some((rest, digest)) => {
                 if !valid_digest(digest) {
-                    return Err(bad("the digest after @ must be sha256: and 64 lowercase hex digits"));
+                    return Err(bad(
+                        "the digest after @ must be sha256: and 64 lowercase hex digits",
+                    ));
                 }
                 (rest, Some(digest.to_string()))
             }
@@ -216,8 +221,18 @@ mod tests {
         assert_eq!(r.digest(), Some(D));
         assert_eq!(r.tag(), None);
         assert!(!r.is_loopback());
-        assert!("oci://localhost:5000/w:1".parse::<OciRef>().unwrap().is_loopback());
-        assert!(!"oci://127.0.0.1.evil.example/w:1".parse::<OciRef>().unwrap().is_loopback());
+        assert!(
+            "oci://localhost:5000/w:1"
+                .parse::<OciRef>()
+                .unwrap()
+                .is_loopback()
+        );
+        assert!(
+            !"oci://127.0.0.1.evil.example/w:1"
+                .parse::<OciRef>()
+                .unwrap()
+                .is_loopback()
+        );
     }
 
     #[test]

@@ -96,7 +96,11 @@ impl TrustPolicy {
                 continue;
             }
             for key in &trusted {
-                if key.key.verify(&signature.payload, &signature.signature).is_ok() {
+                if key
+                    .key
+                    .verify(&signature.payload, &signature.signature)
+                    .is_ok()
+                {
                     return Verdict::Signed {
                         signer: key.name.clone(),
                         key: key.key.fingerprint().to_string(),

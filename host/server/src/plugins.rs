@@ -326,7 +326,11 @@ async fn add_reference(
             .map_or(0, |d| d.as_secs()),
         source: reference.to_string(),
         manifest,
-        wit_docs: fetched.pulled.annotations.get(warden_oci::artifact::ANNOTATION_WIT_DOCS).cloned(),
+        wit_docs: fetched
+            .pulled
+            .annotations
+            .get(warden_oci::artifact::ANNOTATION_WIT_DOCS)
+            .cloned(),
         provenance: Some(provenance),
     };
     installed(state, caller, meta, wasm, grant).await

@@ -19,9 +19,9 @@ use super::{CliResult, Failure};
 /// signature).
 fn failure(err: OciError) -> Failure {
     let code = match err {
-        OciError::Unreachable { .. } | OciError::Registry { .. } | OciError::Unauthorized { .. } => {
-            exit::TOOL_FAILED
-        }
+        OciError::Unreachable { .. }
+        | OciError::Registry { .. }
+        | OciError::Unauthorized { .. } => exit::TOOL_FAILED,
         _ => exit::USAGE,
     };
     Failure {
@@ -70,7 +70,10 @@ pub(crate) async fn add(home: &Home, reference: &str, options: AddOptions<'_>) -
         Some(path) => Some(Manifest::read(path).map_err(Failure::usage)?),
         None => published_manifest(&fetched.pulled)?,
     };
-    let name = match options.name.or_else(|| manifest.as_ref().and_then(|m| m.name.clone())) {
+    let name = match options
+        .name
+        .or_else(|| manifest.as_ref().and_then(|m| m.name.clone()))
+    {
         Some(name) => name,
         None => default_name(&reference),
     };
@@ -134,12 +137,12 @@ fn default_name(reference: &OciRef) -> String {
 
 fn published_manifest(pulled: &warden_oci::Pulled) -> CliResult<Option<Manifest>> {
     match pulled.manifest() {
-        Some(text) => Manifest::parse(text)
-            .map(Some)
-            .map_err(|err| Failure::usage(anyhow::Error::new(err).context(format!(
+        Some(text) => Manifest::parse(text).map(Some).map_err(|err| {
+            Failure::usage(anyhow::Error::new(err).context(format!(
                 "{}: the plugin manifest published with it",
                 pulled.reference
-            )))),
+            )))
+        }),
         None => Ok(None),
     }
 }
@@ -195,7 +198,10 @@ pub(crate) async fn update(home: &Home, name: &str, yes: bool) -> CliResult {
     if fetched.pulled.manifest_digest == provenance.manifest_digest
         && fetched.pulled.digest == installed.meta.digest
     {
-        println!("{name} is up to date ({reference} is {})", provenance.manifest_digest);
+        println!(
+            "{name} is up to date ({reference} is {})",
+            provenance.manifest_digest
+        );
         return Ok(());
     }
     let new_provenance = match fetched.provenance(&policy) {
@@ -289,7 +295,11 @@ fn print_change(old_meta: &InstalledMeta, old: &Plugin, new_meta: &InstalledMeta
     println!("update {}: {}", new_meta.name, new_meta.source);
     println!("  manifest  {old_manifest} -> {new_manifest}");
     println!("  digest    {} -> {}", old.digest, new.digest);
-    println!("  signature {} -> {}", signer_of(old_meta), signer_of(new_meta));
+    println!(
+        "  signature {} -> {}",
+        signer_of(old_meta),
+        signer_of(new_meta)
+    );
     let names = |p: &Plugin| -> Vec<String> { p.tools.iter().map(|t| t.name.clone()).collect() };
     let (old_tools, new_tools) = (names(old), names(new));
     for tool in new_tools.iter().filter(|t| !old_tools.contains(t)) {
@@ -302,7 +312,10 @@ fn print_change(old_meta: &InstalledMeta, old: &Plugin, new_meta: &InstalledMeta
         if let Some(before) = old.tool(&tool.name)
             && before.signature != tool.signature
         {
-            println!("  tool      ~ {}/{}: {} -> {}", new.name, tool.name, before.signature, tool.signature);
+            println!(
+                "  tool      ~ {}/{}: {} -> {}",
+                new.name, tool.name, before.signature, tool.signature
+            );
         }
     }
     let requests = |m: &InstalledMeta| -> Vec<(String, String)> {
@@ -347,8 +360,9 @@ pub(crate) async fn push(
     key: Option<&Path>,
 ) -> CliResult {
     let reference = parse_ref(reference)?;
-    let wasm = std::fs::read(path)
-        .map_err(|e| Failure::usage(anyhow::Error::new(e).context(format!("reading {}", path.display()))))?;
+    let wasm = std::fs::read(path).map_err(|e| {
+        Failure::usage(anyhow::Error::new(e).context(format!("reading {}", path.display())))
+    })?;
     warden::plugin::validate(&path.display().to_string(), &wasm).map_err(Failure::usage)?;
     let beside = path
         .parent()
@@ -366,7 +380,12 @@ pub(crate) async fn push(
         }
         None => None,
     };
-    let manifest = manifest_text.as_deref().map(Manifest::parse).transpose().ok().flatten();
+    let manifest = manifest_text
+        .as_deref()
+        .map(Manifest::parse)
+        .transpose()
+        .ok()
+        .flatten();
     let wit_docs = match wit {
         Some(dir) => Some(
             warden::docs::PackageDocs::from_wit_dir(dir)
@@ -375,7 +394,10 @@ pub(crate) async fn push(
         ),
         None => None,
     };
-    let key = key.map(warden_oci::cosign::PrivateKey::read).transpose().map_err(failure)?;
+    let key = key
+        .map(warden_oci::cosign::PrivateKey::read)
+        .transpose()
+        .map_err(failure)?;
     let artifact = warden_oci::artifact::Artifact {
         wasm: wasm.clone(),
         title: manifest.as_ref().and_then(|m| m.name.clone()),
@@ -429,10 +451,14 @@ pub(crate) fn keygen(prefix: &Path) -> CliResult {
     let key = warden_oci::cosign::PrivateKey::generate().map_err(failure)?;
     let pem = key.to_pem().map_err(failure)?;
     write_private(&private, pem.as_bytes())?;
-    std::fs::write(&public, key.public().to_pem())
-        .map_err(|e| Failure::usage(anyhow::Error::new(e).context(format!("writing {}", public.display()))))?;
+    std::fs::write(&public, key.public().to_pem()).map_err(|e| {
+        Failure::usage(anyhow::Error::new(e).context(format!("writing {}", public.display())))
+    })?;
     println!("private key {} (keep it secret)", private.display());
-    println!("public key  {} (give it to operators: [trust.keys.NAME] public_key)", public.display());
+    println!(
+        "public key  {} (give it to operators: [trust.keys.NAME] public_key)",
+        public.display()
+    );
     println!("fingerprint {}", key.public().fingerprint());
     Ok(())
 }
@@ -444,7 +470,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> CliResult {
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| Failure::usage(anyhow::Error::new(e).context(format!("writing {}", path.display()))))?;
+        .map_err(|e| {
+            Failure::usage(anyhow::Error::new(e).context(format!("writing {}", path.display())))
+        })?;
     file.write_all(bytes)?;
     Ok(())
 }

@@ -135,9 +135,7 @@ impl PluginCommand {
     /// ignored: a registry that hangs up is an error, not the end of the process).
     pub(crate) fn talks_to_a_registry(&self) -> bool {
         match self {
-            Self::Add { path, .. } => path
-                .to_str()
-                .is_some_and(warden_oci::OciRef::looks_like),
+            Self::Add { path, .. } => path.to_str().is_some_and(warden_oci::OciRef::looks_like),
             Self::Update { .. } | Self::Push { .. } | Self::Sign { .. } => true,
             _ => false,
         }

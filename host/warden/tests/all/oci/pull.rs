@@ -5,7 +5,10 @@ use warden_tests::guests;
 use super::{Env, TestRegistry, digest_after};
 
 fn plugin_manifest(name: &str) -> String {
-    format!("{}/../../plugins/{name}/warden.toml", env!("CARGO_MANIFEST_DIR"))
+    format!(
+        "{}/../../plugins/{name}/warden.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
 }
 
 #[test]
@@ -17,30 +20,56 @@ fn a_pushed_component_is_added_by_tag_and_by_digest_with_its_provenance() {
     let reference = registry.reference("tools/text:1.0");
     let manifest = plugin_manifest("text");
     let (out, _) = env.run(
-        &["plugin", "push", guests::TEXT, &reference, "--manifest", &manifest],
+        &[
+            "plugin",
+            "push",
+            guests::TEXT,
+            &reference,
+            "--manifest",
+            &manifest,
+        ],
         0,
     );
     let manifest_digest = digest_after(&out, "manifest");
     let component = digest_after(&out, "component");
-    assert!(out.contains(&format!("pinned    {}@{manifest_digest}", registry.reference("tools/text"))), "{out}");
+    assert!(
+        out.contains(&format!(
+            "pinned    {}@{manifest_digest}",
+            registry.reference("tools/text")
+        )),
+        "{out}"
+    );
 
     // By tag: the name and the manifest come from the artifact's annotations.
     let (out, _) = env.run(&["plugin", "add", &reference], 0);
-    assert!(out.starts_with(&format!("added text ({component})")), "{out}");
+    assert!(
+        out.starts_with(&format!("added text ({component})")),
+        "{out}"
+    );
     assert!(out.contains("text/word-count"), "{out}");
     assert!(
-        out.contains(&format!("from {reference} (manifest {manifest_digest}), not signed by a trusted key")),
+        out.contains(&format!(
+            "from {reference} (manifest {manifest_digest}), not signed by a trusted key"
+        )),
         "{out}"
     );
     let doc = env.inspect("text");
     assert_eq!(doc["digest"], component.as_str());
     assert_eq!(doc["source"], reference.as_str());
     assert_eq!(doc["provenance"]["reference"], reference.as_str());
-    assert_eq!(doc["provenance"]["manifest_digest"], manifest_digest.as_str());
+    assert_eq!(
+        doc["provenance"]["manifest_digest"],
+        manifest_digest.as_str()
+    );
     assert_eq!(doc["provenance"]["signature"], serde_json::Value::Null);
     assert_eq!(doc["manifest"]["version"], "0.1.0");
     let (out, _) = env.run(
-        &["call", "text/word-count", "--input", r#"{"text": "one two three"}"#],
+        &[
+            "call",
+            "text/word-count",
+            "--input",
+            r#"{"text": "one two three"}"#,
+        ],
         0,
     );
     assert!(out.contains('3'), "{out}");
@@ -48,8 +77,14 @@ fn a_pushed_component_is_added_by_tag_and_by_digest_with_its_provenance() {
     // By digest: the same component, pinned; nothing to update.
     let pinned = format!("{}@{manifest_digest}", registry.reference("tools/text"));
     let (out, _) = env.run(&["plugin", "add", &pinned, "--name", "pinned"], 0);
-    assert!(out.starts_with(&format!("added pinned ({component})")), "{out}");
-    assert_eq!(env.inspect("pinned")["provenance"]["reference"], pinned.as_str());
+    assert!(
+        out.starts_with(&format!("added pinned ({component})")),
+        "{out}"
+    );
+    assert_eq!(
+        env.inspect("pinned")["provenance"]["reference"],
+        pinned.as_str()
+    );
     let (out, _) = env.run(&["plugin", "update", "pinned"], 0);
     assert!(out.contains("nothing to update"), "{out}");
     let (out, _) = env.run(&["plugin", "update", "text"], 0);
@@ -63,8 +98,14 @@ fn a_pushed_component_is_added_by_tag_and_by_digest_with_its_provenance() {
         .collect();
     assert_eq!(records.len(), 2, "{out}");
     let text = serde_json::to_string(&records[0]).unwrap();
-    assert!(text.contains(&format!("\"reference\":\"{reference}\"")), "{text}");
-    assert!(text.contains(&format!("\"manifest_digest\":\"{manifest_digest}\"")), "{text}");
+    assert!(
+        text.contains(&format!("\"reference\":\"{reference}\"")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\"manifest_digest\":\"{manifest_digest}\"")),
+        "{text}"
+    );
     assert!(text.contains("\"signer\":null"), "{text}");
 }
 
@@ -77,7 +118,14 @@ fn a_moved_tag_shows_the_change_and_replaces_only_when_confirmed() {
     let reference = registry.reference("tools/calc:latest");
     let text_manifest = plugin_manifest("text");
     let (out, _) = env.run(
-        &["plugin", "push", guests::TEXT, &reference, "--manifest", &text_manifest],
+        &[
+            "plugin",
+            "push",
+            guests::TEXT,
+            &reference,
+            "--manifest",
+            &text_manifest,
+        ],
         0,
     );
     let first = digest_after(&out, "manifest");
@@ -91,7 +139,14 @@ fn a_moved_tag_shows_the_change_and_replaces_only_when_confirmed() {
     )
     .unwrap();
     let (out, _) = env.run(
-        &["plugin", "push", guests::ADDER, &reference, "--manifest", manifest.to_str().unwrap()],
+        &[
+            "plugin",
+            "push",
+            guests::ADDER,
+            &reference,
+            "--manifest",
+            manifest.to_str().unwrap(),
+        ],
         0,
     );
     let second = digest_after(&out, "manifest");
@@ -100,20 +155,34 @@ fn a_moved_tag_shows_the_change_and_replaces_only_when_confirmed() {
 
     // A script (no terminal) sees the change and nothing is replaced.
     let (out, err) = env.run(&["plugin", "update", "calc"], 2);
-    assert!(out.contains(&format!("  manifest  {first} -> {second}")), "{out}");
-    assert!(out.contains(&format!("  digest    {old_digest} -> {component}")), "{out}");
+    assert!(
+        out.contains(&format!("  manifest  {first} -> {second}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  digest    {old_digest} -> {component}")),
+        "{out}"
+    );
     assert!(out.contains("  signature unsigned -> unsigned"), "{out}");
     assert!(out.contains("  tool      + calc/add"), "{out}");
     assert!(out.contains("  tool      - calc/word-count"), "{out}");
-    assert!(out.contains("  requests  + net (looks numbers up)"), "{out}");
     assert!(
-        err.contains("not replaced: no terminal to confirm on; run `warden plugin update calc --yes`"),
+        out.contains("  requests  + net (looks numbers up)"),
+        "{out}"
+    );
+    assert!(
+        err.contains(
+            "not replaced: no terminal to confirm on; run `warden plugin update calc --yes`"
+        ),
         "{err}"
     );
     assert_eq!(env.inspect("calc")["digest"], old_digest.as_str());
 
     let (out, _) = env.run(&["plugin", "update", "calc", "--yes"], 0);
-    assert!(out.contains(&format!("updated calc ({component})")), "{out}");
+    assert!(
+        out.contains(&format!("updated calc ({component})")),
+        "{out}"
+    );
     let doc = env.inspect("calc");
     assert_eq!(doc["digest"], component.as_str());
     assert_eq!(doc["provenance"]["manifest_digest"], second.as_str());
@@ -139,7 +208,7 @@ fn a_tampered_blob_is_refused_and_nothing_is_installed() {
 
     let (_, err) = env.run(&["plugin", "add", &reference, "--name", "text"], 2);
     assert!(
-        err.contains(&format!("{reference}")) && err.contains("does not match its digest"),
+        err.contains(&reference) && err.contains("does not match its digest"),
         "{err}"
     );
     assert!(err.contains(&format!("expected {component}")), "{err}");
@@ -156,9 +225,14 @@ fn an_unreachable_registry_a_missing_tag_and_a_non_wasm_artifact_install_nothing
         .unwrap()
         .local_addr()
         .unwrap();
-    let (_, err) = env.run(&["plugin", "add", &format!("oci://{closed}/tools/text:1")], 1);
+    let (_, err) = env.run(
+        &["plugin", "add", &format!("oci://{closed}/tools/text:1")],
+        1,
+    );
     assert!(
-        err.contains(&format!("registry {closed} is unreachable (oci://{closed}/tools/text:1)")),
+        err.contains(&format!(
+            "registry {closed} is unreachable (oci://{closed}/tools/text:1)"
+        )),
         "{err}"
     );
 
@@ -170,17 +244,32 @@ fn an_unreachable_registry_a_missing_tag_and_a_non_wasm_artifact_install_nothing
         err.contains(&format!("{missing} was not found in the registry")),
         "{err}"
     );
-    let (_, err) = env.run(&["plugin", "add", &registry.reference("tools/nothing:1")], 2);
+    let (_, err) = env.run(
+        &["plugin", "add", &registry.reference("tools/nothing:1")],
+        2,
+    );
     assert!(err.contains("was not found in the registry"), "{err}");
 
     // A signature manifest is an artifact too, but not a component.
     let key = env.file("author");
     env.run(&["plugin", "keygen", "--out", key.to_str().unwrap()], 0);
     let (out, _) = env.run(
-        &["plugin", "sign", &reference, "--key", &format!("{}.key", key.display())],
+        &[
+            "plugin",
+            "sign",
+            &reference,
+            "--key",
+            &format!("{}.key", key.display()),
+        ],
         0,
     );
-    let signed = out.split('@').nth(1).unwrap().split_whitespace().next().unwrap();
+    let signed = out
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
     let sig = registry.reference(&format!("tools/text:{}.sig", signed.replace(':', "-")));
     let (_, err) = env.run(&["plugin", "add", &sig, "--name", "sig"], 2);
     assert!(err.contains("is not a Wasm component artifact"), "{err}");

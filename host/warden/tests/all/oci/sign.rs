@@ -35,17 +35,41 @@ fn under_require_signatures_a_signed_plugin_installs_and_an_unsigned_or_foreign_
     let foreign = registry.reference("signed/foreign:1");
     let elsewhere = registry.reference("elsewhere/text:1");
     let (out, _) = env.run(
-        &["plugin", "push", guests::TEXT, &signed, "--key", &format!("{acme}.key")],
+        &[
+            "plugin",
+            "push",
+            guests::TEXT,
+            &signed,
+            "--key",
+            &format!("{acme}.key"),
+        ],
         0,
     );
-    assert!(out.contains(&format!("signed    with key {acme_key}")), "{out}");
+    assert!(
+        out.contains(&format!("signed    with key {acme_key}")),
+        "{out}"
+    );
     env.run(&["plugin", "push", guests::TEXT, &unsigned], 0);
     env.run(
-        &["plugin", "push", guests::TEXT, &foreign, "--key", &format!("{mallory}.key")],
+        &[
+            "plugin",
+            "push",
+            guests::TEXT,
+            &foreign,
+            "--key",
+            &format!("{mallory}.key"),
+        ],
         0,
     );
     env.run(
-        &["plugin", "push", guests::TEXT, &elsewhere, "--key", &format!("{acme}.key")],
+        &[
+            "plugin",
+            "push",
+            guests::TEXT,
+            &elsewhere,
+            "--key",
+            &format!("{acme}.key"),
+        ],
         0,
     );
 
@@ -58,12 +82,23 @@ fn under_require_signatures_a_signed_plugin_installs_and_an_unsigned_or_foreign_
     assert_eq!(doc["provenance"]["signature"]["signer"], "acme");
     assert_eq!(doc["provenance"]["signature"]["key"], acme_key.as_str());
     let (out, _) = env.run(&["plugin", "inspect", "text"], 0);
-    assert!(out.contains(&format!("from     {signed} (manifest sha256:")), "{out}");
-    assert!(out.contains(&format!("signed by \"acme\" (key {acme_key})")), "{out}");
+    assert!(
+        out.contains(&format!("from     {signed} (manifest sha256:")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("signed by \"acme\" (key {acme_key})")),
+        "{out}"
+    );
 
-    let expected = format!("expected a signature by \"acme\" ({acme_key}) ([trust] require_signatures = true)");
+    let expected = format!(
+        "expected a signature by \"acme\" ({acme_key}) ([trust] require_signatures = true)"
+    );
     let (_, err) = env.run(&["plugin", "add", &unsigned], 2);
-    assert!(err.contains(&format!("{unsigned} is refused: it is not signed")), "{err}");
+    assert!(
+        err.contains(&format!("{unsigned} is refused: it is not signed")),
+        "{err}"
+    );
     assert!(err.contains(&expected), "{err}");
     let (_, err) = env.run(&["plugin", "add", &foreign], 2);
     assert!(
@@ -82,7 +117,10 @@ fn under_require_signatures_a_signed_plugin_installs_and_an_unsigned_or_foreign_
     );
     // A file has no signature at all.
     let (_, err) = env.run(&["plugin", "add", guests::TEXT, "--name", "local"], 2);
-    assert!(err.contains("a plugin from a file has no signature"), "{err}");
+    assert!(
+        err.contains("a plugin from a file has no signature"),
+        "{err}"
+    );
     assert_eq!(env.names(), ["text"]);
 
     // Both the add and the refusals are on the record.
@@ -93,7 +131,10 @@ fn under_require_signatures_a_signed_plugin_installs_and_an_unsigned_or_foreign_
         .collect();
     let text = serde_json::to_string(&records).unwrap();
     assert!(text.contains("\"signer\":\"acme\""), "{text}");
-    assert!(text.contains(&format!("\"signing_key\":\"{acme_key}\"")), "{text}");
+    assert!(
+        text.contains(&format!("\"signing_key\":\"{acme_key}\"")),
+        "{text}"
+    );
     assert!(text.contains("is refused: it is not signed"), "{text}");
 }
 
@@ -121,7 +162,10 @@ fn a_grant_pinned_to_a_signer_survives_a_signed_update_and_gives_nothing_to_an_u
         ),
     )
     .unwrap();
-    let manifest = format!("{}/../../plugins/files/warden.toml", env!("CARGO_MANIFEST_DIR"));
+    let manifest = format!(
+        "{}/../../plugins/files/warden.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let reference = registry.reference("tools/files:stable");
     let push = |wasm: &str, sign: bool| {
         let mut args = vec!["plugin", "push", wasm, &reference, "--manifest", &manifest];
@@ -134,7 +178,13 @@ fn a_grant_pinned_to_a_signer_survives_a_signed_update_and_gives_nothing_to_an_u
 
     push(guests::FILES, true);
     env.run(
-        &["plugin", "add", &reference, "--grant", grant.to_str().unwrap()],
+        &[
+            "plugin",
+            "add",
+            &reference,
+            "--grant",
+            grant.to_str().unwrap(),
+        ],
         0,
     );
     let out = list();
@@ -145,8 +195,14 @@ fn a_grant_pinned_to_a_signer_survives_a_signed_update_and_gives_nothing_to_an_u
     let v2 = variant(guests::FILES, "v2", env.files.path());
     push(v2.to_str().unwrap(), true);
     let (out, _) = env.run(&["plugin", "update", "files", "--yes"], 0);
-    assert!(out.contains("  signature signed by \"acme\" -> signed by \"acme\""), "{out}");
-    assert!(out.contains("  grant     kept: the new version runs with it"), "{out}");
+    assert!(
+        out.contains("  signature signed by \"acme\" -> signed by \"acme\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("  grant     kept: the new version runs with it"),
+        "{out}"
+    );
     let doc = env.inspect("files");
     assert_eq!(doc["notice"], serde_json::Value::Null);
     assert_eq!(doc["provenance"]["signature"]["signer"], "acme");
@@ -158,7 +214,10 @@ fn a_grant_pinned_to_a_signer_survives_a_signed_update_and_gives_nothing_to_an_u
     let v3 = variant(guests::FILES, "v3", env.files.path());
     push(v3.to_str().unwrap(), false);
     let (out, _) = env.run(&["plugin", "update", "files", "--yes"], 0);
-    assert!(out.contains("  signature signed by \"acme\" -> unsigned"), "{out}");
+    assert!(
+        out.contains("  signature signed by \"acme\" -> unsigned"),
+        "{out}"
+    );
     assert!(
         out.contains("its grant is pinned to signer \"acme\", but the installed component"),
         "{out}"
@@ -166,7 +225,10 @@ fn a_grant_pinned_to_a_signer_survives_a_signed_update_and_gives_nothing_to_an_u
     let notice = env.inspect("files")["notice"].as_str().unwrap().to_string();
     assert!(notice.contains("has no trusted signature"), "{notice}");
     let out = list();
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("hello.txt"), "{out:?}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("hello.txt"),
+        "{out:?}"
+    );
     assert!(!out.status.success(), "{out:?}");
 }
 
@@ -180,7 +242,14 @@ async fn put_by_reference_installs_a_signed_plugin_and_refuses_unsigned_ones() {
     let signed = registry.reference("signed/text:1");
     let unsigned = registry.reference("signed/unsigned:1");
     env.run(
-        &["plugin", "push", guests::TEXT, &signed, "--key", &format!("{acme}.key")],
+        &[
+            "plugin",
+            "push",
+            guests::TEXT,
+            &signed,
+            "--key",
+            &format!("{acme}.key"),
+        ],
         0,
     );
     env.run(&["plugin", "push", guests::TEXT, &unsigned], 0);
@@ -221,7 +290,10 @@ async fn put_by_reference_installs_a_signed_plugin_and_refuses_unsigned_ones() {
     assert_eq!(body["error"]["code"], "untrusted-plugin");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("it is not signed"), "{message}");
-    assert!(message.contains(&format!("expected a signature by \"acme\" ({acme_key})")), "{message}");
+    assert!(
+        message.contains(&format!("expected a signature by \"acme\" ({acme_key})")),
+        "{message}"
+    );
 
     let resp = put("raw")
         .header("content-type", "application/wasm")
@@ -241,7 +313,11 @@ async fn put_by_reference_installs_a_signed_plugin_and_refuses_unsigned_ones() {
     assert_eq!(resp.status(), reqwest::StatusCode::UNPROCESSABLE_ENTITY);
 
     let resp = test
-        .req(reqwest::Method::GET, "/v1/plugins", Some(crate::serve::ADMIN))
+        .req(
+            reqwest::Method::GET,
+            "/v1/plugins",
+            Some(crate::serve::ADMIN),
+        )
         .send()
         .await
         .unwrap();

@@ -24,6 +24,12 @@
 //! audience = "https://warden.example/mcp"
 //! jwks_url = "https://idp.example/jwks.json"
 //!
+//! [trust]                       # who may sign plugins from where: see crate::trust
+//! require_signatures = true
+//! [trust.keys.acme]
+//! public_key = "keys/acme.pub"
+//! repositories = ["ghcr.io/acme/*"]
+//!
 //! [policy]                      # the access policy beyond the roles (Cedar)
 //! file = "policy.cedar"         # default: policy.cedar in the home, if it exists
 //! [policy.args]                 # arguments policies may read as context.args.NAME

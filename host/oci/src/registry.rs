@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::DigestError;
 use oci_client::manifest::{
     IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE, OciDescriptor,
     OciImageManifest,
@@ -131,24 +133,62 @@ impl Registry {
         layer: &OciDescriptor,
         what: &'static str,
     ) -> Result<Vec<u8>, OciError> {
-        let mut out = Vec::with_capacity(usize::try_from(layer.size).unwrap_or(0));
-        self.client
-            .pull_blob(&reference.client_ref(), layer, &mut out)
+        let map = |e| match OciError::client("pulling", shown, e) {
+            OciError::DigestMismatch {
+                reference,
+                expected,
+                found,
+                ..
+            } => OciError::DigestMismatch {
+                reference,
+                what,
+                expected,
+                found,
+            },
+            other => other,
+        };
+        let mut stream = self
+            .client
+            .pull_blob_stream(&reference.client_ref(), layer)
             .await
-            .map_err(|e| match OciError::client("pulling", shown, e) {
-                OciError::DigestMismatch {
-                    reference,
-                    expected,
-                    found,
-                    ..
-                } => OciError::DigestMismatch {
-                    reference,
-                    what,
-                    expected,
-                    found,
-                },
-                other => other,
+            .map_err(map)?;
+        // Never more than the manifest declared: a registry that sends more is cut off.
+        let limit = usize::try_from(layer.size).unwrap_or(0);
+        let mut out = Vec::with_capacity(limit);
+        while let Some(chunk) = stream.stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                // The client checks the digest as the stream ends, and says so in an
+                // io::Error.
+                let verification = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<DigestError>());
+                match verification {
+                    Some(DigestError::VerificationError { expected, actual }) => {
+                        OciError::DigestMismatch {
+                            reference: shown.to_string(),
+                            what,
+                            expected: expected.clone(),
+                            found: actual.clone(),
+                        }
+                    }
+                    _ => OciError::Registry {
+                        registry: shown.registry().to_string(),
+                        action: "pulling",
+                        reference: shown.to_string(),
+                        source: Box::new(e),
+                    },
+                }
             })?;
+            if out.len() + chunk.len() > limit {
+                return Err(OciError::DigestMismatch {
+                    reference: shown.to_string(),
+                    what,
+                    expected: layer.digest.clone(),
+                    found: format!("more than the {limit} bytes its manifest declares"),
+                });
+            }
+            out.extend_from_slice(&chunk);
+        }
         let found = sha256(&out);
         if found != layer.digest {
             return Err(OciError::DigestMismatch {

@@ -54,6 +54,9 @@ pub struct Plugin {
     pub limits: Limits,
     /// The operator's grant as set, if any.
     pub grant: Option<Grant>,
+    /// The trusted signer whose verified signature covers the component, if any (what
+    /// access policies see as `resource.signer`).
+    pub signer: Option<String>,
     /// Why the plugin runs with fewer capabilities than its grant names (a digest pin
     /// that does not match), said with every call.
     pub notice: Option<String>,
@@ -83,6 +86,7 @@ impl Plugin {
             plugin: self.name.to_string(),
             tool: tool.to_string(),
             annotations: self.annotations(tool),
+            signer: self.signer.clone(),
         }
     }
 
@@ -289,6 +293,7 @@ impl Runtime {
             capabilities: Arc::new(capabilities),
             allow: Arc::new(allow),
             grant: source.grant,
+            signer: source.signer.map(str::to_string),
             notice,
             cache: outcome,
             load_time: started.elapsed(),

@@ -330,3 +330,41 @@ async fn put_by_reference_installs_a_signed_plugin_and_refuses_unsigned_ones() {
         .collect();
     assert_eq!(names, ["text"]);
 }
+
+#[test]
+fn an_access_policy_may_require_a_signer() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let env = Env::new();
+    let (acme, _) = keygen(&env, "acme");
+    env.config(&format!(
+        "[trust.keys.acme]\npublic_key = \"{acme}.pub\"\nrepositories = [\"{}/tools/*\"]\n",
+        registry.addr
+    ));
+    std::fs::write(
+        env.home.path().join("policy.cedar"),
+        "@id(\"signed-by-acme\")\nforbid(principal, action == Warden::Action::\"call-tool\", resource is Warden::Tool)\nunless { resource has signer && resource.signer == \"acme\" };\n",
+    )
+    .unwrap();
+    let signed = registry.reference("tools/text:1");
+    let plain = registry.reference("tools/plain:1");
+    env.run(
+        &[
+            "plugin",
+            "push",
+            guests::TEXT,
+            &signed,
+            "--key",
+            &format!("{acme}.key"),
+        ],
+        0,
+    );
+    env.run(&["plugin", "push", guests::TEXT, &plain], 0);
+    env.run(&["plugin", "add", &signed, "--name", "text"], 0);
+    env.run(&["plugin", "add", &plain, "--name", "plain"], 0);
+    let input = r#"{"text": "a b"}"#;
+    env.run(&["call", "text/word-count", "--input", input], 0);
+    let (_, err) = env.run(&["call", "plain/word-count", "--input", input], 3);
+    assert!(err.contains("signed-by-acme"), "{err}");
+}

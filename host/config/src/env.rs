@@ -23,6 +23,17 @@ pub const AUDIT_KEEP_PAYLOADS: &str = "WARDEN_AUDIT_KEEP_PAYLOADS";
 /// overrides `[audit] durability` of `warden.toml`.
 pub const AUDIT_DURABILITY: &str = "WARDEN_AUDIT_DURABILITY";
 
+/// The user name for every OCI registry Warden pulls plugins from or pushes them to
+/// (with [`REGISTRY_PASSWORD`]); without both, Docker's config file is read.
+pub const REGISTRY_USERNAME: &str = "WARDEN_REGISTRY_USERNAME";
+
+/// The password (or token) that goes with [`REGISTRY_USERNAME`].
+pub const REGISTRY_PASSWORD: &str = "WARDEN_REGISTRY_PASSWORD";
+
+/// Where Docker's `config.json` is (registry logins, credential helpers); else
+/// `~/.docker`. Docker's own variable, read as Docker reads it.
+pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
+
 /// The user at this machine's command line, for the principal `local:<user>`.
 pub const USER: &str = "USER";
 

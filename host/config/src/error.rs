@@ -205,6 +205,13 @@ pub enum ConfigError {
         /// What is wrong, and what to do.
         problem: String,
     },
+    /// A `[trust.keys.NAME]` entry that is not valid.
+    TrustKey {
+        /// The signer's name.
+        name: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A `[server]` limit of 0.
     ServerLimits,
     /// An environment variable that overrides the config is not valid.
@@ -284,6 +291,7 @@ impl fmt::Display for ConfigError {
             Self::Issuer { issuer, problem } => {
                 write!(f, "[[auth.issuers]] {issuer:?}: {problem}")
             }
+            Self::TrustKey { name, problem } => write!(f, "[trust.keys.{name}]: {problem}"),
             Self::ServerLimits => f.write_str("[server] limits must be greater than 0"),
             Self::Env(err) => write!(f, "{err}"),
             Self::Read { path, .. } => write!(f, "reading {}", path.display()),

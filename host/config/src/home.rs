@@ -24,6 +24,12 @@
 //! audience = "https://warden.example/mcp"
 //! jwks_url = "https://idp.example/jwks.json"
 //!
+//! [trust]                       # who may sign plugins from where: see crate::trust
+//! require_signatures = true
+//! [trust.keys.acme]
+//! public_key = "keys/acme.pub"
+//! repositories = ["ghcr.io/acme/*"]
+//!
 //! [policy]                      # the access policy beyond the roles (Cedar)
 //! file = "policy.cedar"         # default: policy.cedar in the home, if it exists
 //! [policy.args]                 # arguments policies may read as context.args.NAME
@@ -83,6 +89,9 @@ pub struct Config {
     /// OAuth 2.1 issuers whose access tokens are accepted (see [`crate::auth`]).
     #[serde(default, skip_serializing_if = "crate::auth::AuthConfig::is_empty")]
     pub auth: crate::auth::AuthConfig,
+    /// Which keys may sign plugins from where (see [`crate::trust`]).
+    #[serde(default, skip_serializing_if = "crate::trust::TrustConfig::is_empty")]
+    pub trust: crate::trust::TrustConfig,
 }
 
 /// `[server]`: where to listen and how much one request may take.
@@ -312,6 +321,7 @@ impl Config {
         }
         let role_names: BTreeSet<&str> = roles.keys().map(String::as_str).collect();
         self.auth.check(&role_names)?;
+        self.trust.check()?;
         // The roles and [policy.args] must make a valid policy (the file is checked
         // where it is read: `warden policy check`, `serve`).
         CedarPolicy::new(&PolicySource {

@@ -11,6 +11,8 @@
 //! - [`home`]: the home's `warden.toml` (server, tokens, roles, policy, models,
 //!   memory, runs, audit);
 //! - [`auth`], [`memory`], [`runs`]: their tables of the home config;
+//! - [`trust`]: `[trust]` of the home config (who may sign plugins from where) and
+//!   the provenance recorded for an installed plugin;
 //! - [`names`]: plugin names;
 //! - [`env`]: every environment variable Warden reads;
 //! - [`wassette`]: importing a Wassette policy as a grant.
@@ -25,6 +27,7 @@ pub mod manifest;
 pub mod memory;
 pub mod names;
 pub mod runs;
+pub mod trust;
 pub mod wassette;
 
 #[cfg(test)]

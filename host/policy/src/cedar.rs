@@ -155,6 +155,7 @@ impl CedarPolicy {
                 plugin,
                 tool,
                 annotations,
+                signer,
             } => {
                 let uid = Self::uid(&self.types.tool, &format!("{plugin}/{tool}"));
                 let parent = Self::uid(&self.types.plugin, plugin);
@@ -167,7 +168,7 @@ impl CedarPolicy {
                 .map(|(k, v)| (k.to_string(), RestrictedExpression::new_bool(v)));
                 let annotations =
                     RestrictedExpression::new_record(flags).map_err(|e| e.to_string())?;
-                let attrs = HashMap::from([
+                let mut attrs = HashMap::from([
                     (
                         "plugin".to_string(),
                         RestrictedExpression::new_string(plugin.clone()),
@@ -178,6 +179,12 @@ impl CedarPolicy {
                     ),
                     ("annotations".to_string(), annotations),
                 ]);
+                if let Some(signer) = signer {
+                    attrs.insert(
+                        "signer".to_string(),
+                        RestrictedExpression::new_string(signer.clone()),
+                    );
+                }
                 let tool = Entity::new(uid.clone(), attrs, HashSet::from([parent.clone()]))
                     .map_err(|e| e.to_string())?;
                 (

@@ -139,12 +139,15 @@ impl Principal {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Resource {
-    /// A tool, `plugin/tool`, with its manifest annotations.
+    /// A tool, `plugin/tool`, with its manifest annotations and the trusted signer of
+    /// its plugin's component, if one signed it (policies read `resource.signer`).
     Tool {
         plugin: String,
         tool: String,
         #[serde(default)]
         annotations: ToolAnnotations,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signer: Option<String>,
     },
     /// An agent (a plugin exporting `warden:plugin/agent`).
     Agent { name: String },
@@ -161,6 +164,7 @@ impl Resource {
             plugin: plugin.to_string(),
             tool: tool.to_string(),
             annotations: ToolAnnotations::default(),
+            signer: None,
         }
     }
 }

@@ -92,10 +92,13 @@ namespace Warden {
     "idempotent": Bool,
     "open_world": Bool,
   };
+  // "signer": the [trust.keys] name whose verified signature covers the plugin's
+  // component (absent when unsigned): `resource has signer && resource.signer == "acme"`.
   entity Tool in [Plugin] {
     "plugin": String,
     "name": String,
     "annotations": Annotations,
+    "signer"?: String,
   };
   entity Route;
   // The server itself: Warden::Server::"warden".

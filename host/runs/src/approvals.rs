@@ -187,6 +187,11 @@ impl Runner {
                     .plugin(plugin)
                     .map(|p| p.annotations(tool))
                     .unwrap_or_default(),
+                signer: self
+                    .plugins
+                    .plugin(plugin)
+                    .ok()
+                    .and_then(|p| p.signer.clone()),
             },
             None => Resource::Agent {
                 name: approval.agent.clone(),

@@ -499,6 +499,7 @@ impl Runner {
             plugin: plugin_name.to_string(),
             tool: tool.to_string(),
             annotations: plugin.annotations(tool),
+            signer: plugin.signer.clone(),
         };
         // Through the gate: a deny is on the record as `access.denied`; a hold parks the
         // run. Either way the decision goes into the run's journal below.

@@ -5,7 +5,8 @@
 //!
 //! Kinds:
 //! - `plugin.add`, `plugin.replace` (with `old_digest`), `plugin.remove`: the home's
-//!   installed plugins changed (outcome `error` with an `error` field when a change
+//!   installed plugins changed (an add from a registry with its `reference`,
+//!   `manifest_digest`, `signer` and `signing_key`) (outcome `error` with an `error` field when a change
 //!   was refused);
 //! - `grant.set`: the old and new grant as TOML, with their SHA-256;
 //! - `plugin.load`, `plugin.unload`: what a server serves changed (a new version is
@@ -16,6 +17,7 @@ use warden_audit::{self, Audit, Event, Outcome, Record};
 use warden_config::grant::Grant;
 
 use crate::error::RecordError;
+use crate::home::InstalledMeta;
 
 /// Appends `event` and waits until it is on disk; the error says the change was made
 /// but not recorded.
@@ -53,13 +55,13 @@ fn with_grant(event: Event, grant: Option<&Grant>) -> Event {
     }
 }
 
-/// `plugin.add` (or `plugin.replace`, with the old digest) of an installed plugin.
+/// `plugin.add` (or `plugin.replace`, with the old digest) of an installed plugin, with
+/// where it came from: the source, and for a registry artifact the reference, the
+/// manifest digest and the verified signer and key (`signer: null` when unsigned).
 pub fn plugin_added(
     principal: &str,
-    name: &str,
     old_digest: Option<&str>,
-    digest: &str,
-    source: &str,
+    meta: &InstalledMeta,
     grant: Option<&Grant>,
 ) -> Event {
     let kind = if old_digest.is_some() {
@@ -68,12 +70,23 @@ pub fn plugin_added(
         "plugin.add"
     };
     let mut event = Event::new(kind, principal)
-        .plugin(name)
+        .plugin(&meta.name)
         .outcome(Outcome::Ok)
-        .field("digest", digest)
-        .field("source", source);
+        .field("digest", meta.digest.as_str())
+        .field("source", meta.source.as_str());
     if let Some(old) = old_digest {
         event = event.field("old_digest", old);
+    }
+    if let Some(provenance) = &meta.provenance {
+        let signature = provenance
+            .signature
+            .as_ref()
+            .filter(|s| s.digest == meta.digest);
+        event = event
+            .field("reference", provenance.reference.as_str())
+            .field("manifest_digest", provenance.manifest_digest.as_str())
+            .field("signer", signature.map(|s| s.signer.as_str()))
+            .field("signing_key", signature.map(|s| s.key.as_str()));
     }
     with_grant(event, grant)
 }

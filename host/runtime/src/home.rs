@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! <home>/plugins/<name>/component.wasm   the installed copy of the component
-//! <home>/plugins/<name>/plugin.json      digest, time added, manifest, WIT docs
+//! <home>/plugins/<name>/plugin.json      digest, time added, manifest, WIT docs,
+//!                                        provenance (registry reference, signer)
 //! <home>/grants/<name>.toml              the operator's grant (see warden_config::grant)
 //! <home>/cache/                          compiled components (see crate::cache)
 //! ```
@@ -18,6 +19,7 @@ use crate::cache::CompileCache;
 use crate::error::{CacheError, HomeError};
 use warden_config::grant::Grant;
 use warden_config::manifest::Manifest;
+use warden_config::trust::Provenance;
 
 pub use warden_config::env::HOME as ENV_HOME;
 /// The home used when neither `--home` nor `$WARDEN_HOME` is given.
@@ -44,6 +46,9 @@ pub struct InstalledMeta {
     /// `package-docs` JSON from WIT source given at add time.
     #[serde(default)]
     pub wit_docs: Option<String>,
+    /// Where it came from when it came from a registry, and who signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 /// An installed plugin: its record, its component's bytes and its grant.
@@ -269,12 +274,18 @@ impl Installed {
             wit: wit.as_ref(),
             manifest: self.meta.manifest.as_ref(),
         };
+        let digest = crate::plugin::digest(&self.wasm);
         runtime.load(
             crate::PluginSource {
                 name: &self.meta.name,
                 wasm: &self.wasm,
                 extra_docs: extra,
                 grant: self.grant.clone(),
+                signer: self
+                    .meta
+                    .provenance
+                    .as_ref()
+                    .and_then(|p| p.signer_of(&digest)),
             },
             cache,
         )

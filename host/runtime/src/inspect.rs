@@ -1,5 +1,5 @@
 //! The JSON description of a served or installed plugin: its tools with their JSON
-//! Schemas, what its manifest requests, what it imports, its grant and limits. This is
+//! Schemas, where it came from and who signed it, what its manifest requests, what it imports, its grant and limits. This is
 //! what `warden plugin inspect --json` prints and `GET /v1/plugins/{name}` answers.
 
 use serde_json::{Value, json};
@@ -63,6 +63,16 @@ pub fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
         "name": plugin.name.as_ref(),
         "digest": plugin.digest,
         "source": meta.source,
+        "provenance": meta.provenance.as_ref().map(|p| json!({
+            "reference": p.reference,
+            "manifest_digest": p.manifest_digest,
+            "signature": p.signature.as_ref().map(|s| json!({
+                "signer": s.signer,
+                "key": s.key,
+                "digest": s.digest,
+                "covers_installed": s.digest == plugin.digest,
+            })),
+        })),
         "manifest": meta.manifest.as_ref().map(|m| json!({
             "name": m.name, "version": m.version, "description": m.description,
         })),

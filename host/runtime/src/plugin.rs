@@ -34,6 +34,9 @@ pub struct PluginSource<'a> {
     pub extra_docs: ExtraDocs<'a>,
     /// The operator's grant; `None` gives no capabilities and default limits.
     pub grant: Option<Grant>,
+    /// The trusted signer (`[trust.keys]` name) whose verified signature covers these
+    /// bytes, if any: what a grant's `signer` pin is checked against.
+    pub signer: Option<&'a str>,
 }
 
 /// A plugin ready to be called.
@@ -56,6 +59,9 @@ pub struct Plugin {
     pub limits: Limits,
     /// The operator's grant as set, if any.
     pub grant: Option<Grant>,
+    /// The trusted signer whose verified signature covers the component, if any (what
+    /// access policies see as `resource.signer`).
+    pub signer: Option<String>,
     /// Why the plugin runs with fewer capabilities than its grant names (a digest pin
     /// that does not match), said with every call.
     pub notice: Option<String>,
@@ -85,6 +91,7 @@ impl Plugin {
             plugin: self.name.to_string(),
             tool: tool.to_string(),
             annotations: self.annotations(tool),
+            signer: self.signer.clone(),
         }
     }
 
@@ -138,6 +145,30 @@ pub fn validate(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
         .validate_all(wasm)
         .map_err(|err| invalid(format!("malformed component: {err}")))?;
     Ok(())
+}
+
+/// Why `grant`'s pins do not hold for a component with `digest` signed by `signer`
+/// (a notice said with every call), or `None` when they hold.
+fn pin_mismatch(name: &str, grant: &Grant, digest: &str, signer: Option<&str>) -> Option<String> {
+    if let Some(pin) = &grant.digest
+        && pin != digest
+    {
+        return Some(format!(
+            "plugin \"{name}\" runs with no capabilities: its grant is pinned to {pin}, but the installed component is {digest}; review it and update the pin (`warden grant set {name} FILE`)"
+        ));
+    }
+    if let Some(pin) = &grant.signer
+        && signer != Some(pin.as_str())
+    {
+        let found = match signer {
+            Some(other) => format!("is signed by \"{other}\""),
+            None => "has no trusted signature".to_string(),
+        };
+        return Some(format!(
+            "plugin \"{name}\" runs with no capabilities: its grant is pinned to signer \"{pin}\", but the installed component ({digest}) {found}; add a version signed by \"{pin}\", or review this one and change the pin (`warden grant set {name} FILE`)"
+        ));
+    }
+    None
 }
 
 impl Runtime {
@@ -217,17 +248,15 @@ impl Runtime {
             &source.extra_docs,
         );
         let (capabilities, notice) = match &source.grant {
-            Some(grant) => match &grant.digest {
-                Some(pin) if *pin != digest => (
+            Some(grant) => match pin_mismatch(name, grant, &digest, source.signer) {
+                Some(notice) => (
                     Grant {
                         limits: grant.limits.clone(),
                         ..Grant::default()
                     },
-                    Some(format!(
-                        "plugin \"{name}\" runs with no capabilities: its grant is pinned to {pin}, but the installed component is {digest}; review it and update the pin (`warden grant set {name} FILE`)"
-                    )),
+                    Some(notice),
                 ),
-                _ => (grant.clone(), None),
+                None => (grant.clone(), None),
             },
             None => (Grant::default(), None),
         };
@@ -282,6 +311,7 @@ impl Runtime {
             capabilities: Arc::new(capabilities),
             allow: Arc::new(allow),
             grant: source.grant,
+            signer: source.signer.map(str::to_string),
             notice,
             cache: outcome,
             load_time: started.elapsed(),

@@ -76,9 +76,16 @@ pub struct AppState {
     pub refusals: super::refusals::Limiter,
     /// The web console's sessions and samples ([`super::console`]).
     pub console: super::console::Console,
+    /// `[trust]`: who may sign plugins added by reference; replaced with the config.
+    pub trust: RwLock<Arc<warden_oci::TrustPolicy>>,
 }
 
 impl AppState {
+    /// The trust policy now.
+    pub fn trust(&self) -> Arc<warden_oci::TrustPolicy> {
+        self.trust.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
     /// The token table now.
     pub fn access(&self) -> Arc<Access> {
         self.access.read().map(|a| a.clone()).unwrap_or_default()

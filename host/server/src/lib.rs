@@ -139,6 +139,8 @@ impl Server {
             &config_dir,
             None,
         )?);
+        let trust = warden_oci::TrustPolicy::load(&options.config.trust, &config_dir)
+            .map_err(|err| ServeError::Trust(err.into()))?;
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
         let runs = runs::Runs::open(&registry, &options.config.runs).map_err(ServeError::Runs)?;
@@ -152,6 +154,7 @@ impl Server {
             runs: Some(runs.clone()),
             refusals: Default::default(),
             console: Default::default(),
+            trust: RwLock::new(Arc::new(trust)),
         });
         runs::Runs::resume_in_background(Arc::downgrade(&runs));
         console::sample_in_background(Arc::downgrade(&state));
@@ -301,10 +304,11 @@ fn reload(
         // Issuers whose entry did not change keep the keys they fetched.
         let issuers =
             auth::oauth::Issuers::from_config(&config.auth, dir, Some(previous.issuers()))?;
-        Ok::<_, BoxError>((config, cedar, issuers))
+        let trust = warden_oci::TrustPolicy::load(&config.trust, dir)?;
+        Ok::<_, BoxError>((config, cedar, issuers, trust))
     });
     match loaded {
-        Ok((config, cedar, issuers)) => {
+        Ok((config, cedar, issuers, trust)) => {
             for warning in cedar.warnings() {
                 tracing::warn!("access policy: {warning}");
             }
@@ -319,9 +323,12 @@ fn reload(
             if let Ok(mut current) = state.access.write() {
                 *current = Arc::new(access);
             }
+            if let Ok(mut current) = state.trust.write() {
+                *current = Arc::new(trust);
+            }
         }
         Err(err) => tracing::warn!(
-            "keeping the tokens, OAuth issuers and access policy as they were: {}",
+            "keeping the tokens, OAuth issuers, access policy and trust policy as they were: {}",
             chain(err)
         ),
     }

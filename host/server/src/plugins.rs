@@ -2,7 +2,10 @@
 //!
 //! An upload is the component as the body (`Content-Type: application/wasm`), or a
 //! `multipart/form-data` form with the parts `component` (required), `grant` (TOML)
-//! and `manifest` (TOML). A grant is TOML (`application/toml`, `text/plain`) or JSON.
+//! and `manifest` (TOML); or a registry reference as JSON (`Content-Type:
+//! application/json`, `{"reference": "oci://…", "grant": "…TOML…"}`), pulled, checked
+//! and judged by the `[trust]` policy as `warden plugin add oci://…` does. A grant is
+//! TOML (`application/toml`, `text/plain`) or JSON.
 
 use std::sync::Arc;
 
@@ -138,6 +141,16 @@ pub(crate) async fn upload(
         .require(&caller, Action::ManagePlugins, Some(&name))
         .await?;
     warden_runtime::home::check_name(&name).map_err(|e| ApiError::bad_request(chain(e)))?;
+    if is_json(&request) {
+        return add_reference(&state, &caller, &name, request).await;
+    }
+    if state.trust().requires_signatures() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "untrusted-plugin",
+            "an uploaded component has no signature, and [trust] require_signatures = true: publish it, sign it, and PUT its reference ({\"reference\": \"oci://…\"})",
+        ));
+    }
     let multipart = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -198,7 +211,18 @@ pub(crate) async fn upload(
         source: format!("http upload by {}", caller.principal),
         manifest,
         wit_docs: None,
+        provenance: None,
     };
+    installed(&state, &caller, meta, wasm, grant).await
+}
+
+async fn installed(
+    state: &AppState,
+    caller: &Caller,
+    meta: InstalledMeta,
+    wasm: Vec<u8>,
+    grant: Option<Grant>,
+) -> Result<Response, ApiError> {
     let (served, replaced) = state
         .registry
         .install(&caller.principal, meta, wasm, grant)
@@ -216,6 +240,100 @@ pub(crate) async fn upload(
         )),
     )
         .into_response())
+}
+
+/// `{"reference": "oci://…", "grant": "TOML"}`: the body of a PUT by reference.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ByReference {
+    reference: String,
+    #[serde(default)]
+    grant: Option<String>,
+}
+
+/// The answer to a registry error: 400 for a bad reference, 502 when the registry
+/// could not be used, 422 when what it holds is refused.
+fn registry_error(err: warden_oci::OciError) -> ApiError {
+    use warden_oci::OciError as E;
+    let (status, code) = match &err {
+        E::Reference { .. } => (StatusCode::BAD_REQUEST, "bad-request"),
+        E::Unreachable { .. } | E::Registry { .. } | E::Unauthorized { .. } => {
+            (StatusCode::BAD_GATEWAY, "registry-error")
+        }
+        E::Untrusted { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "untrusted-plugin"),
+        _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-plugin"),
+    };
+    ApiError::new(status, code, chain(err))
+}
+
+async fn add_reference(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let bytes = Bytes::from_request(request, &())
+        .await
+        .map_err(|r| rejected(r.status(), r.body_text()))?;
+    let body: ByReference = serde_json::from_slice(&bytes).map_err(|e| {
+        ApiError::bad_request(format!(
+            "a JSON body is {{\"reference\": \"oci://REGISTRY/REPO:TAG\", \"grant\": \"…TOML…\"}}: {e}"
+        ))
+    })?;
+    let reference: warden_oci::OciRef = body.reference.parse().map_err(registry_error)?;
+    let grant = match &body.grant {
+        Some(text) => {
+            state
+                .require(caller, Action::ManageGrants, Some(name))
+                .await?;
+            Some(parse_grant(text.as_bytes(), false, name)?)
+        }
+        None => None,
+    };
+    let trust = state.trust();
+    let fetched = warden_oci::fetch(&reference, &trust)
+        .await
+        .map_err(registry_error)?;
+    let provenance = match fetched.provenance(&trust) {
+        Ok(provenance) => provenance,
+        Err(err) => {
+            let old = state.registry.home().meta(name).ok().map(|m| m.digest);
+            let error = warden_runtime::error::Chain(&err).to_string();
+            state
+                .record(warden_runtime::changes::plugin_refused(
+                    &caller.principal,
+                    name,
+                    old.as_deref(),
+                    &fetched.pulled.digest,
+                    &error,
+                ))
+                .await;
+            return Err(registry_error(err));
+        }
+    };
+    let manifest = fetched
+        .pulled
+        .manifest()
+        .map(Manifest::parse)
+        .transpose()
+        .map_err(|e| invalid("invalid-manifest", e))?;
+    let wasm = fetched.pulled.wasm;
+    let meta = InstalledMeta {
+        name: name.to_string(),
+        digest: warden_runtime::plugin::digest(&wasm),
+        added_at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        source: reference.to_string(),
+        manifest,
+        wit_docs: fetched
+            .pulled
+            .annotations
+            .get(warden_oci::artifact::ANNOTATION_WIT_DOCS)
+            .cloned(),
+        provenance: Some(provenance),
+    };
+    installed(state, caller, meta, wasm, grant).await
 }
 
 pub(crate) async fn remove(

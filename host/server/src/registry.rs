@@ -307,14 +307,7 @@ impl Registry {
             self.home.set_grant(&name, grant)?;
         }
         let meta = &installed.meta;
-        let event = changes::plugin_added(
-            principal,
-            &name,
-            old_digest.as_deref(),
-            &plugin.digest,
-            &meta.source,
-            grant.as_ref(),
-        );
+        let event = changes::plugin_added(principal, old_digest.as_deref(), meta, grant.as_ref());
         changes::write(self.audit()?, event).await?;
         let served = self
             .serve(principal, plugin, installed.meta, key, "api")

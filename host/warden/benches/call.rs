@@ -38,6 +38,7 @@ fn load(runtime: &Runtime, name: &str, path: &str) -> warden::Plugin {
                 wasm: &wasm,
                 extra_docs: Default::default(),
                 grant: None,
+                signer: None,
             },
             None,
         )
@@ -107,6 +108,7 @@ fn calls(c: &mut Criterion) {
                     wasm: &wasm,
                     extra_docs: Default::default(),
                     grant: Some(grant),
+                    signer: None,
                 },
                 None,
             )
@@ -159,6 +161,7 @@ fn durable(c: &mut Criterion) {
             wasm: &wasm,
             extra_docs: Default::default(),
             grant: Some(grant),
+            signer: None,
         };
         std::sync::Arc::new(runtime.load(source, None).unwrap())
     };

@@ -77,6 +77,7 @@ fn round_trips(c: &mut Criterion) {
             wasm: &wasm,
             extra_docs: Default::default(),
             grant: None,
+            signer: None,
         };
         Arc::new(runtime.load(source, None).unwrap())
     };

@@ -36,6 +36,7 @@ fn load(runtime: &Runtime, name: &str, path: &str, grant: Grant) -> Arc<Plugin> 
                     wasm: &wasm,
                     extra_docs: Default::default(),
                     grant: Some(grant),
+                    signer: None,
                 },
                 None,
             )

@@ -121,6 +121,7 @@ async fn run() {
         source: "bench".into(),
         manifest: None,
         wit_docs: None,
+        provenance: None,
     };
     home.install(&meta, &wasm).unwrap();
     let config = Config::parse(
@@ -206,6 +207,7 @@ async fn run() {
         wasm: &wasm,
         extra_docs: Default::default(),
         grant: None,
+        signer: None,
     };
     let plugin = Arc::new(runtime.load(source, None).unwrap());
     for (callers, calls) in ROUNDS {

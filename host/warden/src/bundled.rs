@@ -36,6 +36,7 @@ mod tests {
                     manifest: Some(&manifest),
                 },
                 grant: None,
+                signer: None,
             };
             let plugin = runtime.load(source, None).unwrap();
             let tools: Vec<&str> = plugin.tools.iter().map(|t| t.name.as_str()).collect();

@@ -9,6 +9,8 @@
 //! ```toml
 //! plugin = "files"
 //! digest = "sha256:…"           # optional pin: another binary gets no capabilities
+//! signer = "acme"               # optional pin: a component not signed by this trusted
+//!                               # signer ([trust.keys.acme]) gets no capabilities
 //!
 //! [[fs]]                        # preopened directories (cap-std underneath)
 //! host = "/srv/reports"
@@ -81,6 +83,11 @@ pub struct Grant {
     /// `sha256:<hex>` pin: a component with another digest runs with no capabilities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// Signer pin (a name in the home config's `[trust.keys]`): a component without a
+    /// verified signature by that signer runs with no capabilities. Beside a digest
+    /// pin both must hold; alone, a signed update keeps its capabilities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     /// Preopened directories.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fs: Vec<FsGrant>,
@@ -497,6 +504,11 @@ impl Grant {
                     "[tool_definitions] {tool:?} = {pin:?} is not of the form sha256:<64 hex digits> (`warden grant accept-tools` writes them)"
                 );
             }
+        }
+        if let Some(signer) = &self.signer
+            && let Err(problem) = crate::trust::check_signer(signer)
+        {
+            invalid!("{problem} (the name of a [trust.keys] entry of warden.toml)");
         }
         let mut guests = std::collections::BTreeSet::new();
         for (i, fs) in self.fs.iter().enumerate() {

@@ -44,6 +44,9 @@ pub enum ServeError {
     /// The OAuth issuers' keys could not be read.
     #[error(transparent)]
     Auth(#[from] super::AuthError),
+    /// The `[trust]` keys could not be read.
+    #[error("reading the [trust] keys of the config")]
+    Trust(#[source] BoxError),
     /// The access policy could not be loaded.
     #[error("loading the access policy (check it with `warden policy check`)")]
     Policy(#[source] BoxError),

@@ -140,15 +140,26 @@ fn write(audit: &Audit, event: Event) -> CliResult<Record> {
 /// `plugin.add` (or `plugin.replace`, with the old digest) for an installed plugin.
 pub(crate) fn plugin_added(
     audit: &Audit,
+    old_digest: Option<&str>,
+    meta: &warden::home::InstalledMeta,
+    grant: Option<&Grant>,
+) -> CliResult<Record> {
+    let event = warden::changes::plugin_added(&principal(), old_digest, meta, grant);
+    write(audit, event)
+}
+
+/// A refused `plugin.add` / `plugin.replace` (outcome `error`, with the reason).
+pub(crate) fn plugin_refused(
+    audit: &Audit,
     name: &str,
     old_digest: Option<&str>,
     digest: &str,
-    source: &str,
-    grant: Option<&Grant>,
+    error: &str,
 ) -> CliResult<Record> {
-    let event =
-        warden::changes::plugin_added(&principal(), name, old_digest, digest, source, grant);
-    write(audit, event)
+    write(
+        audit,
+        warden::changes::plugin_refused(&principal(), name, old_digest, digest, error),
+    )
 }
 
 /// `plugin.remove` with the removed component's digest.

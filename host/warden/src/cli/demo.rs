@@ -56,6 +56,7 @@ pub(crate) async fn run(home: &Home) -> CliResult {
             source: "bundled".into(),
             manifest: Some(manifest),
             wit_docs: None,
+            provenance: None,
         };
         let plugin = super::plugin::install(home, &runtime, &cache, meta, bundled.wasm, None)?;
         super::plugin::print_added(&plugin);

@@ -11,6 +11,7 @@ mod demo;
 mod grant;
 mod mcp;
 mod memory;
+mod oci;
 mod plugin;
 mod plugin_check;
 mod policy;
@@ -229,8 +230,10 @@ impl Command {
     fn only_prints(&self) -> bool {
         matches!(
             self,
-            Command::Plugin(_)
-                | Command::Grant(_)
+            Command::Plugin(cmd) if !cmd.talks_to_a_registry()
+        ) || matches!(
+            self,
+            Command::Grant(_)
                 | Command::Audit(_)
                 | Command::Wit(_)
                 | Command::Token(_)

@@ -1,4 +1,5 @@
-//! `warden plugin add|list|inspect|remove`, and for authors `new|build|check`.
+//! `warden plugin add|list|inspect|remove`, and for authors `new|build|check`
+//! (`add oci://…`, `update`, `push`, `sign`, `keygen`: [`super::oci`]).
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,9 @@ use super::{CliResult, Failure};
 pub(crate) enum PluginCommand {
     /// Install a component (a copy goes into the home); the same name again replaces it.
     Add {
-        /// The component (.wasm, WASI 0.2).
+        /// The component: a .wasm file (WASI 0.2), or a registry reference
+        /// (oci://REGISTRY/REPO:TAG or oci://REGISTRY/REPO@sha256:DIGEST).
+        #[arg(value_name = "PATH|oci://REF")]
         path: PathBuf,
         /// Name to install it under [default: the manifest's name, else the file name].
         #[arg(long)]
@@ -30,6 +33,49 @@ pub(crate) enum PluginCommand {
         /// The plugin's manifest [default: warden.toml beside the wasm, if any].
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
+    },
+    /// Pull a registry plugin's tag again, show what changed (digest, signer, tools,
+    /// requested capabilities) and replace it when confirmed.
+    Update {
+        /// The plugin's name.
+        name: String,
+        /// Replace without asking (for scripts; without it, a terminal is asked).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Publish a component to an OCI registry (the Wasm OCI artifact layout), with its
+    /// manifest and WIT docs as annotations; sign it too with --key.
+    Push {
+        /// The component (.wasm).
+        path: PathBuf,
+        /// Where: oci://REGISTRY/REPO:TAG.
+        #[arg(value_name = "oci://REF")]
+        reference: String,
+        /// The plugin's manifest [default: warden.toml beside the wasm, if any].
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+        /// WIT source of the component, for tool descriptions when the wasm has none.
+        #[arg(long, value_name = "DIR")]
+        wit: Option<PathBuf>,
+        /// Sign the pushed artifact with this private key (PEM).
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+    },
+    /// Sign a published plugin (cosign's format, stored beside it in the registry).
+    Sign {
+        /// The artifact: oci://REGISTRY/REPO:TAG (signed at the digest it names now)
+        /// or oci://REGISTRY/REPO@sha256:DIGEST.
+        #[arg(value_name = "oci://REF")]
+        reference: String,
+        /// The private key (PEM: `warden plugin keygen`, or PKCS#8 / SEC1 P-256).
+        #[arg(long, value_name = "KEY")]
+        key: PathBuf,
+    },
+    /// Make a signing key pair: OUT.key (private, mode 0600) and OUT.pub.
+    Keygen {
+        /// The path of the pair without extension.
+        #[arg(long, value_name = "OUT", default_value = "warden-signing")]
+        out: PathBuf,
     },
     /// List installed plugins.
     List {
@@ -84,6 +130,18 @@ pub(crate) enum PluginCommand {
     },
 }
 
+impl PluginCommand {
+    /// True for the commands that open connections to a registry (they keep SIGPIPE
+    /// ignored: a registry that hangs up is an error, not the end of the process).
+    pub(crate) fn talks_to_a_registry(&self) -> bool {
+        match self {
+            Self::Add { path, .. } => path.to_str().is_some_and(warden_oci::OciRef::looks_like),
+            Self::Update { .. } | Self::Push { .. } | Self::Sign { .. } => true,
+            _ => false,
+        }
+    }
+}
+
 pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
     match cmd {
         PluginCommand::Add {
@@ -92,14 +150,44 @@ pub(crate) async fn run(home: &Home, cmd: PluginCommand) -> CliResult {
             grant,
             wit,
             manifest,
-        } => add(
-            home,
-            &path,
-            name,
-            grant.as_deref(),
-            wit.as_deref(),
-            manifest.as_deref(),
-        ),
+        } => match path.to_str().filter(|p| warden_oci::OciRef::looks_like(p)) {
+            Some(reference) => {
+                let options = super::oci::AddOptions {
+                    name,
+                    grant: grant.as_deref(),
+                    wit: wit.as_deref(),
+                    manifest: manifest.as_deref(),
+                };
+                super::oci::add(home, reference, options).await
+            }
+            None => add(
+                home,
+                &path,
+                name,
+                grant.as_deref(),
+                wit.as_deref(),
+                manifest.as_deref(),
+            ),
+        },
+        PluginCommand::Update { name, yes } => super::oci::update(home, &name, yes).await,
+        PluginCommand::Push {
+            path,
+            reference,
+            manifest,
+            wit,
+            key,
+        } => {
+            super::oci::push(
+                &path,
+                &reference,
+                manifest.as_deref(),
+                wit.as_deref(),
+                key.as_deref(),
+            )
+            .await
+        }
+        PluginCommand::Sign { reference, key } => super::oci::sign(&reference, &key).await,
+        PluginCommand::Keygen { out } => super::oci::keygen(&out),
         PluginCommand::List { json } => list(home, json),
         PluginCommand::Inspect { name, json } => inspect(home, &name, json),
         PluginCommand::Remove { name } => {
@@ -168,14 +256,7 @@ pub(crate) fn install(
         home.set_grant(&installed.meta.name, grant)?;
     }
     let meta = &installed.meta;
-    super::audit::plugin_added(
-        &audit,
-        &meta.name,
-        old_digest.as_deref(),
-        &meta.digest,
-        &meta.source,
-        grant.as_ref(),
-    )?;
+    super::audit::plugin_added(&audit, old_digest.as_deref(), meta, grant.as_ref())?;
     Ok(plugin)
 }
 
@@ -187,6 +268,7 @@ fn add(
     wit: Option<&Path>,
     manifest_path: Option<&Path>,
 ) -> CliResult {
+    super::oci::refuse_unsigned_file(home, path)?;
     let wasm = std::fs::read(path)
         .with_context(|| format!("reading {}", path.display()))
         .map_err(Failure::usage)?;
@@ -223,6 +305,7 @@ fn add(
         source: path.display().to_string(),
         manifest,
         wit_docs,
+        provenance: None,
     };
     let (runtime, cache) = super::open(home)?;
     let plugin = install(home, &runtime, &cache, meta, &wasm, grant)?;
@@ -293,6 +376,11 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
     println!("plugin   {}", plugin.name);
     println!("digest   {}", plugin.digest);
     println!("source   {}", installed.meta.source);
+    if let Some(line) = super::oci::provenance_line(&installed.meta) {
+        println!("from     {line}");
+    } else {
+        println!("signed   no (added from a file or an upload: no signature to verify)");
+    }
     if let Some(desc) = installed
         .meta
         .manifest

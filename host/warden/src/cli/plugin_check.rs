@@ -98,6 +98,7 @@ pub(crate) fn check(
                 manifest: manifest.as_ref(),
             },
             grant: None,
+            signer: None,
         },
         None,
     )?;

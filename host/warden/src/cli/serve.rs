@@ -167,6 +167,7 @@ fn install_bundled(home: &Home) -> CliResult {
             source: "bundled".into(),
             manifest: Some(warden::manifest::Manifest::parse(bundled.manifest)?),
             wit_docs: None,
+            provenance: None,
         };
         let plugin = super::plugin::install(home, &runtime, &cache, meta, bundled.wasm, grant)?;
         eprintln!("installed {} ({} tools)", plugin.name, plugin.tools.len());

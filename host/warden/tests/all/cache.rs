@@ -15,6 +15,7 @@ fn load(cache: &CompileCache, wasm: &[u8]) -> warden::Plugin {
                 wasm,
                 extra_docs: Default::default(),
                 grant: None,
+                signer: None,
             },
             Some(cache),
         )

@@ -43,6 +43,7 @@ fn load(wasm: &[u8], extra: ExtraDocs<'_>) -> warden::Plugin {
                 wasm,
                 extra_docs: extra,
                 grant: None,
+                signer: None,
             },
             None,
         )

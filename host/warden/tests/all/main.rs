@@ -29,6 +29,7 @@ mod models;
 mod net;
 mod net_guard;
 mod net_slow_upstream;
+mod oci;
 mod policy;
 mod polyglot;
 mod runs;
@@ -86,6 +87,7 @@ pub(crate) fn load_into(runtime: &Runtime, name: &str, path: &str, grant: Grant)
                 wasm: &wasm,
                 extra_docs: Default::default(),
                 grant: Some(grant),
+                signer: None,
             },
             None,
         )

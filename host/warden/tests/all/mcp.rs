@@ -246,6 +246,7 @@ fn load(runtime: &Runtime, name: &str, path: &str) -> Arc<Plugin> {
         wasm: &wasm,
         extra_docs: Default::default(),
         grant: None,
+        signer: None,
     };
     Arc::new(runtime.load(source, None).unwrap())
 }

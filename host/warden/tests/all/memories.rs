@@ -54,6 +54,7 @@ fn four_memories(memory_mb: u64) -> Plugin {
                     },
                     ..Grant::default()
                 }),
+                signer: None,
             },
             None,
         )

@@ -23,6 +23,7 @@ fn load(wasm: &[u8]) -> Result<warden::Plugin, LoadError> {
             wasm,
             extra_docs: Default::default(),
             grant: None,
+            signer: None,
         },
         None,
     )

@@ -42,6 +42,7 @@ fn load(name: &str, wat: &str) -> Result<warden::Plugin, warden::LoadError> {
             wasm: &wasm,
             extra_docs: Default::default(),
             grant: Some(Grant::default()),
+            signer: None,
         },
         None,
     )

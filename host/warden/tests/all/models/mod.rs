@@ -416,6 +416,7 @@ pub(crate) fn plugin_with_router(
                     models: Some(grant),
                     ..warden::grant::Grant::default()
                 }),
+                signer: None,
             },
             None,
         )

@@ -108,6 +108,7 @@ fn the_operators_calls_follow_the_home_policy_file() {
         source: guests::TYPES.into(),
         manifest: None,
         wit_docs: None,
+        provenance: None,
     };
     home.install(&meta, &wasm).unwrap();
     // No policy file: the operator may call anything.

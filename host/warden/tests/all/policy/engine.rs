@@ -144,6 +144,7 @@ fn forbid_wins_over_every_permit() {
             destructive: true,
             ..Default::default()
         },
+        signer: None,
     };
     let intern = user("ivy", &["caller", "intern"]);
     let d = decide(&e, &intern, Action::CallTool, &destructive, json!({}));
@@ -158,6 +159,7 @@ fn forbid_wins_over_every_permit() {
             idempotent: true,
             open_world: false,
         },
+        signer: None,
     };
     let d = decide(&e, &intern, Action::CallTool, &safe, json!({}));
     assert_eq!(

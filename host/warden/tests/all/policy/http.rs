@@ -46,6 +46,7 @@ impl Served {
             source: guests::TYPES.into(),
             manifest: manifest.map(|m| warden::manifest::Manifest::parse(m).unwrap()),
             wit_docs: None,
+            provenance: None,
         };
         home.install(&meta, &wasm).unwrap();
         std::fs::write(dir.path().join("policy.cedar"), policy).unwrap();

@@ -43,6 +43,7 @@ pub(crate) fn home(dir: &std::path::Path) -> Home {
             source: path.into(),
             manifest: None,
             wit_docs: None,
+            provenance: None,
         };
         home.install(&meta, &wasm).unwrap();
     }

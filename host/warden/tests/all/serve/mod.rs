@@ -66,6 +66,7 @@ pub(crate) fn install(home: &Home, name: &str, path: &str) {
         source: path.into(),
         manifest: None,
         wit_docs: None,
+        provenance: None,
     };
     home.install(&meta, &wasm).unwrap();
 }

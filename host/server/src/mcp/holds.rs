@@ -4,8 +4,8 @@
 //! console) and completes once a person approves it.
 //!
 //! - **2026-07-28** (stateless): `tools/call` answers an `InputRequiredResult` whose
-//!   input request is a URL-mode elicitation (the approval's page, where an approver
-//!   decides) and whose `requestState` is the approval's id. The client retries the
+//!   input request is a URL-mode elicitation (the hold's entry in the console's
+//!   inbox, where an approver decides) and whose `requestState` is the approval's id. The client retries the
 //!   call with that state: still pending, the same answer; approved, the call runs
 //!   (with the approver's edited arguments, if any) and its result is the answer;
 //!   rejected, a tool error with the approver's reason.
@@ -48,7 +48,8 @@ const INPUT_KEY: &str = "approval";
 #[derive(Clone)]
 pub struct Holds {
     store: Arc<RunStore>,
-    /// The server's base URL (`http://127.0.0.1:7878`): an approval's page is
+    /// The server's base URL (`http://127.0.0.1:7878`): an approval's place in the
+    /// console's inbox is `{base}/console/approvals#{id}`, its JSON
     /// `{base}/v1/approvals/{id}`.
     base: String,
     /// How long an older-revision client's request waits for a decision.
@@ -65,9 +66,9 @@ impl Holds {
         }
     }
 
-    /// Where an approver decides approval `id`.
+    /// Where an approver decides approval `id`: its entry in the console's inbox.
     pub fn url(&self, id: &str) -> String {
-        format!("{}/v1/approvals/{id}", self.base)
+        format!("{}/console/approvals#{id}", self.base)
     }
 }
 
@@ -299,9 +300,10 @@ impl Holds {
 
     fn message(&self, approval: &Approval) -> String {
         format!(
-            "{} waits for a person's approval ({}): an approver decides it at this address (or `warden approvals approve {}`); the call completes once it is approved",
+            "{} waits for a person's approval ({}): an approver decides it at this address, in Warden's console (or with `warden approvals approve {}`, or POST /v1/approvals/{}/approve); the call completes once it is approved",
             approval.tool.as_deref().unwrap_or("the call"),
             approval.policies.join(", "),
+            approval.id,
             approval.id
         )
     }

@@ -60,6 +60,7 @@ fn home(dir: &std::path::Path) -> Home {
             source: format!("{name}.wasm"),
             manifest: manifest.map(|m| Manifest::parse(m).unwrap()),
             wit_docs: None,
+            provenance: None,
         };
         home.install(&meta, &wasm).unwrap();
     }

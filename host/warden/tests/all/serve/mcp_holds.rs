@@ -42,6 +42,7 @@ impl Held {
             source: guests::TYPES.into(),
             manifest: None,
             wit_docs: None,
+            provenance: None,
         };
         home.install(&meta, &wasm).unwrap();
         if let Some(grant) = grant {
@@ -191,7 +192,7 @@ fn asked(response: &Value) -> (String, String) {
     let id = result["requestState"].as_str().unwrap().to_string();
     assert!(id.starts_with("apr_"), "{response}");
     let url = request["params"]["url"].as_str().unwrap().to_string();
-    assert!(url.ends_with(&format!("/v1/approvals/{id}")), "{url}");
+    assert!(url.ends_with(&format!("/console/approvals#{id}")), "{url}");
     (id, url)
 }
 
@@ -208,12 +209,15 @@ async fn a_held_call_asks_for_input_and_completes_once_another_person_approves()
     assert_eq!(small["result"]["isError"], false, "{small}");
 
     let first = t.call(ALICE, echo(500), url_elicitation()).await;
-    let (id, url) = asked(&first);
+    let (id, page_url) = asked(&first);
+    assert!(page_url.starts_with(&t.url), "{page_url}");
+    let url = format!("{}/v1/approvals/{id}", t.url);
     // Still waiting: asked again, for the same hold.
     let again = t.call(ALICE, retry(500, &id), url_elicitation()).await;
     assert_eq!(asked(&again).0, id);
 
-    // The approver opens the page the client was sent to.
+    // The approver reads the hold the client was sent to (the console's inbox shows
+    // it; here its JSON).
     let page: Value = t
         .http
         .get(&url)
@@ -402,7 +406,7 @@ async fn a_long_call_runs_as_a_task_and_a_held_one_asks_through_it() {
     let hold = request["params"]["url"]
         .as_str()
         .unwrap()
-        .rsplit('/')
+        .rsplit('#')
         .next()
         .unwrap()
         .to_string();

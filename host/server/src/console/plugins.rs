@@ -106,6 +106,20 @@ pub(crate) async fn page(
             html! { "Not pinned: the grant holds for any component installed under this name." }
         }
     };
+    let provenance = served.meta.provenance.as_ref();
+    let signature = match (&plugin.signer, provenance) {
+        (Some(signer), _) => {
+            let key = provenance
+                .and_then(|p| p.signature.as_ref())
+                .map(|s| s.key.as_str())
+                .unwrap_or("");
+            html! { span.good { "Signed by " (signer) } " (key " code.hash { (key) } ")" }
+        }
+        (None, Some(p)) => html! { "Unsigned: added from " code { (p.reference) } },
+        (None, None) => html! {
+            "Unsigned: added from a file or an upload (only plugins added from an OCI registry carry signatures)"
+        },
+    };
     let body = html! {
         (layout::notice(done.done.as_deref()))
         @if let Some(about) = doc["manifest"]["description"].as_str() {
@@ -114,7 +128,17 @@ pub(crate) async fn page(
         dl.facts {
             dt { "Digest" } dd { code.hash { (plugin.digest) } }
             dt { "Digest pin" } dd { (pin) }
-            dt { "Signature" } dd { "Not checked: this Warden does not verify plugin signatures yet." }
+            dt { "Signature" } dd { (signature) }
+            @if !plugin.withheld.is_empty() {
+                dt { "Withheld tools" } dd {
+                    span.bad { "Changed since the grant accepted them: " }
+                    @for (i, w) in plugin.withheld.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        code { (w.tool.name) }
+                    }
+                    " (warden grant accept-tools " (plugin.name) ")"
+                }
+            }
             dt { "Source" } dd { (served.meta.source) }
             @if let Some(version) = doc["manifest"]["version"].as_str() {
                 dt { "Version" } dd { (version) }

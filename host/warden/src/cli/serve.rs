@@ -223,6 +223,7 @@ pub(crate) async fn up(home: &Home, args: ServeArgs) -> CliResult {
     );
     println!("\nList the tools:  curl -s -H 'Authorization: Bearer {shown}' {url}/v1/tools");
     println!("The API:         {url}/v1/openapi.json");
+    println!("The console:     {url}/console (sign in with the token)");
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "warden".into());

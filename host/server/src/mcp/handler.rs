@@ -352,11 +352,12 @@ impl ServerHandler for Handler {
             return Ok(CallToolResponse::Task(CreateTaskResult::new(task)));
         }
         // The caller's trace (`_meta.traceparent`, SEP-414) continues into the call's.
-        let span = warden_telemetry::mcp_span("tools/call", &format!("{plugin_name}/{tool}"));
+        let label = format!("{plugin_name}/{tool}");
+        let span = warden_telemetry::mcp_span("tools/call", &label);
         if let Some(parent) = context.meta.get_traceparent() {
             warden_telemetry::join_remote(&span, parent, context.meta.get_tracestate());
         }
-        let progress = Progress::new(&context, format!("{plugin_name}/{tool}"));
+        let progress = Progress::new(&context, label);
         progress.started().await;
         // `notifications/cancelled` for this request, or the client gone (the session
         // closed, stdin at its end), cancels `context.ct`: the call's instance is

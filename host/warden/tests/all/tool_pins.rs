@@ -161,3 +161,37 @@ fn a_changed_tool_is_withheld_until_an_operator_accepts_it() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(text(&unknown.stderr).contains("has no tool \"nope\""));
 }
+
+#[test]
+fn a_malformed_pin_and_accepting_without_a_grant_are_refused_with_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = home.path();
+    add(home, dir.path(), &manifest());
+
+    // No grant: nothing is withheld, and accept-tools says how to set one.
+    let refused = warden(home, &["grant", "accept-tools", "text"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("has no grant") && stderr.contains("warden grant set text"),
+        "{stderr}"
+    );
+
+    // A pin that is not a digest is refused by name, and nothing is set.
+    let grant = dir.path().join("grant.toml");
+    std::fs::write(
+        &grant,
+        "plugin = \"text\"\n[tool_definitions]\nword-count = \"md5:abc\"\n",
+    )
+    .unwrap();
+    let refused = warden(home, &["grant", "set", "text", grant.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = text(&refused.stderr);
+    assert!(
+        stderr.contains("[tool_definitions] \"word-count\""),
+        "{stderr}"
+    );
+    let shown = ok(&warden(home, &["grant", "show", "text"]));
+    assert!(shown.contains("has no grant"), "{shown}");
+}

@@ -8,7 +8,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use warden::config::home::{Config, hash_token};
-use warden::home::{Home, InstalledMeta};
+use warden::home::Home;
 use warden::serve::{ServeOptions, Server};
 use warden_tests::guests;
 
@@ -34,17 +34,7 @@ impl Held {
     async fn start_with(grant: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path());
-        let wasm = std::fs::read(guests::TYPES).unwrap();
-        let meta = InstalledMeta {
-            name: "types".into(),
-            digest: warden::plugin::digest(&wasm),
-            added_at: 0,
-            source: guests::TYPES.into(),
-            manifest: None,
-            wit_docs: None,
-            provenance: None,
-        };
-        home.install(&meta, &wasm).unwrap();
+        super::install(&home, "types", guests::TYPES);
         if let Some(grant) = grant {
             home.set_grant(
                 "types",

@@ -1,0 +1,27 @@
+//! PostgreSQL, the shared store of a cluster of Warden nodes (`[storage] url` in
+//! `warden.toml`, or `WARDEN_DATABASE_URL`). Without it every store stays the home's
+//! SQLite file.
+//!
+//! - [`url`]: the database's address, shown with its password hidden;
+//! - [`pool`]: connections on threads of their own, usable from any thread or task;
+//! - [`migrate`]: the versioned schema, applied on start and by `warden db migrate`;
+//! - `testing` (feature): a throwaway server on loopback for tests.
+//!
+//! The concerns' own code (audit, memory, budgets) holds the SQL that reads and writes
+//! their tables; the tables are made here, by [`migrate`], in one numbered sequence.
+
+mod error;
+pub mod migrate;
+pub mod pool;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod url;
+
+pub use error::PgError;
+pub use pool::{Pool, PoolStats};
+pub use url::DatabaseUrl;
+
+/// The error a statement returns.
+pub use postgres::Error as SqlError;
+/// The client type the stores use.
+pub use postgres::{Client, GenericClient, Row, Transaction};

@@ -27,6 +27,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod durability;
 mod error;
+pub mod postgres;
 pub mod record;
 pub mod sqlite;
 pub mod store;

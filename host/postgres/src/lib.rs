@@ -23,5 +23,19 @@ pub use url::DatabaseUrl;
 
 /// The error a statement returns.
 pub use postgres::Error as SqlError;
+/// Runs `f` where the blocking client may run: here, unless this thread drives tasks
+/// of a tokio runtime (the client blocks on a runtime of its own, which tokio forbids
+/// there), then on a scoped thread of its own. For what a store does from code that
+/// may be called either way (setting up, dropping a connection).
+pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|scope| match scope.spawn(f).join() {
+        Ok(r) => r,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
 /// The client type the stores use.
 pub use postgres::{Client, GenericClient, Row, Transaction};

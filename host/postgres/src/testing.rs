@@ -159,10 +159,13 @@ impl TestCluster {
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
         let admin = self.url_of("postgres");
-        let mut client = admin.connect().expect("connecting to the test cluster");
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("creating a test database");
+        // A test may call this from a task.
+        crate::off_runtime(|| {
+            let mut client = admin.connect().expect("connecting to the test cluster");
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .expect("creating a test database");
+        });
         self.url_of(&name)
     }
 

@@ -58,14 +58,15 @@ impl DatabaseUrl {
         &self.redacted
     }
 
-    /// A connection outside the pool (the audit writer keeps one of its own).
+    /// A connection outside the pool (the audit writer keeps one of its own). It may
+    /// be made from a task ([`crate::off_runtime`]); use it, and drop it, outside of
+    /// one, or through [`crate::off_runtime`].
     pub fn connect(&self) -> Result<postgres::Client, PgError> {
-        self.config()
-            .connect(postgres::NoTls)
-            .map_err(|source| PgError::Connect {
-                url: self.redacted.clone(),
-                source,
-            })
+        let config = self.config();
+        crate::off_runtime(|| config.connect(postgres::NoTls)).map_err(|source| PgError::Connect {
+            url: self.redacted.clone(),
+            source,
+        })
     }
 }
 

@@ -34,6 +34,14 @@ pub const REGISTRY_PASSWORD: &str = "WARDEN_REGISTRY_PASSWORD";
 /// `~/.docker`. Docker's own variable, read as Docker reads it.
 pub const DOCKER_CONFIG: &str = "DOCKER_CONFIG";
 
+/// The cluster's database (`postgres://…`); overrides `[storage] url` of `warden.toml`.
+pub const DATABASE_URL: &str = "WARDEN_DATABASE_URL";
+
+/// [`DATABASE_URL`]'s value, when set and not empty.
+pub fn database_url() -> Option<String> {
+    std::env::var(DATABASE_URL).ok().filter(|v| !v.is_empty())
+}
+
 /// The user at this machine's command line, for the principal `local:<user>`.
 pub const USER: &str = "USER";
 

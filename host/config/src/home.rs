@@ -92,6 +92,12 @@ pub struct Config {
     /// Which keys may sign plugins from where (see [`crate::trust`]).
     #[serde(default, skip_serializing_if = "crate::trust::TrustConfig::is_empty")]
     pub trust: crate::trust::TrustConfig,
+    /// The cluster's database, if any (see [`crate::storage`]).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::storage::StorageConfig::is_default"
+    )]
+    pub storage: crate::storage::StorageConfig,
 }
 
 /// `[server]`: where to listen and how much one request may take.

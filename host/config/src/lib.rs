@@ -27,6 +27,7 @@ pub mod manifest;
 pub mod memory;
 pub mod names;
 pub mod runs;
+pub mod storage;
 pub mod trust;
 pub mod wassette;
 

@@ -15,12 +15,14 @@
 pub mod embed;
 mod error;
 pub mod hybrid;
+mod postgres;
 mod sqlite;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use self::embed::Embedder;
 pub use self::error::{BoxError, EmbedError, StoreError};
+pub use self::postgres::PgMemory;
 pub use self::sqlite::SqliteMemory;
 use warden_config::grant::{Access, MemoryGrant};
 pub use warden_config::memory::MemoryConfig;

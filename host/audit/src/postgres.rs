@@ -116,11 +116,11 @@ fn other(err: PgError) -> AuditError {
     AuditError::Other(Box::new(err))
 }
 
-fn sql(url: &DatabaseUrl, action: &str, source: SqlError) -> AuditError {
+fn sql(url: &DatabaseUrl, action: &str, error: SqlError) -> AuditError {
     other(PgError::Sql {
         url: url.redacted().to_string(),
         action: format!("{action} in the audit log"),
-        source,
+        error,
     })
 }
 

@@ -32,8 +32,8 @@ impl PgMemory {
         f: impl FnMut(&mut postgres::Client) -> Result<R, SqlError> + Send + 'static,
     ) -> Result<R, StoreError> {
         self.pool.run(action, f).map_err(|err| match &err {
-            PgError::Sql { source, .. }
-                if source.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) =>
+            PgError::Sql { error, .. }
+                if error.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) =>
             {
                 StoreError::TooLong { action }
             }

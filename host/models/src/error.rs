@@ -135,6 +135,9 @@ pub enum LedgerError {
     /// A read or transaction failed (as SQLite says it).
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// A read or transaction on the cluster's database failed (as it says it).
+    #[error(transparent)]
+    Postgres(#[from] warden_postgres::PgError),
 }
 
 impl fmt::Display for SetupError {
@@ -159,6 +162,7 @@ impl fmt::Display for LedgerError {
                 path.display()
             ),
             Self::Sqlite(err) => write!(f, "{err}"),
+            Self::Postgres(err) => write!(f, "{err}"),
         }?;
         causes(self, f)
     }

@@ -15,25 +15,23 @@ pub enum PgError {
     },
     /// The server could not be reached or refused the login.
     #[error(
-        "cannot connect to the database at {url}: {source}; check that the server runs, and the user, password and database in [storage] url (or WARDEN_DATABASE_URL)"
+        "cannot connect to the database at {url}: {error}; check that the server runs, and the user, password and database in [storage] url (or WARDEN_DATABASE_URL)"
     )]
     Connect {
         /// The URL, its password hidden.
         url: String,
-        /// What the client said.
-        #[source]
-        source: postgres::Error,
+        /// What the client said (in the message, not a separate cause).
+        error: postgres::Error,
     },
     /// A statement failed.
-    #[error("database {url}: {action}: {source}")]
+    #[error("database {url}: {action}: {error}")]
     Sql {
         /// The URL, its password hidden.
         url: String,
         /// What was being done.
         action: String,
-        /// What the server said.
-        #[source]
-        source: postgres::Error,
+        /// What the server said (in the message, not a separate cause).
+        error: postgres::Error,
     },
     /// The database holds a schema newer than this binary knows.
     #[error(
@@ -76,7 +74,7 @@ impl PgError {
     pub fn is_connection(&self) -> bool {
         match self {
             Self::Connect { .. } => true,
-            Self::Sql { source, .. } => source.is_closed() || source.as_db_error().is_none(),
+            Self::Sql { error, .. } => error.is_closed() || error.as_db_error().is_none(),
             _ => false,
         }
     }

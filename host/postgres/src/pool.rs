@@ -133,10 +133,10 @@ impl Pool {
                     }
                     counters.busy.fetch_sub(1, Ordering::Relaxed);
                     counters.statements.fetch_add(1, Ordering::Relaxed);
-                    result.map_err(|source| PgError::Sql {
+                    result.map_err(|error| PgError::Sql {
                         url: url.redacted().to_string(),
                         action,
-                        source,
+                        error,
                     })
                 }
                 Err(err) => Err(err),

@@ -63,9 +63,9 @@ impl DatabaseUrl {
     /// one, or through [`crate::off_runtime`].
     pub fn connect(&self) -> Result<postgres::Client, PgError> {
         let config = self.config();
-        crate::off_runtime(|| config.connect(postgres::NoTls)).map_err(|source| PgError::Connect {
+        crate::off_runtime(|| config.connect(postgres::NoTls)).map_err(|error| PgError::Connect {
             url: self.redacted.clone(),
-            source,
+            error,
         })
     }
 }

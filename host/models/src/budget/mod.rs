@@ -26,6 +26,8 @@ use super::config::Budget;
 use super::error::LedgerError;
 
 use super::router::{RouteError, Router};
+
+mod postgres;
 use super::types::{ChatRequest, Usage};
 
 /// Whose budget an account is.
@@ -113,11 +115,21 @@ pub struct Ledger {
 }
 
 struct Db {
-    conn: Mutex<Connection>,
-    /// The file, `None` in memory.
-    path: Option<PathBuf>,
+    /// Where the ledger is kept.
+    backend: Backend,
     /// Milliseconds an unsettled reservation counts.
     expiry_ms: AtomicI64,
+}
+
+/// A SQLite file (or memory), or the cluster's database.
+enum Backend {
+    Sqlite {
+        conn: Mutex<Connection>,
+        /// The file, `None` in memory.
+        path: Option<PathBuf>,
+    },
+    /// `budget_accounts` and `budget_holds` in PostgreSQL ([`postgres`]).
+    Postgres(warden_postgres::Pool),
 }
 
 type Key = (Scope, String, u64);
@@ -245,13 +257,25 @@ impl Ledger {
 
     fn with_conn(conn: Connection, path: Option<PathBuf>) -> Self {
         conn.set_prepared_statement_cache_capacity(16);
+        Self::with_backend(Backend::Sqlite {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    fn with_backend(backend: Backend) -> Self {
         Self {
             db: Arc::new(Db {
-                conn: Mutex::new(conn),
-                path,
+                backend,
                 expiry_ms: AtomicI64::new(int(Self::DEFAULT_EXPIRY.as_millis() as u64)),
             }),
         }
+    }
+
+    /// The cluster's ledger, in the PostgreSQL database of `pool` (migrated): every
+    /// node that uses it spends from the same accounts, so a budget is the cluster's.
+    pub fn postgres(pool: warden_postgres::Pool) -> Self {
+        Self::with_backend(Backend::Postgres(pool))
     }
 
     /// This ledger, where an unsettled reservation counts for `expiry` (10 minutes
@@ -262,9 +286,12 @@ impl Ledger {
         self
     }
 
-    /// The file, `None` for a ledger in memory.
+    /// The file, `None` for a ledger in memory or in the cluster's database.
     pub fn path(&self) -> Option<&Path> {
-        self.db.path.as_deref()
+        match &self.db.backend {
+            Backend::Sqlite { path, .. } => path.as_deref(),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// Holds `estimate` on `day` in the account of every `(scope, name, budget)`
@@ -340,9 +367,14 @@ impl Ledger {
     /// Tokens and cost used on `day` in the account of `scope` `name`, reservations
     /// not expired included (0 for one without a budget).
     pub fn used(&self, scope: Scope, name: &str, day: u64) -> (u64, f64) {
-        let conn = self.db.conn();
         let cutoff = now_ms().saturating_sub(self.db.expiry());
-        Db::account(&conn, scope, name, day, cutoff).unwrap_or_else(|err| {
+        let used = match &self.db.backend {
+            Backend::Sqlite { .. } => {
+                Db::account(&self.db.conn(), scope, name, day, cutoff).map_err(LedgerError::from)
+            }
+            Backend::Postgres(pool) => postgres::used(pool, scope, name, day, cutoff),
+        };
+        used.unwrap_or_else(|err| {
             tracing::error!("budget ledger {}: {err:#}", self.db.name());
             (0, 0.0)
         })
@@ -362,14 +394,22 @@ impl Db {
         self.expiry_ms.load(Ordering::Relaxed)
     }
 
+    /// The SQLite connection (a ledger in PostgreSQL has none: only SQLite paths
+    /// call this).
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        match &self.backend {
+            Backend::Sqlite { conn, .. } => conn.lock().unwrap_or_else(|e| e.into_inner()),
+            Backend::Postgres(_) => unreachable!("a SQLite statement on the PostgreSQL ledger"),
+        }
     }
 
     fn name(&self) -> String {
-        self.path
-            .as_ref()
-            .map_or_else(|| "(in memory)".into(), |p| p.display().to_string())
+        match &self.backend {
+            Backend::Sqlite { path, .. } => path
+                .as_ref()
+                .map_or_else(|| "(in memory)".into(), |p| p.display().to_string()),
+            Backend::Postgres(pool) => pool.url().redacted().to_string(),
+        }
     }
 
     /// Settled usage plus holds made after `cutoff` (ms).
@@ -400,9 +440,12 @@ impl Db {
         estimate: Estimate,
         id: i64,
     ) -> Result<Result<(), BudgetExceeded>, LedgerError> {
+        let cutoff = now_ms.saturating_sub(self.expiry());
+        if let Backend::Postgres(pool) = &self.backend {
+            return postgres::reserve(pool, now_ms, cutoff, day, limited, estimate, id);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let cutoff = now_ms.saturating_sub(self.expiry());
         for (scope, name, budget) in limited {
             let (tokens, cost) = Self::account(&tx, *scope, name, day, cutoff)?;
             if let Some(exceeded) = check(*scope, name, budget, tokens, cost, estimate) {
@@ -433,6 +476,9 @@ impl Db {
     /// Charges `tokens` and `cost` to every account of `keys` and removes reservation
     /// `id`'s holds, in one transaction.
     fn settle(&self, keys: &[Key], id: i64, tokens: u64, cost: f64) -> Result<(), LedgerError> {
+        if let Backend::Postgres(pool) = &self.backend {
+            return postgres::settle(pool, keys, id, tokens, cost);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         {

@@ -42,9 +42,38 @@ const TOKENS_1000: Budget = Budget {
 #[test]
 fn two_ledgers_on_one_file_see_each_others_spending() {
     let dir = tempfile::tempdir().unwrap();
-    let a = Ledger::open_home(dir.path()).unwrap();
-    let b = Ledger::open_home(dir.path()).unwrap();
-    assert_eq!(a.path(), Some(dir.path().join(Ledger::FILE).as_path()));
+    let ledger = || Ledger::open_home(dir.path()).unwrap();
+    assert_eq!(
+        ledger().path(),
+        Some(dir.path().join(Ledger::FILE).as_path())
+    );
+    two_ledgers_see_each_others_spending(ledger);
+}
+
+#[test]
+fn concurrent_reservations_from_two_ledgers_cannot_both_pass_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    reservations_cannot_both_pass_a_limit(|| Ledger::open_home(dir.path()).unwrap());
+}
+
+/// Two nodes of a cluster: one ledger each, on one database.
+#[test]
+fn two_nodes_on_one_database_share_their_budgets() {
+    use warden_postgres::testing::TestCluster;
+    let Some(cluster) = TestCluster::start() else {
+        return;
+    };
+    let url = cluster.database();
+    let pool = || warden_postgres::Pool::connect(&url, 2).unwrap();
+    warden_postgres::migrate::migrate(&pool()).unwrap();
+    let ledger = || Ledger::postgres(pool());
+    assert_eq!(ledger().path(), None);
+    two_ledgers_see_each_others_spending(ledger);
+    reservations_cannot_both_pass_a_limit(ledger);
+}
+
+fn two_ledgers_see_each_others_spending(ledger: impl Fn() -> Ledger) {
+    let (a, b) = (ledger(), ledger());
     let p = [(Scope::Plugin, "p", &TOKENS_1000)];
     // What `a` holds, `b` counts; what `a` settles, `b` (and a later ledger) sees.
     let held = a.reserve(1, &p, tokens(600)).unwrap();
@@ -53,7 +82,7 @@ fn two_ledgers_on_one_file_see_each_others_spending() {
     a.settle(held, 700, 0.25);
     assert_eq!(b.used(Scope::Plugin, "p", 1), (700, 0.25));
     drop((a, b));
-    let c = Ledger::open_home(dir.path()).unwrap();
+    let c = ledger();
     assert_eq!(c.used(Scope::Plugin, "p", 1), (700, 0.25));
     let err = c.reserve(1, &p, tokens(301)).unwrap_err();
     assert!(
@@ -69,13 +98,8 @@ fn two_ledgers_on_one_file_see_each_others_spending() {
     );
 }
 
-#[test]
-fn concurrent_reservations_from_two_ledgers_cannot_both_pass_a_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let ledgers = [
-        Ledger::open_home(dir.path()).unwrap(),
-        Ledger::open_home(dir.path()).unwrap(),
-    ];
+fn reservations_cannot_both_pass_a_limit(ledger: impl Fn() -> Ledger) {
+    let ledgers = [ledger(), ledger()];
     let p = [(Scope::Principal, "token:ci", &TOKENS_1000)];
     for round in 0..50u64 {
         let barrier = std::sync::Barrier::new(2);

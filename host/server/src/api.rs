@@ -78,6 +78,8 @@ pub struct AppState {
     pub console: super::console::Console,
     /// `[trust]`: who may sign plugins added by reference; replaced with the config.
     pub trust: RwLock<Arc<warden_oci::TrustPolicy>>,
+    /// The node's stores: the cluster's database, if any ([`super::storage`]).
+    pub storage: super::storage::Storage,
 }
 
 impl AppState {
@@ -294,9 +296,38 @@ async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next)
     response
 }
 
+/// `ok`, or 503 `unavailable` when the cluster's database does not answer (a load
+/// balancer then sends requests to other nodes).
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    axum::Json(json!({ "status": "ok", "plugins": state.registry.snapshot().len() }))
-        .into_response()
+    let plugins = state.registry.snapshot().len();
+    let Some(pool) = state.storage.pool().cloned() else {
+        return axum::Json(json!({ "status": "ok", "plugins": plugins })).into_response();
+    };
+    let url = pool.url().redacted().to_string();
+    let ping = tokio::time::timeout(
+        Duration::from_secs(2),
+        tokio::task::spawn_blocking(move || pool.ping()),
+    )
+    .await;
+    let database = match ping {
+        Ok(Ok(Ok(()))) => json!({ "status": "ok", "url": url }),
+        Ok(Ok(Err(err))) => {
+            json!({ "status": "unreachable", "url": url, "error": err.to_string() })
+        }
+        _ => json!({ "status": "unreachable", "url": url, "error": "no answer within 2 s" }),
+    };
+    let ok = database["status"] == "ok";
+    let body = json!({
+        "status": if ok { "ok" } else { "unavailable" },
+        "plugins": plugins,
+        "database": database,
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn openapi() -> Response {
@@ -308,7 +339,10 @@ pub(crate) async fn metrics(
     Extension(caller): Extension<Arc<Caller>>,
 ) -> Result<Response, ApiError> {
     state.require(&caller, Action::ReadMetrics, None).await?;
-    let text = state.metrics.render(state.registry.snapshot().len());
+    let mut text = state.metrics.render(state.registry.snapshot().len());
+    if let Some(pool) = state.storage.pool() {
+        super::metrics::render_pool(&mut text, &pool.stats());
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -33,6 +33,7 @@ pub mod plugins;
 pub mod refusals;
 pub mod registry;
 pub mod runs;
+pub mod storage;
 pub mod watch;
 
 use std::net::SocketAddr;
@@ -43,7 +44,6 @@ use self::api::AppState;
 use self::auth::Access;
 use self::error::ServeError;
 use self::registry::Registry;
-use warden_audit::Audit;
 use warden_config::home as config;
 use warden_config::home::Config;
 use warden_runtime::Runtime;
@@ -94,27 +94,27 @@ impl Server {
             .config
             .audit_options(warden_audit::Durability::Full)
             .map_err(|err| ServeError::Config(err.into()))?;
-        let audit =
-            Audit::open(options.home.root(), audit_options).map_err(|err| ServeError::Audit {
-                home: options.home.root().to_path_buf(),
+        let storage =
+            storage::Storage::open(&options.config.storage).map_err(ServeError::Storage)?;
+        let audit = storage
+            .audit(options.home.root(), audit_options)
+            .map_err(|err| ServeError::Audit {
+                location: storage.audit_location(options.home.root()),
                 source: err.into(),
             })?;
         runtime.set_audit(audit)?;
-        let memory = options.home.root().join("memory.db");
-        let memory = match warden_memory::SqliteMemory::open(&memory) {
-            Ok(store) => store,
-            Err(err) => {
-                return Err(ServeError::Memory {
-                    path: memory,
-                    source: err.into(),
-                });
-            }
-        };
-        runtime.set_memory(Arc::new(memory))?;
+        let memory = storage
+            .memory(options.home.root())
+            .map_err(|err| ServeError::Memory {
+                path: options.home.root().join(storage::MEMORY_FILE),
+                source: err.into(),
+            })?;
+        runtime.set_memory(memory)?;
         if let Some(router) = warden_models::Router::from_config(&options.config.models)
             .map_err(|err| ServeError::Models(err.into()))?
         {
-            let ledger = warden_models::Ledger::open_home(options.home.root())
+            let ledger = storage
+                .ledger(options.home.root())
                 .map_err(|err| ServeError::Models(err.into()))?;
             runtime.set_router(Arc::new(router.with_ledger(ledger)))?;
         }
@@ -155,6 +155,7 @@ impl Server {
             refusals: Default::default(),
             console: Default::default(),
             trust: RwLock::new(Arc::new(trust)),
+            storage,
         });
         runs::Runs::resume_in_background(Arc::downgrade(&runs));
         console::sample_in_background(Arc::downgrade(&state));

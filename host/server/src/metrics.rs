@@ -9,6 +9,8 @@
 //! | `warden_instances_live` | | calls running now (one instance each) |
 //! | `warden_plugins_loaded` | | plugins served |
 //! | `warden_http_requests_total` | method, route, status | requests answered |
+//! | `warden_db_pool_connections` | state (`size`/`connected`/`busy`) | the cluster database's pool (with `[storage] url`) |
+//! | `warden_db_pool_waiting`, `warden_db_statements_total`, `warden_db_errors_total`, `warden_db_connects_total` | | its queue and counts |
 //!
 //! Labels come from served plugins and routes only: an unknown tool is counted as `tool="-"`,
 //! so callers cannot grow the label sets.
@@ -212,4 +214,41 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
+}
+
+/// Adds the cluster database's pool figures to rendered metrics (before `# EOF`):
+/// `warden_db_pool_connections` (size, connected, busy), `warden_db_pool_waiting`,
+/// `warden_db_statements_total`, `warden_db_errors_total`, `warden_db_connects_total`.
+pub fn render_pool(text: &mut String, stats: &warden_postgres::PoolStats) {
+    use std::fmt::Write as _;
+    let eof = text.rfind("# EOF").unwrap_or(text.len());
+    text.truncate(eof);
+    let _ = write!(
+        text,
+        "# HELP warden_db_pool_connections Connections to the cluster's database, by state.\n\
+         # TYPE warden_db_pool_connections gauge\n\
+         warden_db_pool_connections{{state=\"size\"}} {}\n\
+         warden_db_pool_connections{{state=\"connected\"}} {}\n\
+         warden_db_pool_connections{{state=\"busy\"}} {}\n\
+         # HELP warden_db_pool_waiting Callers waiting for a connection.\n\
+         # TYPE warden_db_pool_waiting gauge\n\
+         warden_db_pool_waiting {}\n\
+         # HELP warden_db_statements Statements run on the pool.\n\
+         # TYPE warden_db_statements counter\n\
+         warden_db_statements_total {}\n\
+         # HELP warden_db_errors Statements or connections that failed.\n\
+         # TYPE warden_db_errors counter\n\
+         warden_db_errors_total {}\n\
+         # HELP warden_db_connects Connections made (more than the size: some were remade).\n\
+         # TYPE warden_db_connects counter\n\
+         warden_db_connects_total {}\n\
+         # EOF\n",
+        stats.size,
+        stats.connected,
+        stats.busy,
+        stats.waiting,
+        stats.statements,
+        stats.errors,
+        stats.connects
+    );
 }

@@ -17,11 +17,15 @@ pub enum ServeError {
     /// The config is not valid (its `[audit]` settings).
     #[error(transparent)]
     Config(BoxError),
-    /// The home's audit log could not be opened.
-    #[error("opening the audit log of {}", home.display())]
+    /// The cluster's database could not be reached, or its schema is another
+    /// version's.
+    #[error(transparent)]
+    Storage(warden_postgres::PgError),
+    /// The audit log could not be opened.
+    #[error("opening the audit log at {location}")]
     Audit {
-        /// The home.
-        home: PathBuf,
+        /// The log's file, or the database's URL (password hidden).
+        location: String,
         /// The audit log's error.
         #[source]
         source: BoxError,

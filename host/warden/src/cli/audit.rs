@@ -130,7 +130,7 @@ pub(crate) fn open_log(home: &Home) -> CliResult<Audit> {
 pub(crate) fn open_log_for(home: &Home, default: Durability) -> CliResult<Audit> {
     let config = super::settings::load(home)?;
     let options = config.audit_options(default).map_err(Failure::usage)?;
-    Ok(Audit::open(home.root(), options)?)
+    Ok(super::settings::storage(home)?.audit(home.root(), options)?)
 }
 
 fn write(audit: &Audit, event: Event) -> CliResult<Record> {
@@ -191,6 +191,10 @@ fn principal() -> String {
 
 /// Opens an existing log for reading.
 fn open_existing(home: &Home) -> CliResult<Audit> {
+    let storage = super::settings::storage(home)?;
+    if storage.pool().is_some() {
+        return Ok(storage.audit(home.root(), AuditOptions::default())?);
+    }
     let path = home.root().join(audit::sqlite::FILE_NAME);
     if !path.is_file() {
         return Err(Failure::usage(anyhow::anyhow!(

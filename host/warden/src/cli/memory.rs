@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde_json::json;
 use warden::audit::{Event, Outcome};
 use warden::home::Home;
-use warden::memory::{Document, Entry, SqliteMemory, Store as _};
+use warden::memory::{Document, Entry};
 
 use super::{CliResult, Failure};
 
@@ -78,10 +78,10 @@ fn embedder(home: &Home) -> CliResult<Option<warden::memory::Embedder>> {
     warden_memory::Embedder::from_config(&config.memory, &config.models).map_err(Failure::usage)
 }
 
-pub(crate) fn open_store(home: &Home) -> CliResult<SqliteMemory> {
+pub(crate) fn open_store(home: &Home) -> CliResult<std::sync::Arc<dyn warden::memory::Store>> {
     std::fs::create_dir_all(home.root())
         .with_context(|| format!("creating {}", home.root().display()))?;
-    Ok(SqliteMemory::open(&home.root().join("memory.db"))?)
+    Ok(super::settings::storage(home)?.memory(home.root())?)
 }
 
 pub(crate) async fn run(home: &Home, cmd: MemoryCommand) -> CliResult {
@@ -164,8 +164,13 @@ pub(crate) async fn run(home: &Home, cmd: MemoryCommand) -> CliResult {
                     metadata,
                 };
                 let embedder = embedder(home)?;
-                warden::memory::hybrid::put_document(&store, embedder.as_ref(), &namespace, &doc)
-                    .await?;
+                warden::memory::hybrid::put_document(
+                    store.as_ref(),
+                    embedder.as_ref(),
+                    &namespace,
+                    &doc,
+                )
+                .await?;
             } else {
                 store.set(
                     &namespace,
@@ -197,7 +202,7 @@ pub(crate) async fn run(home: &Home, cmd: MemoryCommand) -> CliResult {
             let embedder = embedder(home)?;
             let limit = limit.clamp(1, 100);
             let hits = warden::memory::hybrid::search(
-                &store,
+                store.as_ref(),
                 embedder.as_ref(),
                 &namespace,
                 &query,

@@ -7,6 +7,7 @@
 mod approvals;
 mod audit;
 mod call;
+mod db;
 mod demo;
 mod grant;
 mod mcp;
@@ -83,6 +84,9 @@ enum Command {
     /// Check the access policy (Cedar) and print its schema.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Migrate and check the cluster's database (`[storage] url`).
+    #[command(subcommand)]
+    Db(db::DbCommand),
 }
 
 /// An error with the exit code it should end the process with.
@@ -158,6 +162,7 @@ pub(crate) fn main() -> ExitCode {
             Command::Up(args) => serve::up(&home, args).await,
             Command::Token(cmd) => serve::token(&home, cmd),
             Command::Policy(cmd) => policy::run(&home, cmd),
+            Command::Db(cmd) => db::run(&home, cmd),
         }
     });
     match result {
@@ -184,12 +189,12 @@ pub(crate) fn open_for(
 ) -> CliResult<(warden::Runtime, warden::cache::CompileCache)> {
     let runtime = warden::Runtime::new()?;
     runtime.set_audit(audit::open_log_for(home, durability)?)?;
-    runtime.set_memory(std::sync::Arc::new(memory::open_store(home)?))?;
+    runtime.set_memory(memory::open_store(home)?)?;
     let config = settings::load(home)?;
     if let Some(router) =
         warden_models::Router::from_config(&config.models).map_err(Failure::usage)?
     {
-        let ledger = warden::models::Ledger::open_home(home.root())?;
+        let ledger = settings::storage(home)?.ledger(home.root())?;
         runtime.set_router(std::sync::Arc::new(router.with_ledger(ledger)))?;
     }
     if let Some(embedder) = warden_memory::Embedder::from_config(&config.memory, &config.models)
@@ -238,6 +243,7 @@ impl Command {
                 | Command::Wit(_)
                 | Command::Token(_)
                 | Command::Policy(_)
+                | Command::Db(_)
         )
     }
 }

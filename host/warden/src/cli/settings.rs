@@ -39,3 +39,16 @@ pub(crate) fn dir(home: &Home) -> PathBuf {
         .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), PathBuf::from)
 }
+
+static STORAGE: OnceLock<warden_server::storage::Storage> = OnceLock::new();
+
+/// The stores of the config's `[storage]` (the cluster's database, connected and
+/// migrated, or the home's files), opened once per process.
+pub(crate) fn storage(home: &Home) -> CliResult<warden_server::storage::Storage> {
+    if let Some(storage) = STORAGE.get() {
+        return Ok(storage.clone());
+    }
+    let config = load(home)?;
+    let storage = warden_server::storage::Storage::open(&config.storage).map_err(Failure::usage)?;
+    Ok(STORAGE.get_or_init(|| storage).clone())
+}

@@ -8,6 +8,7 @@ mod authoring;
 mod cache;
 mod cli;
 mod cli_snapshots;
+mod cluster;
 mod console;
 mod docs;
 mod foreign;

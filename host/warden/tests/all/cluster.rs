@@ -1,0 +1,305 @@
+//! Two `warden serve` nodes (`warden up`, each its own home and process) on one
+//! PostgreSQL database: what one node writes, the other serves. Skipped, with a
+//! message, where PostgreSQL is not installed, unless WARDEN_REQUIRE_POSTGRES=1.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+use warden_postgres::testing::TestCluster;
+
+/// The audit signing key every node of the cluster holds.
+const KEY: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
+
+/// A home configured for the cluster's database, holding the cluster's audit key.
+fn node_home(config: &str) -> tempfile::TempDir {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("warden.toml"), config).unwrap();
+    let mut key = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(home.path().join("audit.key"))
+        .unwrap();
+    std::io::Write::write_all(&mut key, KEY.as_bytes()).unwrap();
+    home
+}
+
+/// A node: `warden up` on a free port; its process, URL and what it printed.
+fn up(home: &Path) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(home)
+        .args(["up", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Ctrl-C") {
+            break;
+        }
+    }
+    let word = |prefix: &str| {
+        let at = printed
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no {prefix} in\n{printed}"));
+        printed[at..]
+            .split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let url = word("http://127.0.0.1:");
+    (child, url, printed)
+}
+
+async fn call(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    tool: &str,
+    args: Value,
+) -> (u16, Value) {
+    let resp = http
+        .post(format!("{url}/v1/tools/{tool}"))
+        .bearer_auth(token)
+        .json(&args)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_audit_chain_and_memory() {
+    let Some(cluster) = TestCluster::start() else {
+        return;
+    };
+    let db = cluster.database();
+    let config = format!("[storage]\nurl = \"{}\"\n", db.secret());
+    let home_a = node_home(&config);
+    let (mut a, url_a, printed) = up(home_a.path());
+    let token = {
+        let at = printed
+            .find("wdn_")
+            .unwrap_or_else(|| panic!("no token in\n{printed}"));
+        printed[at..]
+            .split(|c: char| c.is_whitespace() || c == '\'')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    // Node B: the same config (with A's token) and key, its own home and process.
+    let home_b = node_home(&std::fs::read_to_string(home_a.path().join("warden.toml")).unwrap());
+    let (mut b, url_b, _) = up(home_b.path());
+    let http = reqwest::Client::new();
+
+    // Calls answered by both.
+    for url in [&url_a, &url_b] {
+        let (status, body) = call(
+            &http,
+            url,
+            &token,
+            "text/word-count",
+            json!({"text": "one two three"}),
+        )
+        .await;
+        assert_eq!(status, 200, "{url}: {body}");
+    }
+    // A note written through A is found by a search on B.
+    let (status, body) = call(
+        &http,
+        &url_a,
+        &token,
+        "notes/remember",
+        json!({"text": "the cluster shares its memory through PostgreSQL", "tags": ["ops"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &http,
+        &url_b,
+        &token,
+        "notes/search",
+        json!({"query": "memory", "tag": "ops"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"][0]["id"], "n1", "{body}");
+    assert!(
+        body["result"][0]["snippet"]
+            .as_str()
+            .unwrap()
+            .contains("[memory]"),
+        "{body}"
+    );
+
+    // Each node says it reaches the database; B's metrics have the pool.
+    for url in [&url_a, &url_b] {
+        let health: Value = http
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(health["status"], "ok", "{health}");
+        assert_eq!(health["database"]["status"], "ok", "{health}");
+        assert!(
+            !health.to_string().contains(db.secret()),
+            "no password: {health}"
+        );
+    }
+    let metrics = http
+        .get(format!("{url_b}/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("warden_db_pool_connections{state=\"connected\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
+
+    a.kill().unwrap();
+    b.kill().unwrap();
+    let _ = (a.wait(), b.wait());
+
+    // One chain holds both nodes' calls, and verifies from either home.
+    for home in [&home_a, &home_b] {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["audit", "verify"])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{text}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(home_b.path())
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"tool.call\"") && l.contains("word-count"))
+        .count();
+    assert_eq!(calls, 2, "one call per node, in one log");
+    assert!(
+        !home_a.path().join("audit.db").exists(),
+        "no SQLite log beside the database"
+    );
+}
+
+/// A wrong password or an unreachable server: a clear error naming the URL (password
+/// hidden), a non-zero exit, and no server.
+#[test]
+fn a_database_that_refuses_stops_the_node_before_it_serves() {
+    let Some(cluster) = TestCluster::start() else {
+        return;
+    };
+    let wrong = format!(
+        "postgres://warden:not-the-password@127.0.0.1:{}/postgres",
+        cluster.port()
+    );
+    let closed = "postgres://warden:s3cret@127.0.0.1:1/warden".to_string();
+    for url in [wrong, closed] {
+        let home = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--home")
+            .arg(home.path())
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("WARDEN_DATABASE_URL", &url)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("cannot connect to the database at postgres://warden:***@127.0.0.1:"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("not-the-password") && !stderr.contains("s3cret"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("serving"), "{stderr}");
+    }
+}
+
+/// `warden db migrate` and `warden db status`; a database newer than the binary is
+/// refused by name.
+#[test]
+fn db_migrate_and_status() {
+    let Some(cluster) = TestCluster::start() else {
+        return;
+    };
+    let db = cluster.database();
+    let home = tempfile::tempdir().unwrap();
+    let warden = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+            .arg("--home")
+            .arg(home.path())
+            .args(args)
+            .env("WARDEN_DATABASE_URL", db.secret())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (code, text) = warden(&["db", "status"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("run `warden db migrate`"), "{text}");
+    let (code, text) = warden(&["db", "migrate"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("applied migration 1"), "{text}");
+    let (code, text) = warden(&["db", "migrate"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("up to date"), "{text}");
+    let (code, text) = warden(&["db", "status"]);
+    assert_eq!(code, Some(0), "{text}");
+    warden_postgres::off_runtime(|| {
+        let mut client = db.connect().unwrap();
+        client
+            .execute(
+                "INSERT INTO warden_schema (version, name) VALUES (99, 'later')",
+                &[],
+            )
+            .unwrap();
+    });
+    let (code, text) = warden(&["db", "status"]);
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("newer than this warden's"), "{text}");
+    let (code, text) = warden(&["audit", "verify"]);
+    assert_ne!(code, Some(0), "{text}");
+    assert!(text.contains("upgrade warden"), "{text}");
+}

@@ -15,7 +15,8 @@ pub enum PgError {
     },
     /// The server could not be reached or refused the login.
     #[error(
-        "cannot connect to the database at {url}: {error}; check that the server runs, and the user, password and database in [storage] url (or WARDEN_DATABASE_URL)"
+        "cannot connect to the database at {url}: {}; check that the server runs, and the user, password and database in [storage] url (or WARDEN_DATABASE_URL)",
+        describe(error)
     )]
     Connect {
         /// The URL, its password hidden.
@@ -24,7 +25,7 @@ pub enum PgError {
         error: postgres::Error,
     },
     /// A statement failed.
-    #[error("database {url}: {action}: {error}")]
+    #[error("database {url}: {action}: {}", describe(error))]
     Sql {
         /// The URL, its password hidden.
         url: String,
@@ -77,5 +78,26 @@ impl PgError {
             Self::Sql { error, .. } => error.is_closed() || error.as_db_error().is_none(),
             _ => false,
         }
+    }
+}
+
+/// What the client or server said: a server's message with its detail and hint (the
+/// client's own `Display` of a server error is only "db error").
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => {
+            let mut text = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                text.push_str(&format!(" ({detail})"));
+            }
+            if let Some(hint) = db.hint() {
+                text.push_str(&format!("; hint: {hint}"));
+            }
+            text
+        }
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
     }
 }

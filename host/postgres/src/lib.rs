@@ -37,5 +37,7 @@ pub fn off_runtime<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     })
 }
 
+/// What notifications are read with (`next`, `count`).
+pub use postgres::fallible_iterator::FallibleIterator;
 /// The client type the stores use.
 pub use postgres::{Client, GenericClient, Row, Transaction};

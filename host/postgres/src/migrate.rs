@@ -8,10 +8,16 @@ use postgres::Client;
 use crate::{DatabaseUrl, PgError, Pool};
 
 /// The migrations, oldest first; a migration's version is its place (from 1).
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "audit, budgets and memory",
-    include_str!("migrations/0001_audit_budgets_memory.sql"),
-)];
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "audit, budgets and memory",
+        include_str!("migrations/0001_audit_budgets_memory.sql"),
+    ),
+    (
+        "the cluster's plugins, grants and policy",
+        include_str!("migrations/0002_cluster_home.sql"),
+    ),
+];
 
 /// The advisory lock migrations take (any fixed number that no other lock uses).
 const LOCK: i64 = 0x5741_5244_454e_0001;

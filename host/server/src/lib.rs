@@ -23,6 +23,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod console;
 pub mod error;
 mod gateway;
@@ -81,6 +82,7 @@ pub struct Server {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _watch: Option<watch::Watch>,
+    _cluster: Option<cluster::HomeSync>,
 }
 
 impl Server {
@@ -103,6 +105,14 @@ impl Server {
                 source: err.into(),
             })?;
         runtime.set_audit(audit)?;
+        // The cluster's plugins, grants and policy, in this home before it is served.
+        let home_sync = match storage.pool() {
+            Some(pool) => Some(
+                cluster::HomeSync::start(pool.url(), options.home.clone(), config::POLICY_FILE)
+                    .map_err(ServeError::Storage)?,
+            ),
+            None => None,
+        };
         let memory = storage
             .memory(options.home.root())
             .map_err(|err| ServeError::Memory {
@@ -203,6 +213,7 @@ impl Server {
             stop: Some(stop),
             task,
             _watch: watching,
+            _cluster: home_sync,
         })
     }
 

@@ -77,6 +77,41 @@ async fn call(
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
+/// Waits until `url`'s tool list passes `done`; how long it took.
+async fn until(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    done: impl Fn(&Vec<String>) -> bool,
+) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let body: Value = http
+            .get(format!("{url}/v1/tools"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let tools: Vec<String> = body["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if done(&tools) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{url}: {tools:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_the_audit_chain_and_memory() {
     let Some(cluster) = TestCluster::start() else {
@@ -173,6 +208,64 @@ async fn two_nodes_share_the_audit_chain_and_memory() {
     );
     assert!(metrics.trim_end().ends_with("# EOF"), "{metrics}");
 
+    // A plugin uploaded to A answers on B; replaced on B, A serves the new version;
+    // removed on A, B no longer lists it. (Within a second here; waited for up to 20 s,
+    // as the machines are shared.)
+    let put = |url: &str, wasm: &str| {
+        http.put(format!("{url}/v1/plugins/shared"))
+            .bearer_auth(&token)
+            .header("content-type", "application/wasm")
+            .body(std::fs::read(wasm).unwrap())
+            .send()
+    };
+    assert_eq!(
+        put(&url_a, warden_tests::guests::TEXT)
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let waited = until(&http, &url_b, &token, |tools| {
+        tools.contains(&"shared/word-count".to_string())
+    })
+    .await;
+    eprintln!("a plugin added on A answered on B after {waited:?}");
+    let (status, body) = call(
+        &http,
+        &url_b,
+        &token,
+        "shared/word-count",
+        json!({"text": "a b c"}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["result"]["words"]),
+        (200, &json!(3)),
+        "{body}"
+    );
+    assert_eq!(
+        put(&url_b, warden_tests::guests::COUNTER)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    until(&http, &url_a, &token, |tools| {
+        tools.contains(&"shared/bump".to_string())
+    })
+    .await;
+    let resp = http
+        .delete(format!("{url_a}/v1/plugins/shared"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    until(&http, &url_b, &token, |tools| {
+        !tools.iter().any(|t| t.starts_with("shared/"))
+    })
+    .await;
+
     a.kill().unwrap();
     b.kill().unwrap();
     let _ = (a.wait(), b.wait());
@@ -207,7 +300,7 @@ async fn two_nodes_share_the_audit_chain_and_memory() {
         .lines()
         .filter(|l| l.contains("\"tool.call\"") && l.contains("word-count"))
         .count();
-    assert_eq!(calls, 2, "one call per node, in one log");
+    assert_eq!(calls, 3, "text/word-count on each node and shared/word-count on B, in one log");
     assert!(
         !home_a.path().join("audit.db").exists(),
         "no SQLite log beside the database"
@@ -282,6 +375,7 @@ fn db_migrate_and_status() {
     let (code, text) = warden(&["db", "migrate"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("applied migration 1"), "{text}");
+    assert!(text.contains("applied migration 2"), "{text}");
     let (code, text) = warden(&["db", "migrate"]);
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains("up to date"), "{text}");

@@ -9,6 +9,9 @@ use std::process::{Child, Command, Stdio};
 use serde_json::{Value, json};
 use warden_postgres::testing::TestCluster;
 
+use super::models::fake::Fake;
+use super::models::gateway::openai_provider;
+
 /// The audit signing key every node of the cluster holds.
 const KEY: &str = "5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 
@@ -118,7 +121,13 @@ async fn two_nodes_share_the_audit_chain_and_memory() {
         return;
     };
     let db = cluster.database();
-    let config = format!("[storage]\nurl = \"{}\"\n", db.secret());
+    // A model route with a daily budget for the admin token `up` makes.
+    let fake = Fake::auto("pong").await;
+    let config = format!(
+        "[storage]\nurl = \"{}\"\n\n{}[models.routes.fast]\ntargets = [\"local/m\"]\n\n[models.budgets]\nprincipals.\"token:admin\" = {{ tokens_per_day = 30 }}\n",
+        db.secret(),
+        openai_provider("local", &fake)
+    );
     let home_a = node_home(&config);
     let (mut a, url_a, printed) = up(home_a.path());
     let token = {
@@ -174,6 +183,27 @@ async fn two_nodes_share_the_audit_chain_and_memory() {
             .unwrap()
             .contains("[memory]"),
         "{body}"
+    );
+
+    // A budget is the cluster's: what A spent, B counts (429 naming the budget).
+    let chat = |url: &str, max_tokens: u32| {
+        http.post(format!("{url}/v1/chat/completions"))
+            .bearer_auth(&token)
+            .json(&json!({"model": "fast", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "hello"}]}))
+            .send()
+    };
+    assert_eq!(chat(&url_a, 10).await.unwrap().status(), 200);
+    let resp = chat(&url_b, 25).await.unwrap();
+    assert_eq!(resp.status(), 429);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["error"]["budget"], "principal \"token:admin\"",
+        "{body}"
+    );
+    assert_eq!(
+        chat(&url_b, 10).await.unwrap().status(),
+        200,
+        "what is left"
     );
 
     // Each node says it reaches the database; B's metrics have the pool.
@@ -300,7 +330,10 @@ async fn two_nodes_share_the_audit_chain_and_memory() {
         .lines()
         .filter(|l| l.contains("\"tool.call\"") && l.contains("word-count"))
         .count();
-    assert_eq!(calls, 3, "text/word-count on each node and shared/word-count on B, in one log");
+    assert_eq!(
+        calls, 3,
+        "text/word-count on each node and shared/word-count on B, in one log"
+    );
     assert!(
         !home_a.path().join("audit.db").exists(),
         "no SQLite log beside the database"

@@ -430,3 +430,106 @@ fn db_migrate_and_status() {
     assert_ne!(code, Some(0), "{text}");
     assert!(text.contains("upgrade warden"), "{text}");
 }
+
+/// The database goes away under a serving node: calls fail clearly (nothing answered
+/// off the record), /healthz says so, and once the database is back the node serves
+/// again with no restart; every answered call is in the log, which verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_fails_clearly_while_the_database_is_away_and_recovers() {
+    let Some(mut cluster) = TestCluster::start() else {
+        return;
+    };
+    let db = cluster.database();
+    let home = node_home(&format!("[storage]\nurl = \"{}\"\n", db.secret()));
+    let (mut node, url, printed) = up(home.path());
+    let token = {
+        let at = printed
+            .find("wdn_")
+            .unwrap_or_else(|| panic!("no token in\n{printed}"));
+        printed[at..]
+            .split(|c: char| c.is_whitespace() || c == '\'')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let http = reqwest::Client::new();
+    let words = json!({"text": "one two"});
+    let mut answered = 0;
+    for _ in 0..3 {
+        assert_eq!(
+            call(&http, &url, &token, "text/word-count", words.clone())
+                .await
+                .0,
+            200
+        );
+        answered += 1;
+    }
+    cluster.stop();
+    let (status, body) = call(&http, &url, &token, "text/word-count", words.clone()).await;
+    assert!(status >= 500, "{status} {body}");
+    let text = body.to_string();
+    assert!(text.contains("audit"), "names what failed: {text}");
+    assert!(!text.contains(db.secret()), "{text}");
+    let health = http.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 503);
+    cluster.start_again();
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = call(&http, &url, &token, "text/word-count", words.clone()).await;
+        if status == 200 {
+            answered += 1;
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{status} {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            call(&http, &url, &token, "text/word-count", words.clone())
+                .await
+                .0,
+            200
+        );
+        answered += 1;
+    }
+    assert_eq!(
+        http.get(format!("{url}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    node.kill().unwrap();
+    let _ = node.wait();
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["audit", "export"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok_calls = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("\"tool.call\"") && l.contains("\"outcome\":\"ok\""))
+        .count();
+    assert_eq!(ok_calls, answered, "every answered call on record");
+    let out = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["audit", "verify"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

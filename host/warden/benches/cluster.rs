@@ -123,8 +123,20 @@ async fn run(cluster: &TestCluster) {
     ));
     let two = cluster.database();
     warden_postgres::migrate::migrate(&warden_postgres::Pool::connect(&two, 1).unwrap()).unwrap();
+    // The nodes of a cluster hold one audit signing key.
     let homes: Vec<_> = (0..2)
-        .map(|_| tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap())
+        .map(|_| {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+            let mut key = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(home.path().join("audit.key"))
+                .unwrap();
+            std::io::Write::write_all(&mut key, "ab".repeat(32).as_bytes()).unwrap();
+            home
+        })
         .collect();
     setups.push((
         "PostgreSQL (two nodes)",
@@ -139,13 +151,15 @@ async fn run(cluster: &TestCluster) {
             // Warm-up, then the measured round.
             round(nodes, callers.min(8), 20).await;
             let (elapsed, latencies) = round(nodes, callers, calls).await;
-            rows.push(format!(
+            let row = format!(
                 "| {what} | {callers} | {} | {:.0} | {:.0} µs | {:.0} µs |",
                 latencies.len(),
                 latencies.len() as f64 / elapsed.as_secs_f64(),
                 at(&latencies, 0.5),
                 at(&latencies, 0.99)
-            ));
+            );
+            eprintln!("{row}");
+            rows.push(row);
         }
     }
     // Every call on record, in one chain that verifies.

@@ -1,5 +1,6 @@
 //! Talking to one registry: pull a component artifact, push one, read and add its
-//! cosign signatures. Every blob is checked against its digest before it is used.
+//! cosign signatures and Sigstore bundles. Every blob is checked against its digest
+//! before it is used.
 //!
 //! Plain HTTP only for a loopback registry; TLS (rustls, ring, the platform's roots)
 //! for every other one. Credentials come from [`crate::auth`], per registry.
@@ -31,6 +32,12 @@ const ACCEPT: &[&str] = &[
 ];
 /// The largest signature payload Warden reads.
 const MAX_PAYLOAD_BYTES: i64 = 64 * 1024;
+/// The largest Sigstore bundle Warden reads.
+const MAX_BUNDLE_BYTES: i64 = 256 * 1024;
+/// The most referrers of one artifact Warden looks at.
+const MAX_REFERRERS: usize = 32;
+/// The empty JSON object's descriptor (an artifact manifest's config).
+const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 
 /// A component pulled from a registry, its digests checked.
 #[derive(Clone, Debug)]
@@ -63,13 +70,19 @@ impl Pulled {
     }
 }
 
-/// One signature found beside an artifact: the payload and its base64 signature.
+/// One signature found beside an artifact.
 #[derive(Clone, Debug)]
-pub struct FoundSignature {
-    /// The simple-signing payload.
-    pub payload: Vec<u8>,
-    /// The base64 signature of the payload.
-    pub signature: String,
+pub enum FoundSignature {
+    /// A cosign key-based signature (the `.sig` tag): the payload and its base64
+    /// signature.
+    Cosign {
+        /// The simple-signing payload.
+        payload: Vec<u8>,
+        /// The base64 signature of the payload.
+        signature: String,
+    },
+    /// A Sigstore bundle (an OCI referrer), its JSON as stored.
+    Bundle(Vec<u8>),
 }
 
 /// A client of the registry of one reference.
@@ -315,7 +328,7 @@ impl Registry {
             let payload = self
                 .blob(&sig_ref, &sig_ref, layer, "signature payload")
                 .await?;
-            found.push(FoundSignature {
+            found.push(FoundSignature::Cosign {
                 payload,
                 signature: signature.clone(),
             });
@@ -398,6 +411,141 @@ impl Registry {
         };
         self.push_manifest(&sig_ref, &manifest).await?;
         Ok(())
+    }
+}
+
+impl Registry {
+    /// The Sigstore bundles attached to the manifest `manifest_digest` as OCI
+    /// referrers: from the registry's referrers API, or the referrers tag
+    /// (`sha256-<hex>`) where it has none (as `oci-client` falls back).
+    pub async fn bundles(
+        &self,
+        reference: &OciRef,
+        manifest_digest: &str,
+    ) -> Result<Vec<FoundSignature>, OciError> {
+        self.client
+            .store_auth_if_needed(reference.registry(), &self.auth)
+            .await;
+        let subject = reference.at_digest(manifest_digest);
+        let index = match self
+            .client
+            .pull_referrers(&subject.client_ref(), None)
+            .await
+        {
+            Ok(index) => index,
+            Err(e) => match OciError::client("reading the referrers of", &subject, e) {
+                OciError::NotFound { .. } => return Ok(Vec::new()),
+                err => return Err(err),
+            },
+        };
+        let mut found = Vec::new();
+        for entry in index.manifests.iter().take(MAX_REFERRERS) {
+            let is_bundle = entry
+                .artifact_type
+                .as_deref()
+                .is_some_and(crate::sigstore::is_bundle_media_type);
+            if !is_bundle {
+                continue;
+            }
+            let referrer = reference.at_digest(&entry.digest);
+            let (body, _) = self.manifest_raw(&referrer).await?;
+            let Ok(manifest) = serde_json::from_slice::<OciImageManifest>(&body) else {
+                continue;
+            };
+            if manifest.subject.as_ref().map(|s| s.digest.as_str()) != Some(manifest_digest) {
+                continue;
+            }
+            for layer in &manifest.layers {
+                if !crate::sigstore::is_bundle_media_type(&layer.media_type)
+                    || !(0..=MAX_BUNDLE_BYTES).contains(&layer.size)
+                {
+                    continue;
+                }
+                let bundle = self
+                    .blob(&referrer, &referrer, layer, "Sigstore bundle")
+                    .await?;
+                found.push(FoundSignature::Bundle(bundle));
+            }
+        }
+        Ok(found)
+    }
+
+    /// Attaches `bundle` (a Sigstore bundle's JSON) to the manifest `manifest_digest`
+    /// as cosign does: an artifact manifest whose subject is the signed manifest, and
+    /// an entry in the referrers tag (`sha256-<hex>`) for registries without the
+    /// referrers API.
+    pub async fn push_bundle(
+        &self,
+        reference: &OciRef,
+        manifest_digest: &str,
+        bundle: Vec<u8>,
+    ) -> Result<String, OciError> {
+        self.client
+            .store_auth_if_needed(reference.registry(), &self.auth)
+            .await;
+        let subject = reference.at_digest(manifest_digest);
+        let (subject_body, _) = self.manifest_raw(&subject).await?;
+        let subject_type = serde_json::from_slice::<Value>(&subject_body)
+            .ok()
+            .and_then(|d| d["mediaType"].as_str().map(str::to_string))
+            .unwrap_or_else(|| OCI_IMAGE_MEDIA_TYPE.to_string());
+        let size = bundle.len() as i64;
+        let bundle_digest = self.push_blob(reference, bundle).await?;
+        let config_digest = self.push_blob(reference, b"{}".to_vec()).await?;
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_MEDIA_TYPE,
+            "artifactType": crate::sigstore::BUNDLE_MEDIA_TYPE,
+            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": config_digest, "size": 2},
+            "layers": [{
+                "mediaType": crate::sigstore::BUNDLE_MEDIA_TYPE,
+                "digest": bundle_digest,
+                "size": size,
+                "annotations": {"org.opencontainers.image.title": format!("{}.sigstore.json", bundle_digest.replacen(':', "-", 1))},
+            }],
+            "subject": {"mediaType": subject_type, "digest": manifest_digest, "size": subject_body.len()},
+            "annotations": {"dev.sigstore.bundle.content": "message-signature"},
+        });
+        let body = serde_json::to_vec(&manifest).unwrap_or_default();
+        let digest = sha256(&body);
+        let referrer = reference.at_digest(&digest);
+        self.client
+            .push_manifest_raw(&referrer.client_ref(), body.clone(), http_value(OCI_IMAGE_MEDIA_TYPE))
+            .await
+            .map_err(|e| OciError::client("pushing", &referrer, e))?;
+        // The referrers tag: the index of what refers to the manifest, kept by hand.
+        let tag = reference.at_tag(&manifest_digest.replacen(':', "-", 1));
+        let mut entries = match self.manifest_raw(&tag).await {
+            Ok((body, _)) => serde_json::from_slice::<Value>(&body)
+                .ok()
+                .and_then(|d| d["manifests"].as_array().cloned())
+                .unwrap_or_default(),
+            Err(OciError::NotFound { .. }) => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        if !entries.iter().any(|e| e["digest"] == digest.as_str()) {
+            entries.push(json!({
+                "mediaType": OCI_IMAGE_MEDIA_TYPE,
+                "digest": digest,
+                "size": body.len(),
+                "artifactType": crate::sigstore::BUNDLE_MEDIA_TYPE,
+                "annotations": {"dev.sigstore.bundle.content": "message-signature"},
+            }));
+        }
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_INDEX_MEDIA_TYPE,
+            "manifests": entries,
+        });
+        self.client
+            .push_manifest_raw(
+                &tag.client_ref(),
+                serde_json::to_vec(&index).unwrap_or_default(),
+                http_value(OCI_IMAGE_INDEX_MEDIA_TYPE),
+            )
+            .await
+            .map_err(|e| OciError::client("pushing", &tag, e))?;
+        Ok(digest)
     }
 }
 

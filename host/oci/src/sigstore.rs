@@ -1,0 +1,191 @@
+//! Keyless signatures: Sigstore bundles, verified offline against a trusted root file.
+//!
+//! A bundle (`application/vnd.dev.sigstore.bundle.v0.3+json`, as `cosign sign` with
+//! the new bundle format and `cosign sign-blob --bundle` write it) carries a Fulcio
+//! signing certificate, a signature over the artifact's manifest digest (a message
+//! signature, or a DSSE envelope whose in-toto subject names that digest) and a Rekor
+//! transparency log entry. It is stored beside the artifact as an OCI referrer: an
+//! artifact manifest whose `subject` is the signed manifest, found through the
+//! registry's referrers API or, where the registry has none, the referrers tag
+//! (`sha256-<hex>`), as cosign's bundle specification says.
+//!
+//! Verification is sigstore-rust's (`sigstore-verify`), against the operator's
+//! `trusted_root.json` and nothing fetched: the certificate chains to one of the root's
+//! Fulcio CAs, its identity and OIDC issuer are the ones `[trust.identities]` names,
+//! the signature verifies with its key over the manifest digest, the Rekor entry
+//! describes this very signature and is proven by the log's key (the signed entry
+//! timestamp, and the inclusion proof against a signed checkpoint), and the
+//! certificate was valid at the time the log integrated the entry. The certificate's
+//! embedded SCT is verified when the trusted root lists certificate transparency
+//! logs; a root without any (a private Sigstore) skips that one check.
+//!
+//! This module reads the trusted root files; it never touches the network.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+use sigstore_verify::trust_root::TrustedRoot;
+use sigstore_verify::types::{Bundle, Sha256Hash};
+use sigstore_verify::{VerificationPolicy, Verifier};
+use warden_config::trust::TrustIdentity;
+
+use crate::error::OciError;
+
+/// The media type (and OCI artifact type) of a v0.3 Sigstore bundle.
+pub const BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// The prefix of every Sigstore bundle media type (v0.1 to v0.3).
+const BUNDLE_MEDIA_PREFIX: &str = "application/vnd.dev.sigstore.bundle";
+
+/// Whether `media_type` is a Sigstore bundle's.
+pub fn is_bundle_media_type(media_type: &str) -> bool {
+    media_type.starts_with(BUNDLE_MEDIA_PREFIX)
+}
+
+/// One `[trust.identities.NAME]`, its trusted root read.
+#[derive(Clone)]
+pub struct TrustedIdentity {
+    /// The signer's name.
+    pub name: String,
+    /// The certificate identity (email or URI) required.
+    pub identity: String,
+    /// The OIDC issuer required.
+    pub issuer: String,
+    /// The trusted root file, as configured (for messages).
+    pub root: PathBuf,
+    verifier: Arc<Verifier>,
+    verify_sct: bool,
+}
+
+impl std::fmt::Debug for TrustedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedIdentity")
+            .field("name", &self.name)
+            .field("identity", &self.identity)
+            .field("issuer", &self.issuer)
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A bundle that verified: who signed, as the certificate says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeylessSignature {
+    /// The certificate's identity.
+    pub identity: String,
+    /// The certificate's OIDC issuer.
+    pub issuer: String,
+    /// `sha256:<hex>` of the certificate's public key (DER SPKI).
+    pub key: String,
+}
+
+impl TrustedIdentity {
+    /// Reads the trusted root of `entry`, relative to `config_dir`.
+    pub fn load(name: &str, entry: &TrustIdentity, config_dir: &Path) -> Result<Self, OciError> {
+        let path = config_dir.join(&entry.trusted_root);
+        let problem = |problem: String| OciError::TrustedRoot {
+            path: path.clone(),
+            problem: format!("[trust.identities.{name}] trusted_root: {problem}"),
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| OciError::File {
+            action: "reading trusted root",
+            path: path.clone(),
+            source,
+        })?;
+        let root = TrustedRoot::from_json(&text).map_err(|e| {
+            problem(format!(
+                "not a Sigstore trusted_root.json ({e}); use the file `cosign trusted-root create` or the Sigstore TUF repository gives"
+            ))
+        })?;
+        if root.certificate_authorities.is_empty() {
+            return Err(problem(
+                "it lists no certificate authority (certificateAuthorities), so no certificate could chain to it".into(),
+            ));
+        }
+        if root.tlogs.is_empty() {
+            return Err(problem(
+                "it lists no transparency log (tlogs), so no Rekor entry could be verified".into(),
+            ));
+        }
+        let verify_sct = !root.ctlogs.is_empty();
+        let verifier = Verifier::new(&root).map_err(|e| problem(e.to_string()))?;
+        Ok(Self {
+            name: name.to_string(),
+            identity: entry.identity.clone(),
+            issuer: entry.issuer.clone(),
+            root: entry.trusted_root.clone(),
+            verifier: Arc::new(verifier),
+            verify_sct,
+        })
+    }
+
+    /// How this signer is described in messages: `"acme-ci" (identity …, issuer …)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "\"{}\" (identity {}, issuer {}, trusted root {})",
+            self.name,
+            self.identity,
+            self.issuer,
+            self.root.display()
+        )
+    }
+
+    /// Verifies `bundle` as a signature by this identity over the manifest
+    /// `manifest_digest` (`sha256:<hex>`).
+    pub fn verify(
+        &self,
+        bundle: &Bundle,
+        manifest_digest: &str,
+    ) -> Result<KeylessSignature, String> {
+        let hex = manifest_digest
+            .strip_prefix("sha256:")
+            .ok_or_else(|| format!("manifest digest {manifest_digest} is not sha256"))?;
+        let digest = Sha256Hash::from_hex(hex).map_err(|e| e.to_string())?;
+        let mut policy = VerificationPolicy::new(self.identity.as_str(), self.issuer.as_str());
+        if !self.verify_sct {
+            policy = policy.skip_sct();
+        }
+        let result = self
+            .verifier
+            .verify(digest, bundle, &policy)
+            .map_err(|e| e.to_string())?;
+        // Belt and braces: what the policy matched is what is recorded.
+        if !(result.certificate_verified() && result.tlog_verified()) {
+            return Err("the certificate chain or the transparency log was not verified".into());
+        }
+        let key = result
+            .certificate()
+            .map(|c| format!("sha256:{}", hex::encode(Sha256::digest(c.public_key.as_bytes()))))
+            .unwrap_or_default();
+        Ok(KeylessSignature {
+            identity: result
+                .identity()
+                .map(|i| i.as_str().to_string())
+                .unwrap_or_default(),
+            issuer: result.issuer().unwrap_or_default().to_string(),
+            key,
+        })
+    }
+}
+
+/// Parses a bundle's JSON.
+pub fn parse_bundle(json: &[u8]) -> Result<Bundle, String> {
+    let text = std::str::from_utf8(json).map_err(|_| "the bundle is not UTF-8".to_string())?;
+    Bundle::from_json(text).map_err(|e| format!("not a Sigstore bundle ({e})"))
+}
+
+/// The identity and issuer a bundle's certificate claims, unverified: for saying
+/// what was found when no trusted identity accepts it.
+pub fn claimed_identity(bundle: &Bundle) -> Option<(String, String)> {
+    use sigstore_verify::types::bundle::VerificationMaterialContent as C;
+    let der = match &bundle.verification_material.content {
+        C::Certificate(cert) => &cert.raw_bytes,
+        C::X509CertificateChain { certificates } => &certificates.first()?.raw_bytes,
+        _ => return None,
+    };
+    let info = sigstore_verify::crypto::parse_certificate_info(der).ok()?;
+    Some((
+        info.identity.map(|i| i.as_str().to_string()).unwrap_or_default(),
+        info.issuer.unwrap_or_default(),
+    ))
+}

@@ -1,0 +1,304 @@
+//! Keyless signatures: Sigstore bundles verified offline against a trusted root.
+//!
+//! Each test makes its own Sigstore-like root of trust: a Fulcio CA (a self-signed
+//! ECDSA P-256 certificate) and a Rekor log key, written as a `trusted_root.json`. A
+//! "Fulcio" leaf certificate is issued for an identity (an email SAN) with the OIDC
+//! issuer extensions (1.3.6.1.4.1.57264.1.1 and .1.8), signs the pushed component's
+//! manifest, and "Rekor" logs it: a hashedrekord entry with its signed entry timestamp
+//! and an inclusion proof under a signed checkpoint. The bundle is attached to the
+//! artifact as an OCI referrer, as cosign does. Nothing leaves the machine.
+
+use base64::Engine as _;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    PublicKeyData as _, SanType, SigningKey as _,
+};
+use sha2::{Digest as _, Sha256};
+use warden_tests::guests;
+
+use super::{Env, TestRegistry, digest_after, variant};
+
+const IDENTITY: &str = "release@acme.example";
+const ISSUER: &str = "https://issuer.acme.example";
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn at(unix: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(unix).unwrap()
+}
+
+/// A test's own Sigstore: a Fulcio CA and a Rekor log key.
+struct FakeSigstore {
+    ca: CertifiedIssuer<'static, KeyPair>,
+    rekor: KeyPair,
+}
+
+/// A Fulcio leaf certificate and its key.
+struct Leaf {
+    der: Vec<u8>,
+    key: KeyPair,
+}
+
+impl FakeSigstore {
+    fn new(name: &str) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "warden-test");
+        dn.push(DnType::CommonName, format!("{name} fulcio"));
+        params.distinguished_name = dn;
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        Self {
+            ca: CertifiedIssuer::self_signed(params, key).unwrap(),
+            rekor: KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+        }
+    }
+
+    fn log_id(&self) -> Vec<u8> {
+        Sha256::digest(self.rekor.subject_public_key_info()).to_vec()
+    }
+
+    /// This root as a Sigstore `trusted_root.json`.
+    fn trusted_root(&self) -> String {
+        let valid = serde_json::json!({"start": "2020-01-01T00:00:00Z"});
+        serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [{
+                "baseUrl": "https://rekor.test",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": b64(&self.rekor.subject_public_key_info()),
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "validFor": valid,
+                },
+                "logId": {"keyId": b64(&self.log_id())},
+            }],
+            "certificateAuthorities": [{
+                "subject": {"organization": "warden-test", "commonName": "fulcio"},
+                "uri": "https://fulcio.test",
+                "certChain": {"certificates": [{"rawBytes": b64(self.ca.der())}]},
+                "validFor": valid,
+            }],
+            "ctlogs": [],
+            "timestampAuthorities": [],
+        })
+        .to_string()
+    }
+
+    /// A leaf certificate for `email`, vouched for by OIDC `issuer`, valid from
+    /// `not_before` to `not_after` (Unix seconds).
+    fn leaf(&self, email: &str, issuer: &str, not_before: i64, not_after: i64) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.subject_alt_names = vec![SanType::Rfc822Name(email.try_into().unwrap())];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+        params.not_before = at(not_before);
+        params.not_after = at(not_after);
+        // Fulcio's OIDC issuer: .1.1 as raw bytes (v1), .1.8 as a DER UTF8String (v2).
+        let mut utf8 = vec![0x0c, issuer.len() as u8];
+        utf8.extend_from_slice(issuer.as_bytes());
+        params.custom_extensions = vec![
+            CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 57264, 1, 1],
+                issuer.as_bytes().to_vec(),
+            ),
+            CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 8], utf8),
+        ];
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = params.signed_by(&key, &*self.ca).unwrap();
+        Leaf {
+            der: cert.der().to_vec(),
+            key,
+        }
+    }
+
+    /// A v0.3 bundle: `leaf` signs `artifact` (the manifest's bytes), and this root's
+    /// Rekor logs it at `integrated_time`.
+    fn bundle(&self, leaf: &Leaf, artifact: &[u8], integrated_time: i64) -> String {
+        let digest = Sha256::digest(artifact);
+        let signature = leaf.key.sign(artifact).unwrap();
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            b64(&leaf.der)
+        );
+        let body = format!(
+            r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{}"}}}},"signature":{{"content":"{}","publicKey":{{"content":"{}"}}}}}}}}"#,
+            hex::encode(digest),
+            b64(&signature),
+            b64(pem.as_bytes())
+        );
+        let log_id = self.log_id();
+        // The signed entry timestamp: Rekor's key over the entry, as canonical JSON.
+        let set_payload = format!(
+            r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":0}}"#,
+            b64(body.as_bytes()),
+            hex::encode(&log_id)
+        );
+        let set = self.rekor.sign(set_payload.as_bytes()).unwrap();
+        // A tree of one leaf: its root is the leaf's hash; the checkpoint signs it.
+        let mut leaf_hash = Sha256::new();
+        leaf_hash.update([0u8]);
+        leaf_hash.update(body.as_bytes());
+        let root = leaf_hash.finalize();
+        let note = format!("rekor.test\n1\n{}\n", b64(&root));
+        let mut signed = log_id[..4].to_vec();
+        signed.extend(self.rekor.sign(note.as_bytes()).unwrap());
+        let checkpoint = format!("{note}\n\u{2014} rekor.test {}\n", b64(&signed));
+        serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {
+                "certificate": {"rawBytes": b64(&leaf.der)},
+                "tlogEntries": [{
+                    "logIndex": "0",
+                    "logId": {"keyId": b64(&log_id)},
+                    "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+                    "integratedTime": integrated_time.to_string(),
+                    "inclusionPromise": {"signedEntryTimestamp": b64(&set)},
+                    "inclusionProof": {
+                        "logIndex": "0",
+                        "rootHash": b64(&root),
+                        "treeSize": "1",
+                        "hashes": [],
+                        "checkpoint": {"envelope": checkpoint},
+                    },
+                    "canonicalizedBody": b64(body.as_bytes()),
+                }],
+            },
+            "messageSignature": {
+                "messageDigest": {"algorithm": "SHA2_256", "digest": b64(&digest)},
+                "signature": b64(&signature),
+            },
+        })
+        .to_string()
+    }
+}
+
+/// Pushes `wasm` to `reference`; returns the manifest digest and the manifest's bytes
+/// (what a bundle signs), read from the registry's storage.
+fn push(env: &Env, registry: &TestRegistry, wasm: &str, reference: &str) -> (String, Vec<u8>) {
+    let (out, _) = env.run(&["plugin", "push", wasm, reference], 0);
+    let digest = digest_after(&out, "manifest");
+    let bytes = std::fs::read(registry.blob_file(&digest)).unwrap();
+    (digest, bytes)
+}
+
+/// Attaches `bundle` to `reference` as an OCI referrer, as cosign does.
+fn attach(reference: &str, bundle: String) {
+    let reference: warden_oci::OciRef = reference.parse().unwrap();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(warden_oci::attach_bundle(&reference, bundle.into_bytes()))
+        .unwrap();
+}
+
+#[test]
+fn a_sigstore_bundle_from_the_trusted_identity_installs_and_any_other_is_refused_saying_what_was_expected()
+ {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let env = Env::new();
+    let sigstore = FakeSigstore::new("trusted");
+    let root = env.file("trusted_root.json");
+    std::fs::write(&root, sigstore.trusted_root()).unwrap();
+    env.config(&format!(
+        "[trust]\nrequire_signatures = true\n\n[trust.identities.acme-ci]\nidentity = \"{IDENTITY}\"\nissuer = \"{ISSUER}\"\ntrusted_root = \"{}\"\nrepositories = [\"{}/keyless/*\"]\n",
+        root.display(),
+        registry.addr
+    ));
+    let t = now();
+
+    // Signed by the trusted identity, logged while its certificate was valid.
+    let good = registry.reference("keyless/good:1");
+    let (_, manifest) = push(&env, &registry, guests::TEXT, &good);
+    let leaf = sigstore.leaf(IDENTITY, ISSUER, t - 300, t + 300);
+    let good_bundle = sigstore.bundle(&leaf, &manifest, t - 60);
+    attach(&good, good_bundle.clone());
+    let (out, _) = env.run(&["plugin", "add", &good, "--name", "text"], 0);
+    let signed = format!("signed by \"acme-ci\" (keyless: identity {IDENTITY}, issuer {ISSUER}");
+    assert!(out.contains(&signed), "{out}");
+    let doc = env.inspect("text");
+    let signature = &doc["provenance"]["signature"];
+    assert_eq!(signature["signer"], "acme-ci");
+    assert_eq!(signature["identity"], IDENTITY);
+    assert_eq!(signature["issuer"], ISSUER);
+    let (out, _) = env.run(&["plugin", "inspect", "text"], 0);
+    assert!(out.contains(&signed), "{out}");
+    let (out, _) = env.run(&["audit", "query", "--kind", "plugin.add", "--json"], 0);
+    assert!(
+        out.contains(&format!("\"signer_identity\":\"{IDENTITY}\""))
+            && out.contains(&format!("\"signer_issuer\":\"{ISSUER}\""))
+            && out.contains("\"signer\":\"acme-ci\""),
+        "{out}"
+    );
+
+    let expected = format!(
+        "expected a Sigstore bundle from \"acme-ci\" (identity {IDENTITY}, issuer {ISSUER}, trusted root {}) ([trust] require_signatures = true)",
+        root.display()
+    );
+    let refused = |reference: &str, found: &str| {
+        let (_, err) = env.run(&["plugin", "add", reference, "--name", "refused"], 2);
+        assert!(err.contains(&format!("{reference} is refused: 1 Sigstore bundle beside it, none by a key or identity trusted for")), "{err}");
+        assert!(err.contains(found), "{err}");
+        assert!(err.contains(&expected), "{err}");
+    };
+
+    // Another identity, from the same trusted Fulcio.
+    let other = registry.reference("keyless/other-identity:1");
+    let (_, manifest) = push(&env, &registry, guests::TEXT, &other);
+    let mallory = sigstore.leaf("mallory@evil.example", ISSUER, t - 300, t + 300);
+    attach(&other, sigstore.bundle(&mallory, &manifest, t - 60));
+    refused(
+        &other,
+        &format!("identity mismatch: expected {IDENTITY}, got mallory@evil.example"),
+    );
+
+    // The right identity vouched for by another OIDC issuer.
+    let issuer = registry.reference("keyless/other-issuer:1");
+    let (_, manifest) = push(&env, &registry, guests::TEXT, &issuer);
+    let elsewhere = sigstore.leaf(IDENTITY, "https://evil.example", t - 300, t + 300);
+    attach(&issuer, sigstore.bundle(&elsewhere, &manifest, t - 60));
+    refused(
+        &issuer,
+        &format!("issuer mismatch: expected {ISSUER}, got https://evil.example"),
+    );
+
+    // Logged after its certificate expired.
+    let expired = registry.reference("keyless/expired:1");
+    let (_, manifest) = push(&env, &registry, guests::TEXT, &expired);
+    let old = sigstore.leaf(IDENTITY, ISSUER, t - 3600, t - 3000);
+    attach(&expired, sigstore.bundle(&old, &manifest, t - 60));
+    refused(&expired, "is after certificate validity");
+
+    // A certificate from a Fulcio (and a log) the trusted root does not list.
+    let foreign = registry.reference("keyless/foreign-root:1");
+    let (_, manifest) = push(&env, &registry, guests::TEXT, &foreign);
+    let rogue = FakeSigstore::new("rogue");
+    let leaf = rogue.leaf(IDENTITY, ISSUER, t - 300, t + 300);
+    attach(&foreign, rogue.bundle(&leaf, &manifest, t - 60));
+    refused(&foreign, "certificate");
+
+    // The trusted identity's bundle, beside another component: it signs another
+    // manifest, so it says nothing about this one.
+    let tampered = registry.reference("keyless/tampered:1");
+    let v2 = variant(guests::TEXT, "tampered", env.files.path());
+    push(&env, &registry, v2.to_str().unwrap(), &tampered);
+    attach(&tampered, good_bundle);
+    refused(&tampered, "artifact");
+
+    assert_eq!(env.names(), ["text"]);
+}

@@ -40,7 +40,7 @@ fn at(unix: i64) -> time::OffsetDateTime {
 /// A test's own Sigstore: a Fulcio CA and a Rekor log key.
 struct FakeSigstore {
     ca: CertifiedIssuer<'static, KeyPair>,
-    rekor: KeyPair,
+    rekor: std::rc::Rc<KeyPair>,
 }
 
 /// A Fulcio leaf certificate and its key.
@@ -51,6 +51,16 @@ struct Leaf {
 
 impl FakeSigstore {
     fn new(name: &str) -> Self {
+        let rekor = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        Self::with_log(name, std::rc::Rc::new(rekor))
+    }
+
+    /// Another Fulcio CA whose certificates this root's Rekor logs.
+    fn rogue_fulcio(&self, name: &str) -> Self {
+        Self::with_log(name, self.rekor.clone())
+    }
+
+    fn with_log(name: &str, rekor: std::rc::Rc<KeyPair>) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
@@ -63,7 +73,7 @@ impl FakeSigstore {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         Self {
             ca: CertifiedIssuer::self_signed(params, key).unwrap(),
-            rekor: KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap(),
+            rekor,
         }
     }
 
@@ -282,15 +292,34 @@ fn a_sigstore_bundle_from_the_trusted_identity_installs_and_any_other_is_refused
     let (_, manifest) = push(&env, &registry, guests::TEXT, &expired);
     let old = sigstore.leaf(IDENTITY, ISSUER, t - 3600, t - 3000);
     attach(&expired, sigstore.bundle(&old, &manifest, t - 60));
-    refused(&expired, "is after certificate validity");
+    refused(&expired, "certificate chain validation failed: CertExpired");
 
-    // A certificate from a Fulcio (and a log) the trusted root does not list.
-    let foreign = registry.reference("keyless/foreign-root:1");
+    // A certificate from a Fulcio CA the trusted root does not list (logged by the
+    // trusted log, which logs whatever it is given).
+    let foreign = registry.reference("keyless/foreign-ca:1");
     let (_, manifest) = push(&env, &registry, guests::TEXT, &foreign);
-    let rogue = FakeSigstore::new("rogue");
+    let rogue = sigstore.rogue_fulcio("rogue");
     let leaf = rogue.leaf(IDENTITY, ISSUER, t - 300, t + 300);
     attach(&foreign, rogue.bundle(&leaf, &manifest, t - 60));
-    refused(&foreign, "certificate");
+    refused(
+        &foreign,
+        "certificate chain validation failed: UnknownIssuer",
+    );
+
+    // The right certificate, logged by a log the trusted root does not list.
+    let unlogged = registry.reference("keyless/foreign-log:1");
+    let (_, manifest) = push(&env, &registry, guests::TEXT, &unlogged);
+    let rogue_log = FakeSigstore::new("rogue-log");
+    let leaf = sigstore.leaf(IDENTITY, ISSUER, t - 300, t + 300);
+    attach(&unlogged, rogue_log.bundle(&leaf, &manifest, t - 60));
+    refused(
+        &unlogged,
+        &format!(
+            "No log key valid at integrated time {} for log ID {}",
+            time::OffsetDateTime::from_unix_timestamp(t - 60).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap(),
+            b64(&rogue_log.log_id())
+        ),
+    );
 
     // The trusted identity's bundle, beside another component: it signs another
     // manifest, so it says nothing about this one.

@@ -189,3 +189,58 @@ pub fn claimed_identity(bundle: &Bundle) -> Option<(String, String)> {
         info.issuer.unwrap_or_default(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(root: &str) -> TrustIdentity {
+        TrustIdentity {
+            identity: "ci@acme.example".into(),
+            issuer: "https://issuer.example".into(),
+            trusted_root: root.into(),
+            repositories: vec!["*".into()],
+        }
+    }
+
+    #[test]
+    fn a_trusted_root_that_is_missing_or_not_one_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = TrustedIdentity::load("acme-ci", &entry("gone.json"), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("reading trusted root") && err.contains("gone.json"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("bad.json"), "{\"hello\": 1}").unwrap();
+        let err = TrustedIdentity::load("acme-ci", &entry("bad.json"), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad.json") && err.contains("[trust.identities.acme-ci] trusted_root"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join("empty.json"),
+            "{\"mediaType\": \"application/vnd.dev.sigstore.trustedroot+json;version=0.1\"}",
+        )
+        .unwrap();
+        let err = TrustedIdentity::load("acme-ci", &entry("empty.json"), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lists no certificate authority"), "{err}");
+    }
+
+    #[test]
+    fn only_sigstore_bundle_media_types_are_bundles() {
+        assert!(is_bundle_media_type(BUNDLE_MEDIA_TYPE));
+        assert!(is_bundle_media_type(
+            "application/vnd.dev.sigstore.bundle+json;version=0.2"
+        ));
+        assert!(!is_bundle_media_type(
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        ));
+        assert!(parse_bundle(b"{}").is_err());
+    }
+}

@@ -331,3 +331,93 @@ fn a_sigstore_bundle_from_the_trusted_identity_installs_and_any_other_is_refused
 
     assert_eq!(env.names(), ["text"]);
 }
+
+#[test]
+fn a_grant_pinned_to_a_keyless_signer_survives_a_bundle_signed_update_and_gives_nothing_to_an_unsigned_one()
+ {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let env = Env::new();
+    let sigstore = FakeSigstore::new("trusted");
+    let root = env.file("trusted_root.json");
+    std::fs::write(&root, sigstore.trusted_root()).unwrap();
+    env.config(&format!(
+        "[trust.identities.acme-ci]\nidentity = \"{IDENTITY}\"\nissuer = \"{ISSUER}\"\ntrusted_root = \"{}\"\nrepositories = [\"{}/tools/*\"]\n",
+        root.display(),
+        registry.addr
+    ));
+    let data = env.file("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("hello.txt"), "hi").unwrap();
+    let grant = env.file("files.toml");
+    std::fs::write(
+        &grant,
+        format!(
+            "signer = \"acme-ci\"\n\n[[fs]]\nhost = \"{}\"\nguest = \"/data\"\naccess = \"read\"\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let manifest = format!(
+        "{}/../../plugins/files/warden.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let reference = registry.reference("tools/files:stable");
+    let t = now();
+    let publish = |wasm: &str, sign: bool| {
+        let (out, _) = env.run(
+            &["plugin", "push", wasm, &reference, "--manifest", &manifest],
+            0,
+        );
+        if sign {
+            let digest = digest_after(&out, "manifest");
+            let bytes = std::fs::read(registry.blob_file(&digest)).unwrap();
+            let leaf = sigstore.leaf(IDENTITY, ISSUER, t - 300, t + 300);
+            attach(&reference, sigstore.bundle(&leaf, &bytes, t - 60));
+        }
+    };
+    let list = || env.warden(&["call", "files/list", "--input", r#"{"path": "/data"}"#]);
+
+    publish(guests::FILES, true);
+    env.run(
+        &[
+            "plugin",
+            "add",
+            &reference,
+            "--grant",
+            grant.to_str().unwrap(),
+        ],
+        0,
+    );
+    let out = list();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello.txt"), "{out:?}");
+
+    // Another component, signed by the same identity: the grant holds.
+    let v2 = variant(guests::FILES, "v2", env.files.path());
+    publish(v2.to_str().unwrap(), true);
+    let (out, _) = env.run(&["plugin", "update", "files", "--yes"], 0);
+    assert!(
+        out.contains("  signature signed by \"acme-ci\" -> signed by \"acme-ci\""),
+        "{out}"
+    );
+    assert!(out.contains("  grant     kept"), "{out}");
+    let out = list();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello.txt"), "{out:?}");
+
+    // An unsigned one installs (signatures are not required) but gets nothing.
+    let v3 = variant(guests::FILES, "v3", env.files.path());
+    publish(v3.to_str().unwrap(), false);
+    let (out, _) = env.run(&["plugin", "update", "files", "--yes"], 0);
+    assert!(
+        out.contains("  signature signed by \"acme-ci\" -> unsigned"),
+        "{out}"
+    );
+    assert!(
+        out.contains("its grant is pinned to signer \"acme-ci\""),
+        "{out}"
+    );
+    let out = list();
+    assert!(!out.status.success(), "{out:?}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hello.txt"));
+}

@@ -335,7 +335,12 @@ mod tests {
                 "[trust.identities.{name}]\nidentity = \"{identity}\"\nissuer = \"{issuer}\"\ntrusted_root = \"root.json\"\nrepositories = [\"r.example/acme/*\"]\n"
             )
         };
-        let trust = parse(&entry("acme-ci", "ci@acme.example", "https://issuer.example")).unwrap();
+        let trust = parse(&entry(
+            "acme-ci",
+            "ci@acme.example",
+            "https://issuer.example",
+        ))
+        .unwrap();
         assert_eq!(
             trust
                 .identities_for("r.example/acme/w")

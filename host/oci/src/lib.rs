@@ -62,11 +62,7 @@ pub async fn fetch(reference: &OciRef, policy: &TrustPolicy) -> Result<Fetched, 
         .signatures(reference, &pulled.manifest_digest)
         .await?;
     if policy.has_identities() {
-        signatures.extend(
-            registry
-                .bundles(reference, &pulled.manifest_digest)
-                .await?,
-        );
+        signatures.extend(registry.bundles(reference, &pulled.manifest_digest).await?);
     }
     let verdict = policy.judge(reference, &pulled.manifest_digest, &signatures);
     tracing::debug!(reference = %reference, manifest = %pulled.manifest_digest, ?verdict, "pulled");

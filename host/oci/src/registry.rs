@@ -510,7 +510,11 @@ impl Registry {
         let digest = sha256(&body);
         let referrer = reference.at_digest(&digest);
         self.client
-            .push_manifest_raw(&referrer.client_ref(), body.clone(), http_value(OCI_IMAGE_MEDIA_TYPE))
+            .push_manifest_raw(
+                &referrer.client_ref(),
+                body.clone(),
+                http_value(OCI_IMAGE_MEDIA_TYPE),
+            )
             .await
             .map_err(|e| OciError::client("pushing", &referrer, e))?;
         // The referrers tag: the index of what refers to the manifest, kept by hand.

@@ -148,14 +148,19 @@ impl TrustedIdentity {
         let result = self
             .verifier
             .verify(digest, bundle, &policy)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| self.explain(&e.to_string(), manifest_digest))?;
         // Belt and braces: what the policy matched is what is recorded.
         if !(result.certificate_verified() && result.tlog_verified()) {
             return Err("the certificate chain or the transparency log was not verified".into());
         }
         let key = result
             .certificate()
-            .map(|c| format!("sha256:{}", hex::encode(Sha256::digest(c.public_key.as_bytes()))))
+            .map(|c| {
+                format!(
+                    "sha256:{}",
+                    hex::encode(Sha256::digest(c.public_key.as_bytes()))
+                )
+            })
             .unwrap_or_default();
         Ok(KeylessSignature {
             identity: result
@@ -165,6 +170,28 @@ impl TrustedIdentity {
             issuer: result.issuer().unwrap_or_default().to_string(),
             key,
         })
+    }
+}
+
+impl TrustedIdentity {
+    /// The verifier's error, with what it means said first.
+    fn explain(&self, error: &str, manifest_digest: &str) -> String {
+        let root = self.root.display();
+        let meaning = if error.contains("CertExpired") || error.contains("CertNotValidYet") {
+            "the certificate was not valid when the log integrated the entry".to_string()
+        } else if error.contains("UnknownIssuer") {
+            format!("the certificate does not chain to a Fulcio CA of {root}")
+        } else if error.contains("inclusion promise")
+            || error.contains("checkpoint")
+            || error.contains("inclusion proof")
+        {
+            format!("the transparency log entry is not proven by a log key of {root}")
+        } else if error.contains("artifact mismatch") {
+            format!("it signs another artifact, not manifest {manifest_digest}")
+        } else {
+            return error.to_string();
+        };
+        format!("{meaning} ({error})")
     }
 }
 
@@ -185,7 +212,9 @@ pub fn claimed_identity(bundle: &Bundle) -> Option<(String, String)> {
     };
     let info = sigstore_verify::crypto::parse_certificate_info(der).ok()?;
     Some((
-        info.identity.map(|i| i.as_str().to_string()).unwrap_or_default(),
+        info.identity
+            .map(|i| i.as_str().to_string())
+            .unwrap_or_default(),
         info.issuer.unwrap_or_default(),
     ))
 }

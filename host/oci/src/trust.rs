@@ -154,10 +154,8 @@ impl TrustPolicy {
                                     keyless: Some((signed.identity, signed.issuer)),
                                 };
                             }
-                            Err(problem) => problems.push(format!(
-                                "{claimed}: not \"{}\": {problem}",
-                                identity.name
-                            )),
+                            Err(problem) => problems
+                                .push(format!("{claimed}: not \"{}\": {problem}", identity.name)),
                         }
                     }
                     if identities.is_empty() {

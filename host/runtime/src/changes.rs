@@ -88,7 +88,10 @@ pub fn plugin_added(
             .field("manifest_digest", provenance.manifest_digest.as_str())
             .field("signer", signature.map(|s| s.signer.as_str()))
             .field("signing_key", signature.map(|s| s.key.as_str()))
-            .field("signer_identity", signature.and_then(|s| s.identity.as_deref()))
+            .field(
+                "signer_identity",
+                signature.and_then(|s| s.identity.as_deref()),
+            )
             .field("signer_issuer", signature.and_then(|s| s.issuer.as_deref()));
     }
     with_grant(event, grant)

@@ -292,7 +292,10 @@ fn a_sigstore_bundle_from_the_trusted_identity_installs_and_any_other_is_refused
     let (_, manifest) = push(&env, &registry, guests::TEXT, &expired);
     let old = sigstore.leaf(IDENTITY, ISSUER, t - 3600, t - 3000);
     attach(&expired, sigstore.bundle(&old, &manifest, t - 60));
-    refused(&expired, "certificate chain validation failed: CertExpired");
+    refused(
+        &expired,
+        "the certificate was not valid when the log integrated the entry (certificate chain is invalid: certificate chain validation failed: CertExpired",
+    );
 
     // A certificate from a Fulcio CA the trusted root does not list (logged by the
     // trusted log, which logs whatever it is given).
@@ -303,7 +306,10 @@ fn a_sigstore_bundle_from_the_trusted_identity_installs_and_any_other_is_refused
     attach(&foreign, rogue.bundle(&leaf, &manifest, t - 60));
     refused(
         &foreign,
-        "certificate chain validation failed: UnknownIssuer",
+        &format!(
+            "the certificate does not chain to a Fulcio CA of {} (certificate chain is invalid: certificate chain validation failed: UnknownIssuer)",
+            root.display()
+        ),
     );
 
     // The right certificate, logged by a log the trusted root does not list.
@@ -315,8 +321,12 @@ fn a_sigstore_bundle_from_the_trusted_identity_installs_and_any_other_is_refused
     refused(
         &unlogged,
         &format!(
-            "No log key valid at integrated time {} for log ID {}",
-            time::OffsetDateTime::from_unix_timestamp(t - 60).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "the transparency log entry is not proven by a log key of {} (invalid inclusion promise: No log key valid at integrated time {} for log ID {}",
+            root.display(),
+            time::OffsetDateTime::from_unix_timestamp(t - 60)
+                .unwrap()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap(),
             b64(&rogue_log.log_id())
         ),
     );
@@ -325,9 +335,12 @@ fn a_sigstore_bundle_from_the_trusted_identity_installs_and_any_other_is_refused
     // manifest, so it says nothing about this one.
     let tampered = registry.reference("keyless/tampered:1");
     let v2 = variant(guests::TEXT, "tampered", env.files.path());
-    push(&env, &registry, v2.to_str().unwrap(), &tampered);
+    let (digest, _) = push(&env, &registry, v2.to_str().unwrap(), &tampered);
     attach(&tampered, good_bundle);
-    refused(&tampered, "artifact");
+    refused(
+        &tampered,
+        &format!("it signs another artifact, not manifest {digest} (artifact mismatch"),
+    );
 
     assert_eq!(env.names(), ["text"]);
 }
@@ -391,7 +404,10 @@ fn a_grant_pinned_to_a_keyless_signer_survives_a_bundle_signed_update_and_gives_
         0,
     );
     let out = list();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("hello.txt"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello.txt"),
+        "{out:?}"
+    );
 
     // Another component, signed by the same identity: the grant holds.
     let v2 = variant(guests::FILES, "v2", env.files.path());
@@ -403,7 +419,10 @@ fn a_grant_pinned_to_a_keyless_signer_survives_a_bundle_signed_update_and_gives_
     );
     assert!(out.contains("  grant     kept"), "{out}");
     let out = list();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("hello.txt"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("hello.txt"),
+        "{out:?}"
+    );
 
     // An unsigned one installs (signatures are not required) but gets nothing.
     let v3 = variant(guests::FILES, "v3", env.files.path());

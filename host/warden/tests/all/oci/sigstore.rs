@@ -267,6 +267,19 @@ fn a_sigstore_bundle_from_the_trusted_identity_installs_and_any_other_is_refused
         assert!(err.contains(&expected), "{err}");
     };
 
+    // Nothing beside it at all.
+    let unsigned = registry.reference("keyless/unsigned:1");
+    let (digest, _) = push(&env, &registry, guests::TEXT, &unsigned);
+    let (_, err) = env.run(&["plugin", "add", &unsigned, "--name", "refused"], 2);
+    assert!(
+        err.contains(&format!(
+            "{unsigned} is refused: it is not signed (no {}.sig beside it, no Sigstore bundle referring to it)",
+            digest.replacen(':', "-", 1)
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&expected), "{err}");
+
     // Another identity, from the same trusted Fulcio.
     let other = registry.reference("keyless/other-identity:1");
     let (_, manifest) = push(&env, &registry, guests::TEXT, &other);

@@ -77,7 +77,25 @@ pub async fn sign(reference: &OciRef, key: &cosign::PrivateKey) -> Result<String
     let payload = cosign::payload(&reference.name(), &digest);
     let signature = key.sign(&payload);
     registry
-        .push_signature(reference, &digest, payload, signature)
+        .push_signature(reference, &digest, payload, signature, Default::default())
+        .await?;
+    Ok(digest)
+}
+
+/// Stores a cosign signature made elsewhere beside the artifact `reference` names:
+/// `payload` (simple signing), its base64 `signature`, and the layer's `annotations`
+/// (cosign 2's keyless mode puts the certificate and the Rekor entry there, see
+/// [`cosign::CERTIFICATE_ANNOTATION`]); returns the manifest digest.
+pub async fn attach_signature(
+    reference: &OciRef,
+    payload: Vec<u8>,
+    signature: String,
+    annotations: std::collections::BTreeMap<String, String>,
+) -> Result<String, OciError> {
+    let registry = Registry::connect(reference)?;
+    let digest = registry.resolve(reference).await?;
+    registry
+        .push_signature(reference, &digest, payload, signature, annotations)
         .await?;
     Ok(digest)
 }

@@ -80,6 +80,9 @@ pub enum FoundSignature {
         payload: Vec<u8>,
         /// The base64 signature of the payload.
         signature: String,
+        /// cosign 2's keyless form: the Fulcio certificate (PEM) and the Rekor entry
+        /// (JSON) from the layer's annotations.
+        keyless: Option<(String, String)>,
     },
     /// A Sigstore bundle (an OCI referrer), its JSON as stored.
     Bundle(Vec<u8>),
@@ -328,9 +331,19 @@ impl Registry {
             let payload = self
                 .blob(&sig_ref, &sig_ref, layer, "signature payload")
                 .await?;
+            let annotation = |name| {
+                layer
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(name))
+                    .cloned()
+            };
+            let keyless = annotation(cosign::CERTIFICATE_ANNOTATION)
+                .zip(annotation(cosign::REKOR_BUNDLE_ANNOTATION));
             found.push(FoundSignature::Cosign {
                 payload,
                 signature: signature.clone(),
+                keyless,
             });
         }
         Ok(found)
@@ -349,14 +362,16 @@ impl Registry {
         }
     }
 
-    /// Adds a signature (`payload` and its base64 `signature`) beside the manifest
-    /// `manifest_digest`, keeping the signatures already there, as cosign does.
+    /// Adds a signature (`payload` and its base64 `signature`, with `annotations`
+    /// beside it on the layer) beside the manifest `manifest_digest`, keeping the
+    /// signatures already there, as cosign does.
     pub async fn push_signature(
         &self,
         reference: &OciRef,
         manifest_digest: &str,
         payload: Vec<u8>,
         signature: String,
+        annotations: BTreeMap<String, String>,
     ) -> Result<(), OciError> {
         self.client
             .store_auth_if_needed(reference.registry(), &self.auth)
@@ -376,14 +391,13 @@ impl Registry {
                     == Some(&signature)
         };
         if !layers.iter().any(same) {
+            let mut annotations = annotations;
+            annotations.insert(cosign::SIGNATURE_ANNOTATION.to_string(), signature);
             layers.push(OciDescriptor {
                 media_type: cosign::SIMPLE_SIGNING_MEDIA_TYPE.to_string(),
                 digest,
                 size,
-                annotations: Some(BTreeMap::from([(
-                    cosign::SIGNATURE_ANNOTATION.to_string(),
-                    signature,
-                )])),
+                annotations: Some(annotations),
                 ..OciDescriptor::default()
             });
         }

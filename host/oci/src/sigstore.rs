@@ -7,7 +7,10 @@
 //! transparency log entry. It is stored beside the artifact as an OCI referrer: an
 //! artifact manifest whose `subject` is the signed manifest, found through the
 //! registry's referrers API or, where the registry has none, the referrers tag
-//! (`sha256-<hex>`), as cosign's bundle specification says.
+//! (`sha256-<hex>`), as cosign's bundle specification says. cosign 2's older keyless
+//! form (the certificate and the Rekor entry in annotations of a `.sig` layer) is
+//! turned into the v0.1 bundle it amounts to ([`legacy_bundle`]) and verified the same
+//! way, over its simple-signing payload.
 //!
 //! Verification is sigstore-rust's (`sigstore-verify`), against the operator's
 //! `trusted_root.json` and nothing fetched: the certificate chains to one of the root's
@@ -137,9 +140,20 @@ impl TrustedIdentity {
         bundle: &Bundle,
         manifest_digest: &str,
     ) -> Result<KeylessSignature, String> {
-        let hex = manifest_digest
+        self.verify_artifact(bundle, manifest_digest, manifest_digest)
+    }
+
+    /// Verifies `bundle` as a signature by this identity over the artifact with
+    /// `artifact_digest` (`sha256:<hex>`), for the manifest `manifest_digest`.
+    pub fn verify_artifact(
+        &self,
+        bundle: &Bundle,
+        artifact_digest: &str,
+        manifest_digest: &str,
+    ) -> Result<KeylessSignature, String> {
+        let hex = artifact_digest
             .strip_prefix("sha256:")
-            .ok_or_else(|| format!("manifest digest {manifest_digest} is not sha256"))?;
+            .ok_or_else(|| format!("digest {artifact_digest} is not sha256"))?;
         let digest = Sha256Hash::from_hex(hex).map_err(|e| e.to_string())?;
         let mut policy = VerificationPolicy::new(self.identity.as_str(), self.issuer.as_str());
         if !self.verify_sct {
@@ -199,6 +213,68 @@ impl TrustedIdentity {
 pub fn parse_bundle(json: &[u8]) -> Result<Bundle, String> {
     let text = std::str::from_utf8(json).map_err(|_| "the bundle is not UTF-8".to_string())?;
     Bundle::from_json(text).map_err(|e| format!("not a Sigstore bundle ({e})"))
+}
+
+/// cosign 2's keyless signature (a simple-signing `payload`, its base64 `signature`,
+/// the Fulcio `certificate` in PEM and the Rekor entry `rekor_bundle` from the
+/// layer's annotations) as the v0.1 Sigstore bundle it amounts to: a message
+/// signature over the payload, the certificate, and the log entry with its signed
+/// entry timestamp (cosign 2 keeps no inclusion proof). Returns the bundle and the
+/// payload's digest (what it signs).
+pub fn legacy_bundle(
+    payload: &[u8],
+    signature: &str,
+    certificate: &str,
+    rekor_bundle: &str,
+) -> Result<(Bundle, String), String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pem: String = certificate
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .map(str::trim)
+        .collect();
+    let der = b64
+        .decode(pem)
+        .map_err(|_| "the certificate annotation is not PEM".to_string())?;
+    let rekor: serde_json::Value = serde_json::from_str(rekor_bundle)
+        .map_err(|_| "the Rekor bundle annotation is not JSON".to_string())?;
+    let entry = &rekor["Payload"];
+    let body_b64 = entry["body"].as_str().unwrap_or_default();
+    let body: serde_json::Value = b64
+        .decode(body_b64)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| "the Rekor entry's body is not base64 JSON".to_string())?;
+    let log_id = hex::decode(entry["logID"].as_str().unwrap_or_default())
+        .map_err(|_| "the Rekor entry's logID is not hex".to_string())?;
+    let digest = Sha256::digest(payload);
+    let bundle = serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+        "verificationMaterial": {
+            "x509CertificateChain": {"certificates": [{"rawBytes": b64.encode(&der)}]},
+            "tlogEntries": [{
+                "logIndex": entry["logIndex"].as_i64().unwrap_or_default().to_string(),
+                "logId": {"keyId": b64.encode(&log_id)},
+                "kindVersion": {
+                    "kind": body["kind"].as_str().unwrap_or_default(),
+                    "version": body["apiVersion"].as_str().unwrap_or_default(),
+                },
+                "integratedTime": entry["integratedTime"].as_i64().unwrap_or_default().to_string(),
+                "inclusionPromise": {
+                    "signedEntryTimestamp": rekor["SignedEntryTimestamp"].as_str().unwrap_or_default(),
+                },
+                "canonicalizedBody": body_b64,
+            }],
+        },
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256", "digest": b64.encode(digest)},
+            "signature": signature.trim(),
+        },
+    });
+    let bundle = Bundle::from_json(&bundle.to_string())
+        .map_err(|e| format!("cosign's keyless annotations do not make a bundle ({e})"))?;
+    Ok((bundle, format!("sha256:{}", hex::encode(digest))))
 }
 
 /// The identity and issuer a bundle's certificate claims, unverified: for saying

@@ -115,7 +115,11 @@ impl TrustPolicy {
         let (mut cosign_found, mut bundles_found) = (0, 0);
         for signature in found {
             match signature {
-                FoundSignature::Cosign { payload, signature } => {
+                FoundSignature::Cosign {
+                    payload,
+                    signature,
+                    keyless,
+                } => {
                     cosign_found += 1;
                     if let Err(problem) = cosign::check_payload(payload, manifest_digest) {
                         problems.push(problem);
@@ -130,6 +134,26 @@ impl TrustPolicy {
                             };
                         }
                     }
+                    // cosign 2's keyless form: the same payload, signed with a Fulcio
+                    // certificate and logged in Rekor.
+                    let Some((certificate, rekor)) = keyless.as_ref() else {
+                        continue;
+                    };
+                    if identities.is_empty() {
+                        continue;
+                    }
+                    let (bundle, payload_digest) =
+                        match sigstore::legacy_bundle(payload, signature, certificate, rekor) {
+                            Ok(made) => made,
+                            Err(problem) => {
+                                problems.push(problem);
+                                continue;
+                            }
+                        };
+                    match verify_keyless(&identities, &bundle, &payload_digest, manifest_digest) {
+                        Ok(verdict) => return verdict,
+                        Err(mut said) => problems.append(&mut said),
+                    }
                 }
                 FoundSignature::Bundle(json) => {
                     bundles_found += 1;
@@ -140,26 +164,9 @@ impl TrustPolicy {
                             continue;
                         }
                     };
-                    let claimed = sigstore::claimed_identity(&bundle)
-                        .map(|(identity, issuer)| {
-                            format!("a bundle from identity {identity}, issuer {issuer}")
-                        })
-                        .unwrap_or_else(|| "a bundle without a certificate".into());
-                    for identity in &identities {
-                        match identity.verify(&bundle, manifest_digest) {
-                            Ok(signed) => {
-                                return Verdict::Signed {
-                                    signer: identity.name.clone(),
-                                    key: signed.key,
-                                    keyless: Some((signed.identity, signed.issuer)),
-                                };
-                            }
-                            Err(problem) => problems
-                                .push(format!("{claimed}: not \"{}\": {problem}", identity.name)),
-                        }
-                    }
-                    if identities.is_empty() {
-                        problems.push(claimed);
+                    match verify_keyless(&identities, &bundle, manifest_digest, manifest_digest) {
+                        Ok(verdict) => return verdict,
+                        Err(mut said) => problems.append(&mut said),
                     }
                 }
             }
@@ -242,4 +249,36 @@ impl TrustPolicy {
             Verdict::Unsigned { .. } => Ok(None),
         }
     }
+}
+
+/// The verdict of the first of `identities` that `bundle` verifies for (a signature
+/// over `artifact_digest`, for the manifest `manifest_digest`), or what each said.
+fn verify_keyless(
+    identities: &[&TrustedIdentity],
+    bundle: &sigstore_verify::types::Bundle,
+    artifact_digest: &str,
+    manifest_digest: &str,
+) -> Result<Verdict, Vec<String>> {
+    let claimed = sigstore::claimed_identity(bundle)
+        .map(|(identity, issuer)| format!("a bundle from identity {identity}, issuer {issuer}"))
+        .unwrap_or_else(|| "a bundle without a certificate".into());
+    if identities.is_empty() {
+        return Err(vec![claimed]);
+    }
+    let mut problems = Vec::new();
+    for identity in identities {
+        match identity.verify_artifact(bundle, artifact_digest, manifest_digest) {
+            Ok(signed) => {
+                return Ok(Verdict::Signed {
+                    signer: identity.name.clone(),
+                    key: signed.key,
+                    keyless: Some((signed.identity, signed.issuer)),
+                });
+            }
+            Err(problem) => {
+                problems.push(format!("{claimed}: not \"{}\": {problem}", identity.name))
+            }
+        }
+    }
+    Err(problems)
 }

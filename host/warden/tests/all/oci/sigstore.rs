@@ -136,29 +136,77 @@ impl FakeSigstore {
         }
     }
 
+    /// The hashedrekord entry of `signature` by `leaf` over `artifact`, as Rekor
+    /// canonicalizes it.
+    fn hashedrekord(leaf: &Leaf, artifact: &[u8], signature: &[u8]) -> String {
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            b64(&leaf.der)
+        );
+        format!(
+            r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{}"}}}},"signature":{{"content":"{}","publicKey":{{"content":"{}"}}}}}}}}"#,
+            hex::encode(Sha256::digest(artifact)),
+            b64(signature),
+            b64(pem.as_bytes())
+        )
+    }
+
+    /// The signed entry timestamp: Rekor's key over the entry, as canonical JSON.
+    fn signed_entry_timestamp(&self, body: &str, integrated_time: i64) -> Vec<u8> {
+        let payload = format!(
+            r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":0}}"#,
+            b64(body.as_bytes()),
+            hex::encode(self.log_id())
+        );
+        self.rekor.sign(payload.as_bytes()).unwrap()
+    }
+
+    /// cosign 2's keyless signature of `payload` by `leaf`, logged at
+    /// `integrated_time`: the base64 signature and the layer's annotations (the
+    /// certificate, and the Rekor entry with its signed entry timestamp).
+    fn legacy(
+        &self,
+        leaf: &Leaf,
+        payload: &[u8],
+        integrated_time: i64,
+    ) -> (String, std::collections::BTreeMap<String, String>) {
+        let signature = leaf.key.sign(payload).unwrap();
+        let body = Self::hashedrekord(leaf, payload, &signature);
+        let set = self.signed_entry_timestamp(&body, integrated_time);
+        let rekor = serde_json::json!({
+            "SignedEntryTimestamp": b64(&set),
+            "Payload": {
+                "body": b64(body.as_bytes()),
+                "integratedTime": integrated_time,
+                "logIndex": 0,
+                "logID": hex::encode(self.log_id()),
+            },
+        });
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            b64(&leaf.der)
+        );
+        let annotations = [
+            (warden_oci::cosign::CERTIFICATE_ANNOTATION, pem),
+            (
+                warden_oci::cosign::REKOR_BUNDLE_ANNOTATION,
+                rekor.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        (b64(&signature), annotations)
+    }
+
     /// A v0.3 bundle: `leaf` signs `artifact` (the manifest's bytes), and this root's
     /// Rekor logs it at `integrated_time`.
     fn bundle(&self, leaf: &Leaf, artifact: &[u8], integrated_time: i64) -> String {
         let digest = Sha256::digest(artifact);
         let signature = leaf.key.sign(artifact).unwrap();
-        let pem = format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            b64(&leaf.der)
-        );
-        let body = format!(
-            r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{}"}}}},"signature":{{"content":"{}","publicKey":{{"content":"{}"}}}}}}}}"#,
-            hex::encode(digest),
-            b64(&signature),
-            b64(pem.as_bytes())
-        );
+        let body = Self::hashedrekord(leaf, artifact, &signature);
         let log_id = self.log_id();
-        // The signed entry timestamp: Rekor's key over the entry, as canonical JSON.
-        let set_payload = format!(
-            r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":0}}"#,
-            b64(body.as_bytes()),
-            hex::encode(&log_id)
-        );
-        let set = self.rekor.sign(set_payload.as_bytes()).unwrap();
+        let set = self.signed_entry_timestamp(&body, integrated_time);
         // A tree of one leaf: its root is the leaf's hash; the checkpoint signs it.
         let mut leaf_hash = Sha256::new();
         leaf_hash.update([0u8]);
@@ -452,4 +500,59 @@ fn a_grant_pinned_to_a_keyless_signer_survives_a_bundle_signed_update_and_gives_
     let out = list();
     assert!(!out.status.success(), "{out:?}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("hello.txt"));
+}
+
+#[test]
+fn a_cosign_2_keyless_signature_in_the_sig_tag_verifies_against_the_trusted_root() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let env = Env::new();
+    let sigstore = FakeSigstore::new("trusted");
+    let root = env.file("trusted_root.json");
+    std::fs::write(&root, sigstore.trusted_root()).unwrap();
+    env.config(&format!(
+        "[trust]\nrequire_signatures = true\n\n[trust.identities.acme-ci]\nidentity = \"{IDENTITY}\"\nissuer = \"{ISSUER}\"\ntrusted_root = \"{}\"\nrepositories = [\"{}/legacy/*\"]\n",
+        root.display(),
+        registry.addr
+    ));
+    let t = now();
+    let sign = |reference: &str, email: &str| {
+        let (digest, _) = push(&env, &registry, guests::TEXT, reference);
+        let parsed: warden_oci::OciRef = reference.parse().unwrap();
+        let payload = warden_oci::cosign::payload(&parsed.name(), &digest);
+        let leaf = sigstore.leaf(email, ISSUER, t - 300, t + 300);
+        let (signature, annotations) = sigstore.legacy(&leaf, &payload, t - 60);
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(warden_oci::attach_signature(
+                &parsed,
+                payload,
+                signature,
+                annotations,
+            ))
+            .unwrap();
+    };
+
+    let good = registry.reference("legacy/good:1");
+    sign(&good, IDENTITY);
+    let (out, _) = env.run(&["plugin", "add", &good, "--name", "text"], 0);
+    assert!(
+        out.contains(&format!(
+            "signed by \"acme-ci\" (keyless: identity {IDENTITY}, issuer {ISSUER}"
+        )),
+        "{out}"
+    );
+
+    let other = registry.reference("legacy/other:1");
+    sign(&other, "mallory@evil.example");
+    let (_, err) = env.run(&["plugin", "add", &other, "--name", "other"], 2);
+    assert!(
+        err.contains("1 signature beside it, none by a key or identity trusted for")
+            && err.contains(&format!(
+                "identity mismatch: expected {IDENTITY}, got mallory@evil.example"
+            )),
+        "{err}"
+    );
+    assert_eq!(env.names(), ["text"]);
 }

@@ -5,7 +5,7 @@
 //! - [`artifact`]: the Wasm OCI artifact layout (an `application/wasm` layer, a
 //!   `application/vnd.wasm.config.v0+json` config, Warden's annotations);
 //! - [`registry`]: one registry's client: pull (every blob checked against its
-//!   digest), push, signatures;
+//!   digest), push, signatures; and its Sigstore bundles, attached as OCI referrers;
 //! - [`cosign`]: cosign's simple-signing payload, ECDSA P-256 keys and signatures;
 //! - [`sigstore`]: keyless signatures, Sigstore bundles verified offline against a
 //!   trusted root file;
@@ -20,6 +20,7 @@ pub mod auth;
 pub mod cosign;
 mod error;
 pub mod reference;
+mod referrers;
 pub mod registry;
 pub mod sigstore;
 pub mod trust;

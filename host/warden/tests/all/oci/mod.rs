@@ -8,6 +8,7 @@
 //! - [`sign`]: signatures, the trust policy, signer-pinned grants, and the HTTP route;
 //! - [`sigstore`]: keyless signatures, Sigstore bundles against a test's own root.
 
+mod fake_sigstore;
 mod pull;
 mod sign;
 mod sigstore;

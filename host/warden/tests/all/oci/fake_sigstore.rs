@@ -1,0 +1,236 @@
+//! A Sigstore of a test's own, for the keyless tests ([`super::sigstore`]): a Fulcio
+//! CA (a self-signed ECDSA P-256 certificate) issuing short-lived leaf certificates
+//! with an email SAN and the OIDC issuer extensions (1.3.6.1.4.1.57264.1.1 and .1.8),
+//! and a Rekor log key signing entries (the signed entry timestamp, and a checkpoint
+//! over a one-leaf tree for the inclusion proof); `trusted_root.json` names both.
+
+use base64::Engine as _;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+    PublicKeyData as _, SanType, SigningKey as _,
+};
+use sha2::{Digest as _, Sha256};
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn at(unix: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(unix).unwrap()
+}
+
+/// A test's own Sigstore: a Fulcio CA and a Rekor log key.
+pub(crate) struct FakeSigstore {
+    ca: CertifiedIssuer<'static, KeyPair>,
+    rekor: std::rc::Rc<KeyPair>,
+}
+
+/// A Fulcio leaf certificate and its key.
+pub(crate) struct Leaf {
+    der: Vec<u8>,
+    key: KeyPair,
+}
+
+impl FakeSigstore {
+    pub(crate) fn new(name: &str) -> Self {
+        let rekor = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        Self::with_log(name, std::rc::Rc::new(rekor))
+    }
+
+    /// Another Fulcio CA whose certificates this root's Rekor logs.
+    pub(crate) fn rogue_fulcio(&self, name: &str) -> Self {
+        Self::with_log(name, self.rekor.clone())
+    }
+
+    fn with_log(name: &str, rekor: std::rc::Rc<KeyPair>) -> Self {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "warden-test");
+        dn.push(DnType::CommonName, format!("{name} fulcio"));
+        params.distinguished_name = dn;
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2099, 1, 1);
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        Self {
+            ca: CertifiedIssuer::self_signed(params, key).unwrap(),
+            rekor,
+        }
+    }
+
+    pub(crate) fn log_id(&self) -> Vec<u8> {
+        Sha256::digest(self.rekor.subject_public_key_info()).to_vec()
+    }
+
+    /// This root as a Sigstore `trusted_root.json`.
+    pub(crate) fn trusted_root(&self) -> String {
+        let valid = serde_json::json!({"start": "2020-01-01T00:00:00Z"});
+        serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": [{
+                "baseUrl": "https://rekor.test",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": b64(&self.rekor.subject_public_key_info()),
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "validFor": valid,
+                },
+                "logId": {"keyId": b64(&self.log_id())},
+            }],
+            "certificateAuthorities": [{
+                "subject": {"organization": "warden-test", "commonName": "fulcio"},
+                "uri": "https://fulcio.test",
+                "certChain": {"certificates": [{"rawBytes": b64(self.ca.der())}]},
+                "validFor": valid,
+            }],
+            "ctlogs": [],
+            "timestampAuthorities": [],
+        })
+        .to_string()
+    }
+
+    /// A leaf certificate for `email`, vouched for by OIDC `issuer`, valid from
+    /// `not_before` to `not_after` (Unix seconds).
+    pub(crate) fn leaf(&self, email: &str, issuer: &str, not_before: i64, not_after: i64) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.subject_alt_names = vec![SanType::Rfc822Name(email.try_into().unwrap())];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+        params.not_before = at(not_before);
+        params.not_after = at(not_after);
+        // Fulcio's OIDC issuer: .1.1 as raw bytes (v1), .1.8 as a DER UTF8String (v2).
+        let mut utf8 = vec![0x0c, issuer.len() as u8];
+        utf8.extend_from_slice(issuer.as_bytes());
+        params.custom_extensions = vec![
+            CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 57264, 1, 1],
+                issuer.as_bytes().to_vec(),
+            ),
+            CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 8], utf8),
+        ];
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = params.signed_by(&key, &*self.ca).unwrap();
+        Leaf {
+            der: cert.der().to_vec(),
+            key,
+        }
+    }
+
+    /// The hashedrekord entry of `signature` by `leaf` over `artifact`, as Rekor
+    /// canonicalizes it.
+    fn hashedrekord(leaf: &Leaf, artifact: &[u8], signature: &[u8]) -> String {
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            b64(&leaf.der)
+        );
+        format!(
+            r#"{{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{{"data":{{"hash":{{"algorithm":"sha256","value":"{}"}}}},"signature":{{"content":"{}","publicKey":{{"content":"{}"}}}}}}}}"#,
+            hex::encode(Sha256::digest(artifact)),
+            b64(signature),
+            b64(pem.as_bytes())
+        )
+    }
+
+    /// The signed entry timestamp: Rekor's key over the entry, as canonical JSON.
+    fn signed_entry_timestamp(&self, body: &str, integrated_time: i64) -> Vec<u8> {
+        let payload = format!(
+            r#"{{"body":"{}","integratedTime":{integrated_time},"logID":"{}","logIndex":0}}"#,
+            b64(body.as_bytes()),
+            hex::encode(self.log_id())
+        );
+        self.rekor.sign(payload.as_bytes()).unwrap()
+    }
+
+    /// cosign 2's keyless signature of `payload` by `leaf`, logged at
+    /// `integrated_time`: the base64 signature and the layer's annotations (the
+    /// certificate, and the Rekor entry with its signed entry timestamp).
+    pub(crate) fn legacy(
+        &self,
+        leaf: &Leaf,
+        payload: &[u8],
+        integrated_time: i64,
+    ) -> (String, std::collections::BTreeMap<String, String>) {
+        let signature = leaf.key.sign(payload).unwrap();
+        let body = Self::hashedrekord(leaf, payload, &signature);
+        let set = self.signed_entry_timestamp(&body, integrated_time);
+        let rekor = serde_json::json!({
+            "SignedEntryTimestamp": b64(&set),
+            "Payload": {
+                "body": b64(body.as_bytes()),
+                "integratedTime": integrated_time,
+                "logIndex": 0,
+                "logID": hex::encode(self.log_id()),
+            },
+        });
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            b64(&leaf.der)
+        );
+        let annotations = [
+            (warden_oci::cosign::CERTIFICATE_ANNOTATION, pem),
+            (
+                warden_oci::cosign::REKOR_BUNDLE_ANNOTATION,
+                rekor.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        (b64(&signature), annotations)
+    }
+
+    /// A v0.3 bundle: `leaf` signs `artifact` (the manifest's bytes), and this root's
+    /// Rekor logs it at `integrated_time`.
+    pub(crate) fn bundle(&self, leaf: &Leaf, artifact: &[u8], integrated_time: i64) -> String {
+        let digest = Sha256::digest(artifact);
+        let signature = leaf.key.sign(artifact).unwrap();
+        let body = Self::hashedrekord(leaf, artifact, &signature);
+        let log_id = self.log_id();
+        let set = self.signed_entry_timestamp(&body, integrated_time);
+        // A tree of one leaf: its root is the leaf's hash; the checkpoint signs it.
+        let mut leaf_hash = Sha256::new();
+        leaf_hash.update([0u8]);
+        leaf_hash.update(body.as_bytes());
+        let root = leaf_hash.finalize();
+        let note = format!("rekor.test\n1\n{}\n", b64(&root));
+        let mut signed = log_id[..4].to_vec();
+        signed.extend(self.rekor.sign(note.as_bytes()).unwrap());
+        let checkpoint = format!("{note}\n\u{2014} rekor.test {}\n", b64(&signed));
+        serde_json::json!({
+            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "verificationMaterial": {
+                "certificate": {"rawBytes": b64(&leaf.der)},
+                "tlogEntries": [{
+                    "logIndex": "0",
+                    "logId": {"keyId": b64(&log_id)},
+                    "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+                    "integratedTime": integrated_time.to_string(),
+                    "inclusionPromise": {"signedEntryTimestamp": b64(&set)},
+                    "inclusionProof": {
+                        "logIndex": "0",
+                        "rootHash": b64(&root),
+                        "treeSize": "1",
+                        "hashes": [],
+                        "checkpoint": {"envelope": checkpoint},
+                    },
+                    "canonicalizedBody": b64(body.as_bytes()),
+                }],
+            },
+            "messageSignature": {
+                "messageDigest": {"algorithm": "SHA2_256", "digest": b64(&digest)},
+                "signature": b64(&signature),
+            },
+        })
+        .to_string()
+    }
+}

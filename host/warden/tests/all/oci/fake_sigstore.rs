@@ -195,9 +195,88 @@ impl FakeSigstore {
         let digest = Sha256::digest(artifact);
         let signature = leaf.key.sign(artifact).unwrap();
         let body = Self::hashedrekord(leaf, artifact, &signature);
+        let content = serde_json::json!({
+            "messageDigest": {"algorithm": "SHA2_256", "digest": b64(&digest)},
+            "signature": b64(&signature),
+        });
+        self.logged(
+            leaf,
+            "hashedrekord",
+            &body,
+            integrated_time,
+            "messageSignature",
+            content,
+        )
+    }
+
+    /// A v0.3 bundle as `cosign sign` (cosign 3) makes for an image: a DSSE envelope
+    /// whose in-toto statement's subject is the manifest `manifest_digest`, signed by
+    /// `leaf`, logged (a `dsse` entry) at `integrated_time`.
+    pub(crate) fn dsse_bundle(
+        &self,
+        leaf: &Leaf,
+        repository: &str,
+        manifest_digest: &str,
+        integrated_time: i64,
+    ) -> String {
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{
+                "name": repository,
+                "digest": {"sha256": manifest_digest.strip_prefix("sha256:").unwrap()},
+            }],
+            "predicateType": "https://sigstore.dev/cosign/sign/v1",
+            "predicate": {},
+        })
+        .to_string();
+        let payload_type = "application/vnd.in-toto+json";
+        let pae = format!(
+            "DSSEv1 {} {payload_type} {} {statement}",
+            payload_type.len(),
+            statement.len()
+        );
+        let signature = leaf.key.sign(pae.as_bytes()).unwrap();
+        let envelope = serde_json::json!({
+            "payload": b64(statement.as_bytes()),
+            "payloadType": payload_type,
+            "signatures": [{"sig": b64(&signature), "keyid": ""}],
+        });
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            b64(&leaf.der)
+        );
+        let body = format!(
+            r#"{{"apiVersion":"0.0.1","kind":"dsse","spec":{{"envelopeHash":{{"algorithm":"sha256","value":"{}"}},"payloadHash":{{"algorithm":"sha256","value":"{}"}},"signatures":[{{"signature":"{}","verifier":"{}"}}]}}}}"#,
+            hex::encode(Sha256::digest(envelope.to_string().as_bytes())),
+            hex::encode(Sha256::digest(statement.as_bytes())),
+            b64(&signature),
+            b64(pem.as_bytes())
+        );
+        self.logged(
+            leaf,
+            "dsse",
+            &body,
+            integrated_time,
+            "dsseEnvelope",
+            envelope,
+        )
+    }
+
+    /// A v0.3 bundle of `content` (under `content_key`) by `leaf`, whose Rekor entry
+    /// (`kind`, `body`) this root's log integrated at `integrated_time`: its signed
+    /// entry timestamp, and its inclusion proof in a tree of one leaf under a signed
+    /// checkpoint.
+    fn logged(
+        &self,
+        leaf: &Leaf,
+        kind: &str,
+        body: &str,
+        integrated_time: i64,
+        content_key: &str,
+        content: serde_json::Value,
+    ) -> String {
         let log_id = self.log_id();
-        let set = self.signed_entry_timestamp(&body, integrated_time);
-        // A tree of one leaf: its root is the leaf's hash; the checkpoint signs it.
+        let set = self.signed_entry_timestamp(body, integrated_time);
         let mut leaf_hash = Sha256::new();
         leaf_hash.update([0u8]);
         leaf_hash.update(body.as_bytes());
@@ -206,14 +285,14 @@ impl FakeSigstore {
         let mut signed = log_id[..4].to_vec();
         signed.extend(self.rekor.sign(note.as_bytes()).unwrap());
         let checkpoint = format!("{note}\n\u{2014} rekor.test {}\n", b64(&signed));
-        serde_json::json!({
+        let mut bundle = serde_json::json!({
             "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
             "verificationMaterial": {
                 "certificate": {"rawBytes": b64(&leaf.der)},
                 "tlogEntries": [{
                     "logIndex": "0",
                     "logId": {"keyId": b64(&log_id)},
-                    "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
+                    "kindVersion": {"kind": kind, "version": "0.0.1"},
                     "integratedTime": integrated_time.to_string(),
                     "inclusionPromise": {"signedEntryTimestamp": b64(&set)},
                     "inclusionProof": {
@@ -226,11 +305,8 @@ impl FakeSigstore {
                     "canonicalizedBody": b64(body.as_bytes()),
                 }],
             },
-            "messageSignature": {
-                "messageDigest": {"algorithm": "SHA2_256", "digest": b64(&digest)},
-                "signature": b64(&signature),
-            },
-        })
-        .to_string()
+        });
+        bundle[content_key] = content;
+        bundle.to_string()
     }
 }

@@ -327,3 +327,55 @@ fn a_cosign_2_keyless_signature_in_the_sig_tag_verifies_against_the_trusted_root
     );
     assert_eq!(env.names(), ["text"]);
 }
+
+#[test]
+fn a_cosign_3_dsse_bundle_whose_statement_names_the_manifest_verifies_and_one_naming_another_does_not()
+ {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let env = Env::new();
+    let sigstore = FakeSigstore::new("trusted");
+    let root = env.file("trusted_root.json");
+    std::fs::write(&root, sigstore.trusted_root()).unwrap();
+    env.config(&format!(
+        "[trust]\nrequire_signatures = true\n\n[trust.identities.acme-ci]\nidentity = \"{IDENTITY}\"\nissuer = \"{ISSUER}\"\ntrusted_root = \"{}\"\nrepositories = [\"{}/dsse/*\"]\n",
+        root.display(),
+        registry.addr
+    ));
+    let t = now();
+    let leaf = sigstore.leaf(IDENTITY, ISSUER, t - 300, t + 300);
+    let repository = format!("{}/dsse/text", registry.addr);
+
+    let good = registry.reference("dsse/text:1");
+    let (digest, _) = push(&env, &registry, guests::TEXT, &good);
+    attach(
+        &good,
+        sigstore.dsse_bundle(&leaf, &repository, &digest, t - 60),
+    );
+    let (out, _) = env.run(&["plugin", "add", &good, "--name", "text"], 0);
+    assert!(
+        out.contains(&format!(
+            "signed by \"acme-ci\" (keyless: identity {IDENTITY}, issuer {ISSUER}"
+        )),
+        "{out}"
+    );
+
+    // The statement names the first manifest; beside the second it says nothing.
+    let other = registry.reference("dsse/text:2");
+    let v2 = variant(guests::TEXT, "v2", env.files.path());
+    let (other_digest, _) = push(&env, &registry, v2.to_str().unwrap(), &other);
+    attach(
+        &other,
+        sigstore.dsse_bundle(&leaf, &repository, &digest, t - 60),
+    );
+    let (_, err) = env.run(&["plugin", "add", &other, "--name", "other"], 2);
+    assert!(
+        err.contains("1 Sigstore bundle beside it, none by a key or identity trusted for")
+            && err.contains(&format!(
+                "it signs another artifact, not manifest {other_digest} (artifact mismatch: artifact hash does not match any subject in attestation)"
+            )),
+        "{err}"
+    );
+    assert_eq!(env.names(), ["text"]);
+}

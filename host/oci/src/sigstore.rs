@@ -97,7 +97,7 @@ impl TrustedIdentity {
         })?;
         let root = TrustedRoot::from_json(&text).map_err(|e| {
             problem(format!(
-                "not a Sigstore trusted_root.json ({e}); use the file `cosign trusted-root create` or the Sigstore TUF repository gives"
+                "not a Sigstore trusted_root.json ({e}); use the one the Sigstore TUF repository publishes, or one made by `cosign trusted-root create`"
             ))
         })?;
         if root.certificate_authorities.is_empty() {
@@ -122,7 +122,8 @@ impl TrustedIdentity {
         })
     }
 
-    /// How this signer is described in messages: `"acme-ci" (identity …, issuer …)`.
+    /// How this signer is described in messages: `"acme-ci" (identity …, issuer …,
+    /// trusted root …)`.
     pub fn describe(&self) -> String {
         format!(
             "\"{}\" (identity {}, issuer {}, trusted root {})",
@@ -163,7 +164,8 @@ impl TrustedIdentity {
             .verifier
             .verify(digest, bundle, &policy)
             .map_err(|e| self.explain(&e.to_string(), manifest_digest))?;
-        // Belt and braces: what the policy matched is what is recorded.
+        // Belt and braces: record only a signature whose certificate chain and log
+        // entry were both verified (the policy skips neither).
         if !(result.certificate_verified() && result.tlog_verified()) {
             return Err("the certificate chain or the transparency log was not verified".into());
         }

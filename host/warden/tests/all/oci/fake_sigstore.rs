@@ -30,7 +30,12 @@ fn at(unix: i64) -> time::OffsetDateTime {
 /// A test's own Sigstore: a Fulcio CA and a Rekor log key.
 pub(crate) struct FakeSigstore {
     ca: CertifiedIssuer<'static, KeyPair>,
+    /// The CA's public key (SPKI DER): what an SCT's issuer key hash hashes.
+    ca_spki: Vec<u8>,
     rekor: std::rc::Rc<KeyPair>,
+    /// A certificate transparency log, when this Sigstore has one: its leaves then
+    /// carry an embedded SCT, and the trusted root lists it.
+    ct: Option<KeyPair>,
 }
 
 /// A Fulcio leaf certificate and its key.
@@ -43,6 +48,14 @@ impl FakeSigstore {
     pub(crate) fn new(name: &str) -> Self {
         let rekor = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         Self::with_log(name, std::rc::Rc::new(rekor))
+    }
+
+    /// A Sigstore with a certificate transparency log too.
+    pub(crate) fn with_ct(name: &str) -> Self {
+        Self {
+            ct: Some(KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap()),
+            ..Self::new(name)
+        }
     }
 
     /// Another Fulcio CA whose certificates this root's Rekor logs.
@@ -61,9 +74,12 @@ impl FakeSigstore {
         params.not_before = rcgen::date_time_ymd(2020, 1, 1);
         params.not_after = rcgen::date_time_ymd(2099, 1, 1);
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let ca_spki = key.subject_public_key_info();
         Self {
             ca: CertifiedIssuer::self_signed(params, key).unwrap(),
+            ca_spki,
             rekor,
+            ct: None,
         }
     }
 
@@ -92,7 +108,16 @@ impl FakeSigstore {
                 "certChain": {"certificates": [{"rawBytes": b64(self.ca.der())}]},
                 "validFor": valid,
             }],
-            "ctlogs": [],
+            "ctlogs": self.ct.iter().map(|ct| serde_json::json!({
+                "baseUrl": "https://ctfe.test",
+                "hashAlgorithm": "SHA2_256",
+                "publicKey": {
+                    "rawBytes": b64(&ct.subject_public_key_info()),
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    "validFor": valid,
+                },
+                "logId": {"keyId": b64(&Sha256::digest(ct.subject_public_key_info()))},
+            })).collect::<Vec<_>>(),
             "timestampAuthorities": [],
         })
         .to_string()
@@ -101,6 +126,10 @@ impl FakeSigstore {
     /// A leaf certificate for `email`, vouched for by OIDC `issuer`, valid from
     /// `not_before` to `not_after` (Unix seconds).
     pub(crate) fn leaf(&self, email: &str, issuer: &str, not_before: i64, not_after: i64) -> Leaf {
+        self.issue(email, issuer, not_before, not_after, true)
+    }
+
+    fn issue(&self, email: &str, issuer: &str, not_before: i64, not_after: i64, sct: bool) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name = DistinguishedName::new();
         params.subject_alt_names = vec![SanType::Rfc822Name(email.try_into().unwrap())];
@@ -120,10 +149,62 @@ impl FakeSigstore {
         ];
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
         let cert = params.signed_by(&key, &*self.ca).unwrap();
+        let Some(ct) = self.ct.as_ref().filter(|_| sct) else {
+            return Leaf {
+                der: cert.der().to_vec(),
+                key,
+            };
+        };
+        // Fulcio's way: the log signs the precertificate (this certificate without
+        // the SCT extension), and the SCT goes into the certificate issued.
+        let sct = self.sct(ct, &tbs(cert.der()), not_before);
+        let mut list = (sct.len() as u16).to_be_bytes().to_vec();
+        list.extend(&sct);
+        let mut tls = ((list.len()) as u16).to_be_bytes().to_vec();
+        tls.extend(list);
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2],
+                der_octet_string(&tls),
+            ));
+        let cert = params.signed_by(&key, &*self.ca).unwrap();
         Leaf {
             der: cert.der().to_vec(),
             key,
         }
+    }
+
+    /// A leaf without an SCT, from this Sigstore's CA even when it has a CT log.
+    pub(crate) fn leaf_without_sct(
+        &self,
+        email: &str,
+        issuer: &str,
+        not_before: i64,
+        not_after: i64,
+    ) -> Leaf {
+        self.issue(email, issuer, not_before, not_after, false)
+    }
+
+    /// An RFC 6962 SCT (v1) by log `ct` over the precertificate `tbs`, at `time`.
+    fn sct(&self, ct: &KeyPair, tbs: &[u8], time: i64) -> Vec<u8> {
+        let timestamp = (time as u64) * 1000;
+        let mut signed = vec![0u8, 0u8]; // v1, certificate_timestamp
+        signed.extend(timestamp.to_be_bytes());
+        signed.extend(1u16.to_be_bytes()); // precert_entry
+        signed.extend(Sha256::digest(&self.ca_spki));
+        signed.extend(&(tbs.len() as u32).to_be_bytes()[1..]);
+        signed.extend(tbs);
+        signed.extend(0u16.to_be_bytes()); // no extensions
+        let signature = ct.sign(&signed).unwrap();
+        let mut sct = vec![0u8]; // v1
+        sct.extend(Sha256::digest(ct.subject_public_key_info()));
+        sct.extend(timestamp.to_be_bytes());
+        sct.extend(0u16.to_be_bytes());
+        sct.extend([4u8, 3u8]); // sha256, ecdsa
+        sct.extend((signature.len() as u16).to_be_bytes());
+        sct.extend(signature);
+        sct
     }
 
     /// The hashedrekord entry of `signature` by `leaf` over `artifact`, as Rekor
@@ -309,4 +390,36 @@ impl FakeSigstore {
         bundle[content_key] = content;
         bundle.to_string()
     }
+}
+
+/// The TBSCertificate of a DER certificate (its first element).
+fn tbs(cert: &[u8]) -> Vec<u8> {
+    let (_, start) = der_header(cert, 0);
+    let (len, body) = der_header(cert, start);
+    cert[start..body + len].to_vec()
+}
+
+/// The content length and content offset of the DER element at `at`.
+fn der_header(bytes: &[u8], at: usize) -> (usize, usize) {
+    let first = bytes[at + 1] as usize;
+    if first < 0x80 {
+        return (first, at + 2);
+    }
+    let n = first & 0x7f;
+    let len = bytes[at + 2..at + 2 + n]
+        .iter()
+        .fold(0, |len, b| len << 8 | *b as usize);
+    (len, at + 2 + n)
+}
+
+/// `bytes` as a DER OCTET STRING.
+fn der_octet_string(bytes: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x04];
+    match bytes.len() {
+        n if n < 0x80 => out.push(n as u8),
+        n if n < 0x100 => out.extend([0x81, n as u8]),
+        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+    }
+    out.extend(bytes);
+    out
 }

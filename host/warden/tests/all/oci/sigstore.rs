@@ -379,3 +379,37 @@ fn a_cosign_3_dsse_bundle_whose_statement_names_the_manifest_verifies_and_one_na
     );
     assert_eq!(env.names(), ["text"]);
 }
+
+#[test]
+fn with_a_ct_log_in_the_trusted_root_a_certificate_needs_its_sct() {
+    let Some(registry) = TestRegistry::start() else {
+        return;
+    };
+    let env = Env::new();
+    let sigstore = FakeSigstore::with_ct("trusted");
+    let root = env.file("trusted_root.json");
+    std::fs::write(&root, sigstore.trusted_root()).unwrap();
+    env.config(&format!(
+        "[trust]\nrequire_signatures = true\n\n[trust.identities.acme-ci]\nidentity = \"{IDENTITY}\"\nissuer = \"{ISSUER}\"\ntrusted_root = \"{}\"\nrepositories = [\"{}/ct/*\"]\n",
+        root.display(),
+        registry.addr
+    ));
+    let t = now();
+
+    let good = registry.reference("ct/good:1");
+    let (_, manifest) = push(&env, &registry, guests::TEXT, &good);
+    let leaf = sigstore.leaf(IDENTITY, ISSUER, t - 300, t + 300);
+    attach(&good, sigstore.bundle(&leaf, &manifest, t - 60));
+    env.run(&["plugin", "add", &good, "--name", "text"], 0);
+
+    let bare = registry.reference("ct/no-sct:1");
+    let (_, manifest) = push(&env, &registry, guests::TEXT, &bare);
+    let leaf = sigstore.leaf_without_sct(IDENTITY, ISSUER, t - 300, t + 300);
+    attach(&bare, sigstore.bundle(&leaf, &manifest, t - 60));
+    let (_, err) = env.run(&["plugin", "add", &bare, "--name", "bare"], 2);
+    assert!(
+        err.contains("invalid signed certificate timestamp: certificate is missing SCT extension"),
+        "{err}"
+    );
+    assert_eq!(env.names(), ["text"]);
+}

@@ -2,7 +2,8 @@
 //! CA (a self-signed ECDSA P-256 certificate) issuing short-lived leaf certificates
 //! with an email SAN and the OIDC issuer extensions (1.3.6.1.4.1.57264.1.1 and .1.8),
 //! and a Rekor log key signing entries (the signed entry timestamp, and a checkpoint
-//! over a one-leaf tree for the inclusion proof); `trusted_root.json` names both.
+//! over a one-leaf tree for the inclusion proof); optionally a CT log whose SCT the
+//! leaves embed, as Fulcio's do. `trusted_root.json` names them all.
 
 use base64::Engine as _;
 use rcgen::{

@@ -212,6 +212,13 @@ pub enum ConfigError {
         /// What is wrong, and what to do.
         problem: String,
     },
+    /// A `[trust.identities.NAME]` entry that is not valid.
+    TrustIdentity {
+        /// The signer's name.
+        name: String,
+        /// What is wrong, and what to do.
+        problem: String,
+    },
     /// A `[server]` limit of 0.
     ServerLimits,
     /// An environment variable that overrides the config is not valid.
@@ -292,6 +299,9 @@ impl fmt::Display for ConfigError {
                 write!(f, "[[auth.issuers]] {issuer:?}: {problem}")
             }
             Self::TrustKey { name, problem } => write!(f, "[trust.keys.{name}]: {problem}"),
+            Self::TrustIdentity { name, problem } => {
+                write!(f, "[trust.identities.{name}]: {problem}")
+            }
             Self::ServerLimits => f.write_str("[server] limits must be greater than 0"),
             Self::Env(err) => write!(f, "{err}"),
             Self::Read { path, .. } => write!(f, "reading {}", path.display()),

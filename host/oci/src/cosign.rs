@@ -31,6 +31,11 @@ use crate::error::OciError;
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 /// The layer annotation that holds the base64 signature.
 pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// cosign 2's keyless mode: the Fulcio certificate (PEM) of a signature layer.
+pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
+/// cosign 2's keyless mode: the Rekor entry of a signature layer (`SignedEntryTimestamp`
+/// and `Payload`: the body, integrated time, log index and log ID).
+pub const REKOR_BUNDLE_ANNOTATION: &str = "dev.sigstore.cosign/bundle";
 /// `critical.type` of a cosign image signature payload.
 pub const PAYLOAD_TYPE: &str = "cosign container image signature";
 

@@ -105,6 +105,14 @@ pub enum OciError {
         /// What is wrong, and what to use instead.
         problem: String,
     },
+    /// A Sigstore trusted root file that cannot be used.
+    #[error("trusted root {}: {problem}", path.display())]
+    TrustedRoot {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to use instead.
+        problem: String,
+    },
     /// The artifact has no signature that the trust policy accepts.
     #[error("{reference} is refused: {found}; expected {expected}")]
     Untrusted {

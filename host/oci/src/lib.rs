@@ -5,20 +5,24 @@
 //! - [`artifact`]: the Wasm OCI artifact layout (an `application/wasm` layer, a
 //!   `application/vnd.wasm.config.v0+json` config, Warden's annotations);
 //! - [`registry`]: one registry's client: pull (every blob checked against its
-//!   digest), push, signatures;
+//!   digest), push, signatures; and its Sigstore bundles, attached as OCI referrers;
 //! - [`cosign`]: cosign's simple-signing payload, ECDSA P-256 keys and signatures;
+//! - [`sigstore`]: keyless signatures, Sigstore bundles verified offline against a
+//!   trusted root file;
 //! - [`trust`]: `[trust]` of `warden.toml` judging the signatures found;
 //! - [`auth`]: registry credentials, from the environment or Docker's config file.
 //!
 //! This crate touches the network (the registries named by references) and reads key
-//! files and Docker's config; it never writes to a Warden home.
+//! files, trusted root files and Docker's config; it never writes to a Warden home.
 
 pub mod artifact;
 pub mod auth;
 pub mod cosign;
 mod error;
 pub mod reference;
+mod referrers;
 pub mod registry;
+pub mod sigstore;
 pub mod trust;
 
 pub use error::{BoxError, OciError};
@@ -55,9 +59,12 @@ impl Fetched {
 pub async fn fetch(reference: &OciRef, policy: &TrustPolicy) -> Result<Fetched, OciError> {
     let registry = Registry::connect(reference)?;
     let pulled = registry.pull(reference).await?;
-    let signatures = registry
+    let mut signatures = registry
         .signatures(reference, &pulled.manifest_digest)
         .await?;
+    if policy.has_identities() {
+        signatures.extend(registry.bundles(reference, &pulled.manifest_digest).await?);
+    }
     let verdict = policy.judge(reference, &pulled.manifest_digest, &signatures);
     tracing::debug!(reference = %reference, manifest = %pulled.manifest_digest, ?verdict, "pulled");
     Ok(Fetched { pulled, verdict })
@@ -71,8 +78,39 @@ pub async fn sign(reference: &OciRef, key: &cosign::PrivateKey) -> Result<String
     let payload = cosign::payload(&reference.name(), &digest);
     let signature = key.sign(&payload);
     registry
-        .push_signature(reference, &digest, payload, signature)
+        .push_signature(reference, &digest, payload, signature, Default::default())
         .await?;
+    Ok(digest)
+}
+
+/// Stores a cosign signature made elsewhere beside the artifact `reference` names:
+/// `payload` (simple signing), its base64 `signature`, and the layer's `annotations`
+/// (cosign 2's keyless mode puts the certificate and the Rekor entry there, see
+/// [`cosign::CERTIFICATE_ANNOTATION`]); returns the manifest digest.
+pub async fn attach_signature(
+    reference: &OciRef,
+    payload: Vec<u8>,
+    signature: String,
+    annotations: std::collections::BTreeMap<String, String>,
+) -> Result<String, OciError> {
+    let registry = Registry::connect(reference)?;
+    let digest = registry.resolve(reference).await?;
+    registry
+        .push_signature(reference, &digest, payload, signature, annotations)
+        .await?;
+    Ok(digest)
+}
+
+/// Attaches the Sigstore bundle `bundle` (JSON) to the artifact `reference` names, as
+/// an OCI referrer (cosign's bundle layout); returns the manifest digest it signs.
+pub async fn attach_bundle(reference: &OciRef, bundle: Vec<u8>) -> Result<String, OciError> {
+    sigstore::parse_bundle(&bundle).map_err(|problem| OciError::Reference {
+        reference: reference.to_string(),
+        problem: format!("the bundle to attach: {problem}"),
+    })?;
+    let registry = Registry::connect(reference)?;
+    let digest = registry.resolve(reference).await?;
+    registry.push_bundle(reference, &digest, bundle).await?;
     Ok(digest)
 }
 

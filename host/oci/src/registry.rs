@@ -1,5 +1,6 @@
 //! Talking to one registry: pull a component artifact, push one, read and add its
-//! cosign signatures. Every blob is checked against its digest before it is used.
+//! cosign signatures (its Sigstore bundles, attached as OCI referrers, are read and
+//! added by `referrers.rs`). Every blob is checked against its digest before use.
 //!
 //! Plain HTTP only for a loopback registry; TLS (rustls, ring, the platform's roots)
 //! for every other one. Credentials come from [`crate::auth`], per registry.
@@ -63,22 +64,31 @@ impl Pulled {
     }
 }
 
-/// One signature found beside an artifact: the payload and its base64 signature.
+/// One signature found beside an artifact.
 #[derive(Clone, Debug)]
-pub struct FoundSignature {
-    /// The simple-signing payload.
-    pub payload: Vec<u8>,
-    /// The base64 signature of the payload.
-    pub signature: String,
+pub enum FoundSignature {
+    /// A cosign key-based signature (the `.sig` tag): the payload and its base64
+    /// signature.
+    Cosign {
+        /// The simple-signing payload.
+        payload: Vec<u8>,
+        /// The base64 signature of the payload.
+        signature: String,
+        /// cosign 2's keyless form: the Fulcio certificate (PEM) and the Rekor entry
+        /// (JSON) from the layer's annotations.
+        keyless: Option<(String, String)>,
+    },
+    /// A Sigstore bundle (an OCI referrer), its JSON as stored.
+    Bundle(Vec<u8>),
 }
 
 /// A client of the registry of one reference.
 pub struct Registry {
-    client: oci_client::Client,
-    auth: RegistryAuth,
+    pub(crate) client: oci_client::Client,
+    pub(crate) auth: RegistryAuth,
 }
 
-fn sha256(bytes: &[u8]) -> String {
+pub(crate) fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
@@ -105,7 +115,10 @@ impl Registry {
         })
     }
 
-    async fn manifest_raw(&self, reference: &OciRef) -> Result<(Vec<u8>, String), OciError> {
+    pub(crate) async fn manifest_raw(
+        &self,
+        reference: &OciRef,
+    ) -> Result<(Vec<u8>, String), OciError> {
         let (body, digest) = self
             .client
             .pull_manifest_raw(&reference.client_ref(), &self.auth, ACCEPT)
@@ -126,7 +139,7 @@ impl Registry {
 
     /// The blob `layer` of `reference`, checked against its digest; errors name
     /// `shown` (the reference as the user gave it).
-    async fn blob(
+    pub(crate) async fn blob(
         &self,
         reference: &OciRef,
         shown: &OciRef,
@@ -259,7 +272,11 @@ impl Registry {
         Ok(digest)
     }
 
-    async fn push_blob(&self, reference: &OciRef, data: Vec<u8>) -> Result<String, OciError> {
+    pub(crate) async fn push_blob(
+        &self,
+        reference: &OciRef,
+        data: Vec<u8>,
+    ) -> Result<String, OciError> {
         let digest = sha256(&data);
         let client_ref = reference.client_ref();
         let exists = self
@@ -315,9 +332,19 @@ impl Registry {
             let payload = self
                 .blob(&sig_ref, &sig_ref, layer, "signature payload")
                 .await?;
-            found.push(FoundSignature {
+            let annotation = |name| {
+                layer
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(name))
+                    .cloned()
+            };
+            let keyless = annotation(cosign::CERTIFICATE_ANNOTATION)
+                .zip(annotation(cosign::REKOR_BUNDLE_ANNOTATION));
+            found.push(FoundSignature::Cosign {
                 payload,
                 signature: signature.clone(),
+                keyless,
             });
         }
         Ok(found)
@@ -336,14 +363,16 @@ impl Registry {
         }
     }
 
-    /// Adds a signature (`payload` and its base64 `signature`) beside the manifest
-    /// `manifest_digest`, keeping the signatures already there, as cosign does.
+    /// Adds a signature (`payload` and its base64 `signature`, with `annotations`
+    /// beside it on the layer) beside the manifest `manifest_digest`, keeping the
+    /// signatures already there, as cosign does.
     pub async fn push_signature(
         &self,
         reference: &OciRef,
         manifest_digest: &str,
         payload: Vec<u8>,
         signature: String,
+        annotations: BTreeMap<String, String>,
     ) -> Result<(), OciError> {
         self.client
             .store_auth_if_needed(reference.registry(), &self.auth)
@@ -363,14 +392,13 @@ impl Registry {
                     == Some(&signature)
         };
         if !layers.iter().any(same) {
+            let mut annotations = annotations;
+            annotations.insert(cosign::SIGNATURE_ANNOTATION.to_string(), signature);
             layers.push(OciDescriptor {
                 media_type: cosign::SIMPLE_SIGNING_MEDIA_TYPE.to_string(),
                 digest,
                 size,
-                annotations: Some(BTreeMap::from([(
-                    cosign::SIGNATURE_ANNOTATION.to_string(),
-                    signature,
-                )])),
+                annotations: Some(annotations),
                 ..OciDescriptor::default()
             });
         }
@@ -401,6 +429,6 @@ impl Registry {
     }
 }
 
-fn http_value(text: &'static str) -> http::HeaderValue {
+pub(crate) fn http_value(text: &'static str) -> http::HeaderValue {
     http::HeaderValue::from_static(text)
 }

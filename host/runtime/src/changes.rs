@@ -6,7 +6,8 @@
 //! Kinds:
 //! - `plugin.add`, `plugin.replace` (with `old_digest`), `plugin.remove`: the home's
 //!   installed plugins changed (an add from a registry with its `reference`,
-//!   `manifest_digest`, `signer` and `signing_key`) (outcome `error` with an `error` field when a change
+//!   `manifest_digest`, `signer`, `signing_key`, and for a keyless signature
+//!   `signer_identity` and `signer_issuer`) (outcome `error` with an `error` field when a change
 //!   was refused);
 //! - `grant.set`: the old and new grant as TOML, with their SHA-256;
 //! - `plugin.load`, `plugin.unload`: what a server serves changed (a new version is
@@ -86,7 +87,12 @@ pub fn plugin_added(
             .field("reference", provenance.reference.as_str())
             .field("manifest_digest", provenance.manifest_digest.as_str())
             .field("signer", signature.map(|s| s.signer.as_str()))
-            .field("signing_key", signature.map(|s| s.key.as_str()));
+            .field("signing_key", signature.map(|s| s.key.as_str()))
+            .field(
+                "signer_identity",
+                signature.and_then(|s| s.identity.as_deref()),
+            )
+            .field("signer_issuer", signature.and_then(|s| s.issuer.as_deref()));
     }
     with_grant(event, grant)
 }

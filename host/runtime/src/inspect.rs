@@ -69,6 +69,8 @@ pub fn describe(plugin: &Plugin, meta: &InstalledMeta) -> Value {
             "signature": p.signature.as_ref().map(|s| json!({
                 "signer": s.signer,
                 "key": s.key,
+                "identity": s.identity,
+                "issuer": s.issuer,
                 "digest": s.digest,
                 "covers_installed": s.digest == plugin.digest,
             })),

@@ -155,11 +155,18 @@ fn refused(home: &Home, name: &str, digest: &str, err: &OciError) -> CliResult {
     Ok(())
 }
 
-/// `from oci://… (manifest sha256:…), signed by "acme" (key sha256:…)`.
+/// `from oci://… (manifest sha256:…), signed by "acme" (key sha256:…)`, or for a
+/// Sigstore bundle `signed by "acme-ci" (keyless: identity …, issuer …, …)`.
 pub(crate) fn provenance_line(meta: &InstalledMeta) -> Option<String> {
     let p = meta.provenance.as_ref()?;
     let signed = match p.signature.as_ref().filter(|s| s.digest == meta.digest) {
-        Some(s) => format!("signed by \"{}\" (key {})", s.signer, s.key),
+        Some(s) => match (&s.identity, &s.issuer) {
+            (Some(identity), Some(issuer)) => format!(
+                "signed by \"{}\" (keyless: identity {identity}, issuer {issuer}, certificate key {})",
+                s.signer, s.key
+            ),
+            _ => format!("signed by \"{}\" (key {})", s.signer, s.key),
+        },
         None => "not signed by a trusted key".to_string(),
     };
     Some(format!(

@@ -5,10 +5,13 @@
 //! installs it and sets it).
 //!
 //! - [`pull`]: push, add by tag and by digest, update, and every way a pull fails;
-//! - [`sign`]: signatures, the trust policy, signer-pinned grants, and the HTTP route.
+//! - [`sign`]: signatures, the trust policy, signer-pinned grants, and the HTTP route;
+//! - [`sigstore`]: keyless signatures, Sigstore bundles against a test's own root.
 
+mod fake_sigstore;
 mod pull;
 mod sign;
+mod sigstore;
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

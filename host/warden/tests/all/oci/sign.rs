@@ -103,7 +103,7 @@ fn under_require_signatures_a_signed_plugin_installs_and_an_unsigned_or_foreign_
     let (_, err) = env.run(&["plugin", "add", &foreign], 2);
     assert!(
         err.contains(&format!(
-            "{foreign} is refused: 1 signature beside it, none by a key trusted for {}/signed/foreign",
+            "{foreign} is refused: 1 signature beside it, none by a key or identity trusted for {}/signed/foreign",
             registry.addr
         )),
         "{err}"
@@ -112,7 +112,7 @@ fn under_require_signatures_a_signed_plugin_installs_and_an_unsigned_or_foreign_
     // Acme's key counts only where the policy says it may sign.
     let (_, err) = env.run(&["plugin", "add", &elsewhere, "--name", "elsewhere"], 2);
     assert!(
-        err.contains("no [trust.keys] entry of warden.toml lists it in its repositories"),
+        err.contains("no [trust.keys] or [trust.identities] entry of warden.toml lists it in its repositories"),
         "{err}"
     );
     // A file has no signature at all.

@@ -33,16 +33,42 @@ const APPEND_LOCK: i64 = 0x5741_5244_454e_0002;
 
 const COLUMNS: &str = "seq, time, kind, principal, plugin, tool, outcome, fields, prev, hash";
 
-/// Rows a multi-row INSERT carries.
-const ROWS_PER_INSERT: usize = 64;
-
 /// The audit log in PostgreSQL. It keeps one connection of its own (the writer thread
 /// is its only user) and makes a new one after the server was lost.
 pub struct PgStore {
     url: DatabaseUrl,
     client: Option<Client>,
+    /// The append path's statements, prepared on the current connection.
+    statements: Option<Statements>,
     durability: Durability,
 }
+
+/// Statements prepared once per connection: an append is then four round trips
+/// (`BEGIN` and the lock in one, the head, the rows, `COMMIT`).
+struct Statements {
+    head: postgres::Statement,
+    insert: postgres::Statement,
+    checkpoint: postgres::Statement,
+}
+
+impl Statements {
+    fn prepare(client: &mut Client) -> Result<Self, SqlError> {
+        Ok(Self {
+            head: client.prepare(HEAD_SQL)?,
+            insert: client.prepare(INSERT_SQL)?,
+            checkpoint: client.prepare(CHECKPOINT_SQL)?,
+        })
+    }
+}
+
+const HEAD_SQL: &str = "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1";
+
+/// Every record of an append in one statement, column by column.
+const INSERT_SQL: &str = "INSERT INTO audit_records (seq, time, kind, principal, plugin, tool, outcome, fields, prev, hash)
+    SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])";
+
+const CHECKPOINT_SQL: &str = "INSERT INTO audit_checkpoints (seq, hash, time, signature, public_key) VALUES ($1, $2, $3, $4, $5)";
 
 impl PgStore {
     /// Connects to the database at `url` (already migrated).
@@ -50,9 +76,10 @@ impl PgStore {
         let mut store = Self {
             url: url.clone(),
             client: None,
+            statements: None,
             durability: Durability::Full,
         };
-        store.client()?;
+        warden_postgres::off_runtime(|| store.client().map(drop))?;
         Ok(store)
     }
 
@@ -62,12 +89,17 @@ impl PgStore {
             self.client = None;
         }
         if self.client.is_none() {
+            self.statements = None;
             let mut client = self.url.connect().map_err(other)?;
             if self.durability == Durability::Process {
                 client
                     .batch_execute("SET synchronous_commit = off")
                     .map_err(|e| sql(&self.url, "setting the durability", e))?;
             }
+            self.statements = Some(
+                Statements::prepare(&mut client)
+                    .map_err(|e| sql(&self.url, "preparing statements", e))?,
+            );
             self.client = Some(client);
         }
         Ok(self.client.as_mut().expect("a connection was just made"))
@@ -140,59 +172,36 @@ fn fields_text(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
-fn insert(client: &mut impl GenericClient, records: &[Record]) -> Result<(), SqlError> {
-    let fields = fields_text(records);
+fn insert(
+    client: &mut impl GenericClient,
+    statement: &postgres::Statement,
+    records: &[Record],
+) -> Result<(), SqlError> {
+    let text = |f: fn(&Record) -> &str| records.iter().map(f).collect::<Vec<_>>();
+    let optional = |f: fn(&Record) -> Option<&str>| records.iter().map(f).collect::<Vec<_>>();
     let seqs: Vec<i64> = records.iter().map(|r| int(r.seq)).collect();
-    let outcomes: Vec<Option<&str>> = records
-        .iter()
-        .map(|r| r.outcome.map(|o| o.as_str()))
-        .collect();
-    for (start, chunk) in (0..records.len())
-        .step_by(ROWS_PER_INSERT)
-        .map(|s| (s, &records[s..(s + ROWS_PER_INSERT).min(records.len())]))
-    {
-        let mut sql = format!("INSERT INTO audit_records ({COLUMNS}) VALUES ");
-        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(chunk.len() * 10);
-        for (i, r) in chunk.iter().enumerate() {
-            let at = start + i;
-            if i > 0 {
-                sql.push(',');
-            }
-            let n = i * 10;
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${},${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8,
-                n + 9,
-                n + 10
-            ));
-            params.extend_from_slice(&[
-                &seqs[at],
-                &r.time,
-                &r.kind,
-                &r.principal,
-                &r.plugin,
-                &r.tool,
-                &outcomes[at],
-                &fields[at],
-                &r.prev,
-                &r.hash,
-            ]);
-        }
-        client.execute(sql.as_str(), &params)?;
-    }
+    let fields = fields_text(records);
+    client.execute(
+        statement,
+        &[
+            &seqs,
+            &text(|r| &r.time),
+            &text(|r| &r.kind),
+            &text(|r| &r.principal),
+            &optional(|r| r.plugin.as_deref()),
+            &optional(|r| r.tool.as_deref()),
+            &optional(|r| r.outcome.map(|o| o.as_str())),
+            &fields,
+            &text(|r| &r.prev),
+            &text(|r| &r.hash),
+        ],
+    )?;
     Ok(())
 }
 
 fn put_checkpoint(client: &mut impl GenericClient, c: &Checkpoint) -> Result<(), SqlError> {
     client.execute(
-        "INSERT INTO audit_checkpoints (seq, hash, time, signature, public_key) VALUES ($1, $2, $3, $4, $5)",
+        CHECKPOINT_SQL,
         &[&int(c.seq), &c.hash, &c.time, &c.signature, &c.public_key],
     )?;
     Ok(())
@@ -210,10 +219,7 @@ fn checkpoint_row(row: &Row) -> Result<Checkpoint, SqlError> {
 
 fn head_in(client: &mut impl GenericClient) -> Result<Option<Head>, SqlError> {
     client
-        .query_opt(
-            "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
-            &[],
-        )?
+        .query_opt(HEAD_SQL, &[])?
         .map(|row| {
             Ok(Head {
                 seq: row.try_get::<_, i64>(0)? as u64,
@@ -243,22 +249,50 @@ fn row_record(row: &Row) -> Result<Record, SqlError> {
 
 impl Store for PgStore {
     fn append(&mut self, make: &mut MakeRecords<'_>) -> Result<Batch, AuditError> {
-        self.here("appending", |client| {
-            let mut tx = client.transaction()?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])?;
-            let head = head_in(&mut tx)?;
+        self.client()?;
+        let (Some(client), Some(statements)) = (self.client.as_mut(), self.statements.as_ref())
+        else {
+            unreachable!("connected just above");
+        };
+        let mut run = || -> Result<Batch, SqlError> {
+            client.batch_execute(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK})"
+            ))?;
+            let head = client
+                .query_opt(&statements.head, &[])?
+                .map(|row| {
+                    Ok::<_, SqlError>(Head {
+                        seq: row.try_get::<_, i64>(0)? as u64,
+                        hash: row.try_get(1)?,
+                    })
+                })
+                .transpose()?;
             let batch = make(head.as_ref());
-            insert(&mut tx, &batch.records)?;
-            if let Some(checkpoint) = &batch.checkpoint {
-                put_checkpoint(&mut tx, checkpoint)?;
+            insert(client, &statements.insert, &batch.records)?;
+            if let Some(c) = &batch.checkpoint {
+                client.execute(
+                    &statements.checkpoint,
+                    &[&int(c.seq), &c.hash, &c.time, &c.signature, &c.public_key],
+                )?;
             }
-            tx.commit()?;
+            client.batch_execute("COMMIT")?;
             Ok(batch)
+        };
+        let result = run();
+        if result.is_err() {
+            // Nothing of a failed append stays (a broken connection rolls back itself).
+            let _ = client.batch_execute("ROLLBACK");
+        }
+        result.map_err(|err| {
+            if err.is_closed() || err.as_db_error().is_none() {
+                self.client = None;
+            }
+            sql(&self.url, "appending", err)
         })
     }
 
     fn head(&mut self) -> Result<Option<Head>, AuditError> {
-        self.with("reading the head", |client| head_in(client))
+        self.with("reading the head", head_in)
     }
 
     fn read(&mut self, filter: &Filter) -> Result<Vec<Record>, AuditError> {
@@ -480,7 +514,8 @@ impl Store for PgStore {
                 "INSERT INTO audit_anchors (seq, hash, time) VALUES ($1, $2, $3)",
                 &[&seq, &anchor.hash, &anchor.time],
             )?;
-            insert(&mut tx, std::slice::from_ref(&record))?;
+            let statement = tx.prepare(INSERT_SQL)?;
+            insert(&mut tx, &statement, std::slice::from_ref(&record))?;
             tx.commit()?;
             Ok(Some((anchor, record)))
         })?;

@@ -29,7 +29,7 @@ pub fn latest() -> i32 {
 
 /// The database's schema version (0 for an empty database).
 pub fn version(pool: &Pool) -> Result<i32, PgError> {
-    pool.run("reading the schema version", |client| version_in(client))
+    pool.run("reading the schema version", version_in)
 }
 
 fn version_in(client: &mut Client) -> Result<i32, postgres::Error> {
@@ -44,9 +44,12 @@ fn version_in(client: &mut Client) -> Result<i32, postgres::Error> {
     row.try_get(0)
 }
 
+/// Migrations applied: (version, name).
+pub type Applied = Vec<(i32, &'static str)>;
+
 /// Brings the database to [`latest`]; returns the migrations applied (version, name).
 /// Refuses a database newer than this binary.
-pub fn migrate(pool: &Pool) -> Result<Vec<(i32, &'static str)>, PgError> {
+pub fn migrate(pool: &Pool) -> Result<Applied, PgError> {
     let url = pool.url().clone();
     pool.run("migrating the schema", move |client| {
         client.execute("SELECT pg_advisory_lock($1)", &[&LOCK])?;
@@ -60,7 +63,7 @@ pub fn migrate(pool: &Pool) -> Result<Vec<(i32, &'static str)>, PgError> {
 }
 
 /// Applies what is missing; `Err(found)` if the database is newer than this binary.
-fn apply(client: &mut Client) -> Result<Result<Vec<(i32, &'static str)>, i32>, postgres::Error> {
+fn apply(client: &mut Client) -> Result<Result<Applied, i32>, postgres::Error> {
     let found = version_in(client)?;
     if found > latest() {
         return Ok(Err(found));

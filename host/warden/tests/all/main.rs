@@ -37,6 +37,7 @@ mod schemas;
 mod serve;
 mod smoke;
 mod special_files;
+mod swap_race;
 mod tables;
 mod templates;
 mod tool_pins;

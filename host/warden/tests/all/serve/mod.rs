@@ -15,6 +15,7 @@ use warden_tests::guests;
 mod annotations;
 mod commands;
 mod gateway_and_mcp;
+mod headers;
 mod inflight;
 mod mcp_holds;
 pub(crate) mod oauth;

@@ -8,6 +8,7 @@ mod authoring;
 mod cache;
 mod cli;
 mod cli_snapshots;
+mod compile_bomb;
 mod console;
 mod docs;
 mod foreign;

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::http::uri::Authority;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -179,7 +180,7 @@ pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
         return true;
     }
     let parse = |text: &str| {
-        let authority = axum::http::uri::Authority::try_from(text.trim()).ok()?;
+        let authority = Authority::try_from(text.trim()).ok()?;
         let name = authority
             .host()
             .trim_matches(['[', ']'])

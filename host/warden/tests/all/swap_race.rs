@@ -36,7 +36,7 @@ fn swapper(
         let mut swaps = 0u64;
         while !stop.load(Ordering::Relaxed) {
             std::fs::rename(&path, &real).unwrap();
-            if swaps % 2 == 0 {
+            if swaps.is_multiple_of(2) {
                 std::os::unix::fs::symlink(&outside, &path).unwrap();
             } else {
                 std::os::unix::fs::symlink(&relative, &path).unwrap();

@@ -14,6 +14,7 @@ use warden_tests::guests;
 
 mod annotations;
 mod commands;
+mod fuzz;
 mod gateway_and_mcp;
 mod headers;
 mod inflight;

@@ -483,6 +483,14 @@ pub fn classify(
             ),
         );
     }
+    if let Some(fields) = fields_too_large(&err) {
+        return limit(
+            "http-fields",
+            format!(
+                "the guest's HTTP fields went past wasi:http's limit ({fields}: 128 KiB of names and values in one request or response); send fewer or smaller headers"
+            ),
+        );
+    }
     let message = format!("{err:#}");
     if message.contains("forcing trap when growing memory") {
         return limit(
@@ -513,6 +521,25 @@ fn table_full(err: &wasmtime::Error) -> bool {
     ) || err
         .chain()
         .any(|e| matches!(e.downcast_ref(), Some(ResourceTableError::Full)))
+}
+
+/// wasi:http's words when `err` is a guest's fields going past its size limit (which
+/// it traps on rather than answer `size-exceeded`).
+fn fields_too_large(err: &wasmtime::Error) -> Option<String> {
+    use wasmtime_wasi_http::FieldMapError;
+    let too_large = |e: &FieldMapError| {
+        matches!(
+            e,
+            FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields
+        )
+        .then(|| e.to_string())
+    };
+    err.downcast_ref::<FieldMapError>()
+        .and_then(too_large)
+        .or_else(|| {
+            err.chain()
+                .find_map(|e| e.downcast_ref::<FieldMapError>().and_then(too_large))
+        })
 }
 
 /// The size of `value` as compact JSON, counted without building the text.

@@ -28,6 +28,7 @@ mod memory;
 mod memory_hybrid;
 mod models;
 mod net;
+mod net_fields;
 mod net_guard;
 mod net_slow_upstream;
 mod oci;

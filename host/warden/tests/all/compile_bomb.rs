@@ -118,11 +118,12 @@ fn a_compile_past_the_deadline_is_abandoned_with_an_error_naming_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_uploaded_compile_bomb_is_refused_and_serve_keeps_serving() {
     let t = Test::start(&[("text", guests::TEXT)], "").await;
+    let bomb = huge_function(2 << 20);
     let started = Instant::now();
     let resp = t
         .req(reqwest::Method::PUT, "/v1/plugins/bomb", Some(ADMIN))
         .header("content-type", "application/wasm")
-        .body(huge_function(2 << 20))
+        .body(bomb)
         .send()
         .await
         .unwrap();

@@ -128,6 +128,17 @@ impl Guest for Hostile {
         u32::try_from(black_box(held).len()).unwrap_or(u32::MAX)
     }
 
+    fn hold_files(path: String, count: u32) -> Result<u32, String> {
+        let mut held = Vec::new();
+        for n in 0..count {
+            match std::fs::File::open(&path) {
+                Ok(file) => held.push(file),
+                Err(e) => return Err(format!("after {n} open: {e}")),
+            }
+        }
+        Ok(u32::try_from(black_box(held).len()).unwrap_or(u32::MAX))
+    }
+
     fn write_file(path: String, content: String) -> Result<(), String> {
         std::fs::write(&path, content).map_err(|e| format!("{path}: {e}"))
     }

@@ -51,7 +51,7 @@ pub use durability::Durability;
 pub use error::{AuditError, SignatureError};
 pub use record::{Event, GENESIS, Outcome, Record, digest};
 pub use store::{Anchor, Batch, Filter, Head, Stats, Store, StoredRecord, ToolStats};
-pub use verify::{Problem, ProblemKind, Report, Start};
+pub use verify::{CLOCK_TOLERANCE_MS, Problem, ProblemKind, Report, Start, TimeWarning};
 
 use writer::{Request, Writer};
 

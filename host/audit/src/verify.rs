@@ -1,6 +1,13 @@
 //! Checking the chain: recompute every hash and link, and name the first record that
 //! was changed, removed, inserted or reordered.
 //!
+//! Times are checked too, as warnings: a record dated more than
+//! [`CLOCK_TOLERANCE_MS`] before the latest record ahead of it (a clock set back, or
+//! records written by someone who chose their dates) is named in
+//! [`Report::time_warnings`]. Sequence numbers, not times, order the log, so a clock
+//! going back does not break the chain; a small step back (an NTP correction) is
+//! tolerated without a word.
+//!
 //! Records are pushed in the order the log holds them (by `seq` in a store, by line in
 //! an export). The first one that does not fit is held while a few more are read, so
 //! that the report can tell a changed record from one that was moved or added.
@@ -13,6 +20,30 @@ use super::store::{Anchor, Head, StoredRecord};
 
 /// How many records are kept behind and read ahead to explain a break.
 const WINDOW: usize = 64;
+
+/// How far (ms) a record may be dated before the latest record ahead of it without a
+/// warning: one second, more than an NTP correction steps a clock back, less than
+/// anyone backdating records by hand would choose.
+pub const CLOCK_TOLERANCE_MS: i64 = 1000;
+
+/// Time warnings a report names one by one; more are counted.
+const MAX_TIME_WARNINGS: usize = 10;
+
+/// A record dated before the latest record ahead of it, by more than
+/// [`CLOCK_TOLERANCE_MS`], or whose time cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeWarning {
+    /// The record.
+    pub seq: u64,
+    /// What is odd about its time.
+    pub detail: String,
+}
+
+impl fmt::Display for TimeWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "record {}: {}", self.seq, self.detail)
+    }
+}
 
 /// What the first record is expected to follow.
 #[derive(Clone, Debug)]
@@ -84,6 +115,10 @@ pub struct Report {
     pub anchor: Option<(u64, String)>,
     /// The first problem, if any.
     pub problem: Option<Problem>,
+    /// The first records dated back in time (see [`CLOCK_TOLERANCE_MS`]), up to ten.
+    pub time_warnings: Vec<TimeWarning>,
+    /// How many records were dated back in time, all told.
+    pub time_warnings_total: u64,
 }
 
 /// Checks records one at a time.
@@ -93,6 +128,8 @@ pub struct Verifier {
     anchor: Option<(u64, String)>,
     anchor_confirmed: bool,
     recent: VecDeque<(u64, String)>,
+    /// The latest time read so far (ms since the epoch), with its record and text.
+    latest: Option<(u64, i64, String)>,
     suspect: Option<(Record, Vec<Record>)>,
     report: Report,
     /// Scratch space for canonical encodings.
@@ -122,6 +159,7 @@ impl Verifier {
             anchor,
             anchor_confirmed: false,
             recent: VecDeque::with_capacity(WINDOW),
+            latest: None,
             suspect: None,
             report: Report::default(),
             buf: Vec::with_capacity(1024),
@@ -174,6 +212,7 @@ impl Verifier {
             && stored.hash_ok_as_stored(&mut self.buf)
         {
             self.accept_parts(stored.seq, stored.hash);
+            self.check_time(stored.seq, stored.time);
             return true;
         }
         self.push(stored.to_record())
@@ -203,6 +242,39 @@ impl Verifier {
             self.anchor_confirmed = true;
         }
         self.accept_parts(record.seq, &record.hash);
+        self.check_time(record.seq, &record.time);
+    }
+
+    /// Warns when record `seq`'s `time` is before the latest time read so far by more
+    /// than [`CLOCK_TOLERANCE_MS`], or cannot be read.
+    fn check_time(&mut self, seq: u64, time: &str) {
+        let warning = match (record_millis(time), &self.latest) {
+            (None, _) => Some(format!(
+                "its time {time:?} is not a record time (like 2026-11-26T10:04:05.123Z)"
+            )),
+            (Some(ms), Some((ahead, latest, latest_time))) if *latest - ms > CLOCK_TOLERANCE_MS => {
+                Some(format!(
+                    "dated {time}, {:.3} s before record {ahead} ({latest_time}) that comes ahead of it: the clock was set back, or the record was dated by hand",
+                    (*latest - ms) as f64 / 1000.0
+                ))
+            }
+            (Some(ms), latest) => {
+                if latest.as_ref().is_none_or(|(_, latest, _)| ms > *latest) {
+                    // Reuses the text's buffer: this runs for every record.
+                    let (at, when, text) = self.latest.get_or_insert_default();
+                    (*at, *when) = (seq, ms);
+                    text.clear();
+                    text.push_str(time);
+                }
+                None
+            }
+        };
+        if let Some(detail) = warning {
+            self.report.time_warnings_total += 1;
+            if self.report.time_warnings.len() < MAX_TIME_WARNINGS {
+                self.report.time_warnings.push(TimeWarning { seq, detail });
+            }
+        }
     }
 
     /// Takes record `seq` with `hash` as the next link, reusing the buffers.
@@ -414,6 +486,15 @@ impl Verifier {
         self.report.anchor = self.anchor.take();
         self.report
     }
+}
+
+/// A record time (`2026-11-26T10:04:05.123Z`, exactly) in ms since the Unix epoch.
+fn record_millis(time: &str) -> Option<i64> {
+    let b = time.as_bytes();
+    if b.len() != 24 || b[10] != b'T' || b[19] != b'.' || b[23] != b'Z' {
+        return None;
+    }
+    super::time::parse(time).ok()
 }
 
 /// Verifies `records` in order from `start`.

@@ -16,6 +16,7 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::compile::CompileLimits;
 use crate::error::CacheError;
 
 const KEY_FILE: &str = "cache.key";
@@ -52,12 +53,13 @@ impl CompileCache {
     }
 
     /// The compiled form of `wasm` (whose SHA-256 hex digest is `digest`), from the cache
-    /// when a valid entry exists, else compiled and stored.
+    /// when a valid entry exists, else compiled within `limits` and stored.
     pub fn load(
         &self,
         engine: &Engine,
         digest: &str,
         wasm: &[u8],
+        limits: &CompileLimits,
     ) -> Result<(Component, CacheOutcome), CacheError> {
         let path = self.dir.join(format!("{digest}.cwasm"));
         let mut outcome = CacheOutcome::Compiled;
@@ -75,8 +77,8 @@ impl CompileCache {
             }
             outcome = CacheOutcome::Replaced;
         }
-        let component =
-            Component::new(engine, wasm).map_err(|err| CacheError::Compile(err.into()))?;
+        let component = crate::compile::compile(engine, wasm, limits)
+            .map_err(|err| CacheError::Compile(err.into()))?;
         if let Err(err) = self.store(&path, &component) {
             tracing::warn!(path = %path.display(), %err, "could not write the compile cache");
         }

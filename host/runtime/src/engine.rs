@@ -15,6 +15,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::compile::CompileLimits;
 use crate::error::SetupError;
 use crate::state::CallState;
 use warden_audit::Audit;
@@ -36,6 +37,7 @@ pub struct Runtime {
     pub(crate) router: OnceLock<Arc<warden_models::Router>>,
     pub(crate) policy: OnceLock<Arc<dyn warden_policy::Decide>>,
     pub(crate) embedder: OnceLock<Arc<warden_memory::Embedder>>,
+    pub(crate) compile_limits: OnceLock<CompileLimits>,
     _ticker: Ticker,
 }
 
@@ -64,6 +66,7 @@ impl Runtime {
             router: OnceLock::new(),
             policy: OnceLock::new(),
             embedder: OnceLock::new(),
+            compile_limits: OnceLock::new(),
             _ticker: ticker,
         })
     }
@@ -74,6 +77,21 @@ impl Runtime {
         self.audit.set(audit).map_err(|_| SetupError::AlreadySet {
             what: "records to an audit log",
         })
+    }
+
+    /// Compiles components within `limits` instead of the defaults (see
+    /// [`CompileLimits`]). Set once, before the first load.
+    pub fn set_compile_limits(&self, limits: CompileLimits) -> Result<(), SetupError> {
+        self.compile_limits
+            .set(limits)
+            .map_err(|_| SetupError::AlreadySet {
+                what: "has compile limits",
+            })
+    }
+
+    /// The bounds of every compile ([`CompileLimits::default`] unless set).
+    pub fn compile_limits(&self) -> &CompileLimits {
+        self.compile_limits.get_or_init(CompileLimits::default)
     }
 
     /// Serves `warden:host/memory` from `store`. Set once.

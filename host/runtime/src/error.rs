@@ -173,7 +173,7 @@ pub enum CallError {
         plugin: String,
         /// The tool.
         tool: String,
-        /// `timeout`, `memory` or `output`.
+        /// `timeout`, `fuel`, `memory`, `output`, `handles` or `http-fields`.
         limit: &'static str,
         /// The limit and what was used.
         detail: String,

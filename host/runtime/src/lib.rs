@@ -17,6 +17,7 @@ pub mod cache;
 pub mod call;
 pub mod capabilities;
 pub mod changes;
+pub mod compile;
 pub mod convert;
 pub mod denial;
 pub mod docs;

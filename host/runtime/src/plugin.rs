@@ -12,6 +12,7 @@ use wasmtime::component::InstancePre;
 use wasmtime::component::types::ComponentItem;
 
 use crate::cache::{CacheOutcome, CompileCache};
+use crate::compile;
 use crate::docs::PackageDocs;
 use crate::engine::Runtime;
 use crate::error::{CacheError, Chain, LoadError, chain};
@@ -185,6 +186,13 @@ impl Runtime {
             source: source.into(),
         };
         validate(name, source.wasm)?;
+        let limits = self.compile_limits();
+        compile::check(source.wasm, limits).map_err(|reason| LoadError::Invalid {
+            name: name.to_string(),
+            reason: format!(
+                "refused before compiling: {reason}; Warden bounds what it compiles (a compile bomb stalls the host), so rebuild it smaller (with optimizations, split large functions)"
+            ),
+        })?;
         if let Some(grant) = &source.grant {
             grant.check(name).map_err(|err| LoadError::Invalid {
                 name: name.to_string(),
@@ -200,8 +208,8 @@ impl Runtime {
         let digest = digest(source.wasm);
         let hex = digest.trim_start_matches("sha256:");
         let (component, outcome) = match cache {
-            Some(cache) => cache.load(&self.engine, hex, source.wasm),
-            None => wasmtime::component::Component::new(&self.engine, source.wasm)
+            Some(cache) => cache.load(&self.engine, hex, source.wasm, limits),
+            None => compile::compile(&self.engine, source.wasm, limits)
                 .map(|c| (c, CacheOutcome::Compiled))
                 .map_err(|err| CacheError::Compile(err.into())),
         }

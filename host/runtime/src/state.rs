@@ -25,6 +25,11 @@ use warden_config::grant::{Access, Grant};
 /// How much of the guest's stderr a call keeps (to explain a panic or a trap).
 const STDERR_CAPTURE: usize = 64 * 1024;
 
+/// Most handles (open files and directories, streams, pollables, HTTP requests and
+/// fields…) one call's guest may hold at once, preopens included. One more traps the
+/// call as the `handles` limit; the store and every handle go with the call.
+pub const MAX_HANDLES: usize = 10_000;
+
 /// Everything one call's store holds.
 pub struct CallState {
     wasi: WasiCtx,
@@ -90,7 +95,7 @@ impl CallState {
                 })?;
         }
         let mut table = ResourceTable::new();
-        table.set_max_capacity(10_000);
+        table.set_max_capacity(MAX_HANDLES);
         Ok(Self {
             wasi: wasi.build(),
             table,

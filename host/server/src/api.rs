@@ -563,5 +563,9 @@ pub(crate) async fn audit_verify(
         "problem": report.problem.as_ref().map(|p| json!({
             "seq": p.seq, "kind": format!("{:?}", p.kind).to_lowercase(), "detail": p.detail, "message": p.to_string(),
         })),
+        "time_warnings": report.time_warnings.iter().map(|w| json!({
+            "seq": w.seq, "detail": w.detail, "message": w.to_string(),
+        })).collect::<Vec<_>>(),
+        "time_warnings_total": report.time_warnings_total,
     })))
 }

@@ -23,8 +23,8 @@ pub use warden_policy as policy;
 pub use warden_runs as runs;
 pub use warden_runtime::{
     CallError, CallOptions, Caller, LoadError, Plugin, PluginSource, Refusal, Runtime, Via,
-    bindings, cache, call, capabilities, changes, convert, denial, docs, engine, error, gate, home,
-    inspect, pins, plugin, schema, state, tools, wit,
+    bindings, cache, call, capabilities, changes, compile, convert, denial, docs, engine, error,
+    gate, home, inspect, pins, plugin, schema, state, tools, wit,
 };
 pub use warden_server as serve;
 pub use warden_server::mcp;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
-use wasmtime::component::Val;
+use wasmtime::component::{ResourceTableError, Val};
 use wasmtime::{Store, UpdateDeadline};
 
 mod record;
@@ -24,7 +24,7 @@ use crate::engine::{EPOCH_TICK, Runtime};
 use crate::error::{CallError, RecordError};
 use crate::gate::{CallOptions, Caller, Via};
 use crate::plugin::Plugin;
-use crate::state::CallState;
+use crate::state::{CallState, MAX_HANDLES};
 use crate::tools::Tool;
 use warden_policy::{Decision, Principal};
 
@@ -475,6 +475,22 @@ pub fn classify(
             ),
         );
     }
+    if table_full(&err) {
+        return limit(
+            "handles",
+            format!(
+                "the guest held more than {MAX_HANDLES} handles at once (open files, streams, pollables, HTTP fields…); a tool must drop each handle it is done with"
+            ),
+        );
+    }
+    if let Some(fields) = fields_too_large(&err) {
+        return limit(
+            "http-fields",
+            format!(
+                "the guest's HTTP fields went past wasi:http's limit ({fields}: 128 KiB of names and values in one request or response); send fewer or smaller headers"
+            ),
+        );
+    }
     let message = format!("{err:#}");
     if message.contains("forcing trap when growing memory") {
         return limit(
@@ -495,6 +511,35 @@ pub fn classify(
         message,
         stderr: store.data().stderr_tail(STDERR_IN_ERRORS),
     }
+}
+
+/// Whether `err` is the resource table refusing one handle more ([`MAX_HANDLES`]).
+fn table_full(err: &wasmtime::Error) -> bool {
+    matches!(
+        err.downcast_ref::<ResourceTableError>(),
+        Some(ResourceTableError::Full)
+    ) || err
+        .chain()
+        .any(|e| matches!(e.downcast_ref(), Some(ResourceTableError::Full)))
+}
+
+/// wasi:http's words when `err` is a guest's fields going past its size limit (which
+/// it traps on rather than answer `size-exceeded`).
+fn fields_too_large(err: &wasmtime::Error) -> Option<String> {
+    use wasmtime_wasi_http::FieldMapError;
+    let too_large = |e: &FieldMapError| {
+        matches!(
+            e,
+            FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields
+        )
+        .then(|| e.to_string())
+    };
+    err.downcast_ref::<FieldMapError>()
+        .and_then(too_large)
+        .or_else(|| {
+            err.chain()
+                .find_map(|e| e.downcast_ref::<FieldMapError>().and_then(too_large))
+        })
 }
 
 /// The size of `value` as compact JSON, counted without building the text.

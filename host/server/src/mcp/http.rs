@@ -16,7 +16,10 @@
 //!   [`HttpOptions::allowed_origins`]; otherwise 403. Requests without `Origin`
 //!   (programs, desktop agents) pass.
 //! - `Host`: must be one of [`HttpOptions::allowed_hosts`] (loopback names by default;
-//!   a server reached by another name lists it), else the SDK answers 403.
+//!   a server reached by another name lists it), else 403 `forbidden-host` naming the
+//!   host and the names this endpoint answers to. This is what stops a page whose
+//!   name was rebound to 127.0.0.1: its requests are same-origin, so they carry no
+//!   `Origin`, but they carry its own name as `Host`. (The SDK checks it again.)
 //!
 //! Sessions (`Mcp-Session-Id`) are kept in memory; a session's client gets
 //! `notifications/tools/list_changed` on its `GET /mcp` stream.
@@ -25,6 +28,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
+use axum::http::uri::Authority;
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -102,26 +106,41 @@ impl Mcp {
     pub fn http_router(&self, options: HttpOptions) -> Router {
         let shared = self.shared.clone();
         let config = StreamableHttpServerConfig::default()
-            .with_allowed_hosts(options.allowed_hosts)
+            .with_allowed_hosts(options.allowed_hosts.clone())
             .disable_allowed_origins();
         let service = StreamableHttpService::new(
             move || Ok(Handler::new(shared.clone(), None)),
             Arc::new(LocalSessionManager::default()),
             config,
         );
-        let origins: Arc<[String]> = options.allowed_origins.into();
+        let allowed = Arc::new(options);
         Router::new()
             .route_service("/mcp", service)
             .layer(axum::middleware::from_fn(
                 move |req: Request, next: Next| {
-                    let origins = origins.clone();
-                    async move { check(&origins, req, next).await }
+                    let allowed = allowed.clone();
+                    async move { check(&allowed, req, next).await }
                 },
             ))
     }
 }
 
-async fn check(allowed: &[String], req: Request, next: Next) -> Response {
+async fn check(options: &HttpOptions, req: Request, next: Next) -> Response {
+    let allowed = &options.allowed_origins;
+    if let Some(host) = req.headers().get(header::HOST) {
+        let host = String::from_utf8_lossy(host.as_bytes());
+        if !host_allowed(&host, &options.allowed_hosts) {
+            tracing::warn!(%host, "MCP request for a Host this endpoint does not answer to");
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "forbidden-host",
+                format!(
+                    "Host {host:?} is not a name this MCP endpoint answers to ({}): a page whose name was pointed at this machine may not use it; reach the server by one of those names",
+                    options.allowed_hosts.join(", ")
+                ),
+            );
+        }
+    }
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !origin_allowed(origin, allowed) {
@@ -151,6 +170,35 @@ async fn check(allowed: &[String], req: Request, next: Next) -> Response {
 fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     let body = serde_json::json!({ "error": { "code": code, "message": message } });
     (status, axum::Json(body)).into_response()
+}
+
+/// Whether a request with `Host: host` may use the endpoint: `host` is one of
+/// `allowed` (compared without case; an entry without a port allows any port), or
+/// `allowed` is empty. A `Host` that is not an authority is refused.
+pub fn host_allowed(host: &str, allowed: &[String]) -> bool {
+    if allowed.is_empty() {
+        return true;
+    }
+    let parse = |text: &str| {
+        let authority = Authority::try_from(text.trim()).ok()?;
+        let name = authority
+            .host()
+            .trim_matches(['[', ']'])
+            .to_ascii_lowercase();
+        Some((name, authority.port_u16()))
+    };
+    let Some((name, port)) = parse(host) else {
+        return false;
+    };
+    allowed.iter().any(|entry| {
+        let (entry_name, entry_port) = parse(entry).unwrap_or_else(|| {
+            (
+                entry.trim().trim_matches(['[', ']']).to_ascii_lowercase(),
+                None,
+            )
+        });
+        entry_name == name && entry_port.is_none_or(|p| Some(p) == port)
+    })
 }
 
 /// Whether a request with `Origin: origin` may use the endpoint: a loopback origin,
@@ -190,7 +238,37 @@ pub fn origin_allowed(origin: &str, allowed: &[String]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::origin_allowed;
+    use super::{host_allowed, origin_allowed};
+
+    #[test]
+    fn loopback_hosts_pass_and_others_are_refused() {
+        let loopback = super::HttpOptions::default().allowed_hosts;
+        for h in [
+            "localhost",
+            "LOCALHOST:7878",
+            "127.0.0.1:1",
+            "[::1]:7878",
+            "[::1]",
+        ] {
+            assert!(host_allowed(h, &loopback), "{h}");
+        }
+        for h in [
+            "evil.com",
+            "evil.com:7878",
+            "localhost.evil.com",
+            "127.0.0.1.nip.io",
+            "localhost@evil.com",
+            "",
+            "local host",
+        ] {
+            assert!(!host_allowed(h, &loopback), "{h}");
+        }
+        let listed = ["warden.internal:8443".to_string()];
+        assert!(host_allowed("Warden.Internal:8443", &listed));
+        assert!(!host_allowed("warden.internal:8444", &listed));
+        assert!(!host_allowed("warden.internal", &listed));
+        assert!(host_allowed("evil.com", &[]));
+    }
 
     #[test]
     fn loopback_origins_pass() {

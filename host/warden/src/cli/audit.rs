@@ -461,7 +461,26 @@ fn verify(home: &Home, file: Option<&Path>, checkpoint: Option<&Path>) -> CliRes
     if let Some(Ok(note)) = checked {
         println!("ok: {note}");
     }
+    warn_of_times(&what, &report);
     Ok(())
+}
+
+/// Says on stderr which records are dated back in time: warnings, as the chain (by
+/// sequence numbers) holds and clocks do step back.
+fn warn_of_times(what: &str, report: &audit::Report) {
+    for warning in &report.time_warnings {
+        eprintln!("warning: audit log {what}: {warning}");
+    }
+    let more = report.time_warnings_total - report.time_warnings.len() as u64;
+    if more > 0 {
+        eprintln!("warning: audit log {what}: {more} more records dated back in time");
+    }
+    if report.time_warnings_total > 0 {
+        eprintln!(
+            "note: a record dated up to {} ms before one ahead of it is not flagged (a clock correction); check the host's clock, and who could write records, for the ones above",
+            audit::CLOCK_TOLERANCE_MS
+        );
+    }
 }
 
 fn print_stats(stats: &audit::Stats, head: Option<&audit::Head>, checkpoint: Option<&Checkpoint>) {

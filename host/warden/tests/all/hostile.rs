@@ -171,3 +171,133 @@ async fn files_without_a_grant_see_no_directory() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_handle_leak_loop_hits_the_handle_cap_on_record_and_the_next_call_is_served() {
+    use warden::audit::{Audit, AuditOptions, Filter};
+    let home = tempfile::tempdir().unwrap();
+    let runtime = warden::Runtime::new().unwrap();
+    runtime
+        .set_audit(Audit::open(home.path(), AuditOptions::default()).unwrap())
+        .unwrap();
+    let limits = Limits {
+        timeout_ms: 30_000,
+        ..Limits::default()
+    };
+    let plugin = crate::load_into(
+        &runtime,
+        "hostile",
+        guests::HOSTILE,
+        warden::grant::Grant {
+            limits,
+            ..Default::default()
+        },
+    );
+    // Under the cap, the guest keeps every handle it opened (a clock pollable takes
+    // two entries of the table: its deadline and the pollable).
+    let held = runtime
+        .call(&plugin, "hold-handles", &json!({"count": 4000}))
+        .await
+        .unwrap();
+    assert_eq!(held, json!(4000));
+    // Past it: the call ends at the cap, as a limit that names it and says what to do.
+    let err = runtime
+        .call(&plugin, "hold-handles", &json!({"count": 100_000}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "limit", "{err}");
+    let text = err.to_string();
+    assert!(text.contains("handles limit hit"), "{text}");
+    assert!(text.contains("more than 10000 handles at once"), "{text}");
+    assert!(text.contains("must drop each handle"), "{text}");
+    let records = runtime.audit().unwrap().read(Filter::default()).unwrap();
+    let hit = records
+        .iter()
+        .find(|r| r.kind == "limit.hit")
+        .unwrap_or_else(|| panic!("no limit.hit record: {records:#?}"));
+    assert_eq!(hit.fields["limit"], json!("handles"), "{hit:#?}");
+    // Each call has a table of its own: the next call starts with none held.
+    let again = runtime
+        .call(&plugin, "hold-handles", &json!({"count": 4900}))
+        .await
+        .unwrap();
+    assert_eq!(again, json!(4900));
+    let ok = runtime
+        .call(&plugin, "big-output", &json!({"kb": 1}))
+        .await
+        .unwrap();
+    assert_eq!(ok.as_str().map(str::len), Some(1024));
+}
+
+#[tokio::test]
+async fn held_files_are_capped_below_the_hosts_descriptor_limit_and_closed_ones_do_not_count() {
+    use warden::grant::{Access, FsGrant, Grant};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "alpha").unwrap();
+    let plugin = crate::load_granted(
+        "hostile",
+        guests::HOSTILE,
+        Grant {
+            fs: vec![FsGrant {
+                host: dir.path().to_path_buf(),
+                guest: "/data".into(),
+                access: Access::Read,
+            }],
+            limits: Limits {
+                timeout_ms: 30_000,
+                ..Limits::default()
+            },
+            ..Grant::default()
+        },
+    );
+    let hold = |count: u32| {
+        call(
+            &plugin,
+            "hold-files",
+            json!({"path": "/data/a.txt", "count": count}),
+        )
+    };
+    assert_eq!(hold(200).await.unwrap(), json!(200));
+    // The preopen is one of the 256: the 256th file is refused, with a denial naming
+    // the cap, and the guest sees an error it can handle.
+    let err = hold(1000).await.unwrap_err();
+    let warden::CallError::Denied {
+        denials,
+        tool_error,
+        ..
+    } = &err
+    else {
+        panic!("expected a denial, got {err}");
+    };
+    assert!(
+        tool_error
+            .as_ref()
+            .and_then(|e| e.as_str())
+            .is_some_and(|e| e.starts_with("after 255 open: ")),
+        "{err}"
+    );
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(denials[0].target, "/data/a.txt");
+    assert!(
+        denials[0].reason.contains(
+            "the call holds 256 files and directories open already, the most one call may"
+        ),
+        "{}",
+        denials[0].reason
+    );
+    assert!(
+        denials[0].reason.contains("close files it is done with"),
+        "{}",
+        denials[0].reason
+    );
+    // Files opened and closed one after the other never reach the cap.
+    let reads = call(
+        &plugin,
+        "read-file-loop",
+        json!({"path": "/data/a.txt", "count": 2000}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reads, json!([["alpha", 2000]]));
+    assert_eq!(hold(255).await.unwrap(), json!(255));
+}

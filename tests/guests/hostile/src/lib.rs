@@ -105,6 +105,40 @@ impl Guest for Hostile {
         u32::try_from(failed).unwrap_or(u32::MAX)
     }
 
+    fn read_file_loop(path: String, count: u32) -> Vec<(String, u32)> {
+        let mut seen: Vec<(String, u32)> = Vec::new();
+        for _ in 0..count {
+            let outcome = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(e) => format!("error: {e}"),
+            };
+            match seen.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, n)) => *n += 1,
+                None => seen.push((outcome, 1)),
+            }
+        }
+        seen
+    }
+
+    fn hold_handles(count: u32) -> u32 {
+        let mut held = Vec::new();
+        for _ in 0..count {
+            held.push(wasip2::clocks::monotonic_clock::subscribe_duration(1));
+        }
+        u32::try_from(black_box(held).len()).unwrap_or(u32::MAX)
+    }
+
+    fn hold_files(path: String, count: u32) -> Result<u32, String> {
+        let mut held = Vec::new();
+        for n in 0..count {
+            match std::fs::File::open(&path) {
+                Ok(file) => held.push(file),
+                Err(e) => return Err(format!("after {n} open: {e}")),
+            }
+        }
+        Ok(u32::try_from(black_box(held).len()).unwrap_or(u32::MAX))
+    }
+
     fn write_file(path: String, content: String) -> Result<(), String> {
         std::fs::write(&path, content).map_err(|e| format!("{path}: {e}"))
     }

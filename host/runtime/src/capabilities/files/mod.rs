@@ -10,7 +10,8 @@
 //! socket or a device file in a granted directory is refused (a `capability.denied`
 //! naming its kind; the guest sees `not-permitted`), as its open could block past the
 //! call's deadline. A refusal by a read-only preopen (`read-only`, `not-permitted`,
-//! `access`) is recorded as a denial naming the read-only grant. A call records at most
+//! `access`) is recorded as a denial naming the read-only grant. A guest holds at most
+//! [`MAX_OPEN_FILES`] open at once: each is a host descriptor. A call records at most
 //! [`MAX_FILE_USES`] opens and changes; past that it counts. Writes through a
 //! descriptor's streams are not recorded one by one: the open that gave the
 //! descriptor is, with its mode.
@@ -44,6 +45,12 @@ const WASI: &str = "0.2.12";
 /// Opens and changes recorded one by one per call; more are counted in
 /// [`FileUses::unrecorded`].
 pub const MAX_FILE_USES: usize = 1000;
+
+/// Most files and directories (preopens included) one call's guest may hold open at
+/// once. Each is a descriptor of the host process, whose soft limit is often 1 024,
+/// so the resource table's own cap ([`MAX_HANDLES`](crate::state::MAX_HANDLES)) is far
+/// too high for them: one more open is refused (`quota`, and a denial naming the cap).
+pub const MAX_OPEN_FILES: usize = 256;
 
 /// One open of a file or directory, or one change to the file system.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +133,10 @@ fn wrap(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
             )| {
                 Box::new(async move {
                     let full = store.data().files.at(dir.rep(), &path);
+                    if at_open_cap(store.data_mut()) {
+                        refuse_past_cap(store.data_mut(), &full);
+                        return Ok((Err(ErrorCode::Quota),));
+                    }
                     let state = store.data_mut();
                     let fs = state.filesystem();
                     let parent = fs.table.get(&dir)?.clone();
@@ -182,6 +193,37 @@ fn wrap(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
         )
         .context("wrapping wasi:cli get-environment")?;
     Ok(())
+}
+
+/// Whether the guest holds [`MAX_OPEN_FILES`] files and directories already (those it
+/// dropped are forgotten first, when the count reaches the cap).
+fn at_open_cap(state: &mut CallState) -> bool {
+    if state.files.paths.len() < MAX_OPEN_FILES {
+        return false;
+    }
+    let mut paths = std::mem::take(&mut state.files.paths);
+    let fs = state.filesystem();
+    paths.retain(|rep, _| {
+        fs.table
+            .get(&Resource::<Descriptor>::new_borrow(*rep))
+            .is_ok()
+    });
+    state.files.paths = paths;
+    state.files.paths.len() >= MAX_OPEN_FILES
+}
+
+/// Records the refusal to open `path` past [`MAX_OPEN_FILES`]; the guest sees `quota`.
+fn refuse_past_cap(state: &mut CallState, path: &str) {
+    let denial = Denial::new(
+        "fs",
+        path.to_string(),
+        format!(
+            "plugin \"{}\": {path} not opened: the call holds {MAX_OPEN_FILES} files and directories open already, the most one call may (each is a descriptor of the host's); close files it is done with",
+            state.plugin
+        ),
+    );
+    tracing::info!(plugin = %state.plugin, call = state.call_id, %denial, "file open denied");
+    state.denials.push(denial);
 }
 
 /// Records the refusal to open `path`, a `kind` (FIFO, socket, device), for the call's

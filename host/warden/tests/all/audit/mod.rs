@@ -15,6 +15,7 @@ use warden::audit::{
 use warden_tests::guests;
 
 mod cli;
+mod clock;
 
 fn event(n: u64) -> Event {
     Event::new("tool.call", "local:test")

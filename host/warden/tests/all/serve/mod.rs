@@ -14,7 +14,9 @@ use warden_tests::guests;
 
 mod annotations;
 mod commands;
+mod fuzz;
 mod gateway_and_mcp;
+mod headers;
 mod inflight;
 mod mcp_holds;
 pub(crate) mod oauth;

@@ -34,12 +34,11 @@ fn main() {
     rt.block_on(run(&cluster));
 }
 
+/// A node: its runtime and the loaded `text`.
+type Node = (Arc<Runtime>, Arc<warden::Plugin>);
+
 /// A runtime with `text` loaded and its audit log in `store` (SQLite when `None`).
-fn node(
-    wasm: &[u8],
-    url: Option<&warden_postgres::DatabaseUrl>,
-    home: &std::path::Path,
-) -> (Arc<Runtime>, Arc<warden::Plugin>) {
+fn node(wasm: &[u8], url: Option<&warden_postgres::DatabaseUrl>, home: &std::path::Path) -> Node {
     let runtime = Arc::new(Runtime::new().unwrap());
     let audit = match url {
         None => Audit::open(home, AuditOptions::default()).unwrap(),
@@ -63,11 +62,7 @@ fn node(
 }
 
 /// `callers` tasks spread over `nodes`, `calls` each; figures of every call.
-async fn round(
-    nodes: &[(Arc<Runtime>, Arc<warden::Plugin>)],
-    callers: usize,
-    calls: usize,
-) -> (Duration, Vec<Duration>) {
+async fn round(nodes: &[Node], callers: usize, calls: usize) -> (Duration, Vec<Duration>) {
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|i| {
@@ -102,11 +97,7 @@ async fn run(cluster: &TestCluster) {
     let at = |l: &[Duration], q: f64| {
         l[((l.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e6
     };
-    let mut setups: Vec<(
-        &str,
-        Vec<(Arc<Runtime>, Arc<warden::Plugin>)>,
-        Vec<tempfile::TempDir>,
-    )> = Vec::new();
+    let mut setups: Vec<(&str, Vec<Node>, Vec<tempfile::TempDir>)> = Vec::new();
     let sqlite_home = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     setups.push((
         "SQLite (one node)",

@@ -122,6 +122,7 @@ struct Db {
 }
 
 /// A SQLite file (or memory), or the cluster's database.
+#[expect(clippy::large_enum_variant, reason = "one per ledger, behind its Arc")]
 enum Backend {
     Sqlite {
         conn: Mutex<Connection>,

@@ -587,8 +587,11 @@ when { context.args has key && context.args.key == "big" };
         )
         .await;
         assert_eq!(status, 201, "{body}");
-        assert_eq!(body["run"]["status"], "awaiting-approval", "{body}");
         let parked = body["run"]["id"].as_str().unwrap().to_string();
+        run_when(&http, &url_b, &parked, |b| {
+            b["run"]["status"] == "awaiting-approval"
+        })
+        .await;
         let (status, queue) = send(
             &http,
             REVIEWER,

@@ -147,6 +147,9 @@ pub struct Runner {
     owner: String,
     lease: Duration,
     observer: Option<Observer>,
+    /// The runs this runner's tasks are driving: one lease owner, so a second task
+    /// of this process would pass the lease's check.
+    driving: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 /// The agent principal of a run: `agent:<name>`, for who started it, with their roles.
@@ -203,6 +206,7 @@ impl Runner {
             store,
             owner: owner_id(),
             observer: None,
+            driving: Arc::default(),
         }
     }
 
@@ -366,6 +370,10 @@ impl Runner {
         if run.status != Status::Running {
             return Ok(run);
         }
+        // One task of this process at a time (they share one lease owner).
+        let Some(_driving) = Driving::enter(&self.driving, id) else {
+            return Ok(run);
+        };
         let stale = run.owner.as_deref().filter(|o| self.is_gone(o));
         if !self.store.claim(id, &self.owner, self.lease, stale)? {
             return Ok(run);
@@ -447,6 +455,34 @@ impl Runner {
             .await?;
         }
         self.run(id)
+    }
+}
+
+/// A run one of this runner's tasks drives, until dropped.
+struct Driving {
+    set: Arc<Mutex<std::collections::HashSet<String>>>,
+    id: String,
+}
+
+impl Driving {
+    fn enter(set: &Arc<Mutex<std::collections::HashSet<String>>>, id: &str) -> Option<Self> {
+        let fresh = set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string());
+        fresh.then(|| Self {
+            set: set.clone(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
     }
 }
 

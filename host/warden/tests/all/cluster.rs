@@ -448,7 +448,8 @@ when { context.args has key && context.args.key == "big" };
         .unwrap();
         std::fs::write(
             grants.join("tally.toml"),
-            "[memory]\ntally = \"read-write\"\n",
+            // Long enough for the call that sleeps until its node is killed.
+            "[memory]\ntally = \"read-write\"\n\n[limits]\ntimeout_ms = 300000\n",
         )
         .unwrap();
         for (name, wasm) in [("scripted", guests::SCRIPTED), ("tally", guests::TALLY)] {

@@ -258,7 +258,7 @@ impl Store for PgStore {
     }
 
     fn head(&mut self) -> Result<Option<Head>, AuditError> {
-        self.with("reading the head", |client| head_in(client))
+        self.with("reading the head", head_in)
     }
 
     fn read(&mut self, filter: &Filter) -> Result<Vec<Record>, AuditError> {

@@ -33,7 +33,7 @@ pub fn latest() -> i32 {
 
 /// The database's schema version (0 for an empty database).
 pub fn version(pool: &Pool) -> Result<i32, PgError> {
-    pool.run("reading the schema version", |client| version_in(client))
+    pool.run("reading the schema version", version_in)
 }
 
 fn version_in(client: &mut Client) -> Result<i32, postgres::Error> {
@@ -63,8 +63,12 @@ pub fn migrate(pool: &Pool) -> Result<Vec<(i32, &'static str)>, PgError> {
     .map_err(|found| too_new(&url, found))
 }
 
+/// The migrations applied (version, name), or the version found when the database is
+/// newer than this binary.
+type Applied = Result<Vec<(i32, &'static str)>, i32>;
+
 /// Applies what is missing; `Err(found)` if the database is newer than this binary.
-fn apply(client: &mut Client) -> Result<Result<Vec<(i32, &'static str)>, i32>, postgres::Error> {
+fn apply(client: &mut Client) -> Result<Applied, postgres::Error> {
     let found = version_in(client)?;
     if found > latest() {
         return Ok(Err(found));

@@ -122,6 +122,10 @@ struct Db {
 }
 
 /// A SQLite file (or memory), or the cluster's database.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per ledger, made once and never moved"
+)]
 enum Backend {
     Sqlite {
         conn: Mutex<Connection>,

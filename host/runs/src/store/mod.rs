@@ -153,6 +153,10 @@ pub struct RunStore {
 }
 
 /// Where the store keeps its tables.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per store, made once and never moved"
+)]
 enum Backend {
     /// A SQLite file of the home.
     Sqlite {

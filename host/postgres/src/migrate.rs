@@ -17,6 +17,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "the cluster's plugins, grants and policy",
         include_str!("migrations/0002_cluster_home.sql"),
     ),
+    (
+        "agent runs and approvals",
+        include_str!("migrations/0003_runs.sql"),
+    ),
 ];
 
 /// The advisory lock migrations take (any fixed number that no other lock uses).

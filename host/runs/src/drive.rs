@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::action::{self, Action, Observation};
-use super::store::{self, Run, Status};
-use super::{LEASE, Progress, RunError, Runner, exec, recorded, step};
+use super::store::{Run, RunStore, Status};
+use super::{Progress, RunError, Runner, exec, recorded, step};
 use warden_audit::{Event, Outcome};
 use warden_config::grant::AgentGrant;
 use warden_runtime::bindings::agent::policy::{StepInput, ToolInfo};
@@ -37,23 +37,16 @@ impl Runner {
         let active =
             |base: u64| base + u64::try_from(session.elapsed().as_millis()).unwrap_or(u64::MAX);
         let base = run.active_ms;
-        // The lease was taken (or renewed) just before this.
-        let mut renewed = Instant::now();
         loop {
-            // Renews the lease once half of it has passed (one commit fewer per step;
-            // no one else can take a run whose lease is live); false once the run was
-            // taken over. A cancel is seen below, in the run's status.
-            if renewed.elapsed() >= LEASE / 2 {
-                if !self
-                    .store
-                    .claim(&run.id, &self.owner, lease_until(), None)?
-                {
-                    return Ok(());
-                }
-                renewed = Instant::now();
-            }
+            // The lease is renewed by the heartbeat (see `heartbeat`); a run another
+            // process took over, or a person cancelled, is left here.
             let run = match self.store.run(&run.id)? {
-                Some(run) if run.status == Status::Running => run,
+                Some(run)
+                    if run.status == Status::Running
+                        && run.owner.as_deref() == Some(self.owner.as_str()) =>
+                {
+                    run
+                }
                 _ => return Ok(()),
             };
             let spent = active(base);
@@ -221,8 +214,20 @@ impl Runner {
                 tokens,
                 cost,
             } => {
-                self.store
-                    .end_step(&run.id, n, &observation, &done, tokens, cost, active(base))?;
+                let ended = self.store.end_step(
+                    &run.id,
+                    &self.owner,
+                    n,
+                    &observation,
+                    &done,
+                    tokens,
+                    cost,
+                    active(base),
+                )?;
+                if !ended {
+                    // Taken over by another process meanwhile: its step now.
+                    return Ok(Flow::Stop);
+                }
                 self.observe(&run, n, &action, Some(&observation));
                 let (tokens, cost) = (run.tokens + tokens, run.cost + cost);
                 if let Some(error) = over_limits(limits, tokens, cost) {
@@ -354,6 +359,31 @@ fn over_limits(limits: &AgentGrant, tokens: u64, cost: f64) -> Option<String> {
     None
 }
 
-pub(super) fn lease_until() -> i64 {
-    store::now_ms() + i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX / 2)
+/// Renews `owner`'s lease of run `id` every third of `lease` until aborted, or until
+/// the lease cannot be renewed (the run ended, parked or was taken over): a step that
+/// takes longer than the lease keeps its run.
+pub(super) fn heartbeat(
+    store: Arc<RunStore>,
+    id: &str,
+    owner: &str,
+    lease: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let (id, owner) = (id.to_string(), owner.to_string());
+    tokio::spawn(async move {
+        let mut renewed = Instant::now();
+        loop {
+            tokio::time::sleep(lease / 3).await;
+            let (store, id2, owner2) = (store.clone(), id.clone(), owner.clone());
+            let claimed =
+                tokio::task::spawn_blocking(move || store.claim(&id2, &owner2, lease, None)).await;
+            match claimed {
+                Ok(Ok(true)) => renewed = Instant::now(),
+                Ok(Ok(false)) => return,
+                Ok(Err(err)) => {
+                    tracing::warn!(run = %id, "renewing the run's lease ({} ms since the last renewal): {}", renewed.elapsed().as_millis(), warden_runtime::error::Chain(&err));
+                }
+                Err(_) => return,
+            }
+        }
+    })
 }

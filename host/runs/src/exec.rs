@@ -557,7 +557,8 @@ impl Runner {
         Ok(check)
     }
 
-    /// Marks the call started (unless it is `started` already), waits for the record
+    /// Marks the call started (unless it is `started` already; not at all, and the call
+    /// is not made, once another process holds the run), waits for the record
     /// of the decision that allowed it (`decided`, handed to the log before), runs it
     /// through the gate as the run's agent on behalf of its starter (`approved_by`:
     /// the person who approved a held call), and returns its outcome (to be marked
@@ -575,9 +576,11 @@ impl Runner {
         decided: Option<Pending>,
         started: bool,
     ) -> Result<ToolOutcome, RunError> {
-        if !started {
-            self.store
-                .set_call(&run.id, n, idx, CallState::Started, None)?;
+        if !started && !self.store.start_call(&run.id, &self.owner, n, idx)? {
+            // Another process took the run over (this one's lease ran out): the call is
+            // its to make, not this one's.
+            tracing::warn!(run = %run.id, step = n, tool = %call.tool, "the run was taken over by another process; not running the call here");
+            return Ok(ToolOutcome::Interrupted);
         }
         recorded(decided).await?;
         let caller = Caller::new(agent_principal(run), Via::Run);

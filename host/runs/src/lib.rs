@@ -46,9 +46,15 @@ use warden_runtime::gate::Caller;
 use warden_runtime::home::Home;
 use warden_runtime::plugin::Plugin;
 
-/// How long a lease on a run lasts without being renewed (each step renews it). A
-/// process on another machine may take over a run whose lease ran out.
+/// How long a lease on a run lasts without being renewed, on one machine (the default
+/// of `[runs] lease_ms` without a cluster database). A process on another machine may
+/// take over a run whose lease ran out; on this machine a run whose process is gone
+/// is taken over at once.
 pub const LEASE: Duration = Duration::from_secs(300);
+
+/// The lease's default in a cluster (`[storage] url`): a dead node's runs are taken
+/// over by another node within this (and the resumer's next look).
+pub const CLUSTER_LEASE: Duration = Duration::from_secs(10);
 
 pub use approvals::approval_context;
 pub use error::RunError;
@@ -139,7 +145,11 @@ pub struct Runner {
     plugins: Arc<dyn Plugins>,
     store: Arc<RunStore>,
     owner: String,
+    lease: Duration,
     observer: Option<Observer>,
+    /// The runs this runner's tasks are driving: one lease owner, so a second task
+    /// of this process would pass the lease's check.
+    driving: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 /// The agent principal of a run: `agent:<name>`, for who started it, with their roles.
@@ -188,10 +198,33 @@ impl Runner {
         Self {
             runtime,
             plugins,
+            lease: if store.is_shared() {
+                CLUSTER_LEASE
+            } else {
+                LEASE
+            },
             store,
             owner: owner_id(),
             observer: None,
+            driving: Arc::default(),
         }
+    }
+
+    /// Holds runs with leases of `lease` (at least a second), renewed by a heartbeat
+    /// at a third of it while a run is driven.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// The term of a lease.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// This process, as the owner of the leases it takes.
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Calls `observer` with every step as it happens.
@@ -337,15 +370,18 @@ impl Runner {
         if run.status != Status::Running {
             return Ok(run);
         }
-        let stale = run.owner.as_deref().filter(|o| is_gone(o));
-        if !self
-            .store
-            .claim(id, &self.owner, drive::lease_until(), stale)?
-        {
+        // One task of this process at a time (they share one lease owner).
+        let Some(_driving) = Driving::enter(&self.driving, id) else {
+            return Ok(run);
+        };
+        let stale = run.owner.as_deref().filter(|o| self.is_gone(o));
+        if !self.store.claim(id, &self.owner, self.lease, stale)? {
             return Ok(run);
         }
+        let heartbeat = drive::heartbeat(self.store.clone(), id, &self.owner, self.lease);
         let span = warden_telemetry::agent_span(&run.agent, id);
         let result = tracing::Instrument::instrument(self.drive_claimed(run), span.clone()).await;
+        heartbeat.abort();
         if result.is_err() {
             warden_telemetry::record_error(&span, Some("run-error"));
         }
@@ -355,29 +391,39 @@ impl Runner {
         self.run(id)
     }
 
+    /// True when `owner` is known gone: its lease ran out, or (on one machine, not in
+    /// a cluster, whose nodes may share a host name but not their processes) it is a
+    /// process of this machine that no longer exists.
+    fn is_gone(&self, owner: &str) -> bool {
+        !self.store.is_shared() && is_gone(owner)
+    }
+
+    /// The runs a process may pick up now: running, and held by no one, by a process
+    /// known gone, or by a lease that ran out.
+    fn pickable(&self) -> Result<Vec<String>, RunError> {
+        Ok(self
+            .store
+            .running()?
+            .into_iter()
+            .filter(|lease| lease.expired || lease.owner.as_deref().is_none_or(|o| self.is_gone(o)))
+            .map(|lease| lease.run)
+            .collect())
+    }
+
     /// Drives every run that is `running` and not held by a live process, one after
     /// another; returns them as they are then.
     pub async fn resume_all(&self) -> Result<Vec<Run>, RunError> {
         let mut runs = Vec::new();
-        for (id, owner) in self.store.running()? {
-            if owner.as_deref().is_some_and(|o| !is_gone(o)) {
-                continue;
-            }
+        for id in self.pickable()? {
             runs.push(self.drive(&id).await?);
         }
         Ok(runs)
     }
 
     /// The ids of runs a process may pick up now (running, not held by a live
-    /// process).
+    /// process: no one's, a gone process's, or one whose lease ran out).
     pub fn resumable(&self) -> Result<Vec<String>, RunError> {
-        Ok(self
-            .store
-            .running()?
-            .into_iter()
-            .filter(|(_, owner)| owner.as_deref().is_none_or(is_gone))
-            .map(|(id, _)| id)
-            .collect())
+        self.pickable()
     }
 
     /// Cancels run `id` for `by`: it ends `cancelled`, its pending approvals with it.
@@ -409,6 +455,34 @@ impl Runner {
             .await?;
         }
         self.run(id)
+    }
+}
+
+/// A run one of this runner's tasks drives, until dropped.
+struct Driving {
+    set: Arc<Mutex<std::collections::HashSet<String>>>,
+    id: String,
+}
+
+impl Driving {
+    fn enter(set: &Arc<Mutex<std::collections::HashSet<String>>>, id: &str) -> Option<Self> {
+        let fresh = set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string());
+        fresh.then(|| Self {
+            set: set.clone(),
+            id: id.to_string(),
+        })
+    }
+}
+
+impl Drop for Driving {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
     }
 }
 

@@ -153,7 +153,8 @@ impl Server {
             .map_err(|err| ServeError::Trust(err.into()))?;
         let registry = Arc::new(Registry::new(Arc::new(runtime), options.home.clone())?);
         registry.sync(watch::WATCH_PRINCIPAL, "start").await?;
-        let runs = runs::Runs::open(&registry, &options.config.runs).map_err(ServeError::Runs)?;
+        let runs = runs::Runs::open(&registry, &storage, &options.config.runs)
+            .map_err(ServeError::Runs)?;
         let state = Arc::new(AppState {
             registry: registry.clone(),
             access: RwLock::new(Arc::new(

@@ -5,9 +5,11 @@
 //! the edit as the context: by default a run's starter may not approve its own holds).
 //!
 //! Runs are driven by background tasks of the server. At start, and every
-//! [`RESUME_EVERY`] after, the server picks up every run no live process drives: runs
-//! left unfinished by a crash or a restart, and runs whose approvals were decided by
-//! another process (`warden approvals approve` on the same home).
+//! [`RESUME_EVERY`] after ([`RESUME_EVERY_IN_A_CLUSTER`] with a cluster database), the
+//! server picks up every run no live process drives: runs left unfinished by a crash
+//! or a restart, runs whose lease ran out (a node of the cluster died driving them),
+//! and runs whose approvals were decided by another process (`warden approvals
+//! approve` on the same home, or another node of the cluster).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
@@ -24,6 +26,7 @@ use super::api::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::registry::Registry;
+use super::storage::Storage;
 use warden_policy::{Action, ApprovalContext, Decision, Resource};
 use warden_runs::store::{Run, RunStore, Status, StoreError, Verdict};
 use warden_runs::{Plugins, RunError, Runner, approval_context};
@@ -32,6 +35,10 @@ use warden_runtime::{Plugin, Via};
 
 /// How often the server looks for runs to pick up.
 pub const RESUME_EVERY: Duration = Duration::from_secs(2);
+
+/// How often a node of a cluster looks for runs to pick up: a dead node's runs are
+/// taken over within a lease and this.
+pub const RESUME_EVERY_IN_A_CLUSTER: Duration = Duration::from_secs(1);
 
 /// The plugins the server serves, as the runner sees them.
 struct Served(Arc<Registry>);
@@ -53,22 +60,30 @@ impl Plugins for Served {
 pub struct Runs {
     runner: Arc<Runner>,
     driving: Mutex<HashSet<String>>,
+    every: Duration,
 }
 
 impl Runs {
-    /// The runs of the registry's home (`<home>/runs.db`), with ended runs older than
-    /// `config.keep_days` removed.
+    /// The runs of `storage` (the home's `runs.db`, or the cluster's database), with
+    /// ended runs older than `config.keep_days` removed and leases of
+    /// `config.lease_ms`.
     pub fn open(
         registry: &Arc<Registry>,
+        storage: &Storage,
         config: &warden_runs::RunsConfig,
     ) -> Result<Arc<Self>, StoreError> {
-        let path = registry.home().root().join(warden_runs::store::FILE_NAME);
-        let store = Arc::new(RunStore::open(&path)?);
+        let store: Arc<RunStore> = Arc::new(storage.runs(registry.home().root())?);
+        let every = if store.is_shared() {
+            RESUME_EVERY_IN_A_CLUSTER
+        } else {
+            RESUME_EVERY
+        };
         let runner = Runner::new(
             registry.runtime().clone(),
             Arc::new(Served(registry.clone())),
             store,
-        );
+        )
+        .with_lease(storage.run_lease(config));
         let pruned = runner.prune(config)?;
         if pruned > 0 {
             tracing::info!(pruned, "removed runs older than [runs] keep_days");
@@ -76,6 +91,7 @@ impl Runs {
         Ok(Arc::new(Self {
             runner: Arc::new(runner),
             driving: Mutex::default(),
+            every,
         }))
     }
 
@@ -107,8 +123,9 @@ impl Runs {
         });
     }
 
-    /// Picks up every run no live process drives, now and every [`RESUME_EVERY`],
-    /// until the server (which holds the last strong reference) is gone.
+    /// Picks up every run no live process drives (see [`Runner::resumable`]), now and
+    /// every [`RESUME_EVERY`] ([`RESUME_EVERY_IN_A_CLUSTER`]), until the server (which
+    /// holds the last strong reference) is gone.
     pub fn resume_in_background(runs: Weak<Self>) {
         tokio::spawn(async move {
             loop {
@@ -117,8 +134,9 @@ impl Runs {
                     Ok(ids) => ids.iter().for_each(|id| this.spawn(id)),
                     Err(err) => tracing::warn!("looking for runs to resume: {}", Chain(&err)),
                 }
+                let every = this.every;
                 drop(this);
-                tokio::time::sleep(RESUME_EVERY).await;
+                tokio::time::sleep(every).await;
             }
         });
     }

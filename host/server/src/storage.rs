@@ -1,6 +1,6 @@
 //! Where a node keeps its state: the home's SQLite files (the default), or the
 //! cluster's PostgreSQL database (`[storage] url`, `WARDEN_DATABASE_URL`) for the audit
-//! log, memory and model budgets. Every command that opens one of them opens it here,
+//! log, memory, model budgets, and agent runs with their approvals. Every command that opens one of them opens it here,
 //! so `warden serve`, `warden call` and `warden audit verify` of one config agree.
 //!
 //! Opening the database connects and migrates it first: a wrong URL, an unreachable
@@ -14,6 +14,7 @@ use warden_config::storage::StorageConfig;
 use warden_memory::{PgMemory, SqliteMemory, StoreError};
 use warden_models::{Ledger, LedgerError};
 use warden_postgres::{DatabaseUrl, PgError, Pool};
+use warden_runs::store::{RunStore, StoreError as RunStoreError};
 
 /// The memory store's file in the home (the embedded default).
 pub const MEMORY_FILE: &str = "memory.db";
@@ -88,6 +89,25 @@ impl Storage {
         match &self.pool {
             None => Ledger::open_home(home),
             Some(pool) => Ok(Ledger::postgres(pool.clone())),
+        }
+    }
+
+    /// The run store: agent runs and the approvals queue.
+    pub fn runs(&self, home: &Path) -> Result<RunStore, RunStoreError> {
+        match &self.pool {
+            None => RunStore::open(&home.join(warden_runs::store::FILE_NAME)),
+            Some(pool) => Ok(RunStore::postgres(pool.clone())),
+        }
+    }
+
+    /// The lease of a run for `config` (`[runs] lease_ms`): its default is
+    /// [`warden_runs::LEASE`] on one machine, [`warden_runs::CLUSTER_LEASE`] in a
+    /// cluster.
+    pub fn run_lease(&self, config: &warden_runs::RunsConfig) -> std::time::Duration {
+        match (config.lease_ms, &self.pool) {
+            (Some(ms), _) => std::time::Duration::from_millis(ms),
+            (None, None) => warden_runs::LEASE,
+            (None, Some(_)) => warden_runs::CLUSTER_LEASE,
         }
     }
 }

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::postgres as pg;
 use super::records::Run;
 use super::{RunStore, StoreError, bad_value, json_column, json_opt, new_id, now_ms, text};
 use crate::action::ToolUse;
@@ -24,7 +25,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             Decision::Pending => "pending",
             Decision::Approved => "approved",
@@ -33,7 +34,7 @@ impl Decision {
         }
     }
 
-    fn parse(text: &str) -> rusqlite::Result<Self> {
+    pub(super) fn parse(text: &str) -> rusqlite::Result<Self> {
         Ok(match text {
             "pending" => Decision::Pending,
             "approved" => Decision::Approved,
@@ -154,6 +155,10 @@ impl RunStore {
         if let Some(existing) = self.approval_of(&new.run.id, new.step, call)? {
             return Ok(existing);
         }
+        if let Some(pool) = self.pg() {
+            let id = pg::request_approval(pool, new)?;
+            return self.approval(&id)?.ok_or(StoreError::ApprovalMissing);
+        }
         let id = new_id("apr");
         self.conn()
             .execute(
@@ -189,6 +194,10 @@ impl RunStore {
         arguments: &Value,
         policies: &[String],
     ) -> Result<Approval, StoreError> {
+        if let Some(pool) = self.pg() {
+            let id = pg::hold_call(pool, principal, tool, arguments, policies)?;
+            return self.approval(&id)?.ok_or(StoreError::ApprovalMissing);
+        }
         let id = new_id("apr");
         self.conn()
             .execute(
@@ -215,6 +224,9 @@ impl RunStore {
         step: u32,
         call: Option<u32>,
     ) -> Result<Option<Approval>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::approval_of(pool, run, step, call);
+        }
         self.conn()
             .prepare_cached(&format!(
                 "SELECT {APPROVAL_COLUMNS} FROM approvals WHERE run = ?1 AND step = ?2 AND call IS ?3"
@@ -226,6 +238,9 @@ impl RunStore {
 
     /// The approval with `id`.
     pub fn approval(&self, id: &str) -> Result<Option<Approval>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::approval(pool, id);
+        }
         self.conn()
             .query_row(
                 &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
@@ -238,6 +253,9 @@ impl RunStore {
 
     /// Approvals, oldest first; only pending ones unless `all`.
     pub fn approvals(&self, all: bool, run: Option<&str>) -> Result<Vec<Approval>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::approvals(pool, all, run);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {APPROVAL_COLUMNS} FROM approvals
@@ -260,21 +278,25 @@ impl RunStore {
         by: &str,
         verdict: &Verdict,
     ) -> Result<Option<Approval>, StoreError> {
+        let (status, reason, edited, answer) = match verdict {
+            Verdict::Approve { edited, answer } => (
+                Decision::Approved,
+                None,
+                edited.as_ref().map(text),
+                answer.as_ref().map(text),
+            ),
+            Verdict::Reject { reason } => (Decision::Rejected, Some(reason.clone()), None, None),
+        };
+        if let Some(pool) = self.pg() {
+            if !pg::decide(pool, id, by, status, (reason, edited, answer))? {
+                return Ok(None);
+            }
+            return self.approval(id);
+        }
         {
             let mut conn = self.conn();
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let now = now_ms();
-            let (status, reason, edited, answer) = match verdict {
-                Verdict::Approve { edited, answer } => (
-                    Decision::Approved,
-                    None,
-                    edited.as_ref().map(text),
-                    answer.as_ref().map(text),
-                ),
-                Verdict::Reject { reason } => {
-                    (Decision::Rejected, Some(reason.clone()), None, None)
-                }
-            };
             let n = tx.execute(
                 "UPDATE approvals SET status = ?2, decided_by = ?3, decided_at = ?4, reason = ?5,
                     edited = ?6, answer = ?7

@@ -46,6 +46,13 @@ pub enum StoreError {
     /// SQLite failed preparing or running a statement (its own message).
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    /// The cluster's database failed a read or a write (the message names the
+    /// database, password hidden, and what was being done).
+    #[error(transparent)]
+    Postgres(#[from] warden_postgres::PgError),
+    /// A value read from the database is not one the store writes.
+    #[error("the run store holds a value it cannot read: {0}")]
+    Corrupt(String),
     /// An approval just written could not be read back.
     #[error("the approval just recorded is missing")]
     ApprovalMissing,

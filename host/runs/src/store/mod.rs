@@ -1,15 +1,19 @@
 //! The run store: one SQLite file in the home (`<home>/runs.db`), WAL with
 //! `synchronous=FULL`, so what a write recorded survives a crash of the process or the
-//! machine. Several processes may share it (a `warden run` and a `warden serve` on the
-//! same home); a run is driven by one at a time, the one holding its lease.
+//! machine; or, for a cluster, the tables of the nodes' PostgreSQL database
+//! ([`RunStore::postgres`], `postgres.rs`). Several processes may share it (a `warden
+//! run` and a `warden serve` on the same home, the nodes of a cluster); a run is
+//! driven by one at a time, the one holding its lease.
 //!
 //! Tables: `runs` (one row a run: status, usage, lease), `steps` (each action with the
 //! memo returned with it, and its observation once recorded), `calls` (each tool call
 //! of a `call-tools` step: pending, awaiting approval, started, done) and `approvals`
-//! (the queue people decide on).
+//! (the queue people decide on); in PostgreSQL `runs`, `run_steps`, `run_calls` and
+//! `run_approvals`.
 
 mod approvals;
 mod error;
+mod postgres;
 mod records;
 
 use std::path::Path;
@@ -145,8 +149,33 @@ pub fn new_id(prefix: &str) -> String {
 
 /// The run store.
 pub struct RunStore {
-    conn: Mutex<Connection>,
-    path: std::path::PathBuf,
+    backend: Backend,
+}
+
+/// Where the store keeps its tables.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per store, made once and never moved"
+)]
+enum Backend {
+    /// A SQLite file of the home.
+    Sqlite {
+        conn: Mutex<Connection>,
+        path: std::path::PathBuf,
+    },
+    /// The cluster's database (migrated).
+    Postgres(warden_postgres::Pool),
+}
+
+/// A run that is `running`, as [`RunStore::running`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// The run.
+    pub run: String,
+    /// The process holding its lease, if one does.
+    pub owner: Option<String>,
+    /// True when the lease ran out (by the store's clock) and was not renewed.
+    pub expired: bool,
 }
 
 impl RunStore {
@@ -176,18 +205,58 @@ impl RunStore {
         conn.execute_batch(SCHEMA).map_err(opening)?;
         conn.set_prepared_statement_cache_capacity(32);
         Ok(Self {
-            conn: Mutex::new(conn),
-            path: path.to_path_buf(),
+            backend: Backend::Sqlite {
+                conn: Mutex::new(conn),
+                path: path.to_path_buf(),
+            },
         })
     }
 
-    /// The file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The store in the cluster's database behind `pool` (migrated: see
+    /// `warden_postgres::migrate`). Every node of the cluster opens the same runs, and
+    /// a lease is compared with the database's clock.
+    pub fn postgres(pool: warden_postgres::Pool) -> Self {
+        Self {
+            backend: Backend::Postgres(pool),
+        }
+    }
+
+    /// The file, for the embedded store; none in a database.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => Some(path),
+            Backend::Postgres(_) => None,
+        }
+    }
+
+    /// True when the store is shared by a cluster's nodes (PostgreSQL): a lease held by
+    /// a process of another node is only known gone once it runs out.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// The pool, for the PostgreSQL store.
+    pub(super) fn pg(&self) -> Option<&warden_postgres::Pool> {
+        match &self.backend {
+            Backend::Sqlite { .. } => None,
+            Backend::Postgres(pool) => Some(pool),
+        }
     }
 
     pub(super) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        match &self.backend {
+            Backend::Sqlite { conn, .. } => conn.lock().unwrap_or_else(|e| e.into_inner()),
+            Backend::Postgres(_) => unreachable!("a SQLite statement on the PostgreSQL run store"),
+        }
+    }
+
+    /// Where the store is, for messages: the file, or the database's URL (password
+    /// hidden).
+    pub fn location(&self) -> std::path::PathBuf {
+        match &self.backend {
+            Backend::Sqlite { path, .. } => path.clone(),
+            Backend::Postgres(pool) => pool.url().redacted().to_string().into(),
+        }
     }
 
     /// The error of `what` failing with `source`.
@@ -197,7 +266,7 @@ impl RunStore {
     ) -> impl FnOnce(rusqlite::Error) -> StoreError + '_ {
         move |source| StoreError::Storage {
             what,
-            path: self.path.clone(),
+            path: self.location(),
             source,
         }
     }
@@ -205,6 +274,9 @@ impl RunStore {
     /// Removes runs that ended before `before` (ms since the epoch), with their steps,
     /// calls and approvals; returns how many.
     pub fn prune(&self, before: i64) -> Result<usize, StoreError> {
+        if let Some(pool) = self.pg() {
+            return postgres::prune(pool, before);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let old = "SELECT id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1";
@@ -222,3 +294,6 @@ impl RunStore {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests;

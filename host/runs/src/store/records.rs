@@ -1,10 +1,13 @@
 //! Runs, their steps and the tool calls of each step, as stored.
 
+use std::time::Duration;
+
 use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{RunStore, StoreError, bad_value, json_column, json_opt, now_ms, text};
+use super::postgres::{self as pg, Begin, End};
+use super::{Lease, RunStore, StoreError, bad_value, json_column, json_opt, now_ms, text};
 use crate::action::{Action, Observation, ToolOutcome, ToolUse};
 
 /// Where a run is.
@@ -40,7 +43,7 @@ impl Status {
         matches!(self, Status::Finished | Status::Failed | Status::Cancelled)
     }
 
-    fn parse(text: &str) -> rusqlite::Result<Self> {
+    pub(super) fn parse(text: &str) -> rusqlite::Result<Self> {
         Ok(match text {
             "running" => Status::Running,
             "awaiting-approval" => Status::AwaitingApproval,
@@ -174,7 +177,7 @@ pub enum CallState {
 }
 
 impl CallState {
-    fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             CallState::Pending => "pending",
             CallState::AwaitingApproval => "awaiting-approval",
@@ -183,7 +186,7 @@ impl CallState {
         }
     }
 
-    fn parse(text: &str) -> rusqlite::Result<Self> {
+    pub(super) fn parse(text: &str) -> rusqlite::Result<Self> {
         Ok(match text {
             "pending" => CallState::Pending,
             "awaiting-approval" => CallState::AwaitingApproval,
@@ -212,6 +215,9 @@ pub struct Call {
 impl RunStore {
     /// Records a new run, `running`, owned by no one.
     pub fn create(&self, run: &Run) -> Result<(), StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::create(pool, run);
+        }
         self.conn()
             .execute(
                 "INSERT INTO runs (id, agent, principal, roles, task, status, created_at, updated_at)
@@ -224,6 +230,9 @@ impl RunStore {
 
     /// The run with `id`.
     pub fn run(&self, id: &str) -> Result<Option<Run>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::run(pool, id);
+        }
         self.conn()
             .query_row(
                 &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
@@ -236,6 +245,9 @@ impl RunStore {
 
     /// Runs, newest first, optionally only those with `status`.
     pub fn runs(&self, status: Option<Status>, limit: usize) -> Result<Vec<Run>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::runs(pool, status, limit);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR status = ?1)
@@ -254,37 +266,53 @@ impl RunStore {
         Ok(rows)
     }
 
-    /// The runs that are `running`, with the process holding each (if any): those a
-    /// process may pick up unless their owner is alive.
-    pub fn running(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    /// The runs that are `running`, with the process holding each (if any) and whether
+    /// its lease ran out: those a process may pick up unless their owner is alive.
+    pub fn running(&self) -> Result<Vec<Lease>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::running(pool);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, owner FROM runs WHERE status = 'running' ORDER BY created_at",
+            "SELECT id, owner, COALESCE(lease_until < ?1, 1) FROM runs
+             WHERE status = 'running' ORDER BY created_at",
         )?;
         let rows = stmt
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map([now_ms()], |row| {
+                Ok(Lease {
+                    run: row.get(0)?,
+                    owner: row.get(1)?,
+                    expired: row.get(2)?,
+                })
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(self.failed("listing runs to resume"))?;
         Ok(rows)
     }
 
-    /// Takes the lease of run `id` for `owner` until `until`, if the run is `running`
-    /// and its lease is free, expired, `owner`'s own or held by `stale` (a process
-    /// known to be gone). True if taken.
+    /// Takes the lease of run `id` for `owner` for `lease` from now (by the store's
+    /// clock: the database's, in a cluster), if the run is `running` and its lease is
+    /// free, expired, `owner`'s own or held by `stale` (a process known to be gone).
+    /// True if taken. Of two processes claiming at once, one gets it.
     pub fn claim(
         &self,
         id: &str,
         owner: &str,
-        until: i64,
+        lease: Duration,
         stale: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        if let Some(pool) = self.pg() {
+            return pg::claim(pool, id, owner, lease_ms, stale);
+        }
+        let now = now_ms();
         let n = self
             .conn()
             .execute(
                 "UPDATE runs SET owner = ?2, lease_until = ?3
                  WHERE id = ?1 AND status = 'running'
                  AND (owner IS NULL OR owner = ?2 OR lease_until < ?4 OR owner = ?5)",
-                params![id, owner, until, now_ms(), stale],
+                params![id, owner, now.saturating_add(lease_ms), now, stale],
             )
             .map_err(self.failed("claiming a run"))?;
         Ok(n == 1)
@@ -292,6 +320,9 @@ impl RunStore {
 
     /// Gives up `owner`'s lease of run `id`.
     pub fn release(&self, id: &str, owner: &str) -> Result<(), StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::release(pool, id, owner);
+        }
         self.conn()
             .execute(
                 "UPDATE runs SET owner = NULL, lease_until = NULL WHERE id = ?1 AND owner = ?2",
@@ -303,6 +334,9 @@ impl RunStore {
 
     /// The steps of run `id`, in order.
     pub fn steps(&self, id: &str) -> Result<Vec<Step>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::steps(pool, id, false);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT n, action, memo, observation, started_at, finished_at FROM steps
@@ -317,6 +351,9 @@ impl RunStore {
 
     /// The last step of run `id`.
     pub fn last_step(&self, id: &str) -> Result<Option<Step>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return Ok(pg::steps(pool, id, true)?.pop());
+        }
         self.conn()
             .prepare_cached(
                 "SELECT n, action, memo, observation, started_at, finished_at FROM steps
@@ -342,6 +379,18 @@ impl RunStore {
         first_started: bool,
         active_ms: u64,
     ) -> Result<bool, StoreError> {
+        if let Some(pool) = self.pg() {
+            let begin = Begin {
+                id,
+                owner,
+                n,
+                action,
+                memo,
+                first_started,
+                active_ms,
+            };
+            return pg::begin_step(pool, &begin);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
@@ -383,23 +432,42 @@ impl RunStore {
         Ok(true)
     }
 
-    /// Records the observation of step `n`, and what the step's model use added; in
-    /// the same transaction, marks `done` calls of the step done with their outcomes
-    /// (the step's last call: one commit instead of two).
+    /// Records the observation of step `n` of a run `owner` holds, and what the step's
+    /// model use added; in the same transaction, marks `done` calls of the step done
+    /// with their outcomes (the step's last call: one commit instead of two). False
+    /// (nothing written) if `owner` no longer holds the run: another process took it
+    /// over after the lease ran out.
     #[expect(clippy::too_many_arguments, reason = "one step's whole ending")]
     pub fn end_step(
         &self,
         id: &str,
+        owner: &str,
         n: u32,
         observation: &Observation,
         done: &[(u32, ToolOutcome)],
         tokens: u64,
         cost: f64,
         active_ms: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        if let Some(pool) = self.pg() {
+            let end = End {
+                id,
+                owner,
+                n,
+                observation,
+                done,
+                tokens,
+                cost,
+                active_ms,
+            };
+            return pg::end_step(pool, &end);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
+        if !holds(&tx, id, owner)? {
+            return Ok(false);
+        }
         for (idx, outcome) in done {
             tx.execute(
                 "UPDATE calls SET state = 'done', outcome = ?4 WHERE run = ?1 AND step = ?2 AND idx = ?3",
@@ -417,12 +485,15 @@ impl RunStore {
         )?;
         tx.commit()
             .map_err(self.failed("recording an observation"))?;
-        Ok(())
+        Ok(true)
     }
 
     /// Adds what an agent's step used itself (its own model calls) to run `id`'s
     /// totals.
     pub fn add_usage(&self, id: &str, tokens: u64, cost: f64) -> Result<(), StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::add_usage(pool, id, tokens, cost);
+        }
         self.conn()
             .execute(
                 "UPDATE runs SET tokens = tokens + ?2, cost = cost + ?3, updated_at = ?4
@@ -435,6 +506,9 @@ impl RunStore {
 
     /// The calls of step `n`.
     pub fn calls(&self, id: &str, n: u32) -> Result<Vec<Call>, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::calls(pool, id, n);
+        }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT idx, id, tool, arguments, state, outcome FROM calls
@@ -458,6 +532,25 @@ impl RunStore {
         Ok(rows)
     }
 
+    /// Marks call `idx` of step `n` started, just before it runs, if `owner` still
+    /// holds the run (false: another process took it over, and the call must not run
+    /// here).
+    pub fn start_call(&self, id: &str, owner: &str, n: u32, idx: u32) -> Result<bool, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::start_call(pool, (id, n, idx), owner);
+        }
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE calls SET state = 'started', outcome = NULL
+                 WHERE run = ?1 AND step = ?2 AND idx = ?3
+                 AND EXISTS (SELECT 1 FROM runs WHERE id = ?1 AND owner = ?4 AND status = 'running')",
+                params![id, n, idx, owner],
+            )
+            .map_err(self.failed("recording a tool call"))?;
+        Ok(n == 1)
+    }
+
     /// Moves call `idx` of step `n` to `state`, with its outcome once done.
     pub fn set_call(
         &self,
@@ -467,6 +560,9 @@ impl RunStore {
         state: CallState,
         outcome: Option<&ToolOutcome>,
     ) -> Result<(), StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::set_call(pool, (id, n, idx), state, outcome);
+        }
         self.conn()
             .execute(
                 "UPDATE calls SET state = ?4, outcome = ?5 WHERE run = ?1 AND step = ?2 AND idx = ?3",
@@ -484,6 +580,9 @@ impl RunStore {
         result: Option<&Value>,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::finish(pool, id, status, result, error);
+        }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let now = now_ms();
@@ -503,6 +602,9 @@ impl RunStore {
 
     /// Parks run `id` until a person decides: `awaiting-approval`, lease given up.
     pub fn park(&self, id: &str, owner: &str, active_ms: u64) -> Result<(), StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::park(pool, id, owner, active_ms);
+        }
         self.conn()
             .execute(
                 "UPDATE runs SET status = 'awaiting-approval', owner = NULL, lease_until = NULL,
@@ -513,4 +615,14 @@ impl RunStore {
             .map_err(self.failed("parking a run"))?;
         Ok(())
     }
+}
+
+/// True when `owner` holds run `id`'s lease.
+fn holds(tx: &rusqlite::Transaction<'_>, id: &str, owner: &str) -> rusqlite::Result<bool> {
+    let found: Option<Option<String>> = tx
+        .query_row("SELECT owner FROM runs WHERE id = ?1", [id], |row| {
+            row.get(0)
+        })
+        .optional()?;
+    Ok(found.flatten().as_deref() == Some(owner))
 }

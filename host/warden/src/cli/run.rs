@@ -53,17 +53,19 @@ pub(crate) fn local() -> Principal {
     }
 }
 
-/// The runner over the home's plugins and run store, with old runs pruned
+/// The runner over the home's plugins and run store (the cluster's, with `[storage]
+/// url`), with old runs pruned
 /// (`[runs] keep_days`); with `follow`, each step is printed as it happens.
 pub(crate) fn open_runner(home: &Home, follow: bool) -> CliResult<Runner> {
     let (runtime, _cache) = super::open(home)?;
     let runtime = Arc::new(runtime);
     let config = super::settings::load(home)?;
     let plugins = Arc::new(HomePlugins::new(home.clone(), runtime.clone())?);
-    let store = Arc::new(RunStore::open(
-        &home.root().join(warden::runs::store::FILE_NAME),
-    )?);
-    let mut runner = Runner::new(runtime, plugins, store);
+    // The home's runs.db, or the cluster's database ([storage] url).
+    let storage = super::settings::storage(home)?;
+    let store: Arc<RunStore> = Arc::new(storage.runs(home.root())?);
+    let mut runner =
+        Runner::new(runtime, plugins, store).with_lease(storage.run_lease(&config.runs));
     if follow {
         runner = runner.with_observer(Arc::new(|p: &Progress| println!("{}", line(p))));
     }

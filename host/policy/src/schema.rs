@@ -92,7 +92,7 @@ namespace Warden {
     "idempotent": Bool,
     "open_world": Bool,
   };
-  // "signer": the [trust.keys] name whose verified signature covers the plugin's
+  // "signer": the [trust.keys] or [trust.identities] name whose verified signature covers the plugin's
   // component (absent when unsigned): `resource has signer && resource.signer == "acme"`.
   entity Tool in [Plugin] {
     "plugin": String,

@@ -35,7 +35,7 @@ pub struct PluginSource<'a> {
     pub extra_docs: ExtraDocs<'a>,
     /// The operator's grant; `None` gives no capabilities and default limits.
     pub grant: Option<Grant>,
-    /// The trusted signer (`[trust.keys]` name) whose verified signature covers these
+    /// The trusted signer (a `[trust.keys]` or `[trust.identities]` name) whose verified signature covers these
     /// bytes, if any: what a grant's `signer` pin is checked against.
     pub signer: Option<&'a str>,
 }

@@ -83,7 +83,7 @@ pub struct Grant {
     /// `sha256:<hex>` pin: a component with another digest runs with no capabilities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
-    /// Signer pin (a name in the home config's `[trust.keys]`): a component without a
+    /// Signer pin (a name in the home config's `[trust.keys]` or `[trust.identities]`): a component without a
     /// verified signature by that signer runs with no capabilities. Beside a digest
     /// pin both must hold; alone, a signed update keeps its capabilities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -508,7 +508,9 @@ impl Grant {
         if let Some(signer) = &self.signer
             && let Err(problem) = crate::trust::check_signer(signer)
         {
-            invalid!("{problem} (the name of a [trust.keys] entry of warden.toml)");
+            invalid!(
+                "{problem} (the name of a [trust.keys] or [trust.identities] entry of warden.toml)"
+            );
         }
         let mut guests = std::collections::BTreeSet::new();
         for (i, fs) in self.fs.iter().enumerate() {

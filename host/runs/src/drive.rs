@@ -277,10 +277,13 @@ impl Runner {
         result: Option<Value>,
         error: Option<String>,
     ) -> Result<(), RunError> {
-        if !self
-            .store
-            .finish(&run.id, status, result.as_ref(), error.as_deref())?
-        {
+        if !self.store.finish(
+            &run.id,
+            Some(&self.owner),
+            status,
+            result.as_ref(),
+            error.as_deref(),
+        )? {
             return Ok(());
         }
         if let Some(error) = &error {

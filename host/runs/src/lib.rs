@@ -439,7 +439,7 @@ impl Runner {
         let reason = format!("cancelled by {by}");
         if self
             .store
-            .finish(id, Status::Cancelled, None, Some(&reason))?
+            .finish(id, None, Status::Cancelled, None, Some(&reason))?
         {
             self.record(
                 Event::new("run.end", by)

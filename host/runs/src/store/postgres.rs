@@ -436,11 +436,12 @@ pub(super) fn set_call(
 pub(super) fn finish(
     pool: &Pool,
     id: &str,
+    owner: Option<&str>,
     status: Status,
     result: Option<&Value>,
     error: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let (id, status) = (id.to_string(), status.as_str());
+    let (id, status, owner) = (id.to_string(), status.as_str(), owner.map(str::to_string));
     let (result, error) = (result.map(text), error.map(str::to_string));
     run_sql(pool, "ending a run", move |c| {
         let mut tx = c.transaction()?;
@@ -448,13 +449,16 @@ pub(super) fn finish(
         let n = tx.execute(
             "UPDATE runs SET status = $2, result = $3, error = $4, finished_at = $5, updated_at = $5,
                 owner = NULL, lease_until = NULL
-             WHERE id = $1 AND status IN ('running', 'awaiting-approval')",
-            &[&id, &status, &result, &error, &now],
+             WHERE id = $1 AND status IN ('running', 'awaiting-approval')
+               AND ($6::text IS NULL OR owner = $6)",
+            &[&id, &status, &result, &error, &now, &owner],
         )?;
-        tx.execute(
-            "UPDATE run_approvals SET status = 'cancelled' WHERE run = $1 AND status = 'pending'",
-            &[&id],
-        )?;
+        if n == 1 {
+            tx.execute(
+                "UPDATE run_approvals SET status = 'cancelled' WHERE run = $1 AND status = 'pending'",
+                &[&id],
+            )?;
+        }
         tx.commit()?;
         Ok(n == 1)
     })

@@ -576,12 +576,13 @@ impl RunStore {
     pub fn finish(
         &self,
         id: &str,
+        owner: Option<&str>,
         status: Status,
         result: Option<&Value>,
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         if let Some(pool) = self.pg() {
-            return pg::finish(pool, id, status, result, error);
+            return pg::finish(pool, id, owner, status, result, error);
         }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -589,13 +590,16 @@ impl RunStore {
         let n = tx.execute(
             "UPDATE runs SET status = ?2, result = ?3, error = ?4, finished_at = ?5, updated_at = ?5,
                 owner = NULL, lease_until = NULL
-             WHERE id = ?1 AND status IN ('running', 'awaiting-approval')",
-            params![id, status.as_str(), result.map(text), error, now],
+             WHERE id = ?1 AND status IN ('running', 'awaiting-approval')
+               AND (?6 IS NULL OR owner = ?6)",
+            params![id, status.as_str(), result.map(text), error, now, owner],
         )?;
-        tx.execute(
-            "UPDATE approvals SET status = 'cancelled' WHERE run = ?1 AND status = 'pending'",
-            [id],
-        )?;
+        if n == 1 {
+            tx.execute(
+                "UPDATE approvals SET status = 'cancelled' WHERE run = ?1 AND status = 'pending'",
+                [id],
+            )?;
+        }
         tx.commit().map_err(self.failed("ending a run"))?;
         Ok(n == 1)
     }

@@ -148,11 +148,11 @@ fn records_steps_and_calls(store: impl Fn() -> RunStore) {
     );
     assert_eq!(b.steps(&run.id).unwrap().len(), 2);
     assert!(
-        b.finish(&run.id, Status::Finished, Some(&json!("done")), None)
+        b.finish(&run.id, None, Status::Finished, Some(&json!("done")), None)
             .unwrap()
     );
     assert!(
-        !a.finish(&run.id, Status::Failed, None, Some("late"))
+        !a.finish(&run.id, None, Status::Failed, None, Some("late"))
             .unwrap()
     );
     let read = a.run(&run.id).unwrap().unwrap();
@@ -228,6 +228,12 @@ fn leases_go_to_one_holder_at_a_time(store: impl Fn() -> RunStore) {
         b.begin_step(&run.id, "b", 1, &ask, &json!(null), false, 0)
             .unwrap()
     );
+    // Nor can it end the run: only its holder does (or a cancel, which needs none).
+    assert!(
+        !a.finish(&run.id, Some("a"), Status::Failed, None, Some("stale"))
+            .unwrap()
+    );
+    assert_eq!(b.run(&run.id).unwrap().unwrap().status, Status::Running);
     // Parking gives the lease up; only a running run is claimed.
     a.park(&run.id, "a", 1).unwrap();
     assert_eq!(a.run(&run.id).unwrap().unwrap().status, Status::Running);
@@ -239,7 +245,7 @@ fn leases_go_to_one_holder_at_a_time(store: impl Fn() -> RunStore) {
     );
     assert!(!a.claim(&run.id, "a", MINUTE, None).unwrap());
     assert!(!a.running().unwrap().iter().any(|l| l.run == run.id));
-    a.finish(&run.id, Status::Cancelled, None, Some("test"))
+    a.finish(&run.id, None, Status::Cancelled, None, Some("test"))
         .unwrap();
 }
 
@@ -270,7 +276,7 @@ fn claims_at_once_are_won_by_one(store: impl Fn() -> RunStore) {
             "round {round}: {won:?}"
         );
         stores[1]
-            .finish(&run.id, Status::Cancelled, None, None)
+            .finish(&run.id, None, Status::Cancelled, None, None)
             .unwrap();
     }
 }
@@ -390,7 +396,7 @@ fn a_decision_resumes_its_run(store: impl Fn() -> RunStore) {
     assert_eq!(question.kind, "question");
     assert_eq!(question.schema, Some(json!({"type": "string"})));
     assert!(
-        b.finish(&run.id, Status::Cancelled, None, Some("by test"))
+        b.finish(&run.id, None, Status::Cancelled, None, Some("by test"))
             .unwrap()
     );
     assert_eq!(

@@ -37,11 +37,17 @@ impl TestCluster {
             eprintln!("skipped: {message}");
             return None;
         };
+        let user = unprivileged_user();
+        // The server's user must reach the directory: under root, a TMPDIR inside
+        // root's home would not do, so it goes in /tmp.
+        let parent = match user {
+            Some(_) => PathBuf::from("/tmp"),
+            None => std::env::temp_dir(),
+        };
         let dir = tempfile::Builder::new()
             .prefix("warden-pg-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("a temporary directory");
-        let user = unprivileged_user();
         if let Some((uid, gid)) = user {
             chown(dir.path(), uid, gid);
         }

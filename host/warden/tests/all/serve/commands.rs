@@ -44,6 +44,13 @@ fn token_create_stores_only_the_hash_and_the_server_accepts_it() {
 /// `warden up` on a free port in `dir`: the child, its printed token and URL, and
 /// everything it printed.
 fn up(dir: &Path) -> (std::process::Child, String, String, String) {
+    let (child, url, printed) = up_quietly(dir);
+    (child, word(&printed, "wdn_"), url, printed)
+}
+
+/// `warden up` on a free port in `dir` (a token printed or not): the child, its URL, and
+/// everything it printed up to its last line of help.
+pub(crate) fn up_quietly(dir: &Path) -> (std::process::Child, String, String) {
     use std::io::BufRead as _;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warden"))
         .arg("--home")
@@ -53,9 +60,8 @@ fn up(dir: &Path) -> (std::process::Child, String, String, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed = String::new();
-    for line in lines.by_ref() {
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         printed.push_str(&line);
         printed.push('\n');
@@ -63,18 +69,20 @@ fn up(dir: &Path) -> (std::process::Child, String, String, String) {
             break;
         }
     }
-    let word = |prefix: &str| {
-        let at = printed
-            .find(prefix)
-            .unwrap_or_else(|| panic!("no {prefix} in\n{printed}"));
-        printed[at..]
-            .split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
-            .next()
-            .unwrap()
-            .to_string()
-    };
-    let (token, url) = (word("wdn_"), word("http://127.0.0.1:"));
-    (child, token, url, printed)
+    let url = word(&printed, "http://127.0.0.1:");
+    (child, url, printed)
+}
+
+/// The word of `printed` that starts with `prefix` (a token, a URL).
+pub(crate) fn word(printed: &str, prefix: &str) -> String {
+    let at = printed
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} in\n{printed}"));
+    printed[at..]
+        .split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use warden::serve::{ServeOptions, Server};
 use warden_tests::guests;
 
 mod annotations;
-mod commands;
+pub(crate) mod commands;
 mod fuzz;
 mod gateway_and_mcp;
 mod headers;

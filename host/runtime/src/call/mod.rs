@@ -515,11 +515,8 @@ pub fn classify(
 
 /// Whether `err` is the resource table refusing one handle more ([`MAX_HANDLES`]).
 fn table_full(err: &wasmtime::Error) -> bool {
-    matches!(
-        err.downcast_ref::<ResourceTableError>(),
-        Some(ResourceTableError::Full)
-    ) || err
-        .chain()
+    // The chain starts with `err` itself.
+    err.chain()
         .any(|e| matches!(e.downcast_ref(), Some(ResourceTableError::Full)))
 }
 
@@ -534,12 +531,8 @@ fn fields_too_large(err: &wasmtime::Error) -> Option<String> {
         )
         .then(|| e.to_string())
     };
-    err.downcast_ref::<FieldMapError>()
-        .and_then(too_large)
-        .or_else(|| {
-            err.chain()
-                .find_map(|e| e.downcast_ref::<FieldMapError>().and_then(too_large))
-        })
+    err.chain()
+        .find_map(|e| e.downcast_ref::<FieldMapError>().and_then(too_large))
 }
 
 /// The size of `value` as compact JSON, counted without building the text.

@@ -8,9 +8,16 @@
 //! call; for `decide-approval`, the approval's starter, tool, arguments and edit), then
 //! asks Cedar. Anything that does not fit the schema (an argument of the
 //! wrong type) is a deny that says so: the policy fails closed.
+//!
+//! A decision is a pure function of the request as Cedar sees it (the principal with
+//! its roles, the action, the resource and the context built from the call): the same
+//! request asked again is answered from a small cache ([`Decisions`]) without building
+//! entities or evaluating anything. The cache belongs to one `CedarPolicy`; a policy
+//! reloaded is a new one, with an empty cache.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr as _;
+use std::sync::Mutex;
 
 use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
@@ -34,6 +41,33 @@ pub struct CedarPolicy {
     types: Types,
     actions: HashMap<Action, EntityUid>,
     warnings: Vec<Problem>,
+    decisions: Decisions,
+}
+
+/// Decisions already made, keyed by everything Cedar is given for them.
+#[derive(Default)]
+struct Decisions(Mutex<HashMap<String, Decision>>);
+
+impl Decisions {
+    /// Past this many, the cache starts over (a server sees few distinct requests:
+    /// principals × tools × the declared arguments policies read).
+    const MAX: usize = 4096;
+
+    fn get(&self, key: &str) -> Option<Decision> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: String, decision: &Decision) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= Self::MAX {
+            map.clear();
+        }
+        map.insert(key, decision.clone());
+    }
 }
 
 /// The entity type names, parsed once.
@@ -94,6 +128,7 @@ impl CedarPolicy {
             },
             actions,
             warnings: loaded.warnings,
+            decisions: Decisions::default(),
         })
     }
 
@@ -222,15 +257,28 @@ impl CedarPolicy {
         Ok(declared)
     }
 
-    /// The context: for `call-tool` and `start-run`, `args`, the declared arguments the
-    /// call has; for `decide-approval`, [`approval_context`]; none for the others.
-    fn context(&self, request: &Request<'_>, uid: &EntityUid) -> Result<Context, String> {
-        let json = match request.action {
+    /// The context as JSON: for `call-tool` and `start-run`, `args`, the declared
+    /// arguments the call has; for `decide-approval`, [`approval_context`]; none for
+    /// the others.
+    fn context_json(&self, request: &Request<'_>) -> Result<Option<Value>, String> {
+        Ok(match request.action {
             Action::CallTool | Action::StartRun => {
-                serde_json::json!({ "args": self.declared(request.context)? })
+                Some(serde_json::json!({ "args": self.declared(request.context)? }))
             }
-            Action::DecideApproval => self.approval_context(request)?,
-            _ => return Ok(Context::empty()),
+            Action::DecideApproval => Some(self.approval_context(request)?),
+            _ => None,
+        })
+    }
+
+    /// The Cedar context of `json` ([`CedarPolicy::context_json`]).
+    fn context(
+        &self,
+        request: &Request<'_>,
+        uid: &EntityUid,
+        json: Option<Value>,
+    ) -> Result<Context, String> {
+        let Some(json) = json else {
+            return Ok(Context::empty());
         };
         Context::from_json_value(json, Some((&self.schema, uid))).map_err(|e| {
             match request.action {
@@ -278,6 +326,32 @@ impl CedarPolicy {
     }
 
     fn ask(&self, request: &Request<'_>) -> Result<Decision, String> {
+        let context = self.context_json(request)?;
+        // Everything Cedar is given, as one key.
+        let key = serde_json::to_string(&(
+            request.principal,
+            request.action,
+            request.resource,
+            &context,
+        ))
+        .map_err(|e| e.to_string())?;
+        if let Some(decision) = self.decisions.get(&key) {
+            return Ok(decision);
+        }
+        let decision = self.evaluate(request, context)?;
+        if let Some(decision) = &decision.1 {
+            self.decisions.put(key, decision);
+        }
+        Ok(decision.0)
+    }
+
+    /// Asks Cedar; the decision, and again if it may be cached (no policy failed to
+    /// evaluate: those are warned of each time).
+    fn evaluate(
+        &self,
+        request: &Request<'_>,
+        context: Option<Value>,
+    ) -> Result<(Decision, Option<Decision>), String> {
         let action = &self.actions[&request.action];
         let principal = self.principal_entity(request.principal)?;
         let principal_uid = principal.uid();
@@ -285,7 +359,7 @@ impl CedarPolicy {
         entities.retain(|e| e.uid() != principal_uid);
         entities.push(principal);
         let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
-        let context = self.context(request, action)?;
+        let context = self.context(request, action, context)?;
         let cedar = cedar_policy::Request::new(
             principal_uid,
             action.clone(),
@@ -311,7 +385,7 @@ impl CedarPolicy {
         for error in &errors {
             tracing::warn!(principal = %request.principal.id, action = %request.action, "access policy: {error}");
         }
-        Ok(match response.decision() {
+        let decision = match response.decision() {
             cedar_policy::Decision::Allow => {
                 let approval = response
                     .diagnostics()
@@ -346,7 +420,9 @@ impl CedarPolicy {
                 }
                 Decision::Deny { policies, reason }
             }
-        })
+        };
+        let cached = errors.is_empty().then(|| decision.clone());
+        Ok((decision, cached))
     }
 }
 
@@ -428,5 +504,52 @@ fn fit(name: &str, ty: ArgType, value: &Value) -> Result<Option<Value>, String> 
             Ok(Some(Value::Array(out)))
         }
         _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PolicyFile, builtin_roles};
+
+    fn policy() -> CedarPolicy {
+        CedarPolicy::new(&PolicySource {
+            roles: builtin_roles(),
+            args: BTreeMap::from([("amount".to_string(), ArgType::Long)]),
+            file: Some(PolicyFile {
+                path: "policy.cedar".into(),
+                text: r#"@id("big-refunds")
+forbid (principal, action == Warden::Action::"call-tool", resource)
+when { context.args has amount && context.args.amount > 100 };"#
+                    .into(),
+            }),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_repeated_request_is_answered_from_the_cache_and_its_inputs_are_the_key() {
+        let policy = policy();
+        let admin = Principal::new("user:ann", vec!["admin".into()]);
+        let nobody = Principal::new("user:bob", Vec::new());
+        let tool = Resource::tool("shop", "refund");
+        let ask = |principal: &Principal, amount: i64| {
+            let args = serde_json::json!({ "amount": amount, "note": "ignored" });
+            policy.decide(&Request {
+                principal,
+                action: Action::CallTool,
+                resource: &tool,
+                context: &args,
+            })
+        };
+        for _ in 0..3 {
+            assert!(ask(&admin, 50).is_allow());
+            let big = ask(&admin, 500);
+            assert_eq!(big.policies(), ["big-refunds"], "{big:?}");
+            assert!(!big.is_allow());
+            assert!(!ask(&nobody, 50).is_allow());
+        }
+        // One entry per distinct request: the undeclared `note` is not part of it.
+        assert_eq!(policy.decisions.0.lock().unwrap().len(), 3);
     }
 }

@@ -4,7 +4,9 @@
 mod audit;
 mod audit_calls;
 mod audit_crash;
+mod audited;
 mod authoring;
+mod boundary;
 mod cache;
 mod cli;
 mod cli_snapshots;

@@ -19,6 +19,7 @@ mod fs_changes;
 mod gate;
 mod grant_import;
 mod grants;
+mod handles;
 mod hostile;
 mod isolation;
 mod mapping;

@@ -14,6 +14,7 @@ mod cluster;
 mod compile_bomb;
 mod console;
 mod docs;
+mod engine;
 mod foreign;
 mod fs_changes;
 mod gate;

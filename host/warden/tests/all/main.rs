@@ -39,6 +39,7 @@ mod net_slow_upstream;
 mod oci;
 mod policy;
 mod polyglot;
+mod residue;
 mod runs;
 mod schemas;
 mod serve;

@@ -2,7 +2,8 @@
 //!
 //! Engine settings: the pooling allocator (instances come from preallocated slots,
 //! with copy-on-write memory images), epoch interruption (every call has a wall-clock
-//! deadline) and, where a grant asks for it, fuel. The linker holds everything a guest
+//! deadline), where a grant asks for it, fuel, and no proposal a component does not
+//! need (no threads, shared memory, GC, exceptions or 64-bit memories). The linker holds everything a guest
 //! can import: WASI 0.2 (through the per-call [`CallState`], deny by default),
 //! `wasi:http` (through [`NetPolicy`](crate::capabilities::net::NetPolicy)) and `warden:host`.
 //! Any other import traps when called, so a component that imports more than Warden
@@ -184,7 +185,14 @@ fn engine_config() -> Config {
         .epoch_interruption(true)
         .consume_fuel(true)
         .max_wasm_stack(1 << 20)
-        .wasm_component_model(true);
+        .wasm_component_model(true)
+        // Wasm 3.0 brings 64-bit memories on by default. No component needs one (the
+        // canonical ABI lifts and lowers 32-bit memories only) and their bounds checks
+        // are all explicit, a code path the guard regions do not back: off. Threads,
+        // GC, exceptions and the async component ABI are off by the crate features
+        // Warden builds wasmtime with; stack switching, custom page sizes and wide
+        // arithmetic by wasmtime's defaults (see tests/all/proposals.rs).
+        .wasm_memory64(false);
     config
 }
 

@@ -39,6 +39,7 @@ mod net_slow_upstream;
 mod oci;
 mod policy;
 mod polyglot;
+mod proposals;
 mod residue;
 mod runs;
 mod schemas;

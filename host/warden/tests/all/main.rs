@@ -15,6 +15,7 @@ mod compile_bomb;
 mod console;
 mod docs;
 mod engine;
+mod env_mutation;
 mod foreign;
 mod fs_changes;
 mod gate;

@@ -35,6 +35,11 @@ impl Audited {
         host
     }
 
+    /// Loads the built guest at `path` as plugin `name` with `grant`.
+    pub(crate) fn load_guest(&self, name: &str, path: &str, grant: Grant) -> Plugin {
+        crate::load_into(&self.runtime, name, path, grant)
+    }
+
     /// Loads the component written in `wat` as plugin `name` with `grant`.
     pub(crate) fn load(&self, name: &str, wat: &str, grant: Grant) -> Result<Plugin, LoadError> {
         let wasm = wat::parse_str(wat).unwrap();

@@ -50,6 +50,7 @@ mod special_files;
 mod swap_race;
 mod tables;
 mod templates;
+mod terminal;
 mod tool_pins;
 mod upstream;
 

@@ -38,6 +38,7 @@ mod net_fields;
 mod net_guard;
 mod net_slow_upstream;
 mod oci;
+mod path_spellings;
 mod policy;
 mod polyglot;
 mod proposals;

@@ -24,6 +24,7 @@ mod grants;
 mod handles;
 mod hostile;
 mod isolation;
+mod log_injection;
 mod mapping;
 mod mcp;
 mod mcp_cancel;

@@ -4,6 +4,7 @@
 mod audit;
 mod audit_calls;
 mod audit_crash;
+mod audit_torn;
 mod audited;
 mod authoring;
 mod boundary;

@@ -151,6 +151,15 @@ impl Runtime {
                 available: plugin.tools.iter().map(|t| t.name.clone()).collect(),
             });
         };
+        // A plugin is compiled for the engine of the runtime that loaded it; wasmtime
+        // refuses it in another's store, which would read as the guest's trap.
+        if !wasmtime::Engine::same(plugin.pre.engine(), &self.engine) {
+            return Err(CallError::Internal {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                cause: "the plugin was loaded by another runtime; call it on the runtime that loaded it".into(),
+            });
+        }
         let params = convert::args_from_json(args, &def.params).map_err(|source| {
             CallError::InvalidArguments {
                 plugin: plugin.name.to_string(),

@@ -4,7 +4,8 @@
 //! `memory_mb` and at the largest; `call_indirect` with a wrong signature, past the
 //! table and at a null entry; a `memory.fill`, `memory.copy` or `table.fill` loop
 //! stopped at the deadline. Each ends its own call as a trap or a limit on the audit
-//! record, and the host serves the next call.
+//! record, and the host serves the next call. And a plugin is called only on the
+//! runtime (the engine) that loaded it (item 10).
 
 use std::time::{Duration, Instant};
 
@@ -289,4 +290,24 @@ async fn bulk_memory_and_table_loops_are_stopped_at_the_deadline() {
             json!(0)
         );
     }
+}
+
+#[tokio::test]
+async fn a_plugin_called_on_a_runtime_that_did_not_load_it_is_refused() {
+    let (a, b) = (Audited::new(), Audited::new());
+    let plugin = a.load("indirect", INDIRECT, Grant::default()).unwrap();
+    let call = json!({"index": 0, "x": 21});
+    let err = b.call(&plugin, "call", call.clone()).await.unwrap_err();
+    // Warden's own refusal, not the guest's trap, on the record of the runtime asked.
+    assert_eq!(err.code(), "internal", "{err}");
+    let says = "the plugin was loaded by another runtime";
+    assert!(err.to_string().contains(says), "{err}");
+    assert!(b.last_failure("call", "internal").contains(says));
+    // Both runtimes serve their own plugins on.
+    assert_eq!(
+        a.call(&plugin, "call", call.clone()).await.unwrap(),
+        json!(42)
+    );
+    let own = b.load("indirect", INDIRECT, Grant::default()).unwrap();
+    assert_eq!(b.call(&own, "call", call).await.unwrap(), json!(42));
 }

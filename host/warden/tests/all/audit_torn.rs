@@ -20,6 +20,9 @@ use crate::audit_crash::{run_and_kill, warden};
 const WAL_HEADER: u64 = 32;
 const FRAME_HEADER: u64 = 24;
 
+/// A way of damaging the WAL's bytes.
+type Damage = Box<dyn Fn(&mut Vec<u8>)>;
+
 fn copy_home(from: &Path, to: &Path) {
     for name in ["audit.db", "audit.db-wal", "audit.key"] {
         let source = from.join(name);
@@ -54,7 +57,7 @@ fn a_torn_or_garbled_wal_tail_reopens_to_a_chain_that_verifies() {
         report.count
     };
     let last = WAL_HEADER + (frames - 1) * frame;
-    let damages: [(&str, Box<dyn Fn(&mut Vec<u8>)>); 5] = [
+    let damages: [(&str, Damage); 5] = [
         (
             "the last frame cut in half",
             Box::new(move |w| w.truncate((last + frame / 2) as usize)),

@@ -1,6 +1,7 @@
 //! Integration tests of the Warden host: one binary, one module per concern. The
 //! guests are built from source by the `warden-tests` build script.
 
+mod amplification;
 mod audit;
 mod audit_calls;
 mod audit_crash;

@@ -39,6 +39,9 @@ pub struct Runtime {
     pub(crate) policy: OnceLock<Arc<dyn warden_policy::Decide>>,
     pub(crate) embedder: OnceLock<Arc<warden_memory::Embedder>>,
     pub(crate) compile_limits: OnceLock<CompileLimits>,
+    /// One permit per slot of the pool: a tool call holds one while its instance
+    /// lives (see `call/slots.rs`).
+    pub(crate) instances: Arc<tokio::sync::Semaphore>,
     _ticker: Ticker,
 }
 
@@ -68,6 +71,7 @@ impl Runtime {
             policy: OnceLock::new(),
             embedder: OnceLock::new(),
             compile_limits: OnceLock::new(),
+            instances: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_INSTANCES as usize)),
             _ticker: ticker,
         })
     }

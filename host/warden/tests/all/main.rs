@@ -10,6 +10,7 @@ mod audited;
 mod authoring;
 mod boundary;
 mod cache;
+mod capacity;
 mod cli;
 mod cli_snapshots;
 mod cluster;

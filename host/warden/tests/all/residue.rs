@@ -78,7 +78,7 @@ const WRITE: (&str, &str) = (
 );
 
 /// Plugin B: what `$scan` finds, before a wait.
-const SCAN: (&str, &str) = (
+pub(crate) const SCAN: (&str, &str) = (
     r#"
     (func (export "scan") (param $ms i32) (result i32)
       (call $scan)
@@ -86,7 +86,7 @@ const SCAN: (&str, &str) = (
     r#"(func (export "scan") (param "ms" u32) (result u32) (canon lift (core func $i "scan")))"#,
 );
 
-fn component((body, export): (&str, &str)) -> String {
+pub(crate) fn component((body, export): (&str, &str)) -> String {
     COMPONENT.replace("BODY", body).replace("EXPORT", export)
 }
 

@@ -1,6 +1,6 @@
 //! More calls at once than the pool has instances (the adversarial catalog's item 18):
-//! three plugins, each allowed 200 calls at once, get 600 calls that each hold an
-//! instance for a while. The pool has 256 slots; the calls past them wait for one,
+//! 13 plugins, each allowed 200 calls at once, get 2 600 calls (ten times the pool)
+//! that each hold an instance for 100 ms. The pool has 256 slots; the calls past them wait for one,
 //! none fails as a guest's trap (as they did before the runtime counted its instances);
 //! a call that cannot get one before its deadline fails as the `concurrency` limit, on
 //! record; and the host serves the next call.
@@ -26,16 +26,15 @@ async fn calls_past_the_pools_slots_wait_for_one_and_none_fails_as_a_trap() {
         ..Grant::default()
     };
     let wat = component(SCAN);
-    let plugins: Vec<_> = ["a", "b", "c"]
-        .iter()
-        .map(|name| Arc::new(host.load(name, &wat, grant.clone()).unwrap()))
+    let plugins: Vec<_> = (0..13)
+        .map(|n| Arc::new(host.load(&format!("p{n}"), &wat, grant.clone()).unwrap()))
         .collect();
     let mut calls = Vec::new();
     for plugin in &plugins {
         for _ in 0..200 {
             let (host, plugin) = (host.clone(), plugin.clone());
             calls.push(tokio::spawn(async move {
-                host.call(&plugin, "scan", json!({"ms": 200})).await
+                host.call(&plugin, "scan", json!({"ms": 100})).await
             }));
         }
     }
@@ -49,7 +48,7 @@ async fn calls_past_the_pools_slots_wait_for_one_and_none_fails_as_a_trap() {
             Err(err) => panic!("{err}"),
         }
     }
-    assert_eq!(served, 600);
+    assert_eq!(served, 2600);
     let metrics = host.runtime.engine().pooling_allocator_metrics().unwrap();
     assert_eq!(metrics.component_instances(), 0);
 

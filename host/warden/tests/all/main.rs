@@ -38,6 +38,7 @@ mod memory;
 mod memory_hybrid;
 mod models;
 mod net;
+mod net_drip;
 mod net_fields;
 mod net_guard;
 mod net_slow_upstream;

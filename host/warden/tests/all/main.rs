@@ -36,6 +36,7 @@ mod mcp_python;
 mod memories;
 mod memory;
 mod memory_hybrid;
+mod miscompile;
 mod models;
 mod net;
 mod net_drip;

@@ -1,8 +1,8 @@
 //! A torn or garbled tail of the audit log's write-ahead log (the adversarial catalog's
 //! item 72): a `warden` process making calls is killed with SIGKILL, which leaves its
-//! last records in `audit.db-wal`; the test then cuts the WAL's last frame in half,
-//! garbles it, drops the last frames, or cuts the WAL inside its header, as a disk that
-//! lost the end of its writes would. Each time the log reopens with the records of the
+//! last records in `audit.db-wal`; the test then cuts the frame of the WAL's last
+//! commit in half, garbles it, drops the frames before it, or cuts the WAL inside its
+//! header, as a disk that lost the end of its writes would. Each time the log reopens with the records of the
 //! whole frames that were left (SQLite's recovery stops at the first frame whose
 //! checksum fails), the chain verifies, and the log takes the next record. The loss is
 //! silent: a WAL cut inside its header loses every record since the last checkpoint
@@ -56,14 +56,24 @@ fn a_torn_or_garbled_wal_tail_reopens_to_a_chain_that_verifies() {
         assert!(report.problem.is_none(), "{:?}", report.problem);
         report.count
     };
-    let last = WAL_HEADER + (frames - 1) * frame;
+    // The WAL's last commit: the last frame of its current generation (its salts are
+    // the header's; older frames past it are left from before the WAL was restarted)
+    // that ends a transaction (a non-zero database size).
+    let last = (0..frames)
+        .map(|n| WAL_HEADER + n * frame)
+        .rev()
+        .find(|&at| {
+            let at = at as usize;
+            wal[at + 8..at + 16] == wal[16..24] && wal[at + 4..at + 8] != [0; 4]
+        })
+        .expect("a committed frame in the WAL");
     let damages: [(&str, Damage); 5] = [
         (
-            "the last frame cut in half",
+            "the last commit's frame cut in half",
             Box::new(move |w| w.truncate((last + frame / 2) as usize)),
         ),
         (
-            "the last frame's page garbled",
+            "the last commit's page garbled",
             Box::new(move |w| {
                 let at = (last + FRAME_HEADER + page / 2) as usize;
                 for b in &mut w[at..at + 64] {
@@ -72,12 +82,12 @@ fn a_torn_or_garbled_wal_tail_reopens_to_a_chain_that_verifies() {
             }),
         ),
         (
-            "the last frame's header garbled",
+            "the last commit's frame header garbled",
             Box::new(move |w| w[last as usize + 8] ^= 0xff),
         ),
         (
-            "the last three frames gone",
-            Box::new(move |w| w.truncate((last - 2 * frame) as usize)),
+            "the WAL cut two frames before the last commit",
+            Box::new(move |w| w.truncate(last.saturating_sub(2 * frame).max(WAL_HEADER) as usize)),
         ),
         (
             "the WAL cut inside its header",

@@ -33,6 +33,7 @@ mod mcp;
 mod mcp_cancel;
 mod mcp_conformance;
 mod mcp_python;
+mod mcp_surface;
 mod memories;
 mod memory;
 mod memory_hybrid;

@@ -14,6 +14,7 @@
 //! - [`trust`]: `[trust]` of the home config (who may sign plugins from where) and
 //!   the provenance recorded for an installed plugin;
 //! - [`names`]: plugin names;
+//! - [`text`]: text a plugin supplies, made safe to print;
 //! - [`env`]: every environment variable Warden reads;
 //! - [`wassette`]: importing a Wassette policy as a grant.
 
@@ -28,6 +29,7 @@ pub mod memory;
 pub mod names;
 pub mod runs;
 pub mod storage;
+pub mod text;
 pub mod trust;
 pub mod wassette;
 

@@ -18,6 +18,8 @@ mod resolve;
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod spellings;
 
 pub use self::address::restricted;
 pub use self::allow::{AllowList, Destination, Host, Scheme, canonical_ip};

@@ -73,6 +73,11 @@ pub async fn call(
             cause,
         })
     };
+    // One of the runtime's instances, as a tool call takes one.
+    let _instance = match runtime.instance_permit(agent, "step", deadline).await {
+        Ok(permit) => permit,
+        Err(err) => return (Err(StepError::Call(err)), Usage::default()),
+    };
     let mut state = match CallState::new(agent, runtime, call_id, deadline) {
         Ok(state) => state,
         Err(err) => return (Err(internal(err.into())), Usage::default()),

@@ -2,7 +2,8 @@
 //!
 //! Engine settings: the pooling allocator (instances come from preallocated slots,
 //! with copy-on-write memory images), epoch interruption (every call has a wall-clock
-//! deadline) and, where a grant asks for it, fuel. The linker holds everything a guest
+//! deadline), where a grant asks for it, fuel, and no proposal a component does not
+//! need (no threads, shared memory, GC, exceptions or 64-bit memories). The linker holds everything a guest
 //! can import: WASI 0.2 (through the per-call [`CallState`], deny by default),
 //! `wasi:http` (through [`NetPolicy`](crate::capabilities::net::NetPolicy)) and `warden:host`.
 //! Any other import traps when called, so a component that imports more than Warden
@@ -38,6 +39,9 @@ pub struct Runtime {
     pub(crate) policy: OnceLock<Arc<dyn warden_policy::Decide>>,
     pub(crate) embedder: OnceLock<Arc<warden_memory::Embedder>>,
     pub(crate) compile_limits: OnceLock<CompileLimits>,
+    /// One permit per slot of the pool: a tool call holds one while its instance
+    /// lives (see `call/slots.rs`).
+    pub(crate) instances: Arc<tokio::sync::Semaphore>,
     _ticker: Ticker,
 }
 
@@ -67,6 +71,7 @@ impl Runtime {
             policy: OnceLock::new(),
             embedder: OnceLock::new(),
             compile_limits: OnceLock::new(),
+            instances: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_INSTANCES as usize)),
             _ticker: ticker,
         })
     }
@@ -184,7 +189,14 @@ fn engine_config() -> Config {
         .epoch_interruption(true)
         .consume_fuel(true)
         .max_wasm_stack(1 << 20)
-        .wasm_component_model(true);
+        .wasm_component_model(true)
+        // Wasm 3.0 brings 64-bit memories on by default. No component needs one (the
+        // canonical ABI lifts and lowers 32-bit memories only) and their bounds checks
+        // are all explicit, a code path the guard regions do not back: off. Threads,
+        // GC, exceptions and the async component ABI are off by the crate features
+        // Warden builds wasmtime with; stack switching, custom page sizes and wide
+        // arithmetic by wasmtime's defaults (see tests/all/proposals.rs).
+        .wasm_memory64(false);
     config
 }
 

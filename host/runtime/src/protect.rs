@@ -5,6 +5,10 @@
 //! (`manage-grants`) could otherwise give a plugin the home as a directory (and write
 //! itself an admin token) or send a provider's key to any host as a `[secrets]` header.
 //!
+//! Nor may a grant reach the kernel's views of the host ([`KERNEL_VIEWS`]): `/proc`
+//! holds the server's own environment (those same secrets) and memory
+//! (`/proc/self/mem`, which `stat` calls a regular file), `/sys` the kernel's settings.
+//!
 //! A grant that reaches any of them is refused when the plugin is loaded, with what it
 //! reached and what to grant instead.
 
@@ -21,6 +25,10 @@ const WARDEN_VARS: &str = "WARDEN_";
 /// The home's directories kept for plugins' files (`warden up` grants `files` the
 /// first, `warden demo` the second): the only part of the home a grant may reach.
 pub const PLUGIN_DIRS: [&str; 2] = ["workspace", "demo-files"];
+
+/// The kernel's views of processes and devices, which no grant may reach (nor a
+/// parent of them, `/`), whether or not the runtime has a home.
+pub const KERNEL_VIEWS: [&str; 2] = ["/proc", "/sys"];
 
 /// The home and the variables no grant may reach.
 #[derive(Debug, Default)]
@@ -62,6 +70,20 @@ impl Protected {
 
     /// `Err` naming the first part of `grant` that reaches what is protected.
     pub fn check(&self, grant: &Grant) -> Result<(), String> {
+        for fs in &grant.fs {
+            let host = resolve(&fs.host);
+            let view = KERNEL_VIEWS
+                .iter()
+                .map(Path::new)
+                .find(|view| host.starts_with(view) || view.starts_with(&host));
+            if let Some(view) = view {
+                return Err(format!(
+                    "[[fs]] host {} reaches {} (the kernel's view of the host: the server's environment, its memory, the kernel's settings); grant a directory of files instead",
+                    fs.host.display(),
+                    view.display()
+                ));
+            }
+        }
         if let Some(home) = &self.home {
             for fs in &grant.fs {
                 let host = resolve(&fs.host);

@@ -76,7 +76,12 @@ impl CallState {
         let grant: &Grant = &plugin.capabilities;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
         let mut wasi = WasiCtx::builder();
+        // wasi:random builds the bytes asked for in the host before the guest gets them:
+        // never more than the guest's memory could hold (wasmtime-wasi's own cap, 64 MiB,
+        // above that), so a small guest cannot make the host allocate 64 MiB a call.
+        let random = u64::try_from(plugin.limits.memory_bytes()).unwrap_or(u64::MAX);
         wasi.stderr(stderr.clone())
+            .max_random_size(random.min(64 << 20))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);

@@ -2,6 +2,7 @@
 //! manifest requests.
 
 use super::{Grant, NetGrant};
+use crate::text::printable;
 
 /// A grant for a person to review, written from what the manifest requests: every
 /// capability commented out, the digest pinned, the limits at their defaults. It parses
@@ -33,9 +34,16 @@ pub fn template(name: &str, digest: &str, manifest: Option<&crate::manifest::Man
         let _ = writeln!(out, "# The manifest requests no capabilities.\n");
     }
     for (capability, request) in requests {
-        let _ = writeln!(out, "# {capability} requested: {}", request.reason);
+        // The author's words, on comment lines: a line break or an escape sequence in
+        // them must not end the comment (and write a grant line) or hide one.
+        let _ = writeln!(
+            out,
+            "# {capability} requested: {}",
+            printable(&request.reason)
+        );
         if !request.targets.is_empty() {
-            let _ = writeln!(out, "#   targets: {}", request.targets.join(", "));
+            let targets = request.targets.join(", ");
+            let _ = writeln!(out, "#   targets: {}", printable(&targets));
         }
         match capability {
             "fs" => {
@@ -63,7 +71,7 @@ pub fn template(name: &str, digest: &str, manifest: Option<&crate::manifest::Man
                     if entries.is_empty() {
                         "\"https://api.example.com\"".to_string()
                     } else {
-                        entries.join(", ")
+                        printable(&entries.join(", ")).into_owned()
                     }
                 );
                 let _ = writeln!(
@@ -84,7 +92,12 @@ pub fn template(name: &str, digest: &str, manifest: Option<&crate::manifest::Man
                     request.targets.clone()
                 };
                 for name in names {
-                    let _ = writeln!(out, "# {name:?} = \"read-write\"   # or \"read\"");
+                    let name = format!("{name:?}");
+                    let _ = writeln!(
+                        out,
+                        "# {} = \"read-write\"   # or \"read\"",
+                        printable(&name)
+                    );
                 }
             }
             "env" => {
@@ -135,7 +148,7 @@ fn toml_strings(values: &[String], example: &str) -> String {
     };
     values
         .into_iter()
-        .map(|value| toml::Value::from(value).to_string())
+        .map(|value| printable(&toml::Value::from(value).to_string()).into_owned())
         .collect::<Vec<_>>()
         .join(", ")
 }

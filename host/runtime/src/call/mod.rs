@@ -17,6 +17,9 @@ use wasmtime::component::{ResourceTableError, Val};
 use wasmtime::{Store, UpdateDeadline};
 
 mod record;
+mod slots;
+
+pub use self::slots::InstancePermit;
 
 use self::record::{Record, Report};
 use crate::convert;
@@ -151,6 +154,15 @@ impl Runtime {
                 available: plugin.tools.iter().map(|t| t.name.clone()).collect(),
             });
         };
+        // A plugin is compiled for the engine of the runtime that loaded it; wasmtime
+        // refuses it in another's store, which would read as the guest's trap.
+        if !wasmtime::Engine::same(plugin.pre.engine(), &self.engine) {
+            return Err(CallError::Internal {
+                plugin: plugin.name.to_string(),
+                tool: tool.to_string(),
+                cause: "the plugin was loaded by another runtime; call it on the runtime that loaded it".into(),
+            });
+        }
         let params = convert::args_from_json(args, &def.params).map_err(|source| {
             CallError::InvalidArguments {
                 plugin: plugin.name.to_string(),
@@ -299,33 +311,6 @@ impl Runtime {
             ));
         }
         Ok(value)
-    }
-}
-
-impl Runtime {
-    /// Waits for one of the plugin's `max_concurrency` slots, at most `timeout`.
-    async fn acquire_slot(
-        &self,
-        plugin: &Plugin,
-        tool: &str,
-        timeout: Duration,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, CallError> {
-        if let Ok(permit) = plugin.slots.clone().try_acquire_owned() {
-            return Ok(permit);
-        }
-        let waiting = plugin.slots.clone().acquire_owned();
-        match tokio::time::timeout(timeout, waiting).await {
-            Ok(Ok(permit)) => Ok(permit),
-            _ => Err(CallError::Limit {
-                plugin: plugin.name.to_string(),
-                tool: tool.to_string(),
-                limit: "concurrency",
-                detail: format!(
-                    "{} calls of this plugin were running for all of {} ms (max_concurrency)",
-                    plugin.limits.max_concurrency, plugin.limits.timeout_ms
-                ),
-            }),
-        }
     }
 }
 

@@ -5,6 +5,7 @@
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
+use warden::config::text::printable;
 use warden::grant::Grant;
 use warden::home::{Home, InstalledMeta, check_name};
 use warden::manifest::{self, Manifest};
@@ -177,7 +178,7 @@ pub(crate) fn provenance_line(meta: &InstalledMeta) -> Option<String> {
 
 fn print_provenance(meta: &InstalledMeta) {
     if let Some(line) = provenance_line(meta) {
-        println!("  from {line}");
+        println!("  from {}", printable(&line));
     }
 }
 
@@ -339,7 +340,7 @@ fn print_change(old_meta: &InstalledMeta, old: &Plugin, new_meta: &InstalledMeta
     let (old_req, new_req) = (requests(old_meta), requests(new_meta));
     for (cap, reason) in &new_req {
         if !old_req.iter().any(|(c, _)| c == cap) {
-            println!("  requests  + {cap} ({reason})");
+            println!("  requests  + {cap} ({})", printable(reason));
         }
     }
     for (cap, _) in &old_req {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Subcommand;
 use serde_json::{Value, json};
+use warden::config::text::printable;
 use warden::grant::Grant;
 use warden::home::{Home, InstalledMeta, check_name};
 use warden::manifest::{self, Manifest};
@@ -316,7 +317,12 @@ fn add(
 pub(crate) fn print_added(plugin: &Plugin) {
     println!("added {} ({})", plugin.name, plugin.digest);
     for tool in &plugin.tools {
-        println!("  {}/{}  {}", plugin.name, tool.name, tool.summary());
+        println!(
+            "  {}/{}  {}",
+            plugin.name,
+            tool.name,
+            printable(&tool.summary())
+        );
     }
     for skipped in &plugin.skipped {
         println!("  (not a tool: {}: {})", skipped.name, skipped.reason);
@@ -351,9 +357,9 @@ fn list(home: &Home, json: bool) -> CliResult {
         println!(
             "{:<16} {:<10} {}  {}",
             row["name"].as_str().unwrap_or(""),
-            row["version"].as_str().unwrap_or("-"),
+            printable(row["version"].as_str().unwrap_or("-")),
             &digest[..digest.len().min(19)],
-            row["description"].as_str().unwrap_or(""),
+            printable(row["description"].as_str().unwrap_or("")),
         );
     }
     Ok(())
@@ -375,9 +381,9 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
     }
     println!("plugin   {}", plugin.name);
     println!("digest   {}", plugin.digest);
-    println!("source   {}", installed.meta.source);
+    println!("source   {}", printable(&installed.meta.source));
     if let Some(line) = super::oci::provenance_line(&installed.meta) {
-        println!("from     {line}");
+        println!("from     {}", printable(&line));
     } else {
         println!("signed   no (added from a file or an upload: no signature to verify)");
     }
@@ -387,12 +393,12 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
         .as_ref()
         .and_then(|m| m.description.as_deref())
     {
-        println!("about    {desc}");
+        println!("about    {}", printable(desc));
     }
     print_capabilities(&plugin, installed.meta.manifest.as_ref());
     println!("\nimports (what the component could ask the host for)");
     for import in &plugin.imports {
-        println!("  {import}");
+        println!("  {}", printable(import));
     }
     println!("\ngrant");
     super::grant::print_summary(&plugin);
@@ -402,7 +408,7 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
         println!("    {}", tool.signature);
         println!("    {}", hints(plugin.annotations(&tool.name)));
         for line in tool.description.lines() {
-            println!("    | {line}");
+            println!("    | {}", printable(line));
         }
         println!(
             "    input:  {}",
@@ -420,10 +426,10 @@ fn inspect(home: &Home, name: &str, json: bool) -> CliResult {
         println!("\nwithheld (not served until an operator accepts them)");
         for w in &plugin.withheld {
             println!("  {}/{}", plugin.name, w.tool.name);
-            println!("    {}", w.reason(&plugin.name));
+            println!("    {}", printable(&w.reason(&plugin.name)));
             println!("    {}", w.tool.signature);
             for line in w.tool.description.lines() {
-                println!("    | {line}");
+                println!("    | {}", printable(line));
             }
             println!(
                 "    input:  {}",
@@ -470,6 +476,6 @@ fn print_capabilities(plugin: &Plugin, manifest: Option<&Manifest>) {
         );
     }
     for (cap, request) in requested {
-        println!("  {cap} requested because: {}", request.reason);
+        println!("  {cap} requested because: {}", printable(&request.reason));
     }
 }

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
+use warden::config::text::printable;
 use warden::manifest::{self, Manifest};
 use warden::tools::{DocSource, ExtraDocs};
 use warden::{PluginSource, Runtime};
@@ -198,7 +199,7 @@ pub(crate) fn check(
     println!("\ntools ({})", plugin.tools.len());
     for tool in &plugin.tools {
         println!("  {}/{}  {}", plugin.name, tool.name, tool.signature);
-        println!("    {}", tool.summary());
+        println!("    {}", printable(&tool.summary()));
         println!(
             "    input:  {}",
             serde_json::to_string(&tool.input_schema).unwrap_or_default()
@@ -221,7 +222,7 @@ pub(crate) fn check(
             "  {} {}: {}",
             item["kind"].as_str().unwrap_or(""),
             item["name"].as_str().unwrap_or(""),
-            item["reason"].as_str().unwrap_or("")
+            printable(item["reason"].as_str().unwrap_or(""))
         );
     }
     println!("\nwarnings ({})", warnings.len());

@@ -35,7 +35,7 @@ fn random() -> u64 {
     hasher.finish()
 }
 
-fn warden(home: &Path) -> Command {
+pub(crate) fn warden(home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
     command
         .arg("--home")
@@ -47,7 +47,12 @@ fn warden(home: &Path) -> Command {
 
 /// Runs the call loop until it acknowledged `at_least` calls and then for a random
 /// while more, kills it with SIGKILL, and returns the acknowledged call numbers.
-fn run_and_kill(home: &Path, durability: &str, prefix: &str, at_least: usize) -> Vec<u64> {
+pub(crate) fn run_and_kill(
+    home: &Path,
+    durability: &str,
+    prefix: &str,
+    at_least: usize,
+) -> Vec<u64> {
     let mut child = warden(home)
         .env("WARDEN_AUDIT_DURABILITY", durability)
         .args(["audit", "call-loop", "text/word-count", "--callers", "8"])

@@ -83,3 +83,26 @@ fn an_entry_from_another_cache_is_not_trusted() {
     std::fs::copy(&from_a, &into_b).unwrap();
     assert_eq!(load(&cache_b, &wasm).cache, CacheOutcome::Replaced);
 }
+
+/// A component compiled ahead of time (`.cwasm`, native code) handed in as a plugin,
+/// to the runtime whose engine made it, is refused: plugins are Wasm, compiled here.
+#[test]
+fn a_precompiled_component_handed_in_as_a_plugin_is_refused() {
+    let wasm = std::fs::read(guests::COUNTER).unwrap();
+    let cwasm = runtime().engine().precompile_component(&wasm).unwrap();
+    let source = |wasm| PluginSource {
+        name: "counter",
+        wasm,
+        extra_docs: Default::default(),
+        grant: None,
+        signer: None,
+    };
+    let Err(err) = runtime().load(source(&cwasm), None) else {
+        panic!("a precompiled component was loaded");
+    };
+    let err = err.to_string();
+    assert!(err.starts_with("plugin \"counter\": "), "{err}");
+    assert!(err.contains("not a WebAssembly binary"), "{err}");
+    // The Wasm it was made from loads.
+    assert!(runtime().load(source(&wasm), None).is_ok());
+}

@@ -125,13 +125,27 @@ async fn a_huge_output_is_refused() {
 }
 
 #[tokio::test]
-async fn a_log_flood_is_capped() {
-    let plugin = load("hostile", guests::HOSTILE);
-    let out = call(&plugin, "log-flood", json!({"lines": 100_000}))
+async fn a_log_flood_is_capped_and_the_record_counts_what_was_dropped() {
+    let host = crate::audited::Audited::new();
+    let plugin = host.load_guest("hostile", guests::HOSTILE, warden::grant::Grant::default());
+    let out = host
+        .call(&plugin, "log-flood", json!({"lines": 100_000}))
         .await
         .unwrap();
     assert_eq!(out, json!(null));
-    still_serves(&plugin).await;
+    // 1000 lines written (the cap), the other 99 000 dropped and counted.
+    let record = host.last_call();
+    assert_eq!(record.tool.as_deref(), Some("log-flood"));
+    assert_eq!(record.fields["log_lines"], 1000, "{record:#?}");
+    assert_eq!(record.fields["log_dropped"], 99_000, "{record:#?}");
+    // Under the cap, nothing is dropped; the next call counts afresh.
+    let out = host.call(&plugin, "log-flood", json!({"lines": 10})).await;
+    assert_eq!(out.unwrap(), json!(null));
+    let record = host.last_call();
+    assert_eq!(record.fields["log_lines"], 10, "{record:#?}");
+    assert_eq!(record.fields["log_dropped"], 0, "{record:#?}");
+    let ok = host.call(&plugin, "big-output", json!({"kb": 1})).await;
+    assert_eq!(ok.unwrap().as_str().map(str::len), Some(1024));
 }
 
 #[tokio::test]

@@ -229,6 +229,66 @@ async fn another_namespace_cannot_be_named_listed_or_guessed() {
     assert_eq!(keys, json!([]));
 }
 
+/// Keys and namespaces spelled like paths, with NUL bytes, case or a trailing slash
+/// reach no other namespace (item 49): a namespace is a column of its own, and a
+/// namespace name must be granted exactly.
+#[tokio::test]
+async fn keys_and_namespaces_spelled_to_reach_another_namespace_reach_nothing() {
+    use warden::memory::Entry;
+    let m = WithMemory::new();
+    let store = m.runtime.memory().unwrap();
+    let entry = |text: &str| Entry {
+        value: text.as_bytes().to_vec(),
+        content_type: "text/plain".into(),
+        expires_at: None,
+    };
+    store.set("other", "secret", &entry("s3cret")).unwrap();
+    store.set("scratch", "a", &entry("mine")).unwrap();
+    let hostile = m.load("hostile", guests::HOSTILE, &[("scratch", rw())]);
+    let read = |namespace: &str, key: &str| {
+        m.call(
+            &hostile,
+            "memory-read",
+            json!({"namespace": namespace, "key": key}),
+        )
+    };
+    assert_eq!(read("scratch", "a").await.unwrap(), json!("mine"));
+    for key in [
+        "../other/secret",
+        "other/secret",
+        "/other/secret",
+        "other\0secret",
+        "secret",
+        "scratch\0other",
+        "a/",
+        "A",
+        "a\0",
+    ] {
+        assert_eq!(read("scratch", key).await.unwrap(), Value::Null, "{key:?}");
+    }
+    for namespace in [
+        "scratch/../other",
+        "../other",
+        "other\0scratch",
+        "scratch\0",
+        "Scratch",
+        "scratch ",
+        "scratch/",
+    ] {
+        let err = read(namespace, "secret").await.unwrap_err();
+        assert_eq!(err.code(), "denied", "{namespace:?}: {err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let records = m.runtime.audit().unwrap().read(Filter::default()).unwrap();
+        let denied = records
+            .iter()
+            .rfind(|r| r.kind == "capability.denied")
+            .unwrap();
+        assert_eq!(denied.fields["target"], json!(format!("get {namespace}")));
+    }
+    let keys = m.call(&hostile, "memory-list", json!({"namespace": "scratch"}));
+    assert_eq!(keys.await.unwrap(), json!(["a"]));
+}
+
 /// A guest looping over the interface cannot turn host memory or the audit log into
 /// its amplifier: a huge key is refused before it is copied anywhere, a call makes at
 /// most so many operations, and only the first are recorded one by one.

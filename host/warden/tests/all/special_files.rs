@@ -235,3 +235,54 @@ async fn a_device_file_is_refused_even_in_a_granted_dev() {
         assert_eq!(err.code(), "denied", "{err}");
     }
 }
+
+/// `/proc` holds the server's own environment (its secrets) and memory
+/// (`/proc/self/mem`, a regular file as `stat` sees it), `/sys` the kernel's settings:
+/// a grant reaching either, or a parent of them, is refused at load (item 30).
+#[tokio::test]
+async fn a_grant_reaching_proc_or_sys_is_refused_at_load() {
+    let wasm = std::fs::read(guests::HOSTILE).unwrap();
+    let links = tempfile::tempdir().unwrap();
+    let link = links.path().join("proc");
+    std::os::unix::fs::symlink("/proc", &link).unwrap();
+    let load = |host: &Path, access| {
+        crate::runtime().load(
+            warden::PluginSource {
+                name: "hostile",
+                wasm: &wasm,
+                extra_docs: Default::default(),
+                grant: Some(grant(host, "/host", access)),
+                signer: None,
+            },
+            None,
+        )
+    };
+    for (host, reaches) in [
+        (Path::new("/proc"), "/proc"),
+        (Path::new("/proc/self"), "/proc"),
+        (Path::new("/proc/1/root/etc"), "/proc"),
+        (Path::new("/sys"), "/sys"),
+        (Path::new("/sys/kernel"), "/sys"),
+        (Path::new("/"), "/proc"),
+        (link.as_path(), "/proc"),
+    ] {
+        for access in [Access::Read, Access::ReadWrite] {
+            let Err(err) = load(host, access) else {
+                panic!("a grant of {} was loaded", host.display());
+            };
+            let err = err.to_string();
+            assert!(err.contains("its grant is refused"), "{err}");
+            assert!(
+                err.contains(&format!("reaches {reaches} (")),
+                "{}: {err}",
+                host.display()
+            );
+        }
+    }
+    // Other directories are granted, and served.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "alpha").unwrap();
+    let plugin = load(dir.path(), Access::Read).unwrap();
+    let read = crate::call(&plugin, "read-file", json!({"path": "/host/a.txt"})).await;
+    assert_eq!(read.unwrap(), json!("alpha"));
+}

@@ -16,6 +16,7 @@ use warden_tests::guests;
 
 mod cli;
 mod clock;
+mod rewrite;
 
 fn event(n: u64) -> Event {
     Event::new("tool.call", "local:test")

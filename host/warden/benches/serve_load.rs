@@ -12,12 +12,17 @@
 //!
 //! Bounded: a fixed number of calls, 127.0.0.1 only. `cargo bench -p warden --bench
 //! serve_load`; figures in BENCHMARKS.md. Homes live in the target directory.
+//!
+//! `SERVE_LOAD_DURABILITY=process` runs both sides with the audit log's `process`
+//! durability (written before each answer, synced within 10 ms) instead of `full`:
+//! without an fsync on each side of the comparison, what HTTP adds stands out from the
+//! disk's noise.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use warden::audit::{Audit, AuditOptions, Filter};
+use warden::audit::{Audit, AuditOptions, Durability, Filter};
 use warden::config::home::{Config, hash_token};
 use warden::home::Home;
 use warden::serve::{ServeOptions, Server};
@@ -106,6 +111,16 @@ fn main() {
 }
 
 async fn run() {
+    let process = match std::env::var("SERVE_LOAD_DURABILITY").as_deref() {
+        Ok("process") => true,
+        Ok("full") | Err(_) => false,
+        Ok(other) => panic!("SERVE_LOAD_DURABILITY: full or process, not {other}"),
+    };
+    let durability = if process {
+        Durability::Process
+    } else {
+        Durability::Full
+    };
     let wasm = std::fs::read(warden_tests::guests::TEXT).unwrap();
     let expected = json!(2);
     let args = json!({ "text": TEXT });
@@ -126,7 +141,8 @@ async fn run() {
     home.install(&meta, &wasm).unwrap();
     let config = Config::parse(
         &format!(
-            "[server]\nmax_body_kb = 64\n[[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
+            "[server]\nmax_body_kb = 64\n[audit]\ndurability = \"{}\"\n[[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
+            if process { "process" } else { "full" },
             hash_token(TOKEN)
         ),
         "bench config",
@@ -200,7 +216,16 @@ async fn run() {
     let runtime = Arc::new(Runtime::new().unwrap());
     let log = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
     runtime
-        .set_audit(Audit::open(log.path(), AuditOptions::default()).unwrap())
+        .set_audit(
+            Audit::open(
+                log.path(),
+                AuditOptions {
+                    durability,
+                    ..AuditOptions::default()
+                },
+            )
+            .unwrap(),
+        )
         .unwrap();
     let source = PluginSource {
         name: "text",

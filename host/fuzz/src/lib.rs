@@ -22,8 +22,11 @@ pub mod serve;
 pub mod text;
 pub mod wit;
 
+/// A target's body: it takes any bytes, and panics only on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its binary in `fuzz/` and of its corpus directory.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("json_to_wit", wit::json_to_wit),
     ("grant", text::grant),
     ("manifest", text::manifest),

@@ -1,8 +1,8 @@
 //! The fuzz targets on stable, as CI's smoke run: every file of each target's corpus
 //! (`fuzz/corpus/<target>/`), then mutations of them (bits flipped, bytes set, tokens
 //! inserted, ranges cut, doubled or spliced from another file), the same on every run.
-//! `WARDEN_FUZZ_MUTATIONS=N` sets how many a target (default: a few thousand for the
-//! parsers, fewer for the targets that compile or call a component). A coverage-guided
+//! `WARDEN_FUZZ_MUTATIONS=N` sets how many a target (default: 2 000 to 20 000, fewer
+//! where each input compiles a component or calls one). A coverage-guided
 //! long run is `cargo fuzz run <target>` in `fuzz/` (see the README's Security
 //! section). An input that fails is printed and written to `target/fuzz-failures/`;
 //! put it in the corpus (it then runs first, every time) and fix what it found.
@@ -48,7 +48,7 @@ fn corpus(target: &str) -> Vec<Vec<u8>> {
 }
 
 /// Runs `input`; on a panic, shows it and keeps it in `target/fuzz-failures/`.
-fn check(target: &str, run: fn(&[u8]), input: &[u8]) {
+fn check(target: &str, run: warden_fuzz::Target, input: &[u8]) {
     let result = std::panic::catch_unwind(|| run(input));
     if let Err(panic) = result {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fuzz-failures");
@@ -192,17 +192,17 @@ fn fnv(bytes: &[u8]) -> u64 {
 
 #[test]
 fn json_to_wit() {
-    replay("json_to_wit", 1000);
+    replay("json_to_wit", 2000);
 }
 
 #[test]
 fn grant() {
-    replay("grant", 5000);
+    replay("grant", 20000);
 }
 
 #[test]
 fn manifest() {
-    replay("manifest", 5000);
+    replay("manifest", 20000);
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn config() {
 
 #[test]
 fn allow_list() {
-    replay("allow_list", 5000);
+    replay("allow_list", 20000);
 }
 
 #[test]
@@ -222,10 +222,10 @@ fn audit_verify() {
 
 #[test]
 fn mcp_decode() {
-    replay("mcp_decode", 1000);
+    replay("mcp_decode", 5000);
 }
 
 #[test]
 fn http_decode() {
-    replay("http_decode", 1000);
+    replay("http_decode", 3000);
 }

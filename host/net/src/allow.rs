@@ -68,20 +68,31 @@ pub enum Host {
 impl Host {
     fn from_url(host: url::Host<&str>) -> Self {
         match host {
-            url::Host::Domain(d) => Self::Domain(d.trim_end_matches('.').to_string()),
+            // The URL parser keeps a name's trailing dots, and reads `127.27.` as an
+            // IPv4 address but `127.27..` as a name: without its dots, that name is
+            // 127.0.0.27 to the URL parser and to the resolver (found by fuzzing).
+            url::Host::Domain(d) => {
+                let name = d.trim_end_matches('.');
+                match url::Host::parse(name) {
+                    Ok(url::Host::Ipv4(ip)) => Self::Ip(IpAddr::V4(ip)),
+                    _ => Self::Domain(name.to_string()),
+                }
+            }
             url::Host::Ipv4(ip) => Self::Ip(IpAddr::V4(ip)),
             url::Host::Ipv6(ip) => Self::Ip(canonical_ip(IpAddr::V6(ip))),
         }
     }
 
     /// `Err` for a name no DNS name has, which the URL parser lets through (`*`, an
-    /// empty name once its trailing dot is gone): found by fuzzing.
+    /// empty name once its trailing dot is gone, `foo.1` from `foo.1..`, which the URL
+    /// parser refuses as a name that ends in a number): found by fuzzing.
     fn check(&self) -> Result<(), NotDnsName> {
         if let Self::Domain(name) = self
             && (name.is_empty()
                 || !name
                     .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')))
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+                || !matches!(url::Host::parse(name), Ok(url::Host::Domain(_))))
         {
             return Err(NotDnsName { name: name.clone() });
         }

@@ -91,3 +91,21 @@ fn fuzz_findings_stay_fixed() {
     let err = format!("{:#}", Destination::parse("http://.").unwrap_err());
     assert!(err.contains("not a DNS name"), "{err}");
 }
+
+#[test]
+fn a_name_that_is_an_address_without_its_trailing_dots_is_the_address() {
+    // cargo-fuzz (allow_list): a guest's `http://127.27..` became the name `127.27`,
+    // which names itself `http://127.27`, which is 127.0.0.27.
+    let address = Destination::parse("http://127.0.0.27").unwrap();
+    let uri: http::Uri = "http://127.27../x".parse().unwrap();
+    assert_eq!(Destination::from_uri(&uri).unwrap(), address);
+    assert_eq!(Destination::parse("http://127.27..").unwrap(), address);
+    assert_eq!(Destination::parse("http://0x7f00001b..").unwrap(), address);
+    // A name the URL parser would refuse once its dots are gone is refused.
+    let uri: http::Uri = "http://foo.1../".parse().unwrap();
+    let err = Destination::from_uri(&uri).unwrap_err().to_string();
+    assert!(err.contains("not a DNS name"), "{err}");
+    // Names stay names, with or without their dots.
+    let name = Destination::parse("https://api.example.com..").unwrap();
+    assert_eq!(name, Destination::parse("https://api.example.com").unwrap());
+}

@@ -83,6 +83,13 @@ impl Tool {
     pub fn is_fallible(&self) -> bool {
         matches!(self.result, Some(Type::Result(_)))
     }
+
+    /// The function's parameters, for the fuzz targets (`fuzz/`, `warden-fuzz`) that
+    /// convert JSON for them with [`crate::convert::args_from_json`]. Not an API.
+    #[doc(hidden)]
+    pub fn params(&self) -> &[(String, Type)] {
+        &self.params
+    }
 }
 
 /// An export that is not served as a tool, and why.

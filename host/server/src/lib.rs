@@ -81,6 +81,7 @@ pub struct Server {
     state: Arc<AppState>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    app: axum::Router,
     _watch: Option<watch::Watch>,
     _cluster: Option<cluster::HomeSync>,
 }
@@ -200,8 +201,9 @@ impl Server {
             ),
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = app.clone();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(listener, served)
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })
@@ -213,6 +215,7 @@ impl Server {
             state,
             stop: Some(stop),
             task,
+            app,
             _watch: watching,
             _cluster: home_sync,
         })
@@ -226,6 +229,14 @@ impl Server {
     /// The plugins served.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.state.registry
+    }
+
+    /// The router it serves (the API, `/mcp`, the console, with their middleware), to
+    /// answer a request in process without a connection: the fuzz targets (`fuzz/`,
+    /// `warden-fuzz`) send their inputs through it. Not part of the API.
+    #[doc(hidden)]
+    pub fn router(&self) -> axum::Router {
+        self.app.clone()
     }
 
     /// Stops accepting, lets requests in flight finish, and returns.

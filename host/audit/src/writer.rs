@@ -305,22 +305,34 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::super::sqlite::SqliteStore;
     use super::super::store::{Anchor, Filter, Head, MakeAnchorRecord, MakeRecords, Stats};
     use super::super::{Audit, AuditOptions, Event, StoredRecord};
     use super::*;
 
-    /// The SQLite store, counting its syncs and noting the durability it was set to.
+    /// The SQLite store, counting its syncs and noting the durability it was set to;
+    /// while `eio` is set, its commits and syncs fail as a disk failing with EIO does.
     struct Counting {
         inner: SqliteStore,
         syncs: Arc<AtomicUsize>,
         normal: Arc<AtomicUsize>,
+        eio: Arc<AtomicBool>,
+    }
+
+    impl Counting {
+        fn failing(&self) -> Result<(), AuditError> {
+            if self.eio.load(Ordering::SeqCst) {
+                return Err(AuditError::Io(std::io::Error::from_raw_os_error(5)));
+            }
+            Ok(())
+        }
     }
 
     impl Store for Counting {
         fn append(&mut self, make: &mut MakeRecords<'_>) -> Result<Batch, AuditError> {
+            self.failing()?;
             self.inner.append(make)
         }
         fn head(&mut self) -> Result<Option<Head>, AuditError> {
@@ -368,24 +380,37 @@ mod tests {
         }
         fn sync(&mut self) -> Result<(), AuditError> {
             self.syncs.fetch_add(1, Ordering::SeqCst);
+            self.failing()?;
             self.inner.sync()
         }
     }
 
     fn open(home: &Path, durability: Durability) -> (Audit, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let (audit, syncs, normal, _) = open_failing(home, durability);
+        (audit, syncs, normal)
+    }
+
+    /// [`open`], and the switch that makes the disk fail.
+    #[expect(clippy::type_complexity, reason = "test handles, named at each use")]
+    fn open_failing(
+        home: &Path,
+        durability: Durability,
+    ) -> (Audit, Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicBool>) {
         let syncs = Arc::new(AtomicUsize::new(0));
         let normal = Arc::new(AtomicUsize::new(0));
+        let eio = Arc::new(AtomicBool::new(false));
         let store = Counting {
             inner: SqliteStore::open(&home.join("audit.db")).unwrap(),
             syncs: syncs.clone(),
             normal: normal.clone(),
+            eio: eio.clone(),
         };
         let options = AuditOptions {
             durability,
             ..AuditOptions::default()
         };
         let audit = Audit::with_store(Box::new(store), home, options).unwrap();
-        (audit, syncs, normal)
+        (audit, syncs, normal, eio)
     }
 
     fn event(n: u64) -> Event {
@@ -428,5 +453,66 @@ mod tests {
         std::thread::sleep(Durability::SYNC_WITHIN * 3);
         drop(audit);
         assert_eq!(syncs.load(Ordering::SeqCst), 0);
+    }
+
+    /// Catalog item 73 (fsync EIO), at the store's boundary: SQLite's own handling of
+    /// EIO is SQLite's; what Warden does with a failed commit or sync is this.
+    #[test]
+    fn a_sync_failing_with_eio_turns_every_later_append_synced_and_loses_no_sequence() {
+        let home = tempfile::tempdir().unwrap();
+        let (audit, syncs, normal, eio) = open_failing(home.path(), Durability::Process);
+        assert_eq!(normal.load(Ordering::SeqCst), 1, "synchronous=NORMAL");
+        for n in 0..3 {
+            audit.append_blocking(event(n)).unwrap();
+        }
+        // The disk fails while the burst waits for its sync.
+        eio.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while syncs.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "no sync within 10 s");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // The answers given stand; from now on each append is synced before its answer.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while normal.load(Ordering::SeqCst) != 0 {
+            assert!(Instant::now() < deadline, "still synchronous=NORMAL after EIO");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        eio.store(false, Ordering::SeqCst);
+        for n in 3..5 {
+            audit.append_blocking(event(n)).unwrap();
+        }
+        drop(audit);
+        let mut other = SqliteStore::open(&home.path().join("audit.db")).unwrap();
+        let seqs: Vec<u64> = other
+            .read(&Filter::default())
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_commit_failing_with_eio_fails_its_callers_and_the_next_one_continues_the_chain() {
+        let home = tempfile::tempdir().unwrap();
+        let (audit, _, _, eio) = open_failing(home.path(), Durability::Full);
+        audit.append_blocking(event(0)).unwrap();
+        eio.store(true, Ordering::SeqCst);
+        let failed = audit.append_blocking(event(1)).unwrap_err();
+        assert!(
+            format!("{failed:#}").contains("Input/output error"),
+            "{failed:#}"
+        );
+        // Nothing of the failed commit is in the log: the next record follows the last
+        // one answered, with no gap and no orphan.
+        eio.store(false, Ordering::SeqCst);
+        let next = audit.append_blocking(event(2)).unwrap();
+        assert_eq!(next.seq, 2);
+        drop(audit);
+        let mut other = SqliteStore::open(&home.path().join("audit.db")).unwrap();
+        let records = other.read(&Filter::default()).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].prev, records[0].hash);
     }
 }

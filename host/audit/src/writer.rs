@@ -475,7 +475,10 @@ mod tests {
         // The answers given stand; from now on each append is synced before its answer.
         let deadline = Instant::now() + Duration::from_secs(10);
         while normal.load(Ordering::SeqCst) != 0 {
-            assert!(Instant::now() < deadline, "still synchronous=NORMAL after EIO");
+            assert!(
+                Instant::now() < deadline,
+                "still synchronous=NORMAL after EIO"
+            );
             std::thread::sleep(Duration::from_millis(2));
         }
         eio.store(false, Ordering::SeqCst);

@@ -391,7 +391,6 @@ mod tests {
     }
 
     /// [`open`], and the switch that makes the disk fail.
-    #[expect(clippy::type_complexity, reason = "test handles, named at each use")]
     fn open_failing(
         home: &Path,
         durability: Durability,

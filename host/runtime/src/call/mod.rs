@@ -408,6 +408,7 @@ pub fn arm(
     deadline: Instant,
 ) -> wasmtime::Result<()> {
     store.limiter(|s| &mut s.limits);
+    store.set_hostcall_fuel(hostcall_data(plugin));
     // Fuel is always metered (the engine is configured once); without a `fuel` limit
     // a call gets more than it could burn before its deadline.
     store.set_fuel(match plugin.limits.fuel {
@@ -426,6 +427,27 @@ pub fn arm(
         })
     });
     Ok(())
+}
+
+/// The least data a guest may hand the host at once, whatever `max_output_kb` says:
+/// room for a host import's largest arguments (a memory value, a chunk of a body).
+const HOST_DATA_FLOOR: usize = 16 << 20;
+
+/// wasmtime's own bound, which Warden never raises.
+const HOST_DATA_CEILING: usize = 128 << 20;
+
+/// The most data (in bytes of host memory) a guest may hand the host at once: its
+/// result, or the arguments of one call to a host import, counted as wasmtime lifts
+/// them (`Store::set_hostcall_fuel`; a value of a list lifted dynamically, as a
+/// result is, costs a whole `Val`). Enough for any result whose JSON fits
+/// `max_output_kb`, so a result far past it is refused while it is lifted, before
+/// the host holds it, rather than after.
+fn hostcall_data(plugin: &Plugin) -> usize {
+    plugin
+        .limits
+        .output_bytes()
+        .saturating_mul(size_of::<Val>())
+        .clamp(HOST_DATA_FLOOR, HOST_DATA_CEILING)
 }
 
 /// The [`CallError`] of a call (or an agent's step) that ended in `err`: a limit by
@@ -477,6 +499,17 @@ pub fn classify(
         );
     }
     let message = format!("{err:#}");
+    // wasmtime's words when a guest's data to the host went past `hostcall_data`.
+    if message.contains("fuel allocated for hostcalls has been exhausted") {
+        return limit(
+            "host-data",
+            format!(
+                "the guest handed the host more than {} MiB at once (its result, or the arguments of one call to a host import); the bound follows max_output_kb ({} KiB): return less, or in parts",
+                hostcall_data(plugin) >> 20,
+                plugin.limits.max_output_kb
+            ),
+        );
+    }
     if message.contains("forcing trap when growing memory") {
         return limit(
             "memory",

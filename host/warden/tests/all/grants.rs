@@ -205,6 +205,23 @@ async fn limits_come_from_the_grant() {
         "{err}"
     );
     call(&plugin, "big-bytes", json!({"kb": 0})).await.unwrap();
+    // A list far past the limit is refused while it is lifted, before the host holds
+    // its values (a byte of a `list<u8>` lifts as a whole value, tens of bytes): the
+    // bound on data handed to the host follows `max_output_kb` (16 MiB at least).
+    for kb in [1024, 4096] {
+        let err = call(&plugin, "big-bytes", json!({ "kb": kb }))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), "limit", "{kb} KiB: {err}");
+        assert!(
+            err.to_string().contains("more than 16 MiB at once"),
+            "{kb} KiB: {err}"
+        );
+    }
+    call(&plugin, "big-bytes", json!({"kb": 1}))
+        .await
+        .unwrap_err();
+    call(&plugin, "big-output", json!({"kb": 1})).await.unwrap();
 }
 
 #[tokio::test]

@@ -490,6 +490,17 @@ pub fn classify(
             ),
         );
     }
+    if let Some(pool) = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>())
+    {
+        return limit(
+            "concurrency",
+            format!(
+                "the host's pool of instances is full ({pool}): too many calls of plugins with several memories or instances at once; retry when fewer run"
+            ),
+        );
+    }
     if let Some(fields) = fields_too_large(&err) {
         return limit(
             "http-fields",

@@ -338,20 +338,20 @@ impl CedarPolicy {
         if let Some(decision) = self.decisions.get(&key) {
             return Ok(decision);
         }
-        let decision = self.evaluate(request, context)?;
-        if let Some(decision) = &decision.1 {
-            self.decisions.put(key, decision);
+        let (decision, cacheable) = self.evaluate(request, context)?;
+        if cacheable {
+            self.decisions.put(key, &decision);
         }
-        Ok(decision.0)
+        Ok(decision)
     }
 
-    /// Asks Cedar; the decision, and again if it may be cached (no policy failed to
-    /// evaluate: those are warned of each time).
+    /// Asks Cedar: the decision, and whether it may be cached (not if a policy failed
+    /// to evaluate: that is warned of each time).
     fn evaluate(
         &self,
         request: &Request<'_>,
         context: Option<Value>,
-    ) -> Result<(Decision, Option<Decision>), String> {
+    ) -> Result<(Decision, bool), String> {
         let action = &self.actions[&request.action];
         let principal = self.principal_entity(request.principal)?;
         let principal_uid = principal.uid();
@@ -421,8 +421,7 @@ impl CedarPolicy {
                 Decision::Deny { policies, reason }
             }
         };
-        let cached = errors.is_empty().then(|| decision.clone());
-        Ok((decision, cached))
+        Ok((decision, errors.is_empty()))
     }
 }
 

@@ -7,6 +7,17 @@ use warden::audit::{Audit, AuditOptions, Filter, Record};
 use warden::grant::Grant;
 use warden::{CallError, LoadError, Plugin, PluginSource, Runtime};
 
+/// Core module `$libc`: one page of memory and a `realloc` that bumps a pointer from
+/// 4096 (8-byte aligned, never frees), for the canonical ABI to lower into.
+const BUMP_LIBC: &str = r#"  (core module $libc
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (global.get $next)
+      (global.set $next (i32.add (global.get $next)
+        (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))))
+"#;
+
 pub(crate) struct Audited {
     pub(crate) runtime: Runtime,
     _home: tempfile::TempDir,
@@ -40,9 +51,10 @@ impl Audited {
         crate::load_into(&self.runtime, name, path, grant)
     }
 
-    /// Loads the component written in `wat` as plugin `name` with `grant`.
+    /// Loads the component written in `wat` as plugin `name` with `grant`. A line
+    /// `;; BUMP_LIBC` in it stands for [`BUMP_LIBC`].
     pub(crate) fn load(&self, name: &str, wat: &str, grant: Grant) -> Result<Plugin, LoadError> {
-        let wasm = wat::parse_str(wat).unwrap();
+        let wasm = wat::parse_str(wat.replace("  ;; BUMP_LIBC\n", BUMP_LIBC)).unwrap();
         self.runtime.load(
             PluginSource {
                 name,

@@ -164,13 +164,7 @@ const MEMORY_SET: &str = r#"
       (param "value" (list u8)) (param "content-type" string)
       (param "ttl-seconds" (option u64)) (result (result (error $error')))))))
   (import "warden:host/memory@0.1.0" (instance $memory (type $memory)))
-  (core module $libc
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 4096))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (global.get $next)
-      (global.set $next (i32.add (global.get $next)
-        (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))))
+  ;; BUMP_LIBC
   (core instance $libc (instantiate $libc))
   (core func $set (canon lower (func $memory "set") (memory (core memory $libc "memory"))
     (realloc (core func $libc "realloc"))))

@@ -19,13 +19,7 @@ const ENVIRONMENT: &str = r#"
 (component
   (import "wasi:cli/environment@0.2.0" (instance $env
     (export "get-environment" (func (result (list (tuple string string)))))))
-  (core module $libc
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 4096))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (global.get $next)
-      (global.set $next (i32.add (global.get $next)
-        (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))))
+  ;; BUMP_LIBC
   (core instance $libc (instantiate $libc))
   (core func $get (canon lower (func $env "get-environment")
     (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))

@@ -143,13 +143,7 @@ const DESCRIPTORS: &str = r#"
   (import "wasi:filesystem/preopens@0.2.0" (instance $preopens
     (export "descriptor" (type $d (eq $descriptor)))
     (export "get-directories" (func (result (list (tuple (own $d) string)))))))
-  (core module $libc
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 4096))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (global.get $next)
-      (global.set $next (i32.add (global.get $next)
-        (i32.and (i32.add (local.get 3) (i32.const 7)) (i32.const -8))))))
+  ;; BUMP_LIBC
   (core instance $libc (instantiate $libc))
   (core func $dirs (canon lower (func $preopens "get-directories")
     (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::compile::CompileLimits;
 use crate::error::SetupError;
@@ -24,6 +24,11 @@ use warden_net::Network;
 
 /// How often the epoch advances; a call's deadline is counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The most of a memory slot's written pages restored in place when its instance is
+/// dropped, rather than decommitted (see `engine_config`). With every slot busy, at most
+/// this much resident memory per slot stays with the pool.
+const KEEP_RESIDENT: usize = 1 << 20;
 
 /// Slots of the pooling allocator: component instances alive at once.
 pub use warden_config::limits::MAX_LIVE_INSTANCES;
@@ -182,6 +187,19 @@ fn engine_config() -> Config {
         .max_memories_per_component(4)
         .max_tables_per_component(8)
         .max_memory_size(1 << 30);
+    // A slot's memory is reset for its next instance by restoring only the pages the
+    // last call wrote (Linux's `PAGEMAP_SCAN`, kernel 6.7 and later), up to
+    // `KEEP_RESIDENT` of them, instead of giving every page back to the kernel: the next
+    // call then finds them mapped and writable, without page faults. The faults were
+    // the larger cost: a guest's first write to a page read earlier in the call is a
+    // copy-on-write, and with the host's threads on both cores each one flushed the
+    // other core's TLB (an IPI), a third of the CPU of 256 concurrent calls
+    // (BENCHMARKS.md). Without the scan wasmtime would reset the first `KEEP_RESIDENT`
+    // bytes whether written or not, slower than giving them back: then off.
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        pool.pagemap_scan(Enabled::Yes)
+            .linear_memory_keep_resident(KEEP_RESIDENT);
+    }
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

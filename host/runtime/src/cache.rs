@@ -33,6 +33,16 @@ pub enum CacheOutcome {
     Replaced,
 }
 
+/// What the cache holds for one component.
+pub enum Lookup {
+    /// A valid entry, deserialized.
+    Hit(Component),
+    /// No entry.
+    Missing,
+    /// An entry that failed its integrity check or did not deserialize.
+    Rejected,
+}
+
 /// A directory of compiled components for one engine configuration.
 pub struct CompileCache {
     dir: PathBuf,
@@ -61,28 +71,60 @@ impl CompileCache {
         wasm: &[u8],
         limits: &CompileLimits,
     ) -> Result<(Component, CacheOutcome), CacheError> {
-        let path = self.dir.join(format!("{digest}.cwasm"));
-        let mut outcome = CacheOutcome::Compiled;
-        if let Ok(bytes) = fs::read(&path) {
-            match self.verified(&bytes) {
-                Some(payload) => match deserialize(engine, payload) {
-                    Ok(component) => return Ok((component, CacheOutcome::Hit)),
-                    Err(err) => {
-                        tracing::warn!(path = %path.display(), %err, "compile cache entry rejected; recompiling");
-                    }
-                },
-                None => {
-                    tracing::warn!(path = %path.display(), "compile cache entry failed its integrity check; recompiling");
-                }
-            }
-            outcome = CacheOutcome::Replaced;
+        match self.lookup(engine, digest) {
+            Lookup::Hit(component) => Ok((component, CacheOutcome::Hit)),
+            miss => self.compile(engine, digest, wasm, limits, miss),
         }
+    }
+
+    /// The valid entry for the component whose SHA-256 hex digest is `digest`, if any.
+    /// An entry that fails its integrity check or does not deserialize is reported
+    /// (and logged), for [`CompileCache::compile`] to replace.
+    pub fn lookup(&self, engine: &Engine, digest: &str) -> Lookup {
+        let path = self.entry(digest);
+        let Ok(bytes) = fs::read(&path) else {
+            return Lookup::Missing;
+        };
+        match self.verified(&bytes) {
+            Some(payload) => match deserialize(engine, payload) {
+                Ok(component) => return Lookup::Hit(component),
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), %err, "compile cache entry rejected; recompiling");
+                }
+            },
+            None => {
+                tracing::warn!(path = %path.display(), "compile cache entry failed its integrity check; recompiling");
+            }
+        }
+        Lookup::Rejected
+    }
+
+    /// Compiles `wasm` (whose SHA-256 hex digest is `digest`) within `limits` and stores
+    /// it, after `lookup` found no valid entry.
+    pub fn compile(
+        &self,
+        engine: &Engine,
+        digest: &str,
+        wasm: &[u8],
+        limits: &CompileLimits,
+        lookup: Lookup,
+    ) -> Result<(Component, CacheOutcome), CacheError> {
+        let outcome = match lookup {
+            Lookup::Hit(component) => return Ok((component, CacheOutcome::Hit)),
+            Lookup::Missing => CacheOutcome::Compiled,
+            Lookup::Rejected => CacheOutcome::Replaced,
+        };
         let component = crate::compile::compile(engine, wasm, limits)
             .map_err(|err| CacheError::Compile(err.into()))?;
+        let path = self.entry(digest);
         if let Err(err) = self.store(&path, &component) {
             tracing::warn!(path = %path.display(), %err, "could not write the compile cache");
         }
         Ok((component, outcome))
+    }
+
+    fn entry(&self, digest: &str) -> PathBuf {
+        self.dir.join(format!("{digest}.cwasm"))
     }
 
     fn tag(&self, payload: &[u8]) -> [u8; TAG_LEN] {

@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::component::InstancePre;
 use wasmtime::component::types::ComponentItem;
 
-use crate::cache::{CacheOutcome, CompileCache};
+use crate::cache::{CacheOutcome, CompileCache, Lookup};
 use crate::compile;
 use crate::docs::PackageDocs;
 use crate::engine::Runtime;
@@ -127,24 +127,34 @@ pub fn digest(bytes: &[u8]) -> String {
 
 /// Checks that `wasm` is a component, with an error that says what to do if not.
 pub fn validate(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    check_header(name, wasm)?;
     let invalid = |reason: String| LoadError::Invalid {
         name: name.to_string(),
         reason,
     };
-    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
-        return Err(invalid(
-            "not a WebAssembly binary (no \\0asm header); give the .wasm file a toolchain built for wasm32-wasip2".into(),
-        ));
-    }
-    if wasmparser::Parser::is_core_wasm(wasm) {
-        return Err(invalid(
-            "a core WebAssembly module, not a component; build for wasm32-wasip2, or wrap it with `wasm-tools component new`".into(),
-        ));
-    }
     let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
     validator
         .validate_all(wasm)
         .map_err(|err| invalid(format!("malformed component: {err}")))?;
+    Ok(())
+}
+
+/// Checks that `wasm` starts as a component does (the cheap part of [`validate`]).
+fn check_header(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    let invalid = |reason: &str| LoadError::Invalid {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(invalid(
+            "not a WebAssembly binary (no \\0asm header); give the .wasm file a toolchain built for wasm32-wasip2",
+        ));
+    }
+    if wasmparser::Parser::is_core_wasm(wasm) {
+        return Err(invalid(
+            "a core WebAssembly module, not a component; build for wasm32-wasip2, or wrap it with `wasm-tools component new`",
+        ));
+    }
     Ok(())
 }
 
@@ -185,7 +195,7 @@ impl Runtime {
             name: name.to_string(),
             source: source.into(),
         };
-        validate(name, source.wasm)?;
+        check_header(name, source.wasm)?;
         let limits = self.compile_limits();
         compile::check(source.wasm, limits).map_err(|reason| LoadError::Invalid {
             name: name.to_string(),
@@ -207,8 +217,15 @@ impl Runtime {
         }
         let digest = digest(source.wasm);
         let hex = digest.trim_start_matches("sha256:");
-        let (component, outcome) = match cache {
-            Some(cache) => cache.load(&self.engine, hex, source.wasm, limits),
+        // A cache entry is named by the component's digest and made only after these
+        // same bytes were validated and compiled: a hit needs no second validation,
+        // which was most of a warm start's CPU (BENCHMARKS.md, cold start).
+        let lookup = cache.map(|cache| (cache, cache.lookup(&self.engine, hex)));
+        if !matches!(lookup, Some((_, Lookup::Hit(_)))) {
+            validate(name, source.wasm)?;
+        }
+        let (component, outcome) = match lookup {
+            Some((cache, lookup)) => cache.compile(&self.engine, hex, source.wasm, limits, lookup),
             None => compile::compile(&self.engine, source.wasm, limits)
                 .map(|c| (c, CacheOutcome::Compiled))
                 .map_err(|err| CacheError::Compile(err.into())),

@@ -203,7 +203,7 @@ impl RunStore {
         conn.execute_batch("PRAGMA synchronous=FULL;")
             .map_err(opening)?;
         conn.execute_batch(SCHEMA).map_err(opening)?;
-        conn.set_prepared_statement_cache_capacity(32);
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(Self {
             backend: Backend::Sqlite {
                 conn: Mutex::new(conn),

@@ -1,6 +1,7 @@
 //! The run store: one SQLite file in the home (`<home>/runs.db`), WAL with
 //! `synchronous=FULL`, so what a write recorded survives a crash of the process or the
-//! machine; or, for a cluster, the tables of the nodes' PostgreSQL database
+//! machine (a step's observation is only written, and synced by the commit that always
+//! follows it: see [`RunStore::end_step`]); or, for a cluster, the tables of the nodes' PostgreSQL database
 //! ([`RunStore::postgres`], `postgres.rs`). Several processes may share it (a `warden
 //! run` and a `warden serve` on the same home, the nodes of a cluster); a run is
 //! driven by one at a time, the one holding its lease.

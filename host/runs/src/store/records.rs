@@ -435,7 +435,8 @@ impl RunStore {
     /// model use added; in the same transaction, marks `done` calls of the step done
     /// with their outcomes (the step's last call: one commit instead of two). False
     /// (nothing written) if `owner` no longer holds the run: another process took it
-    /// over after the lease ran out.
+    /// over after the lease ran out. In SQLite the transaction is written, not synced:
+    /// the next commit syncs it.
     #[expect(clippy::too_many_arguments, reason = "one step's whole ending")]
     pub fn end_step(
         &self,
@@ -462,31 +463,24 @@ impl RunStore {
             return pg::end_step(pool, &end);
         }
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let now = now_ms();
-        if !holds(&tx, id, owner)? {
-            return Ok(false);
-        }
-        for (idx, outcome) in done {
-            exec(
-                &tx,
-                "UPDATE calls SET state = 'done', outcome = ?4 WHERE run = ?1 AND step = ?2 AND idx = ?3",
-                params![id, n, idx, text(outcome)],
-            )?;
-        }
-        exec(
-            &tx,
-            "UPDATE steps SET observation = ?3, finished_at = ?4 WHERE run = ?1 AND n = ?2",
-            params![id, n, text(observation), now],
-        )?;
-        exec(&tx,
-            "UPDATE runs SET tokens = tokens + ?2, cost = cost + ?3, active_ms = ?4, updated_at = ?5
-             WHERE id = ?1",
-            params![id, tokens as i64, cost, active_ms as i64, now],
-        )?;
-        tx.commit()
-            .map_err(self.failed("recording an observation"))?;
-        Ok(true)
+        // Written before the answer, synced with the next commit: the next step's, or
+        // the run's end or parking, always follows before anything acts on the
+        // observation, and syncs the WAL with its own. A step makes one fsync fewer.
+        // A power cut in between loses the observation: the call is then found
+        // started and not done, as a cut during the call leaves it (not run again,
+        // `run.interrupted`); the audit log keeps the call's record either way.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let ended = end_step_written(
+            &mut conn,
+            id,
+            owner,
+            n,
+            observation,
+            done,
+            (tokens, cost, active_ms),
+        );
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        ended.map_err(self.failed("recording an observation"))
     }
 
     /// Adds what an agent's step used itself (its own model calls) to run `id`'s
@@ -619,6 +613,43 @@ impl RunStore {
             .map_err(self.failed("parking a run"))?;
         Ok(())
     }
+}
+
+/// [`RunStore::end_step`]'s transaction, on a connection set to write without syncing.
+fn end_step_written(
+    conn: &mut rusqlite::Connection,
+    id: &str,
+    owner: &str,
+    n: u32,
+    observation: &Observation,
+    done: &[(u32, ToolOutcome)],
+    (tokens, cost, active_ms): (u64, f64, u64),
+) -> rusqlite::Result<bool> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let now = now_ms();
+    if !holds(&tx, id, owner)? {
+        return Ok(false);
+    }
+    for (idx, outcome) in done {
+        exec(
+            &tx,
+            "UPDATE calls SET state = 'done', outcome = ?4 WHERE run = ?1 AND step = ?2 AND idx = ?3",
+            params![id, n, idx, text(outcome)],
+        )?;
+    }
+    exec(
+        &tx,
+        "UPDATE steps SET observation = ?3, finished_at = ?4 WHERE run = ?1 AND n = ?2",
+        params![id, n, text(observation), now],
+    )?;
+    exec(
+        &tx,
+        "UPDATE runs SET tokens = tokens + ?2, cost = cost + ?3, active_ms = ?4, updated_at = ?5
+         WHERE id = ?1",
+        params![id, tokens as i64, cost, active_ms as i64, now],
+    )?;
+    tx.commit()?;
+    Ok(true)
 }
 
 /// True when `owner` holds run `id`'s lease.

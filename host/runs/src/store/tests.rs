@@ -62,6 +62,45 @@ fn two_stores_on_one_file_agree() {
     a_decision_resumes_its_run(store);
 }
 
+/// An observation is written unsynced (the next commit syncs it); every other commit
+/// stays synced: the connection is back to `synchronous=FULL` after it, whether the
+/// observation was recorded or refused.
+#[test]
+fn an_observation_is_written_and_the_store_stays_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = RunStore::open(&dir.path().join(FILE_NAME)).unwrap();
+    let synchronous = || -> i64 {
+        store
+            .conn()
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap()
+    };
+    assert_eq!(synchronous(), 2, "FULL");
+    let run = new_run("run_synced");
+    store.create(&run).unwrap();
+    assert!(store.claim(&run.id, "a", MINUTE, None).unwrap());
+    assert!(
+        store
+            .begin_step(&run.id, "a", 1, &two_calls(), &json!({}), true, 1)
+            .unwrap()
+    );
+    let observation = Observation::Tools { results: vec![] };
+    assert!(
+        !store
+            .end_step(&run.id, "b", 1, &observation, &[], 0, 0.0, 2)
+            .unwrap()
+    );
+    assert_eq!(synchronous(), 2, "FULL after a refused observation");
+    assert!(
+        store
+            .end_step(&run.id, "a", 1, &observation, &[], 0, 0.0, 2)
+            .unwrap()
+    );
+    assert_eq!(synchronous(), 2, "FULL after a recorded one");
+    let step = store.last_step(&run.id).unwrap().unwrap();
+    assert_eq!(step.observation, Some(observation));
+}
+
 /// Two nodes of a cluster: one store each, on one database.
 #[test]
 fn two_nodes_on_one_database_agree() {

@@ -196,6 +196,15 @@ impl Runtime {
             source: source.into(),
         };
         check_header(name, source.wasm)?;
+        let digest = digest(source.wasm);
+        let hex = digest.trim_start_matches("sha256:");
+        // A cache entry is named by the component's digest and made only after these
+        // same bytes were validated and compiled: a hit needs no second validation,
+        // which was most of a warm start's CPU (BENCHMARKS.md, cold start).
+        let lookup = cache.map(|cache| (cache, cache.lookup(&self.engine, hex)));
+        if !matches!(lookup, Some((_, Lookup::Hit(_)))) {
+            validate(name, source.wasm)?;
+        }
         let limits = self.compile_limits();
         compile::check(source.wasm, limits).map_err(|reason| LoadError::Invalid {
             name: name.to_string(),
@@ -214,15 +223,6 @@ impl Runtime {
                     name: name.to_string(),
                     reason: format!("its grant is refused: {reason}"),
                 })?;
-        }
-        let digest = digest(source.wasm);
-        let hex = digest.trim_start_matches("sha256:");
-        // A cache entry is named by the component's digest and made only after these
-        // same bytes were validated and compiled: a hit needs no second validation,
-        // which was most of a warm start's CPU (BENCHMARKS.md, cold start).
-        let lookup = cache.map(|cache| (cache, cache.lookup(&self.engine, hex)));
-        if !matches!(lookup, Some((_, Lookup::Hit(_)))) {
-            validate(name, source.wasm)?;
         }
         let (component, outcome) = match lookup {
             Some((cache, lookup)) => cache.compile(&self.engine, hex, source.wasm, limits, lookup),

@@ -62,21 +62,6 @@ impl CompileCache {
         Ok(Self { dir, key })
     }
 
-    /// The compiled form of `wasm` (whose SHA-256 hex digest is `digest`), from the cache
-    /// when a valid entry exists, else compiled within `limits` and stored.
-    pub fn load(
-        &self,
-        engine: &Engine,
-        digest: &str,
-        wasm: &[u8],
-        limits: &CompileLimits,
-    ) -> Result<(Component, CacheOutcome), CacheError> {
-        match self.lookup(engine, digest) {
-            Lookup::Hit(component) => Ok((component, CacheOutcome::Hit)),
-            miss => self.compile(engine, digest, wasm, limits, miss),
-        }
-    }
-
     /// The valid entry for the component whose SHA-256 hex digest is `digest`, if any.
     /// An entry that fails its integrity check or does not deserialize is reported
     /// (and logged), for [`CompileCache::compile`] to replace.
@@ -99,8 +84,9 @@ impl CompileCache {
         Lookup::Rejected
     }
 
-    /// Compiles `wasm` (whose SHA-256 hex digest is `digest`) within `limits` and stores
-    /// it, after `lookup` found no valid entry.
+    /// The compiled form of `wasm` (whose SHA-256 hex digest is `digest`): what `lookup`
+    /// found, else compiled within `limits` now and stored. A caller looks up first and
+    /// validates `wasm` only on a miss (see `Runtime::load`).
     pub fn compile(
         &self,
         engine: &Engine,

@@ -5,7 +5,7 @@
 use serde_json::Value;
 use warden::audit::{Audit, AuditOptions, Filter, Record};
 use warden::grant::Grant;
-use warden::{CallError, LoadError, Plugin, PluginSource, Runtime};
+use warden::{CallError, LoadError, Plugin, Runtime};
 
 /// Core module `$libc`: one page of memory and a `realloc` that bumps a pointer from
 /// 4096 (8-byte aligned, never frees), for the canonical ABI to lower into.
@@ -55,16 +55,7 @@ impl Audited {
     /// `;; BUMP_LIBC` in it stands for [`BUMP_LIBC`].
     pub(crate) fn load(&self, name: &str, wat: &str, grant: Grant) -> Result<Plugin, LoadError> {
         let wasm = wat::parse_str(wat.replace("  ;; BUMP_LIBC\n", BUMP_LIBC)).unwrap();
-        self.runtime.load(
-            PluginSource {
-                name,
-                wasm: &wasm,
-                extra_docs: Default::default(),
-                grant: Some(grant),
-                signer: None,
-            },
-            None,
-        )
+        crate::load_wasm(&self.runtime, name, &wasm, grant)
     }
 
     pub(crate) async fn call(

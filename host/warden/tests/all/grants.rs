@@ -9,18 +9,7 @@ use warden::grant::{Access, EnvGrant, FsGrant, Grant};
 use warden::limits::Limits;
 use warden_tests::guests;
 
-use crate::{call, load_granted};
-
-fn fs_grant(dir: &std::path::Path, access: Access) -> Grant {
-    Grant {
-        fs: vec![FsGrant {
-            host: dir.to_path_buf(),
-            guest: "/data".into(),
-            access,
-        }],
-        ..Grant::default()
-    }
-}
+use crate::{call, fs_grant, load_granted};
 
 async fn tool_error(plugin: &Plugin, tool: &str, args: Value) -> String {
     let err = call(plugin, tool, args).await.unwrap_err();

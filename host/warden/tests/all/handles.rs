@@ -7,7 +7,7 @@
 //! the next call.
 
 use serde_json::json;
-use warden::grant::{Access, FsGrant, Grant};
+use warden::grant::{Access, Grant};
 
 use crate::audited::Audited;
 
@@ -191,14 +191,7 @@ const DESCRIPTORS: &str = r#"
 "#;
 
 fn files(host: &Audited, dir: &std::path::Path, access: Access) -> warden::Plugin {
-    let grant = Grant {
-        fs: vec![FsGrant {
-            host: dir.to_path_buf(),
-            guest: "/data".into(),
-            access,
-        }],
-        ..Grant::default()
-    };
+    let grant = crate::fs_grant(dir, access);
     host.load("descriptors", DESCRIPTORS, grant).unwrap()
 }
 

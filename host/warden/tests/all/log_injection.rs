@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use warden::Runtime;
 use warden::audit::{Audit, AuditOptions, Filter};
-use warden::grant::{Access, FsGrant, Grant};
+use warden::grant::Access;
 use warden_tests::guests;
 
 /// A record as `export` writes one, for the line it would like to be.
@@ -26,14 +26,7 @@ async fn line_breaks_and_a_forged_record_in_a_path_and_arguments_stay_data() {
     runtime
         .set_audit(Audit::open(home.path(), options).unwrap())
         .unwrap();
-    let grant = Grant {
-        fs: vec![FsGrant {
-            host: dir.path().to_path_buf(),
-            guest: "/data".into(),
-            access: Access::ReadWrite,
-        }],
-        ..Grant::default()
-    };
+    let grant = crate::fs_grant(dir.path(), Access::ReadWrite);
     let plugin = crate::load_into(&runtime, "hostile", guests::HOSTILE, grant);
     let injected = [
         format!("/data/x\n{FORGED}\n"),

@@ -65,9 +65,9 @@ mod upstream;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use warden::grant::Grant;
+use warden::grant::{Access, FsGrant, Grant};
 use warden::limits::Limits;
-use warden::{CallError, Plugin, PluginSource, Runtime};
+use warden::{CallError, LoadError, Plugin, PluginSource, Runtime};
 
 /// One runtime for the whole test binary, as a server has.
 pub(crate) fn runtime() -> &'static Runtime {
@@ -100,18 +100,38 @@ pub(crate) fn load_granted(name: &str, path: &str, grant: Grant) -> Plugin {
 /// when it needs an audit log, memory or a router of its own).
 pub(crate) fn load_into(runtime: &Runtime, name: &str, path: &str, grant: Grant) -> Plugin {
     let wasm = std::fs::read(path).expect("reading a built guest");
-    runtime
-        .load(
-            PluginSource {
-                name,
-                wasm: &wasm,
-                extra_docs: Default::default(),
-                grant: Some(grant),
-                signer: None,
-            },
-            None,
-        )
-        .expect("loading a built guest")
+    load_wasm(runtime, name, &wasm, grant).expect("loading a built guest")
+}
+
+/// Loads the component `wasm` as plugin `name` with `grant` into `runtime`, unsigned.
+pub(crate) fn load_wasm(
+    runtime: &Runtime,
+    name: &str,
+    wasm: &[u8],
+    grant: Grant,
+) -> Result<Plugin, LoadError> {
+    runtime.load(
+        PluginSource {
+            name,
+            wasm,
+            extra_docs: Default::default(),
+            grant: Some(grant),
+            signer: None,
+        },
+        None,
+    )
+}
+
+/// A grant of `dir` as `/data` with `access`, and nothing else.
+pub(crate) fn fs_grant(dir: &std::path::Path, access: Access) -> Grant {
+    Grant {
+        fs: vec![FsGrant {
+            host: dir.to_path_buf(),
+            guest: "/data".into(),
+            access,
+        }],
+        ..Grant::default()
+    }
 }
 
 pub(crate) async fn call(plugin: &Plugin, tool: &str, args: Value) -> Result<Value, CallError> {

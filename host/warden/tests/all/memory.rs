@@ -2,34 +2,29 @@
 //! `notes` plugin end to end; size limits; each use on record.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
-use warden::audit::{Audit, AuditOptions, Filter};
+use warden::audit::Filter;
 use warden::grant::{Access, Grant, MemoryGrant};
-use warden::memory::SqliteMemory;
-use warden::{CallError, Plugin, Runtime};
+use warden::{CallError, Plugin};
 use warden_tests::guests;
 
+use crate::audited::Audited;
+
 /// A runtime of its own with a memory store and an audit log in a temporary home.
-struct WithMemory {
-    runtime: Runtime,
-    _home: tempfile::TempDir,
+struct WithMemory(Audited);
+
+impl std::ops::Deref for WithMemory {
+    type Target = Audited;
+
+    fn deref(&self) -> &Audited {
+        &self.0
+    }
 }
 
 impl WithMemory {
     fn new() -> Self {
-        let home = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new().unwrap();
-        let store = SqliteMemory::open(&home.path().join("memory.db")).unwrap();
-        runtime.set_memory(Arc::new(store)).unwrap();
-        runtime
-            .set_audit(Audit::open(home.path(), AuditOptions::default()).unwrap())
-            .unwrap();
-        Self {
-            runtime,
-            _home: home,
-        }
+        Self(Audited::with_memory())
     }
 
     fn load(&self, name: &str, path: &str, memory: &[(&str, MemoryGrant)]) -> Plugin {

@@ -5,7 +5,7 @@
 //! open and change is on the audit record, and the host serves the next call.
 
 use serde_json::{Value, json};
-use warden::grant::{Access, FsGrant, Grant};
+use warden::grant::Access;
 use warden_tests::guests;
 
 use crate::audited::Audited;
@@ -29,14 +29,7 @@ fn setup() -> Setup {
     let secret = outside.path().join("secret.txt");
     std::os::unix::fs::symlink(secret, dir.path().join("link")).unwrap();
     let host = Audited::new();
-    let grant = Grant {
-        fs: vec![FsGrant {
-            host: dir.path().to_path_buf(),
-            guest: "/data".into(),
-            access: Access::ReadWrite,
-        }],
-        ..Grant::default()
-    };
+    let grant = crate::fs_grant(dir.path(), Access::ReadWrite);
     let plugin = host.load_guest("hostile", guests::HOSTILE, grant);
     Setup {
         host,

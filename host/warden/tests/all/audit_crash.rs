@@ -35,6 +35,17 @@ fn random() -> u64 {
     hasher.finish()
 }
 
+/// A home with the `text` plugin added through the CLI.
+pub(crate) fn home_with_text() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    let out = warden(home.path())
+        .args(["plugin", "add", guests::TEXT, "--name", "text"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    home
+}
+
 pub(crate) fn warden(home: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
     command
@@ -125,13 +136,8 @@ fn every_acknowledged_call_survives_sigkill_with_process_durability() {
 }
 
 fn crash_rounds(durability: &str) {
-    let home = tempfile::tempdir().unwrap();
+    let home = home_with_text();
     let h = home.path();
-    let out = warden(h)
-        .args(["plugin", "add", guests::TEXT, "--name", "text"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
 
     let mut acknowledged = 0;
     for round in 0..3 {

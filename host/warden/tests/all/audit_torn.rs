@@ -12,9 +12,8 @@
 use std::path::Path;
 
 use warden::audit::{Audit, AuditOptions, Event, Filter};
-use warden_tests::guests;
 
-use crate::audit_crash::{run_and_kill, warden};
+use crate::audit_crash::{home_with_text, run_and_kill};
 
 /// The WAL's header is 32 bytes; each frame is a 24-byte header and a page.
 const WAL_HEADER: u64 = 32;
@@ -34,13 +33,8 @@ fn copy_home(from: &Path, to: &Path) {
 
 #[test]
 fn a_torn_or_garbled_wal_tail_reopens_to_a_chain_that_verifies() {
-    let home = tempfile::tempdir().unwrap();
+    let home = home_with_text();
     let h = home.path();
-    let out = warden(h)
-        .args(["plugin", "add", guests::TEXT, "--name", "text"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
     let acked = run_and_kill(h, "full", "torn", 50);
     assert!(!acked.is_empty());
     let wal = std::fs::read(h.join("audit.db-wal")).expect("a WAL left by the kill");

@@ -284,15 +284,15 @@ async fn json_errors(response: Response) -> Response {
 }
 
 async fn count(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "-".to_string(), |p| p.as_str().to_string());
+    // Both clones are cheap (a method is an enum, a matched path an `Arc<str>`).
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    state
-        .metrics
-        .request(&method, &route, response.status().as_u16());
+    state.metrics.request(
+        method.as_str(),
+        route.as_ref().map_or("-", MatchedPath::as_str),
+        response.status().as_u16(),
+    );
     response
 }
 

@@ -13,6 +13,21 @@
 //! Bounded: a fixed number of calls, 127.0.0.1 only. `cargo bench -p warden --bench
 //! serve_load`; figures in BENCHMARKS.md. Homes live in the target directory.
 //!
+//! Three more rows, one caller each, split what HTTP costs between the transport and
+//! Warden's own layers:
+//!
+//! - the floor: a bare `axum` router on loopback that parses the same body and answers
+//!   the same JSON at once (no tool, no audit, no layers), called by a bare `hyper`
+//!   HTTP/1.1 client (one connection, the request built once, no pool, redirect or
+//!   retry logic) on a thread and runtime of its own, as a client in another process;
+//! - `warden serve` called by that same bare client;
+//! - `warden serve`'s router called in process (`tower::ServiceExt::oneshot`, no
+//!   connection): every layer, the token check and the handler, without the transport.
+//!
+//! `SERVE_LOAD_LEAN=N` runs only the one-caller rows, with `N` calls each (for
+//! profiling); `SERVE_LOAD_WORKERS` sets the server's worker threads (default 2, one
+//! per core here).
+//!
 //! `SERVE_LOAD_DURABILITY=process` runs both sides with the audit log's `process`
 //! durability (written before each answer, synced within 10 ms) instead of `full`:
 //! without an fsync on each side of the comparison, what HTTP adds stands out from the
@@ -31,8 +46,11 @@ use warden::{PluginSource, Runtime};
 const TOKEN: &str = "wdn_load-test-token";
 const TEXT: &str = "Warden runs every tool in its own sandbox. Nothing is ambient.";
 
-/// (callers, calls each).
-const ROUNDS: [(usize, usize); 4] = [(1, 1000), (8, 500), (32, 250), (128, 100)];
+/// A round: (callers, calls each).
+type Round = (usize, usize);
+
+/// The rounds of a full run, over HTTP and in process.
+const ROUNDS: [Round; 4] = [(1, 1000), (8, 500), (32, 250), (128, 100)];
 
 struct Figures {
     calls: usize,
@@ -101,9 +119,112 @@ where
     Figures::new(started.elapsed(), latencies)
 }
 
+/// The floor under any HTTP server on this machine: a bare `axum` router with the same
+/// route, parsing the same body and answering the same JSON at once (no tool, no
+/// audit, no layers), called as [`bare_client`] calls Warden.
+async fn floor_round(calls: usize) -> Figures {
+    let app = axum::Router::new().route(
+        "/v1/tools/text/word-count",
+        axum::routing::post(|axum::Json(args): axum::Json<Value>| async move {
+            let text = args["text"].as_str().unwrap_or_default();
+            let sentences = text.matches('.').count();
+            axum::Json(json!({ "result": { "sentences": sentences } }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let figures = bare_client(addr, calls).await;
+    server.abort();
+    figures
+}
+
+/// One caller making `calls` calls over one bare `hyper` HTTP/1.1 connection, on a
+/// thread and runtime of its own (the server's runtime does not run the client).
+async fn bare_client(addr: std::net::SocketAddr, calls: usize) -> Figures {
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(bare_round(addr, calls))
+    })
+    .await
+    .expect("the bare client panicked")
+}
+
+/// `calls` requests over one `hyper` HTTP/1.1 connection, one after another.
+async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let body = axum::body::Bytes::from(json!({ "text": TEXT }).to_string());
+    let authorization = format!("Bearer {TOKEN}");
+    let host = addr.to_string();
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let request = hyper::Request::post("/v1/tools/text/word-count")
+            .header("host", &host)
+            .header("authorization", &authorization)
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+            .unwrap();
+        let t = Instant::now();
+        send.ready().await.unwrap();
+        let response = send.send_request(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        latencies.push(t.elapsed());
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            status == 200 && answer["result"]["sentences"] == json!(2),
+            "{status}: {answer}"
+        );
+    }
+    Figures::new(started.elapsed(), latencies)
+}
+
+/// `calls` requests through `warden serve`'s router in process: its layers, the token check
+/// and the handler, without a connection.
+async fn router_round(router: axum::Router, calls: usize) -> Figures {
+    use tower::ServiceExt;
+    let body = axum::body::Bytes::from(json!({ "text": TEXT }).to_string());
+    let authorization = format!("Bearer {TOKEN}");
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let request = hyper::Request::post("/v1/tools/text/word-count")
+            .header("authorization", &authorization)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.clone()))
+            .unwrap();
+        let t = Instant::now();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        latencies.push(t.elapsed());
+        let answer: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            status == 200 && answer["result"]["sentences"] == json!(2),
+            "{status}: {answer}"
+        );
+    }
+    Figures::new(started.elapsed(), latencies)
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(std::env::var("SERVE_LOAD_WORKERS").map_or(2, |n| {
+            n.parse().expect("SERVE_LOAD_WORKERS: a number of threads")
+        }))
         .enable_all()
         .build()
         .unwrap();
@@ -165,8 +286,26 @@ async fn run() {
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
+    let lean: Option<usize> = std::env::var("SERVE_LOAD_LEAN")
+        .ok()
+        .map(|n| n.parse().expect("SERVE_LOAD_LEAN: a number of calls"));
     let mut total = 0;
-    for (callers, calls) in ROUNDS {
+    let one = lean.unwrap_or(2000);
+    let floor = floor_round(one).await;
+    rows.push(floor.row("HTTP floor: bare `axum` answering at once", 1));
+    let bare = bare_client(server.addr(), one).await;
+    rows.push(bare.row("HTTP `warden serve`, bare `hyper` client", 1));
+    // On a worker, as the in-process calls run.
+    let router = server.router();
+    let routed = tokio::spawn(router_round(router, one)).await.unwrap();
+    rows.push(routed.row("`warden serve`'s router in process, no connection", 1));
+    total += bare.calls + routed.calls;
+    // With SERVE_LOAD_LEAN, the one-caller rows only (and one in process).
+    let (http_rounds, process_rounds): (&[Round], &[Round]) = match lean {
+        Some(calls) => (&[], &[(1, calls)]),
+        None => (&ROUNDS, &ROUNDS),
+    };
+    for &(callers, calls) in http_rounds {
         let (http, url, args, expected) =
             (http.clone(), url.clone(), args.clone(), expected.clone());
         let figures = drive(callers, calls, move || {
@@ -235,7 +374,7 @@ async fn run() {
         signer: None,
     };
     let plugin = Arc::new(runtime.load(source, None).unwrap());
-    for (callers, calls) in ROUNDS {
+    for &(callers, calls) in process_rounds {
         let (runtime, plugin, args, expected) = (
             runtime.clone(),
             plugin.clone(),

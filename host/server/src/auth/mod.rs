@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use warden_config::home::{Action, Config, hash_token};
+use sha2::{Digest, Sha256};
+use warden_config::home::{Action, Config};
 use warden_policy::{CedarPolicy, Decide, Decision, PolicySource, Principal, Request, Resource};
 
 /// An authenticated caller.
@@ -130,7 +131,9 @@ impl Caller {
 /// decides for both.
 #[derive(Default)]
 pub struct Access {
-    by_hash: HashMap<String, Arc<Caller>>,
+    /// By the SHA-256 of the token, so a request's token is looked up without an
+    /// allocation.
+    by_hash: HashMap<[u8; 32], Arc<Caller>>,
     issuers: Arc<oauth::Issuers>,
     policy: Option<Arc<dyn Decide>>,
 }
@@ -176,7 +179,7 @@ impl Access {
         let by_hash = config
             .tokens
             .iter()
-            .map(|token| {
+            .filter_map(|token| {
                 let principal = token.principal();
                 let caller = Caller {
                     who: Principal::new(principal.clone(), token.roles.clone()),
@@ -187,7 +190,11 @@ impl Access {
                     policy: policy.clone(),
                     console: false,
                 };
-                (token.sha256.to_ascii_lowercase(), Arc::new(caller))
+                // The config's check refuses a `sha256` that is not 64 hex digits.
+                let digest = hex::decode(&token.sha256)
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())?;
+                Some((digest, Arc::new(caller)))
             })
             .collect();
         Self {
@@ -210,7 +217,8 @@ impl Access {
 
     /// The caller a static bearer token belongs to.
     pub fn authenticate(&self, token: &str) -> Option<Arc<Caller>> {
-        self.by_hash.get(&hash_token(token)).cloned()
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.by_hash.get(&digest).cloned()
     }
 
     /// The caller a bearer token belongs to: a static token, else a valid access token
@@ -256,6 +264,7 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use warden_config::home::hash_token;
 
     #[test]
     fn roles_decide_through_the_policy() {

@@ -216,12 +216,6 @@ pub(crate) fn open_for(
 }
 
 impl Command {
-    /// True for the commands that read the home and print, and open no connection:
-    /// they end quietly when their output is closed (`warden audit query | head`), as
-    /// `cat` does. Every other command keeps SIGPIPE ignored (Rust's default): a peer
-    /// that resets a connection while Warden writes to it (a client of `serve`, `mcp`
-    /// or `up`, an upstream of a tool or a model call) is an error on that connection,
-    /// never the end of the process.
     /// The async runtime the command runs on: one thread for `warden mcp` (one client
     /// over stdio, its messages and calls handed between no threads but the audit
     /// log's writer), the multi-threaded scheduler for everything else.
@@ -232,6 +226,12 @@ impl Command {
         }
     }
 
+    /// True for the commands that read the home and print, and open no connection:
+    /// they end quietly when their output is closed (`warden audit query | head`), as
+    /// `cat` does. Every other command keeps SIGPIPE ignored (Rust's default): a peer
+    /// that resets a connection while Warden writes to it (a client of `serve`, `mcp`
+    /// or `up`, an upstream of a tool or a model call) is an error on that connection,
+    /// never the end of the process.
     fn only_prints(&self) -> bool {
         matches!(
             self,

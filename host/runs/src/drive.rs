@@ -37,18 +37,16 @@ impl Runner {
         let active =
             |base: u64| base + u64::try_from(session.elapsed().as_millis()).unwrap_or(u64::MAX);
         let base = run.active_ms;
+        // Read once: while this process holds the lease, only its own steps change
+        // what the loop uses of the run (its usage and steps, kept up to date by
+        // `advance`); what another hand can change is whether it still runs here.
+        let mut run = run;
         loop {
             // The lease is renewed by the heartbeat (see `heartbeat`); a run another
             // process took over, or a person cancelled, is left here.
-            let run = match self.store.run(&run.id)? {
-                Some(run)
-                    if run.status == Status::Running
-                        && run.owner.as_deref() == Some(self.owner.as_str()) =>
-                {
-                    run
-                }
-                _ => return Ok(()),
-            };
+            if !self.store.holds(&run.id, &self.owner)? {
+                return Ok(());
+            }
             let spent = active(base);
             if spent >= limits.max_wall_ms {
                 let error = format!(
@@ -60,7 +58,7 @@ impl Runner {
             let left = Duration::from_millis(limits.max_wall_ms - spent);
             let stepped = tokio::time::timeout(
                 left,
-                self.advance(&run, &agent, &limits, &tools, &active, base),
+                self.advance(&mut run, &agent, &limits, &tools, &active, base),
             )
             .await;
             match stepped {
@@ -70,7 +68,6 @@ impl Runner {
                         limits.max_wall_ms,
                         run.steps.max(1)
                     );
-                    let run = self.store.run(&run.id)?.unwrap_or(run);
                     return self.end(&run, Status::Failed, None, Some(error)).await;
                 }
                 Ok(Err(err)) => return Err(err),
@@ -81,17 +78,17 @@ impl Runner {
     }
 
     /// One turn of the loop: execute the step whose observation is missing, or ask the
-    /// agent for the next one and execute that.
+    /// agent for the next one and execute that; `run` is kept up to date with what the
+    /// step adds (its number, usage).
     async fn advance(
         &self,
-        read: &Run,
+        run: &mut Run,
         agent: &Arc<Plugin>,
         limits: &AgentGrant,
         tools: &[ToolInfo],
         active: &(dyn Fn(u64) -> u64 + Send + Sync),
         base: u64,
     ) -> Result<Flow, RunError> {
-        let mut run = read.clone();
         // The record of the step begun in this turn, handed to the audit log and
         // waited for before the step's action runs or its observation is recorded.
         let mut begun = None;
@@ -107,7 +104,7 @@ impl Runner {
                         "the run reached its step limit: {} steps ([agent] max_steps)",
                         limits.max_steps
                     );
-                    self.end(&run, Status::Failed, None, Some(error)).await?;
+                    self.end(run, Status::Failed, None, Some(error)).await?;
                     return Ok(Flow::Stop);
                 }
                 let (observation, memo) = match last {
@@ -129,17 +126,19 @@ impl Runner {
                     cost: (limits.max_cost - run.cost).max(0.0),
                 };
                 let (output, used) =
-                    step::call(&self.runtime, agent, &run, &input, allowance).await;
+                    step::call(&self.runtime, agent, run, &input, allowance).await;
                 // The step's own model calls count towards the run's limits, whatever
                 // became of the step.
                 if used.tokens > 0 || used.cost > 0.0 {
                     self.store.add_usage(&run.id, used.tokens, used.cost)?;
                     let (tokens, cost) = (run.tokens + used.tokens, run.cost + used.cost);
                     if let Some(error) = over_limits(limits, tokens, cost) {
-                        self.end_now(&run, error).await?;
+                        self.end_now(run, error).await?;
                         return Ok(Flow::Stop);
                     }
-                    run = self.store.run(&run.id)?.unwrap_or(run);
+                    if let Some(read) = self.store.run(&run.id)? {
+                        *run = read;
+                    }
                 }
                 let (action, memo) = match output {
                     Ok(output) => match action::from_output(output, max_memo) {
@@ -149,13 +148,13 @@ impl Runner {
                                 "agent \"{}\" returned a malformed action at step {n}: {malformed}",
                                 run.agent
                             );
-                            self.end(&run, Status::Failed, None, Some(error)).await?;
+                            self.end(run, Status::Failed, None, Some(error)).await?;
                             return Ok(Flow::Stop);
                         }
                     },
                     Err(err) => {
                         let error = format!("agent \"{}\" failed at step {n}: {err}", run.agent);
-                        self.end(&run, Status::Failed, None, Some(error)).await?;
+                        self.end(run, Status::Failed, None, Some(error)).await?;
                         return Ok(Flow::Stop);
                     }
                 };
@@ -178,7 +177,7 @@ impl Runner {
                 let mut event = Some(event);
                 if let Some(call) = first_call {
                     held = event.take();
-                    let check = self.check(&run, agent, n, call, &mut held).await?;
+                    let check = self.check(run, agent, n, call, &mut held).await?;
                     started = matches!(check, exec::Check::Run(..));
                     first = Some(check);
                 }
@@ -193,6 +192,7 @@ impl Runner {
                 )? {
                     return Ok(Flow::Stop);
                 }
+                run.steps = n;
                 if let Some(event) = event {
                     begun = self.record_soon(event)?;
                 }
@@ -200,7 +200,7 @@ impl Runner {
             }
         };
         let outcome = self
-            .execute(&run, agent, limits, n, &action, &mut held, first)
+            .execute(run, agent, limits, n, &action, &mut held, first)
             .await;
         if let Some(event) = held {
             begun = self.record_soon(event)?;
@@ -228,17 +228,18 @@ impl Runner {
                     // Taken over by another process meanwhile: its step now.
                     return Ok(Flow::Stop);
                 }
-                self.observe(&run, n, &action, Some(&observation));
-                let (tokens, cost) = (run.tokens + tokens, run.cost + cost);
-                if let Some(error) = over_limits(limits, tokens, cost) {
-                    self.end_now(&run, error).await?;
+                self.observe(run, n, &action, Some(&observation));
+                run.tokens += tokens;
+                run.cost += cost;
+                if let Some(error) = over_limits(limits, run.tokens, run.cost) {
+                    self.end_now(run, error).await?;
                     return Ok(Flow::Stop);
                 }
                 Ok(Flow::Continue)
             }
             exec::Outcome::Parked => {
                 self.store.park(&run.id, &self.owner, active(base))?;
-                self.observe(&run, n, &action, None);
+                self.observe(run, n, &action, None);
                 Ok(Flow::Stop)
             }
             exec::Outcome::End {
@@ -246,8 +247,8 @@ impl Runner {
                 result,
                 error,
             } => {
-                self.observe(&run, n, &action, None);
-                self.end(&run, status, result, error).await?;
+                self.observe(run, n, &action, None);
+                self.end(run, status, result, error).await?;
                 Ok(Flow::Stop)
             }
         }

@@ -14,6 +14,7 @@
 
 mod approvals;
 mod error;
+mod hot;
 mod postgres;
 mod records;
 

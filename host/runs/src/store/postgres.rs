@@ -218,6 +218,17 @@ pub(super) fn claim(
     Ok(n == 1)
 }
 
+pub(super) fn holds(pool: &Pool, id: &str, owner: &str) -> Result<bool, StoreError> {
+    let (id, owner) = (id.to_string(), owner.to_string());
+    let row = run_sql(pool, "reading a run's holder", move |c| {
+        c.query_opt(
+            "SELECT 1 FROM runs WHERE id = $1 AND owner = $2 AND status = 'running'",
+            &[&id, &owner],
+        )
+    })?;
+    Ok(row.is_some())
+}
+
 pub(super) fn release(pool: &Pool, id: &str, owner: &str) -> Result<(), StoreError> {
     let (id, owner) = (id.to_string(), owner.to_string());
     run_sql(pool, "releasing a run", move |c| {

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::hot::{self, Immediate, Synchronous};
 use super::postgres::{self as pg, Begin, End};
 use super::{Lease, RunStore, StoreError, bad_value, json_column, json_opt, now_ms, text};
 use crate::action::{Action, Observation, ToolOutcome, ToolUse};
@@ -346,6 +347,21 @@ impl RunStore {
         Ok(rows)
     }
 
+    /// True when run `id` is `running` and `owner` holds its lease: what a process
+    /// driving the run checks before each step (a person may have cancelled it, or
+    /// another process taken it over).
+    pub fn holds(&self, id: &str, owner: &str) -> Result<bool, StoreError> {
+        if let Some(pool) = self.pg() {
+            return pg::holds(pool, id, owner);
+        }
+        self.conn()
+            .prepare_cached(
+                "SELECT 1 FROM runs WHERE id = ?1 AND owner = ?2 AND status = 'running'",
+            )
+            .and_then(|mut statement| statement.exists(params![id, owner]))
+            .map_err(self.failed("reading a run's holder"))
+    }
+
     /// The last step of run `id`.
     pub fn last_step(&self, id: &str) -> Result<Option<Step>, StoreError> {
         if let Some(pool) = self.pg() {
@@ -388,8 +404,8 @@ impl RunStore {
             };
             return pg::begin_step(pool, &begin);
         }
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let conn = self.conn();
+        let tx = Immediate::begin(&conn)?;
         let now = now_ms();
         let updated = exec(
             &tx,
@@ -462,16 +478,16 @@ impl RunStore {
             };
             return pg::end_step(pool, &end);
         }
-        let mut conn = self.conn();
+        let conn = self.conn();
         // Written before the answer, synced with the next commit: the next step's, or
         // the run's end or parking, always follows before anything acts on the
         // observation, and syncs the WAL with its own. A step makes one fsync fewer.
         // A power cut in between loses the observation: the call is then found
         // started and not done, as a cut during the call leaves it (not run again,
         // `run.interrupted`); the audit log keeps the call's record either way.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        hot::synchronous(&conn, Synchronous::Normal)?;
         let ended = end_step_written(
-            &mut conn,
+            &conn,
             id,
             owner,
             n,
@@ -479,7 +495,7 @@ impl RunStore {
             done,
             (tokens, cost, active_ms),
         );
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        hot::synchronous(&conn, Synchronous::Full)?;
         ended.map_err(self.failed("recording an observation"))
     }
 
@@ -617,7 +633,7 @@ impl RunStore {
 
 /// [`RunStore::end_step`]'s transaction, on a connection set to write without syncing.
 fn end_step_written(
-    conn: &mut rusqlite::Connection,
+    conn: &rusqlite::Connection,
     id: &str,
     owner: &str,
     n: u32,
@@ -625,7 +641,7 @@ fn end_step_written(
     done: &[(u32, ToolOutcome)],
     (tokens, cost, active_ms): (u64, f64, u64),
 ) -> rusqlite::Result<bool> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = Immediate::begin(conn)?;
     let now = now_ms();
     if !holds(&tx, id, owner)? {
         return Ok(false);
@@ -653,7 +669,7 @@ fn end_step_written(
 }
 
 /// True when `owner` holds run `id`'s lease.
-fn holds(tx: &rusqlite::Transaction<'_>, id: &str, owner: &str) -> rusqlite::Result<bool> {
+fn holds(tx: &rusqlite::Connection, id: &str, owner: &str) -> rusqlite::Result<bool> {
     let found: Option<Option<String>> = tx
         .prepare_cached("SELECT owner FROM runs WHERE id = ?1")?
         .query_row([id], |row| row.get(0))

@@ -20,6 +20,10 @@
 //! Warden runs twice: with the audit log's `full` durability (each record synced
 //! before its answer) and `process` (written before its answer, synced within 10 ms;
 //! `warden mcp`'s default). Homes live in the target directory, a real disk.
+//!
+//! A third row is the floor (see `floor.rs`): the same SDK, transport and answer with
+//! `add` computed natively, no sandbox and no audit record, served by this bench
+//! binary itself as a child. `warden mcp`'s p50 less the floor's is Warden's own work.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
@@ -27,6 +31,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+mod floor;
 
 /// One host under test, as a child speaking MCP over stdio.
 struct Host {
@@ -183,6 +189,9 @@ fn warden(home: &Path) -> Command {
 }
 
 fn main() {
+    if std::env::var_os(floor::FLOOR_ENV).is_some() {
+        return floor::serve();
+    }
     // `cargo bench` passes `--bench`; a filter argument is not meaningful here.
     let calls: usize = std::env::var("MCP_PEER_CALLS")
         .ok()
@@ -220,6 +229,16 @@ fn main() {
             host.measure(&tool, calls),
         ));
     }
+    let mut command = Command::new(std::env::current_exe().expect("the bench's own path"));
+    command.env(floor::FLOOR_ENV, "1");
+    let mut host = Host::spawn(command);
+    host.initialize();
+    let tool = host.add_tool(None);
+    rows.push((
+        "floor: rmcp, native add, no audit".to_string(),
+        host.measure(&tool, calls),
+    ));
+    drop(host);
     let peer = std::env::var("PEER_MCP_CMD").ok().filter(|c| !c.is_empty());
     if let Some(cmd) = &peer {
         let mut command = Command::new("sh");

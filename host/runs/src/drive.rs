@@ -125,8 +125,7 @@ impl Runner {
                     tokens: limits.max_tokens.saturating_sub(run.tokens),
                     cost: (limits.max_cost - run.cost).max(0.0),
                 };
-                let (output, used) =
-                    step::call(&self.runtime, agent, run, &input, allowance).await;
+                let (output, used) = step::call(&self.runtime, agent, run, &input, allowance).await;
                 // The step's own model calls count towards the run's limits, whatever
                 // became of the step.
                 if used.tokens > 0 || used.cost > 0.0 {

@@ -236,9 +236,14 @@ fn leases_go_to_one_holder_at_a_time(store: impl Fn() -> RunStore) {
             expired: true
         }
     );
+    assert!(!a.holds(&run.id, "a").unwrap(), "claimed by no one yet");
     assert!(a.claim(&run.id, "a", MINUTE, None).unwrap());
     assert!(!b.claim(&run.id, "b", MINUTE, None).unwrap());
     assert!(a.claim(&run.id, "a", MINUTE, None).unwrap(), "renewed");
+    // What the driving loop checks before each step, seen from either store.
+    assert!(b.holds(&run.id, "a").unwrap());
+    assert!(!b.holds(&run.id, "b").unwrap());
+    assert!(!b.holds("run_unknown", "a").unwrap());
     assert_eq!(lease(&b).owner.as_deref(), Some("a"));
     assert!(!lease(&b).expired);
     // A holder known gone is taken over at once.
@@ -255,6 +260,7 @@ fn leases_go_to_one_holder_at_a_time(store: impl Fn() -> RunStore) {
     assert!(lease(&b).expired);
     assert!(b.claim(&run.id, "b", MINUTE, None).unwrap());
     assert!(!a.claim(&run.id, "a", MINUTE, None).unwrap());
+    assert!(!a.holds(&run.id, "a").unwrap(), "taken over");
     let ask = Action::Ask {
         question: "go?".into(),
         schema: None,
@@ -284,8 +290,10 @@ fn leases_go_to_one_holder_at_a_time(store: impl Fn() -> RunStore) {
     );
     assert!(!a.claim(&run.id, "a", MINUTE, None).unwrap());
     assert!(!a.running().unwrap().iter().any(|l| l.run == run.id));
+    assert!(!a.holds(&run.id, "b").unwrap(), "parked");
     a.finish(&run.id, None, Status::Cancelled, None, Some("test"))
         .unwrap();
+    assert!(!a.holds(&run.id, "b").unwrap(), "cancelled");
 }
 
 /// Two processes claiming one free run at the same moment: exactly one holds it.

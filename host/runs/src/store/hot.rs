@@ -1,8 +1,10 @@
 //! The step path's write transactions, through the connection's statement cache.
 //!
-//! `rusqlite`'s own transactions and pragmas run their SQL as a batch, parsed afresh
-//! each time; a step runs two transactions and two pragmas, and parsing them was a
-//! few percent of a step's CPU. These run the same statements from the cache.
+//! `rusqlite`'s own transactions run `BEGIN` and `COMMIT` as a batch, parsed afresh
+//! each time; a step runs two transactions, and parsing their statements was a few
+//! percent of a step's CPU. These run the same statements from the cache. (Not so
+//! pragmas: SQLite applies `PRAGMA synchronous = …` when it prepares the statement,
+//! so a cached one would set nothing when run again.)
 
 use std::ops::Deref;
 
@@ -44,23 +46,4 @@ impl Drop for Immediate<'_> {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
-}
-
-/// Sets `PRAGMA synchronous` to `value` (`NORMAL` or `FULL`).
-pub(super) fn synchronous(conn: &Connection, value: Synchronous) -> rusqlite::Result<()> {
-    let sql = match value {
-        Synchronous::Normal => "PRAGMA synchronous = NORMAL",
-        Synchronous::Full => "PRAGMA synchronous = FULL",
-    };
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
-}
-
-/// The settings of `PRAGMA synchronous` the run store uses.
-#[derive(Clone, Copy)]
-pub(super) enum Synchronous {
-    /// Written, synced by the next `FULL` commit.
-    Normal,
-    /// Synced at each commit.
-    Full,
 }

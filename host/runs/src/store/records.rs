@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::hot::{self, Immediate, Synchronous};
+use super::hot::Immediate;
 use super::postgres::{self as pg, Begin, End};
 use super::{Lease, RunStore, StoreError, bad_value, json_column, json_opt, now_ms, text};
 use crate::action::{Action, Observation, ToolOutcome, ToolUse};
@@ -485,7 +485,7 @@ impl RunStore {
         // A power cut in between loses the observation: the call is then found
         // started and not done, as a cut during the call leaves it (not run again,
         // `run.interrupted`); the audit log keeps the call's record either way.
-        hot::synchronous(&conn, Synchronous::Normal)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         let ended = end_step_written(
             &conn,
             id,
@@ -495,7 +495,7 @@ impl RunStore {
             done,
             (tokens, cost, active_ms),
         );
-        hot::synchronous(&conn, Synchronous::Full)?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
         ended.map_err(self.failed("recording an observation"))
     }
 

@@ -130,13 +130,11 @@ impl Runner {
                 // became of the step.
                 if used.tokens > 0 || used.cost > 0.0 {
                     self.store.add_usage(&run.id, used.tokens, used.cost)?;
-                    let (tokens, cost) = (run.tokens + used.tokens, run.cost + used.cost);
-                    if let Some(error) = over_limits(limits, tokens, cost) {
+                    run.tokens += used.tokens;
+                    run.cost += used.cost;
+                    if let Some(error) = over_limits(limits, run.tokens, run.cost) {
                         self.end_now(run, error).await?;
                         return Ok(Flow::Stop);
-                    }
-                    if let Some(read) = self.store.run(&run.id)? {
-                        *run = read;
                     }
                 }
                 let (action, memo) = match output {

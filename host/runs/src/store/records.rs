@@ -354,12 +354,7 @@ impl RunStore {
         if let Some(pool) = self.pg() {
             return pg::holds(pool, id, owner);
         }
-        self.conn()
-            .prepare_cached(
-                "SELECT 1 FROM runs WHERE id = ?1 AND owner = ?2 AND status = 'running'",
-            )
-            .and_then(|mut statement| statement.exists(params![id, owner]))
-            .map_err(self.failed("reading a run's holder"))
+        held(&self.conn(), id, owner).map_err(self.failed("reading a run's holder"))
     }
 
     /// The last step of run `id`.
@@ -643,7 +638,7 @@ fn end_step_written(
 ) -> rusqlite::Result<bool> {
     let tx = Immediate::begin(conn)?;
     let now = now_ms();
-    if !holds(&tx, id, owner)? {
+    if !held(&tx, id, owner)? {
         return Ok(false);
     }
     for (idx, outcome) in done {
@@ -668,13 +663,11 @@ fn end_step_written(
     Ok(true)
 }
 
-/// True when `owner` holds run `id`'s lease.
-fn holds(tx: &rusqlite::Connection, id: &str, owner: &str) -> rusqlite::Result<bool> {
-    let found: Option<Option<String>> = tx
-        .prepare_cached("SELECT owner FROM runs WHERE id = ?1")?
-        .query_row([id], |row| row.get(0))
-        .optional()?;
-    Ok(found.flatten().as_deref() == Some(owner))
+/// True when run `id` is `running` and `owner` holds its lease (a run that ends or
+/// parks has no holder).
+fn held(conn: &rusqlite::Connection, id: &str, owner: &str) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT 1 FROM runs WHERE id = ?1 AND owner = ?2 AND status = 'running'")?
+        .exists(params![id, owner])
 }
 
 /// Runs `sql` through the connection's statement cache: a step's statements are the

@@ -174,6 +174,15 @@ struct Figures {
     per_second: f64,
 }
 
+/// Starts `command` as a host, then measures `calls` of its add tool (`wanted`, or the
+/// one [`Host::add_tool`] finds); the host is stopped after.
+fn measure_host(command: Command, wanted: Option<&str>, calls: usize) -> Figures {
+    let mut host = Host::spawn(command);
+    host.initialize();
+    let tool = host.add_tool(wanted);
+    host.measure(&tool, calls)
+}
+
 fn micros(d: Duration) -> String {
     format!("{:.0} µs", d.as_secs_f64() * 1e6)
 }
@@ -221,35 +230,22 @@ fn main() {
         command
             .arg("mcp")
             .env("WARDEN_AUDIT_DURABILITY", durability);
-        let mut host = Host::spawn(command);
-        host.initialize();
-        let tool = host.add_tool(None);
-        rows.push((
-            format!("warden mcp, audit {durability}"),
-            host.measure(&tool, calls),
-        ));
+        let figures = measure_host(command, None, calls);
+        rows.push((format!("warden mcp, audit {durability}"), figures));
     }
     let mut command = Command::new(std::env::current_exe().expect("the bench's own path"));
     command.env(floor::FLOOR_ENV, "1");
-    let mut host = Host::spawn(command);
-    host.initialize();
-    let tool = host.add_tool(None);
-    rows.push((
-        "floor: rmcp, native add, no audit".to_string(),
-        host.measure(&tool, calls),
-    ));
-    drop(host);
+    let figures = measure_host(command, None, calls);
+    rows.push(("floor: rmcp, native add, no audit".to_string(), figures));
     let peer = std::env::var("PEER_MCP_CMD").ok().filter(|c| !c.is_empty());
     if let Some(cmd) = &peer {
         let mut command = Command::new("sh");
         command
             .args(["-c", cmd])
             .env("PEER_COMPONENT_DIR", &components);
-        let mut host = Host::spawn(command);
-        host.initialize();
         let wanted = std::env::var("PEER_MCP_TOOL").ok();
-        let tool = host.add_tool(wanted.as_deref());
-        rows.push((format!("peer: {cmd}"), host.measure(&tool, calls)));
+        let figures = measure_host(command, wanted.as_deref(), calls);
+        rows.push((format!("peer: {cmd}"), figures));
     }
 
     println!("{calls} sequential tools/call of add(a, 1) over stdio, one client, after a warm-up");

@@ -5,7 +5,20 @@
 //! [`Store::sync`] fsyncs the WAL file.
 //!
 //! Tables: `records` (one row a record, `seq` the key, indexes for the query filters),
-//! `checkpoints` (signed heads), `anchors` (pruned prefixes).
+//! `unindexed` (the newest records, not yet in `records`: see below), `checkpoints`
+//! (signed heads), `anchors` (pruned prefixes); the view `all_records` is both record
+//! tables, and every read goes through it.
+//!
+//! An append of a few records (a lone caller's, an agent step's) goes into `unindexed`,
+//! a table with no index but its key: the commit touches one or two pages instead of
+//! six, and skips five B-tree inserts. The writer moves them into `records` and its
+//! indexes in one transaction later ([`Store::index`]: once
+//! [`INDEX_AFTER`](super::writer::INDEX_AFTER) are waiting, or when it is idle), off
+//! every caller's path; a batch of at least
+//! [`DIRECT_BATCH`] records, where the indexes' pages are shared, goes straight into
+//! `records`. Both tables are in the same file, the hash chain runs across them, and
+//! a move changes no row: a record is on the log, read and verified the same wherever
+//! it is.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +57,20 @@ CREATE INDEX IF NOT EXISTS records_plugin_tool ON records (plugin, tool);
 CREATE INDEX IF NOT EXISTS records_kind ON records (kind);
 CREATE INDEX IF NOT EXISTS records_principal ON records (principal);
 CREATE INDEX IF NOT EXISTS records_outcome ON records (outcome);
+CREATE TABLE IF NOT EXISTS unindexed (
+    seq       INTEGER PRIMARY KEY,
+    time      TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    plugin    TEXT,
+    tool      TEXT,
+    outcome   TEXT,
+    fields    TEXT NOT NULL,
+    prev      TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE VIEW IF NOT EXISTS all_records AS
+    SELECT * FROM records UNION ALL SELECT * FROM unindexed;
 CREATE TABLE IF NOT EXISTS checkpoints (
     id         INTEGER PRIMARY KEY,
     seq        INTEGER NOT NULL,
@@ -61,6 +88,14 @@ CREATE TABLE IF NOT EXISTS anchors (
 
 const COLUMNS: &str = "seq, time, kind, principal, plugin, tool, outcome, fields, prev, hash";
 
+/// Appends of at least this many records go straight into `records` (with the waiting
+/// ones before them, in the same transaction).
+pub const DIRECT_BATCH: usize = 16;
+
+/// Moves every record in `unindexed` into `records` (the indexed table).
+const MOVE: &str =
+    "INSERT INTO records SELECT * FROM unindexed ORDER BY seq; DELETE FROM unindexed;";
+
 /// The audit log in a SQLite file.
 pub struct SqliteStore {
     conn: Connection,
@@ -68,6 +103,9 @@ pub struct SqliteStore {
     /// Whether the directory was synced since this store opened (the WAL file's entry
     /// in it), done once with the first [`Store::sync`].
     dir_synced: bool,
+    /// Records this store knows to be in `unindexed` (another process sharing the
+    /// file may have moved them: then an index finds none).
+    unindexed: u64,
 }
 
 impl SqliteStore {
@@ -96,10 +134,14 @@ impl SqliteStore {
             .map_err(damaged)?;
         conn.execute_batch(SCHEMA).map_err(damaged)?;
         conn.set_prepared_statement_cache_capacity(32);
+        let unindexed: i64 = conn
+            .query_row("SELECT count(*) FROM unindexed", [], |row| row.get(0))
+            .map_err(damaged)?;
         Ok(Self {
             conn,
             path: path.to_path_buf(),
             dir_synced: false,
+            unindexed: unindexed.unsigned_abs(),
         })
     }
 
@@ -144,11 +186,31 @@ fn storage<'a>(
 /// Rows a multi-row INSERT carries (10 parameters each, far below SQLite's limit).
 const ROWS_PER_INSERT: usize = 32;
 
-fn insert(tx: &rusqlite::Transaction<'_>, records: &[Record]) -> rusqlite::Result<()> {
+/// Which record table an insert goes into.
+#[derive(Clone, Copy)]
+enum Table {
+    Records,
+    Unindexed,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Records => "records",
+            Table::Unindexed => "unindexed",
+        }
+    }
+}
+
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    table: Table,
+    records: &[Record],
+) -> rusqlite::Result<()> {
     let mut fields = Vec::with_capacity(256);
     let mut chunks = records.chunks_exact(ROWS_PER_INSERT);
     if chunks.len() > 0 {
-        let mut stmt = tx.prepare_cached(&insert_sql(ROWS_PER_INSERT))?;
+        let mut stmt = tx.prepare_cached(&insert_sql(table, ROWS_PER_INSERT))?;
         for chunk in &mut chunks {
             for (i, r) in chunk.iter().enumerate() {
                 bind(&mut stmt, i * 10, r, &mut fields)?;
@@ -158,7 +220,7 @@ fn insert(tx: &rusqlite::Transaction<'_>, records: &[Record]) -> rusqlite::Resul
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut stmt = tx.prepare_cached(&insert_sql(1))?;
+        let mut stmt = tx.prepare_cached(&insert_sql(table, 1))?;
         for r in rest {
             bind(&mut stmt, 0, r, &mut fields)?;
             stmt.raw_execute()?;
@@ -167,8 +229,8 @@ fn insert(tx: &rusqlite::Transaction<'_>, records: &[Record]) -> rusqlite::Resul
     Ok(())
 }
 
-fn insert_sql(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO records ({COLUMNS}) VALUES ");
+fn insert_sql(table: Table, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {} ({COLUMNS}) VALUES ", table.name());
     for row in 0..rows {
         if row > 0 {
             sql.push(',');
@@ -228,7 +290,7 @@ fn put_checkpoint(conn: &Connection, c: &Checkpoint) -> rusqlite::Result<()> {
 }
 
 fn head_in(conn: &Connection) -> rusqlite::Result<Option<Head>> {
-    conn.prepare_cached("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1")?
+    conn.prepare_cached("SELECT seq, hash FROM all_records ORDER BY seq DESC LIMIT 1")?
         .query_row([], |row| {
             Ok(Head {
                 seq: row.get::<_, i64>(0)? as u64,
@@ -297,12 +359,40 @@ impl Store for SqliteStore {
             .map_err(&what)?;
         let head = head_in(&tx).map_err(&what)?;
         let batch = make(head.as_ref());
-        insert(&tx, &batch.records).map_err(&what)?;
+        let direct = batch.records.len() >= DIRECT_BATCH;
+        if direct {
+            // The waiting records first: `records` takes them in order.
+            tx.execute_batch(MOVE).map_err(&what)?;
+            insert(&tx, Table::Records, &batch.records).map_err(&what)?;
+        } else {
+            insert(&tx, Table::Unindexed, &batch.records).map_err(&what)?;
+        }
         if let Some(checkpoint) = &batch.checkpoint {
             put_checkpoint(&tx, checkpoint).map_err(&what)?;
         }
         tx.commit().map_err(&what)?;
+        if direct {
+            self.unindexed = 0;
+        } else {
+            self.unindexed += batch.records.len() as u64;
+        }
         Ok(batch)
+    }
+
+    fn unindexed(&self) -> u64 {
+        self.unindexed
+    }
+
+    fn index(&mut self) -> Result<(), AuditError> {
+        let what = storage("indexing records", &self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&what)?;
+        tx.execute_batch(MOVE).map_err(&what)?;
+        tx.commit().map_err(&what)?;
+        self.unindexed = 0;
+        Ok(())
     }
 
     fn head(&mut self) -> Result<Option<Head>, AuditError> {
@@ -335,7 +425,7 @@ impl Store for SqliteStore {
         if let Some(seq) = filter.after_seq {
             add("seq >", (seq as i64).into());
         }
-        let mut sql = format!("SELECT {COLUMNS} FROM records");
+        let mut sql = format!("SELECT {COLUMNS} FROM all_records");
         if !clauses.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&clauses.join(" AND "));
@@ -370,7 +460,7 @@ impl Store for SqliteStore {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+                "SELECT {COLUMNS} FROM all_records WHERE seq > ?1 ORDER BY seq LIMIT ?2"
             ))
             .map_err(&what)?;
         let mut rows = stmt
@@ -420,14 +510,14 @@ impl Store for SqliteStore {
         let conn = &self.conn;
         let (records, first, last) = conn
             .query_row(
-                &format!("SELECT count(*), min(time), max(time) FROM records WHERE {period}"),
+                &format!("SELECT count(*), min(time), max(time) FROM all_records WHERE {period}"),
                 params![since, until],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?)),
             )
             .map_err(&what)?;
         let counts = |column: &str| -> rusqlite::Result<BTreeMap<String, u64>> {
             let mut stmt = conn.prepare(&format!(
-                "SELECT coalesce({column}, 'none'), count(*) FROM records WHERE {period} GROUP BY 1"
+                "SELECT coalesce({column}, 'none'), count(*) FROM all_records WHERE {period} GROUP BY 1"
             ))?;
             stmt.query_map(params![since, until], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -443,7 +533,7 @@ impl Store for SqliteStore {
                     coalesce(sum(kind = 'tool.call' AND outcome = 'ok'), 0),
                     coalesce(sum(kind = 'tool.call' AND outcome = 'error'), 0),
                     coalesce(sum(outcome = 'denied'), 0)
-                 FROM records
+                 FROM all_records
                  WHERE {period} AND (plugin IS NOT NULL OR tool IS NOT NULL)
                  GROUP BY plugin, tool ORDER BY plugin, tool"
             ))
@@ -504,19 +594,19 @@ impl Store for SqliteStore {
         // The prefix ends before the first record at or after `before`.
         let first_kept: Option<i64> = tx
             .query_row(
-                "SELECT min(seq) FROM records WHERE time >= ?1",
+                "SELECT min(seq) FROM all_records WHERE time >= ?1",
                 [before],
                 |r| r.get(0),
             )
             .map_err(&what)?;
         let last_removed: Option<(i64, String)> = match first_kept {
             Some(kept) => tx.query_row(
-                "SELECT seq, hash FROM records WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, hash FROM all_records WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
                 [kept],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             ),
             None => tx.query_row(
-                "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1",
+                "SELECT seq, hash FROM all_records ORDER BY seq DESC LIMIT 1",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             ),
@@ -535,13 +625,17 @@ impl Store for SqliteStore {
         let record = make(&anchor, &head);
         tx.execute("DELETE FROM records WHERE seq <= ?1", [seq])
             .map_err(&what)?;
+        let removed = tx
+            .execute("DELETE FROM unindexed WHERE seq <= ?1", [seq])
+            .map_err(&what)?;
         tx.execute(
             "INSERT INTO anchors (seq, hash, time) VALUES (?1, ?2, ?3)",
             params![seq, anchor.hash, anchor.time],
         )
         .map_err(&what)?;
-        insert(&tx, std::slice::from_ref(&record)).map_err(&what)?;
+        insert(&tx, Table::Unindexed, std::slice::from_ref(&record)).map_err(&what)?;
         tx.commit().map_err(&what)?;
+        self.unindexed = (self.unindexed + 1).saturating_sub(removed as u64);
         Ok(Some((anchor, record)))
     }
 

@@ -246,4 +246,17 @@ pub trait Store: Send {
     fn sync(&mut self) -> Result<(), AuditError> {
         Ok(())
     }
+
+    /// Records appended but not yet in the indexes that queries use (they are read
+    /// and verified like any other); 0 for a store that indexes as it appends.
+    fn unindexed(&self) -> u64 {
+        0
+    }
+
+    /// Puts the records appended since the last call into the query indexes, in one
+    /// transaction: the writer calls it off its callers' path (see
+    /// [`Store::unindexed`]).
+    fn index(&mut self) -> Result<(), AuditError> {
+        Ok(())
+    }
 }

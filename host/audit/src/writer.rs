@@ -30,6 +30,18 @@ const LINGER_MAX: Duration = Duration::from_millis(1);
 /// get their commit at once.
 const LINGER_CALLERS: usize = 8;
 
+/// Records waiting to be indexed (see [`Store::index`]) at which the writer indexes
+/// them, once the commit that reached it is answered: one transaction for many
+/// records, where each index's pages are shared.
+pub const INDEX_AFTER: u64 = 256;
+
+/// With records waiting to be indexed, the writer indexes them when no request came
+/// for this long.
+const INDEX_IDLE: Duration = Duration::from_millis(50);
+
+/// After a failed index, the writer tries again no sooner than this.
+const INDEX_RETRY: Duration = Duration::from_secs(10);
+
 /// Signs record `seq` with `hash`, loading the key on first use; `None` (and a warning)
 /// if the key cannot be loaded.
 fn sign(home: &Path, signer: &mut Option<Signer>, seq: u64, hash: &str) -> Option<Checkpoint> {
@@ -72,6 +84,8 @@ pub struct Writer {
     appended: bool,
     /// With [`Durability::Process`]: when the oldest commit not yet synced was made.
     unsynced: Option<Instant>,
+    /// When indexing last failed (none: it did not, or succeeded since).
+    index_failed: Option<Instant>,
 }
 
 impl Writer {
@@ -92,6 +106,7 @@ impl Writer {
             head,
             appended: false,
             unsynced: None,
+            index_failed: None,
         })
     }
 
@@ -114,17 +129,54 @@ impl Writer {
         }
     }
 
-    /// The next request; with commits waiting for their sync, syncs them when none
-    /// comes before their window closes. `None` once every sender is gone.
+    /// Indexes the records waiting for it. A failure is logged: they stay on the log,
+    /// read and verified as before, and the next index takes them.
+    fn index(&mut self) {
+        match self.store.index() {
+            Ok(()) => self.index_failed = None,
+            Err(err) => {
+                tracing::warn!(
+                    "audit: indexing the newest {} records (they are on the log; trying again in {} s): {err:#}",
+                    self.store.unindexed(),
+                    INDEX_RETRY.as_secs()
+                );
+                self.index_failed = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Whether records wait to be indexed and the last failure to index, if any, is
+    /// [`INDEX_RETRY`] ago.
+    fn indexing_due(&self) -> bool {
+        self.store.unindexed() > 0 && self.index_failed.is_none_or(|t| t.elapsed() >= INDEX_RETRY)
+    }
+
+    /// The next request. Meanwhile: with commits waiting for their sync, syncs them
+    /// when none comes before their window closes; with records waiting to be
+    /// indexed, indexes them when none comes for [`INDEX_IDLE`]. `None` once every
+    /// sender is gone.
     fn next_request(&mut self, requests: &mpsc::Receiver<Request>) -> Option<Request> {
+        let idle = Instant::now();
         loop {
-            let Some(since) = self.unsynced else {
+            let sync = self
+                .unsynced
+                .map(|since| Durability::SYNC_WITHIN.saturating_sub(since.elapsed()));
+            let index = self
+                .indexing_due()
+                .then(|| INDEX_IDLE.saturating_sub(idle.elapsed()));
+            let Some(left) = sync.into_iter().chain(index).min() else {
                 return requests.recv().ok();
             };
-            let left = Durability::SYNC_WITHIN.saturating_sub(since.elapsed());
             match requests.recv_timeout(left) {
                 Ok(request) => return Some(request),
-                Err(RecvTimeoutError::Timeout) => self.sync(),
+                Err(RecvTimeoutError::Timeout) => {
+                    if sync.is_some_and(|s| s <= left) {
+                        self.sync();
+                    }
+                    if index.is_some_and(|i| i <= left) {
+                        self.index();
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => return None,
             }
         }
@@ -280,6 +332,9 @@ impl Writer {
             for job in jobs {
                 job(&mut self);
             }
+            if self.store.unindexed() >= INDEX_AFTER && self.indexing_due() {
+                self.index();
+            }
             // Under a steady stream of appends no wait times out: sync once the oldest
             // unsynced commit is due.
             if self
@@ -288,6 +343,9 @@ impl Writer {
             {
                 self.sync();
             }
+        }
+        if self.store.unindexed() > 0 {
+            self.index();
         }
         if self.appended
             && let Err(err) = self.checkpoint()
@@ -382,6 +440,13 @@ mod tests {
             self.syncs.fetch_add(1, Ordering::SeqCst);
             self.failing()?;
             self.inner.sync()
+        }
+        fn unindexed(&self) -> u64 {
+            self.inner.unindexed()
+        }
+        fn index(&mut self) -> Result<(), AuditError> {
+            self.failing()?;
+            self.inner.index()
         }
     }
 
@@ -516,5 +581,132 @@ mod tests {
         let records = other.read(&Filter::default()).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(records[1].prev, records[0].hash);
+    }
+
+    /// Rows in each record table of the log in `home`: (`records`, `unindexed`).
+    fn rows(home: &Path) -> (i64, i64) {
+        let conn = rusqlite::Connection::open(home.join("audit.db")).unwrap();
+        let count = |table: &str| -> i64 {
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        (count("records"), count("unindexed"))
+    }
+
+    #[test]
+    fn a_lone_callers_records_wait_unindexed_are_read_and_verified_and_indexed_when_idle() {
+        let home = tempfile::tempdir().unwrap();
+        let (audit, _, _) = open(home.path(), Durability::Full);
+        for n in 0..5 {
+            audit.append_blocking(event(n)).unwrap();
+        }
+        let query = Filter {
+            kind: Some("test.event".into()),
+            newest: true,
+            limit: Some(3),
+            ..Filter::default()
+        };
+        let seqs = |records: Vec<Record>| records.iter().map(|r| r.seq).collect::<Vec<_>>();
+        // Waiting or indexed, a record is read, counted and verified the same.
+        let check = |audit: &Audit| {
+            assert_eq!(seqs(audit.read(query.clone()).unwrap()), [3, 4, 5]);
+            assert_eq!(audit.stats(None, None).unwrap().records, 5);
+            let report = audit.verify().unwrap();
+            assert!(report.problem.is_none(), "{:?}", report.problem);
+            assert_eq!(report.count, 5);
+        };
+        check(&audit);
+        // Committed without touching an index (unless the machine stalled for longer
+        // than the idle time since the last append, the first look finds them waiting),
+        // then indexed once the writer is idle.
+        let (records, unindexed) = rows(home.path());
+        assert_eq!(records + unindexed, 5);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rows(home.path()) != (5, 0) {
+            assert!(
+                Instant::now() < deadline,
+                "not indexed within 10 s of idling"
+            );
+            std::thread::sleep(INDEX_IDLE / 5);
+        }
+        check(&audit);
+        // The next one follows the chain across the two tables.
+        let next = audit.append_blocking(event(5)).unwrap();
+        assert_eq!(next.seq, 6);
+        drop(audit);
+        assert_eq!(rows(home.path()), (6, 0), "indexed at shutdown");
+        let report = verify_home(home.path());
+        assert!(report.problem.is_none(), "{:?}", report.problem);
+    }
+
+    fn verify_home(home: &Path) -> super::super::Report {
+        Audit::open(home, AuditOptions::default())
+            .unwrap()
+            .verify()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_big_batch_goes_into_the_indexed_table_after_the_waiting_records() {
+        let home = tempfile::tempdir().unwrap();
+        let mut store = SqliteStore::open(&home.path().join("audit.db")).unwrap();
+        let mut append = |events: Vec<Event>| {
+            let time = super::super::time::now();
+            store
+                .append(&mut |head| {
+                    let mut seq = head.map_or(0, |h| h.seq);
+                    let mut prev = head.map_or(GENESIS.to_string(), |h| h.hash.clone());
+                    let records = events
+                        .iter()
+                        .map(|e| {
+                            seq += 1;
+                            let record = Record::new(seq, time.clone(), e.clone(), prev.clone());
+                            prev = record.hash.clone();
+                            record
+                        })
+                        .collect();
+                    Batch {
+                        records,
+                        checkpoint: None,
+                    }
+                })
+                .unwrap()
+        };
+        append(vec![event(1)]);
+        append(vec![event(2), event(3)]);
+        assert_eq!(rows(home.path()), (0, 3));
+        let big = super::super::sqlite::DIRECT_BATCH as u64;
+        append((0..big).map(event).collect());
+        assert_eq!(rows(home.path()), (3 + big as i64, 0));
+        drop(store);
+        // A record changed while it waits unindexed is found as any other.
+        let mut store = SqliteStore::open(&home.path().join("audit.db")).unwrap();
+        store
+            .append(&mut |head| {
+                let head = head.unwrap();
+                let record = Record::new(
+                    head.seq + 1,
+                    super::super::time::now(),
+                    event(99),
+                    head.hash.clone(),
+                );
+                Batch {
+                    records: vec![record],
+                    checkpoint: None,
+                }
+            })
+            .unwrap();
+        drop(store);
+        let conn = rusqlite::Connection::open(home.path().join("audit.db")).unwrap();
+        let changed = conn
+            .execute(
+                "UPDATE unindexed SET principal = 'local:mallory' WHERE seq = ?1",
+                [4 + big as i64],
+            )
+            .unwrap();
+        assert_eq!(changed, 1, "the newest record waits unindexed");
+        let report = verify_home(home.path());
+        let problem = report.problem.expect("the changed record is found");
+        assert_eq!(problem.seq, Some(4 + big));
     }
 }

@@ -41,6 +41,8 @@ impl Runner {
         // what the loop uses of the run (its usage and steps, kept up to date by
         // `advance`); what another hand can change is whether it still runs here.
         let mut run = run;
+        // The step this loop last observed (none: read it from the store).
+        let mut last = None;
         loop {
             // The lease is renewed by the heartbeat (see `heartbeat`); a run another
             // process took over, or a person cancelled, is left here.
@@ -58,7 +60,7 @@ impl Runner {
             let left = Duration::from_millis(limits.max_wall_ms - spent);
             let stepped = tokio::time::timeout(
                 left,
-                self.advance(&mut run, &agent, &limits, &tools, &active, base),
+                self.advance(&mut run, &mut last, &agent, &limits, &tools, &active, base),
             )
             .await;
             match stepped {
@@ -79,10 +81,13 @@ impl Runner {
 
     /// One turn of the loop: execute the step whose observation is missing, or ask the
     /// agent for the next one and execute that; `run` is kept up to date with what the
-    /// step adds (its number, usage).
+    /// step adds (its number, usage), and `last` with the step it observed (taken as
+    /// the last step instead of reading it, when there is one).
+    #[expect(clippy::too_many_arguments, reason = "one turn's whole context")]
     async fn advance(
         &self,
         run: &mut Run,
+        last: &mut Option<Last>,
         agent: &Arc<Plugin>,
         limits: &AgentGrant,
         tools: &[ToolInfo],
@@ -94,11 +99,30 @@ impl Runner {
         let mut begun = None;
         let mut held = None;
         let mut first = None;
-        let last = self.store.last_step(&run.id)?;
-        let (n, action) = match last {
-            Some(step) if step.observation.is_none() => (step.n, step.action),
+        let known = match last.take() {
+            Some(known) => known,
+            None => match self.store.last_step(&run.id)? {
+                None => Last::None,
+                Some(step) => match step.observation {
+                    None => Last::Unobserved {
+                        n: step.n,
+                        action: step.action,
+                    },
+                    Some(observation) => Last::Observed {
+                        n: step.n,
+                        observation,
+                        memo: step.memo,
+                    },
+                },
+            },
+        };
+        let (n, action, memo) = match known {
+            Last::Unobserved { n, action } => (n, action, None),
             last => {
-                let n = last.as_ref().map_or(1, |s| s.n + 1);
+                let n = match &last {
+                    Last::Observed { n, .. } => n + 1,
+                    _ => 1,
+                };
                 if n > limits.max_steps {
                     let error = format!(
                         "the run reached its step limit: {} steps ([agent] max_steps)",
@@ -108,8 +132,10 @@ impl Runner {
                     return Ok(Flow::Stop);
                 }
                 let (observation, memo) = match last {
-                    Some(step) => (step.observation.unwrap_or(Observation::None), step.memo),
-                    None => (Observation::None, Value::Null),
+                    Last::Observed {
+                        observation, memo, ..
+                    } => (observation, memo),
+                    _ => (Observation::None, Value::Null),
                 };
                 let input = StepInput {
                     run: run.id.clone(),
@@ -193,7 +219,7 @@ impl Runner {
                 if let Some(event) = event {
                     begun = self.record_soon(event)?;
                 }
-                (n, action)
+                (n, action, Some(memo))
             }
         };
         let outcome = self
@@ -226,6 +252,13 @@ impl Runner {
                     return Ok(Flow::Stop);
                 }
                 self.observe(run, n, &action, Some(&observation));
+                if let Some(memo) = memo {
+                    *last = Some(Last::Observed {
+                        n,
+                        observation,
+                        memo,
+                    });
+                }
                 run.tokens += tokens;
                 run.cost += cost;
                 if let Some(error) = over_limits(limits, run.tokens, run.cost) {
@@ -335,6 +368,20 @@ impl Runner {
         }
         infos
     }
+}
+
+/// A run's last step, as the loop's next turn starts from it.
+enum Last {
+    /// No step yet.
+    None,
+    /// Recorded, its observation missing: the process stopped while executing it.
+    Unobserved { n: u32, action: Action },
+    /// Observed: the next step is given its observation and memo.
+    Observed {
+        n: u32,
+        observation: Observation,
+        memo: Value,
+    },
 }
 
 /// What the loop does after a turn.

@@ -223,10 +223,32 @@ impl Runner {
         // The outcome of the last call that ended, not yet marked done: marked before
         // anything else happens, or (the step's last call) with the observation.
         let mut unsaved: Option<(u32, ToolOutcome)> = None;
-        for call in self.store.calls(&run.id, n)? {
+        let calls = self.store.calls(&run.id, n)?;
+        // Each call's outcome: as stored, until this turn gives it one (every call the
+        // loop below gets past has one).
+        let mut results: Vec<(u32, ToolResult)> = calls
+            .iter()
+            .map(|c| {
+                let outcome = c.outcome.clone().unwrap_or(ToolOutcome::Interrupted);
+                (
+                    c.idx,
+                    ToolResult {
+                        id: c.call.id.clone(),
+                        outcome,
+                    },
+                )
+            })
+            .collect();
+        let put = |results: &mut Vec<(u32, ToolResult)>, idx: u32, outcome: ToolOutcome| {
+            if let Some((_, result)) = results.iter_mut().find(|(i, _)| *i == idx) {
+                result.outcome = outcome;
+            }
+        };
+        for call in calls {
             if let Some((idx, outcome)) = unsaved.take() {
                 self.store
                     .set_call(&run.id, n, idx, CallState::Done, Some(&outcome))?;
+                put(&mut results, idx, outcome);
             }
             let idx = call.idx;
             let mut done = |outcome: ToolOutcome| unsaved = Some((idx, outcome));
@@ -387,20 +409,13 @@ impl Runner {
                 }
             }
         }
-        let results = self
-            .store
-            .calls(&run.id, n)?
-            .into_iter()
-            .map(|c| ToolResult {
-                outcome: match &unsaved {
-                    Some((idx, outcome)) if *idx == c.idx => outcome.clone(),
-                    _ => c.outcome.unwrap_or(ToolOutcome::Interrupted),
-                },
-                id: c.call.id,
-            })
-            .collect();
+        if let Some((idx, outcome)) = &unsaved {
+            put(&mut results, *idx, outcome.clone());
+        }
         Ok(Outcome::Observed {
-            observation: Observation::Tools { results },
+            observation: Observation::Tools {
+                results: results.into_iter().map(|(_, result)| result).collect(),
+            },
             done: unsaved.into_iter().collect(),
             tokens: 0,
             cost: 0.0,

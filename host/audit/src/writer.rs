@@ -145,10 +145,13 @@ impl Writer {
         }
     }
 
-    /// Whether records wait to be indexed and the last failure to index, if any, is
-    /// [`INDEX_RETRY`] ago.
+    /// Whether records wait to be indexed, this writer appended (a read-only session,
+    /// such as `warden audit verify` beside a server, writes nothing), and the last
+    /// failure to index, if any, is [`INDEX_RETRY`] ago.
     fn indexing_due(&self) -> bool {
-        self.store.unindexed() > 0 && self.index_failed.is_none_or(|t| t.elapsed() >= INDEX_RETRY)
+        self.appended
+            && self.store.unindexed() > 0
+            && self.index_failed.is_none_or(|t| t.elapsed() >= INDEX_RETRY)
     }
 
     /// The next request. Meanwhile: with commits waiting for their sync, syncs them
@@ -344,7 +347,7 @@ impl Writer {
                 self.sync();
             }
         }
-        if self.store.unindexed() > 0 {
+        if self.indexing_due() {
             self.index();
         }
         if self.appended
@@ -708,5 +711,7 @@ mod tests {
         let report = verify_home(home.path());
         let problem = report.problem.expect("the changed record is found");
         assert_eq!(problem.seq, Some(4 + big));
+        // A session that only read moved nothing.
+        assert_eq!(rows(home.path()), (3 + big as i64, 1));
     }
 }

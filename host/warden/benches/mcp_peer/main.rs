@@ -16,6 +16,8 @@
 //!   `add` or ends in it).
 //! - `MCP_PEER_CALLS`: calls measured per host (default 3000), after a tenth as many
 //!   unmeasured.
+//! - `MCP_PEER_WARDEN`: the `warden` binary to run (default: this build's), to compare
+//!   two builds in turn on a noisy machine.
 //!
 //! Warden runs twice: with the audit log's `full` durability (each record synced
 //! before its answer) and `process` (written before its answer, synced within 10 ms;
@@ -188,7 +190,9 @@ fn micros(d: Duration) -> String {
 }
 
 fn warden(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_warden"));
+    let binary =
+        std::env::var_os("MCP_PEER_WARDEN").unwrap_or_else(|| env!("CARGO_BIN_EXE_warden").into());
+    let mut command = Command::new(binary);
     command
         .arg("--home")
         .arg(home)

@@ -714,4 +714,27 @@ mod tests {
         // A session that only read moved nothing.
         assert_eq!(rows(home.path()), (3 + big as i64, 1));
     }
+
+    #[test]
+    fn a_prune_reaches_the_records_waiting_unindexed() {
+        let home = tempfile::tempdir().unwrap();
+        let (audit, _, _) = open(home.path(), Durability::Full);
+        for n in 0..3 {
+            audit.append_blocking(event(n)).unwrap();
+        }
+        // Every record is older than the cut: the prune removes them where they wait.
+        let (anchor, record) = audit
+            .prune("9999-01-01T00:00:00Z", "local:test")
+            .unwrap()
+            .expect("records to prune");
+        assert_eq!((anchor.seq, record.seq), (3, 4));
+        let (records, unindexed) = rows(home.path());
+        assert_eq!(records + unindexed, 1, "only the anchor record is left");
+        let report = audit.verify().unwrap();
+        assert!(report.problem.is_none(), "{:?}", report.problem);
+        let next = audit.append_blocking(event(4)).unwrap();
+        assert_eq!((next.seq, next.prev), (5, record.hash));
+        drop(audit);
+        assert_eq!(rows(home.path()), (2, 0));
+    }
 }

@@ -39,8 +39,8 @@ use super::store::{
 /// The file name of the log in the home.
 pub const FILE_NAME: &str = "audit.db";
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS records (
+/// The columns of a record, as both record tables define them.
+const RECORD_TABLE: &str = "(
     seq       INTEGER PRIMARY KEY,
     time      TEXT NOT NULL,
     kind      TEXT NOT NULL,
@@ -51,26 +51,20 @@ CREATE TABLE IF NOT EXISTS records (
     fields    TEXT NOT NULL,
     prev      TEXT NOT NULL,
     hash      TEXT NOT NULL
-);
+)";
+
+fn schema() -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS records {RECORD_TABLE};
 CREATE INDEX IF NOT EXISTS records_time ON records (time);
 CREATE INDEX IF NOT EXISTS records_plugin_tool ON records (plugin, tool);
 CREATE INDEX IF NOT EXISTS records_kind ON records (kind);
 CREATE INDEX IF NOT EXISTS records_principal ON records (principal);
 CREATE INDEX IF NOT EXISTS records_outcome ON records (outcome);
-CREATE TABLE IF NOT EXISTS unindexed (
-    seq       INTEGER PRIMARY KEY,
-    time      TEXT NOT NULL,
-    kind      TEXT NOT NULL,
-    principal TEXT NOT NULL,
-    plugin    TEXT,
-    tool      TEXT,
-    outcome   TEXT,
-    fields    TEXT NOT NULL,
-    prev      TEXT NOT NULL,
-    hash      TEXT NOT NULL
-);
+CREATE TABLE IF NOT EXISTS unindexed {RECORD_TABLE};
 CREATE VIEW IF NOT EXISTS all_records AS
-    SELECT * FROM records UNION ALL SELECT * FROM unindexed;
+    SELECT {COLUMNS} FROM records UNION ALL SELECT {COLUMNS} FROM unindexed;
 CREATE TABLE IF NOT EXISTS checkpoints (
     id         INTEGER PRIMARY KEY,
     seq        INTEGER NOT NULL,
@@ -84,7 +78,9 @@ CREATE TABLE IF NOT EXISTS anchors (
     hash TEXT NOT NULL,
     time TEXT NOT NULL
 );
-";
+"
+    )
+}
 
 const COLUMNS: &str = "seq, time, kind, principal, plugin, tool, outcome, fields, prev, hash";
 
@@ -93,8 +89,14 @@ const COLUMNS: &str = "seq, time, kind, principal, plugin, tool, outcome, fields
 pub const DIRECT_BATCH: usize = 16;
 
 /// Moves every record in `unindexed` into `records` (the indexed table).
-const MOVE: &str =
-    "INSERT INTO records SELECT * FROM unindexed ORDER BY seq; DELETE FROM unindexed;";
+fn move_unindexed(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO records ({COLUMNS}) SELECT {COLUMNS} FROM unindexed ORDER BY seq"
+    ))?
+    .execute([])?;
+    tx.prepare_cached("DELETE FROM unindexed")?.execute([])?;
+    Ok(())
+}
 
 /// The audit log in a SQLite file.
 pub struct SqliteStore {
@@ -132,7 +134,7 @@ impl SqliteStore {
         }
         conn.execute_batch("PRAGMA synchronous=FULL;")
             .map_err(damaged)?;
-        conn.execute_batch(SCHEMA).map_err(damaged)?;
+        conn.execute_batch(&schema()).map_err(damaged)?;
         conn.set_prepared_statement_cache_capacity(32);
         let unindexed: i64 = conn
             .query_row("SELECT count(*) FROM unindexed", [], |row| row.get(0))
@@ -362,7 +364,7 @@ impl Store for SqliteStore {
         let direct = batch.records.len() >= DIRECT_BATCH;
         if direct {
             // The waiting records first: `records` takes them in order.
-            tx.execute_batch(MOVE).map_err(&what)?;
+            move_unindexed(&tx).map_err(&what)?;
             insert(&tx, Table::Records, &batch.records).map_err(&what)?;
         } else {
             insert(&tx, Table::Unindexed, &batch.records).map_err(&what)?;
@@ -389,7 +391,7 @@ impl Store for SqliteStore {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&what)?;
-        tx.execute_batch(MOVE).map_err(&what)?;
+        move_unindexed(&tx).map_err(&what)?;
         tx.commit().map_err(&what)?;
         self.unindexed = 0;
         Ok(())

@@ -22,6 +22,7 @@ mod slots;
 pub use self::slots::InstancePermit;
 
 use self::record::{Record, Report};
+use self::slots::Slots;
 use crate::convert;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::error::{CallError, RecordError};
@@ -104,7 +105,15 @@ impl Runtime {
             .unwrap_or(caller.id());
         let Some(audit) = self.audit.get() else {
             return self
-                .run(payer, plugin, tool, args, options.cancel, &mut report)
+                .run(
+                    payer,
+                    plugin,
+                    tool,
+                    args,
+                    options.cancel,
+                    &mut report,
+                    &mut None,
+                )
                 .await;
         };
         let record = Record {
@@ -119,8 +128,17 @@ impl Runtime {
         };
         // Written if this future is dropped before the call ends.
         let guard = record.guard(audit, report.call_id, started);
+        let mut ended = None;
         let result = self
-            .run(payer, plugin, tool, args, options.cancel, &mut report)
+            .run(
+                payer,
+                plugin,
+                tool,
+                args,
+                options.cancel,
+                &mut report,
+                &mut ended,
+            )
             .await;
         guard.disarm();
         let record = Record {
@@ -128,9 +146,12 @@ impl Runtime {
             report,
             ..record
         };
-        record.append(audit, result).await
+        record.append(audit, result, ended).await
     }
 
+    /// Runs the call; its ended instance (the store and the slots it holds) is left in
+    /// `ended`, to be torn down while its record is written.
+    #[expect(clippy::too_many_arguments, reason = "one call's whole context")]
     async fn run(
         &self,
         principal: &str,
@@ -139,6 +160,7 @@ impl Runtime {
         args: &Value,
         cancel: Option<&CancellationToken>,
         report: &mut Report,
+        ended: &mut Option<Ended>,
     ) -> Result<Value, CallError> {
         let Some(def) = plugin.tool(tool) else {
             if let Some(withheld) = plugin.withheld(tool) {
@@ -173,7 +195,7 @@ impl Runtime {
         let call_id = report.call_id;
         let span = warden_telemetry::tool_span(&plugin.name, tool, call_id);
         let timeout = Duration::from_millis(plugin.limits.timeout_ms);
-        let _slot = self.acquire_slot(plugin, tool, timeout).await?;
+        let slots = self.acquire_slot(plugin, tool, timeout).await?;
         let deadline = Instant::now() + timeout;
         let mut state =
             CallState::new(plugin, self, call_id, deadline).map_err(|err| CallError::Internal {
@@ -219,6 +241,10 @@ impl Runtime {
         };
         warden_telemetry::record_error(&span, result.as_ref().err().map(CallError::code));
         report.gather(plugin, &mut store);
+        *ended = Some(Ended {
+            _store: store,
+            _slots: slots,
+        });
         let log = report.log_lines;
         if log.1 > 0 {
             tracing::warn!(
@@ -312,6 +338,13 @@ impl Runtime {
         }
         Ok(value)
     }
+}
+
+/// A call's instance once the call has ended: dropping it tears the instance down
+/// (the pool's slot reset), then frees its slots, in this order.
+pub(super) struct Ended {
+    _store: Store<CallState>,
+    _slots: Slots,
 }
 
 impl Report {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::Ended;
 use crate::capabilities::files::FileUses;
 use crate::capabilities::memory::MemoryUses;
 use crate::capabilities::models::ModelUse;
@@ -18,7 +19,7 @@ use crate::denial::Denial;
 use crate::error::{BoxError, CallError, Chain, RecordError, chain};
 use crate::gate::Caller;
 use crate::plugin::Plugin;
-use warden_audit::{Audit, Event, Outcome};
+use warden_audit::{Audit, AuditError, Event, Outcome, Pending};
 use warden_policy::Decision;
 
 /// What the call did, gathered while it ran.
@@ -154,10 +155,19 @@ impl Record<'_> {
         self,
         audit: &Audit,
         result: Result<Value, CallError>,
+        ended: Option<Ended>,
     ) -> Result<Value, CallError> {
         let events = self.events(audit, &result);
-        match audit.append_all(events).await {
-            Ok(_) => result,
+        // The instance is torn down while the writer commits the records.
+        let written = match audit.submit_all(events) {
+            Ok(pending) => {
+                drop(ended);
+                wait(pending).await
+            }
+            Err(err) => Err(err),
+        };
+        match written {
+            Ok(()) => result,
             Err(err) => {
                 let err: BoxError = err.into();
                 tracing::error!(
@@ -360,4 +370,12 @@ fn file_events(files: &FileUses, base: &dyn Fn(&str) -> Event, events: &mut Vec<
 
 fn duration_us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Waits for each of `pending`, in order.
+async fn wait(pending: Vec<Pending>) -> Result<(), AuditError> {
+    for pending in pending {
+        pending.wait().await?;
+    }
+    Ok(())
 }

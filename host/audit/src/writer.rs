@@ -737,4 +737,21 @@ mod tests {
         drop(audit);
         assert_eq!(rows(home.path()), (2, 0));
     }
+
+    #[test]
+    fn a_steady_lone_caller_has_its_records_indexed_every_index_after() {
+        let home = tempfile::tempdir().unwrap();
+        let (audit, _, _) = open(home.path(), Durability::Process);
+        // Back to back, never idle for long: the writer indexes once INDEX_AFTER wait.
+        let appends = INDEX_AFTER + INDEX_AFTER / 4;
+        for n in 0..appends {
+            audit.append_blocking(event(n)).unwrap();
+        }
+        let (records, unindexed) = rows(home.path());
+        assert_eq!((records + unindexed) as u64, appends);
+        assert!(
+            records as u64 >= INDEX_AFTER,
+            "{records} indexed, {unindexed} waiting after {appends} appends"
+        );
+    }
 }

@@ -103,20 +103,8 @@ impl Runtime {
             .on_behalf_of
             .as_deref()
             .unwrap_or(caller.id());
-        let Some(audit) = self.audit.get() else {
-            return self
-                .run(
-                    payer,
-                    plugin,
-                    tool,
-                    args,
-                    options.cancel,
-                    &mut report,
-                    &mut None,
-                )
-                .await;
-        };
-        let record = Record {
+        let audit = self.audit.get();
+        let record = audit.map(|audit| Record {
             caller,
             plugin,
             tool,
@@ -125,9 +113,11 @@ impl Runtime {
             report: Report::default(),
             decision,
             approved_by: options.approved_by,
-        };
+        });
         // Written if this future is dropped before the call ends.
-        let guard = record.guard(audit, report.call_id, started);
+        let guard = audit
+            .zip(record.as_ref())
+            .map(|(audit, record)| record.guard(audit, report.call_id, started));
         let mut ended = None;
         let result = self
             .run(
@@ -140,7 +130,11 @@ impl Runtime {
                 &mut ended,
             )
             .await;
-        guard.disarm();
+        // The call ended: its own records will be written.
+        guard.into_iter().for_each(|guard| guard.disarm());
+        let (Some(audit), Some(record)) = (audit, record) else {
+            return result;
+        };
         let record = Record {
             duration: started.elapsed(),
             report,

@@ -15,6 +15,8 @@ struct Counting {
     syncs: Arc<AtomicUsize>,
     normal: Arc<AtomicUsize>,
     eio: Arc<AtomicBool>,
+    /// How many of the next calls of `index` fail (each failed one counts down).
+    failing_indexes: Arc<AtomicUsize>,
 }
 
 impl Counting {
@@ -83,25 +85,41 @@ impl Store for Counting {
         self.inner.unindexed()
     }
     fn index(&mut self) -> Result<(), AuditError> {
+        let fail = self
+            .failing_indexes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            return Err(AuditError::Io(std::io::Error::from_raw_os_error(5)));
+        }
         self.failing()?;
         self.inner.index()
     }
 }
 
 fn open(home: &Path, durability: Durability) -> (Audit, Arc<AtomicUsize>, Arc<AtomicUsize>) {
-    let (audit, syncs, normal, _) = open_failing(home, durability);
+    let (audit, syncs, normal, _, _) = open_failing(home, durability);
     (audit, syncs, normal)
 }
 
-/// [`open`], and the switch that makes the disk fail.
-fn open_failing(
-    home: &Path,
-    durability: Durability,
-) -> (Audit, Arc<AtomicUsize>, Arc<AtomicUsize>, Arc<AtomicBool>) {
+/// What [`open_failing`] gives: the log, its syncs, whether it is NORMAL, the switch
+/// that makes the disk fail, and how many of the next indexes fail.
+type Failing = (
+    Audit,
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+    Arc<AtomicBool>,
+    Arc<AtomicUsize>,
+);
+
+/// [`open`], the switch that makes the disk fail, and how many of the next indexes fail.
+fn open_failing(home: &Path, durability: Durability) -> Failing {
     let syncs = Arc::new(AtomicUsize::new(0));
     let normal = Arc::new(AtomicUsize::new(0));
     let eio = Arc::new(AtomicBool::new(false));
+    let failing_indexes = Arc::new(AtomicUsize::new(0));
     let store = Counting {
+        failing_indexes: failing_indexes.clone(),
         inner: SqliteStore::open(&home.join("audit.db")).unwrap(),
         syncs: syncs.clone(),
         normal: normal.clone(),
@@ -112,7 +130,7 @@ fn open_failing(
         ..AuditOptions::default()
     };
     let audit = Audit::with_store(Box::new(store), home, options).unwrap();
-    (audit, syncs, normal, eio)
+    (audit, syncs, normal, eio, failing_indexes)
 }
 
 fn event(n: u64) -> Event {
@@ -162,7 +180,7 @@ fn full_durability_never_needs_a_sync() {
 #[test]
 fn a_sync_failing_with_eio_turns_every_later_append_synced_and_loses_no_sequence() {
     let home = tempfile::tempdir().unwrap();
-    let (audit, syncs, normal, eio) = open_failing(home.path(), Durability::Process);
+    let (audit, syncs, normal, eio, _) = open_failing(home.path(), Durability::Process);
     assert_eq!(normal.load(Ordering::SeqCst), 1, "synchronous=NORMAL");
     for n in 0..3 {
         audit.append_blocking(event(n)).unwrap();
@@ -201,7 +219,7 @@ fn a_sync_failing_with_eio_turns_every_later_append_synced_and_loses_no_sequence
 #[test]
 fn a_commit_failing_with_eio_fails_its_callers_and_the_next_one_continues_the_chain() {
     let home = tempfile::tempdir().unwrap();
-    let (audit, _, _, eio) = open_failing(home.path(), Durability::Full);
+    let (audit, _, _, eio, _) = open_failing(home.path(), Durability::Full);
     audit.append_blocking(event(0)).unwrap();
     eio.store(true, Ordering::SeqCst);
     let failed = audit.append_blocking(event(1)).unwrap_err();
@@ -388,4 +406,33 @@ fn a_steady_lone_caller_has_its_records_indexed_every_index_after() {
         records as u64 >= INDEX_AFTER,
         "{records} indexed, {unindexed} waiting after {appends} appends"
     );
+}
+
+#[test]
+fn a_failed_index_leaves_the_records_waiting_on_the_log_and_is_not_retried_at_once() {
+    let home = tempfile::tempdir().unwrap();
+    let (audit, _, _, _, failing_indexes) = open_failing(home.path(), Durability::Full);
+    // The next index fails (as on a disk failing with EIO); appends go on.
+    failing_indexes.store(1, Ordering::SeqCst);
+    for n in 0..3 {
+        audit.append_blocking(event(n)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failing_indexes.load(Ordering::SeqCst) > 0 {
+        assert!(Instant::now() < deadline, "no index within 10 s of idling");
+        std::thread::sleep(INDEX_IDLE / 5);
+    }
+    assert_eq!(rows(home.path()), (0, 3));
+    // Still on the log: read and verified.
+    assert_eq!(audit.read(Filter::default()).unwrap().len(), 3);
+    let report = audit.verify().unwrap();
+    assert!(report.problem.is_none(), "{:?}", report.problem);
+    // Not tried again within INDEX_RETRY, not even at shutdown; the next writer does.
+    drop(audit);
+    assert_eq!(rows(home.path()), (0, 3));
+    let (audit, _, _) = open(home.path(), Durability::Full);
+    audit.append_blocking(event(3)).unwrap();
+    drop(audit);
+    assert_eq!(rows(home.path()), (4, 0));
+    assert!(verify_home(home.path()).problem.is_none());
 }

@@ -3,8 +3,10 @@
 //!
 //! - [`Durability::Full`]: the append's transaction is synced to disk (fsync) before
 //!   the answer. Nothing answered is lost, whatever happens to the machine.
-//! - [`Durability::Process`]: the append is written to the log file before the answer
-//!   (the operating system holds it), so a killed or crashed process loses nothing;
+//! - [`Durability::Process`]: the append is written to a file before the answer (the
+//!   operating system holds it): on the embedded store, the journal
+//!   ([`crate::journal`]), by the caller's own thread; elsewhere, the log itself. So a
+//!   killed or crashed process loses nothing;
 //!   the sync follows within [`Durability::SYNC_WITHIN`], so a power cut or a kernel
 //!   crash loses at most that window. It saves an fsync per call where calls come one
 //!   at a time (about 170 µs on the disks measured in `BENCHMARKS.md`).

@@ -66,6 +66,26 @@ pub enum AuditError {
         #[source]
         source: io::Error,
     },
+    /// The journal ([`crate::journal`]) could not be opened, written or emptied.
+    Journal {
+        /// What was being done ("writing to", "opening"…).
+        action: &'static str,
+        /// The journal.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A line of a journal left by a process that died is not a journal line, and
+    /// good lines follow it.
+    JournalLine {
+        /// The journal.
+        path: PathBuf,
+        /// The line's number, from 1.
+        line: usize,
+        /// What the JSON parser said.
+        message: String,
+    },
     /// The log's WAL file could not be synced.
     Sync {
         /// The WAL file.
@@ -171,6 +191,18 @@ impl fmt::Display for AuditError {
             Self::Json(err) => write!(f, "{err}"),
             Self::Io(err) => write!(f, "{err}"),
             Self::Read { path, .. } => write!(f, "reading {}", path.display()),
+            Self::Journal { action, path, .. } => {
+                write!(f, "{action} the audit journal {}", path.display())
+            }
+            Self::JournalLine {
+                path,
+                line,
+                message,
+            } => write!(
+                f,
+                "line {line} of the audit journal {} is not a journal line ({message}); the records of the lines after it are not on the log yet: move the file away to open the log without them, and keep it",
+                path.display()
+            ),
             Self::Sync { path, .. } => write!(f, "syncing {}", path.display()),
             Self::OpenForSync { path, .. } => write!(f, "opening {} to sync it", path.display()),
             Self::SyncDir { path, .. } => write!(f, "syncing the directory {}", path.display()),

@@ -7,6 +7,8 @@
 //!   (`<home>/audit.db`, WAL, `synchronous=FULL`); [`durability`]: synced before the
 //!   answer (`full`) or within 10 ms of it (`process`);
 //! - [`writer`]: the one thread that owns the store and commits appends in groups;
+//!   [`journal`]: where callers write their records themselves with `process`
+//!   durability on the embedded store;
 //! - [`verify`]: recomputing the chain; [`checkpoint`]: signed heads (`<home>/audit.key`);
 //! - [`time`]: record times.
 //!
@@ -20,13 +22,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! This module may touch the home's `audit.db` and `audit.key`, nothing else.
+//! This module may touch the home's `audit.db`, `audit.journal` and `audit.key`,
+//! nothing else.
 
 pub mod canonical;
 pub mod checkpoint;
 pub mod config;
 pub mod durability;
 mod error;
+pub mod journal;
 pub mod postgres;
 pub mod record;
 pub mod sqlite;
@@ -97,6 +101,8 @@ pub struct Audit {
 
 struct Inner {
     requests: Option<mpsc::Sender<Request>>,
+    /// The journal callers write to, if the writer owns one (see [`journal`]).
+    journal: Option<Arc<Mutex<journal::Journal>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     options: AuditOptions,
     home: PathBuf,
@@ -125,6 +131,7 @@ impl Audit {
         options: AuditOptions,
     ) -> Result<Self, AuditError> {
         let writer = Writer::new(store, home.to_path_buf(), options.clone())?;
+        let journal = writer.journal();
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("warden-audit".into())
@@ -133,6 +140,7 @@ impl Audit {
         Ok(Self {
             inner: Arc::new(Inner {
                 requests: Some(tx),
+                journal,
                 thread: Mutex::new(Some(thread)),
                 options,
                 home: home.to_path_buf(),
@@ -153,9 +161,34 @@ impl Audit {
             .ok_or(AuditError::Stopped)
     }
 
+    /// Hands `appends` to the journal this process owns (see [`journal`]), or else to
+    /// the writer, in this order and for one transaction (of the writer's: a
+    /// journal's lines are committed in order, with those around them). The replies
+    /// get the records, once they are on disk.
+    fn hand_over(
+        &self,
+        appends: Vec<(Event, Option<writer::AppendReply>)>,
+    ) -> Result<(), AuditError> {
+        if appends.is_empty() {
+            return Ok(());
+        }
+        if let Some(journal) = &self.inner.journal {
+            return match writer::lock(journal).write(appends)? {
+                journal::Wake::Writer => self.send(Request::Journaled),
+                journal::Wake::No => Ok(()),
+            };
+        }
+        let appends = appends
+            .into_iter()
+            .map(|(event, reply)| (event, reply.unwrap_or_else(|| Box::new(|_| {}))))
+            .collect();
+        self.send(Request::AppendAll(appends))
+    }
+
     /// Appends a record of `event`; returns it once its transaction is on disk.
     pub async fn append(&self, event: Event) -> Result<Record, AuditError> {
-        self.submit(event)?.wait().await
+        let mut records = self.append_all(vec![event]).await?;
+        records.pop().ok_or(AuditError::Stopped)
     }
 
     /// Hands a record of `event` to the writer now and returns at once; the record is
@@ -163,24 +196,33 @@ impl Audit {
     /// they are handed to it, so once a later append of the same caller is on disk,
     /// this one is too: a caller can go on with its work while the record is written,
     /// and wait for it before it answers (an agent step's own records, before the
-    /// step's observation is recorded).
+    /// step's observation is recorded). With a journal (`process` durability on the
+    /// embedded store) the record is written, to that durability, when this returns.
     pub fn submit(&self, event: Event) -> Result<Pending, AuditError> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.send(Request::Append(
-            event,
-            Box::new(move |result| {
-                let _ = tx.send(result);
-            }),
-        ))?;
-        Ok(Pending(rx))
+        let mut pending = self.submit_all(vec![event])?;
+        Ok(pending.pop().unwrap_or(Pending(None)))
     }
 
     /// Appends records of `events`, in this order and in one transaction; returns them
     /// once they are on disk.
     pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Record>, AuditError> {
-        let mut records = Vec::with_capacity(events.len());
-        for pending in self.submit_all(events)? {
-            records.push(pending.wait().await?);
+        let mut appends: Vec<(Event, Option<writer::AppendReply>)> =
+            Vec::with_capacity(events.len());
+        let mut answers = Vec::with_capacity(events.len());
+        for event in events {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            appends.push((
+                event,
+                Some(Box::new(move |result| {
+                    let _ = tx.send(result);
+                })),
+            ));
+            answers.push(rx);
+        }
+        self.hand_over(appends)?;
+        let mut records = Vec::with_capacity(answers.len());
+        for answer in answers {
+            records.push(answer.await.map_err(no_answer)??);
         }
         Ok(records)
     }
@@ -188,33 +230,37 @@ impl Audit {
     /// [`Audit::submit`] for several events: handed over together, written in this
     /// order in one transaction.
     pub fn submit_all(&self, events: Vec<Event>) -> Result<Vec<Pending>, AuditError> {
-        let mut appends: Vec<(Event, writer::AppendReply)> = Vec::with_capacity(events.len());
+        if self.inner.journal.is_some() {
+            let count = events.len();
+            self.hand_over(events.into_iter().map(|e| (e, None)).collect())?;
+            return Ok((0..count).map(|_| Pending(None)).collect());
+        }
+        let mut appends: Vec<(Event, Option<writer::AppendReply>)> =
+            Vec::with_capacity(events.len());
         let mut pending = Vec::with_capacity(events.len());
         for event in events {
             let (tx, rx) = tokio::sync::oneshot::channel();
             appends.push((
                 event,
-                Box::new(move |result| {
+                Some(Box::new(move |result| {
                     let _ = tx.send(result);
-                }),
+                })),
             ));
-            pending.push(Pending(rx));
+            pending.push(Pending(Some(rx)));
         }
-        if !appends.is_empty() {
-            self.send(Request::AppendAll(appends))?;
-        }
+        self.hand_over(appends)?;
         Ok(pending)
     }
 
     /// [`Audit::append`] for code that is not async (it blocks the thread).
     pub fn append_blocking(&self, event: Event) -> Result<Record, AuditError> {
         let (tx, rx) = mpsc::channel();
-        self.send(Request::Append(
+        self.hand_over(vec![(
             event,
-            Box::new(move |result| {
+            Some(Box::new(move |result| {
                 let _ = tx.send(result);
-            }),
-        ))?;
+            })),
+        )])?;
         rx.recv().map_err(no_answer)?
     }
 
@@ -444,14 +490,18 @@ impl Audit {
 }
 
 /// [`AuditError::NoAnswer`], of a channel the writer dropped.
-/// A record handed to the writer by [`Audit::submit`], not yet known to be on disk.
+/// A record handed over by [`Audit::submit`], not yet known to be on disk (`None`: it
+/// was written to the journal, which is the durability asked for).
 #[must_use = "a submitted record is only known to be on disk once waited for"]
-pub struct Pending(tokio::sync::oneshot::Receiver<Result<Record, AuditError>>);
+pub struct Pending(Option<tokio::sync::oneshot::Receiver<Result<Record, AuditError>>>);
 
 impl Pending {
     /// Waits until the record is on disk (as the log's durability setting defines it).
-    pub async fn wait(self) -> Result<Record, AuditError> {
-        self.0.await.map_err(no_answer)?
+    pub async fn wait(self) -> Result<(), AuditError> {
+        match self.0 {
+            Some(answer) => answer.await.map_err(no_answer)?.map(|_| ()),
+            None => Ok(()),
+        }
     }
 }
 

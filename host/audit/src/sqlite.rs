@@ -6,8 +6,9 @@
 //!
 //! Tables: `records` (one row a record, `seq` the key, indexes for the query filters),
 //! `unindexed` (the newest records, not yet in `records`: see below), `checkpoints`
-//! (signed heads), `anchors` (pruned prefixes); the view `all_records` is both record
-//! tables, and every read goes through it.
+//! (signed heads), `anchors` (pruned prefixes), `journal` (the last line of the
+//! journal, `audit.journal`, committed: see [`crate::journal`]); the view `all_records`
+//! is both record tables, and every read goes through it.
 //!
 //! An append of a few records (a lone caller's, an agent step's) goes into `unindexed`,
 //! a table with no index but its key: the commit touches one or two pages instead of
@@ -29,6 +30,7 @@ use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use super::checkpoint::Checkpoint;
 use super::durability::Durability;
 use super::error::AuditError;
+use super::journal::JournalMark;
 use super::record::Record;
 use super::store::{
     Anchor, Batch, Filter, Head, MakeAnchorRecord, MakeRecords, Stats, Store, StoredRecord,
@@ -71,6 +73,11 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     time       TEXT NOT NULL,
     signature  TEXT NOT NULL,
     public_key TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS journal (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    generation TEXT NOT NULL,
+    line       INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS anchors (
     seq  INTEGER PRIMARY KEY,
@@ -208,6 +215,18 @@ impl Store for SqliteStore {
         if let Some(checkpoint) = &batch.checkpoint {
             put_checkpoint(&tx, checkpoint).map_err(&what)?;
         }
+        if let Some(mark) = &batch.journal {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO journal (id, generation, line) VALUES (1, ?1, ?2)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    mark.generation,
+                    i64::try_from(mark.line).unwrap_or(i64::MAX)
+                ])
+            })
+            .map_err(&what)?;
+        }
         tx.commit().map_err(&what)?;
         if direct {
             self.unindexed = 0;
@@ -219,6 +238,28 @@ impl Store for SqliteStore {
 
     fn unindexed(&self) -> u64 {
         self.unindexed
+    }
+
+    fn journal_path(&self) -> Option<PathBuf> {
+        // `audit.db`: `audit.journal`.
+        Some(self.path.with_extension("journal"))
+    }
+
+    fn journal_mark(&mut self) -> Result<Option<JournalMark>, AuditError> {
+        let what = storage("reading the journal's mark", &self.path);
+        self.conn
+            .query_row(
+                "SELECT generation, line FROM journal WHERE id = 1",
+                [],
+                |row| {
+                    Ok(JournalMark {
+                        generation: row.get(0)?,
+                        line: row.get::<_, i64>(1)?.unsigned_abs(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(what)
     }
 
     fn index(&mut self) -> Result<(), AuditError> {

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::checkpoint::Checkpoint;
 use super::durability::Durability;
 use super::error::AuditError;
+use super::journal::JournalMark;
 use super::record::{Members, Outcome, Record, hash_is};
 
 /// The last record of the log.
@@ -176,6 +177,9 @@ pub struct Batch {
     pub records: Vec<Record>,
     /// A signed checkpoint to store with them.
     pub checkpoint: Option<Checkpoint>,
+    /// The last journal line the records were made of (see [`Store::journal_path`]),
+    /// to store with them.
+    pub journal: Option<JournalMark>,
 }
 
 /// Builds the records of one append from the head they follow.
@@ -258,5 +262,18 @@ pub trait Store: Send {
     /// [`Store::unindexed`]).
     fn index(&mut self) -> Result<(), AuditError> {
         Ok(())
+    }
+
+    /// Where this store's journal is ([`crate::journal`]): with
+    /// [`Durability::Process`], callers write their events there and the writer
+    /// commits them; `None` (the default) for a store that keeps none, whose appends
+    /// all go through the writer. A store with a journal stores [`Batch::journal`].
+    fn journal_path(&self) -> Option<std::path::PathBuf> {
+        None
+    }
+
+    /// The newest [`Batch::journal`] stored, if any.
+    fn journal_mark(&mut self) -> Result<Option<JournalMark>, AuditError> {
+        Ok(None)
     }
 }

@@ -5,12 +5,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::AuditOptions;
 use super::checkpoint::{Checkpoint, Signer};
 use super::durability::Durability;
 use super::error::AuditError;
+use super::journal::{self, Journal, JournalMark};
 use super::record::{Event, GENESIS, Record};
 use super::store::{Batch, Store};
 
@@ -42,6 +44,15 @@ const INDEX_IDLE: Duration = Duration::from_millis(50);
 /// After a failed index, the writer tries again no sooner than this.
 const INDEX_RETRY: Duration = Duration::from_secs(10);
 
+/// After journaled events failed to commit, the writer tries again this often.
+const JOURNAL_RETRY: Duration = Duration::from_secs(1);
+
+/// The journal, locked (a panic while it was held left nothing half done that matters:
+/// lines are written whole or not at all).
+pub(crate) fn lock(journal: &Mutex<Journal>) -> MutexGuard<'_, Journal> {
+    journal.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Signs record `seq` with `hash`, loading the key on first use; `None` (and a warning)
 /// if the key cannot be loaded.
 fn sign(home: &Path, signer: &mut Option<Signer>, seq: u64, hash: &str) -> Option<Checkpoint> {
@@ -60,14 +71,18 @@ fn sign(home: &Path, signer: &mut Option<Signer>, seq: u64, hash: &str) -> Optio
 /// Delivers the result of an append to its caller (async or blocking).
 pub(crate) type AppendReply = Box<dyn FnOnce(Result<Record, AuditError>) + Send>;
 
+/// Something to run with the writer's store (see [`Request::Job`]).
+pub(crate) type Job = Box<dyn FnOnce(&mut Writer) + Send>;
+
 /// Work for the writer thread.
 pub(crate) enum Request {
-    /// Append one event.
-    Append(Event, AppendReply),
     /// Append these events, in this order, in one transaction.
     AppendAll(Vec<(Event, AppendReply)>),
+    /// Events were journaled: the first since the writer last took them, or one a
+    /// caller waits for.
+    Journaled,
     /// Run something with the store (reads, prune, checkpoints), in order with appends.
-    Job(Box<dyn FnOnce(&mut Writer) + Send>),
+    Job(Job),
 }
 
 /// The writer thread's state.
@@ -86,6 +101,18 @@ pub struct Writer {
     unsynced: Option<Instant>,
     /// When indexing last failed (none: it did not, or succeeded since).
     index_failed: Option<Instant>,
+    /// The journal this process owns, if any (see [`journal`]).
+    journal: Option<Arc<Mutex<Journal>>>,
+    /// When journaled events last failed to commit (they wait in the journal).
+    journal_failed: Option<Instant>,
+}
+
+/// One record to make: its event, its time (a journaled event's; by default the
+/// commit's) and who waits for it.
+struct Append {
+    event: Event,
+    time: Option<String>,
+    reply: Option<AppendReply>,
 }
 
 impl Writer {
@@ -97,7 +124,7 @@ impl Writer {
         store.set_durability(options.durability)?;
         let checkpointed = store.latest_checkpoint()?.map_or(0, |c| c.seq);
         let head = store.head()?.map_or(0, |h| h.seq);
-        Ok(Self {
+        let mut writer = Self {
             store,
             home,
             signer: None,
@@ -107,7 +134,125 @@ impl Writer {
             appended: false,
             unsynced: None,
             index_failed: None,
-        })
+            journal: None,
+            journal_failed: None,
+        };
+        writer.journal = writer.open_journal()?.map(|j| Arc::new(Mutex::new(j)));
+        Ok(writer)
+    }
+
+    /// The journal callers write to, if this writer owns one.
+    pub(crate) fn journal(&self) -> Option<Arc<Mutex<Journal>>> {
+        self.journal.clone()
+    }
+
+    /// Commits what a journal left by a process that stopped holds, and keeps the
+    /// journal for this process's callers if its durability is `process`. `None` if the
+    /// store keeps no journal, another process owns it, or it is not wanted.
+    fn open_journal(&mut self) -> Result<Option<Journal>, AuditError> {
+        let Some(path) = self.store.journal_path() else {
+            return Ok(None);
+        };
+        let process = self.options.durability == Durability::Process;
+        let Some(mut owned) = journal::take(&path, process)? else {
+            return Ok(None);
+        };
+        let mark = self.store.journal_mark()?;
+        let lines = owned.unstored(mark.as_ref());
+        if let Some(last) = lines.last().map(|l| l.mark.clone()) {
+            let count = lines.len();
+            let appends = lines
+                .into_iter()
+                .map(|line| Append {
+                    event: line.event,
+                    time: Some(line.time),
+                    reply: None,
+                })
+                .collect();
+            self.commit(appends, Some(last))
+                .map_err(|error| AuditError::Commit { error })?;
+            tracing::warn!(
+                "audit: committed {count} records journaled by a process that stopped ({})",
+                path.display()
+            );
+        }
+        if process {
+            owned.into_journal().map(Some)
+        } else {
+            owned.release().map(|()| None)
+        }
+    }
+
+    /// Commits the journaled events waiting, if any. If they cannot be, they stay in
+    /// the journal (which is synced) and the writer tries again every
+    /// [`JOURNAL_RETRY`].
+    fn drain_journal(&mut self) {
+        let Some(journal) = self.journal.clone() else {
+            return;
+        };
+        let Some(taken) = lock(&journal).take() else {
+            return;
+        };
+        let (first, since) = (taken.first, taken.since);
+        let mark = taken.mark.clone();
+        let appends = taken
+            .events
+            .into_iter()
+            .map(|j| Append {
+                event: j.event,
+                time: Some(j.time),
+                reply: j.reply,
+            })
+            .collect();
+        match self.commit(appends, Some(mark.clone())) {
+            Ok(()) => {
+                self.journal_failed = None;
+                if self.options.durability == Durability::Process {
+                    // The window runs from the first line, not the commit.
+                    self.unsynced = Some(self.unsynced.map_or(since, |u| u.min(since)));
+                }
+                lock(&journal).committed();
+            }
+            Err(err) => {
+                tracing::error!(
+                    "audit: committing journaled records (they are kept in the journal; trying again every {} s): {err:#}",
+                    JOURNAL_RETRY.as_secs()
+                );
+                self.journal_failed = Some(Instant::now());
+                lock(&journal).put_back(first, &mark, since);
+            }
+        }
+    }
+
+    /// With journaled events waiting and no callers waiting for them, lets more
+    /// gather for [`journal::LINGER`]; a request that is not a journal's wake ends
+    /// the wait and is taken into `batch` or `jobs`.
+    fn linger(
+        &self,
+        requests: &mpsc::Receiver<Request>,
+        batch: &mut Vec<(Event, AppendReply)>,
+        jobs: &mut Vec<Job>,
+    ) {
+        let Some(journal) = &self.journal else {
+            return;
+        };
+        let until = Instant::now() + journal::LINGER;
+        loop {
+            if lock(journal).urgent() {
+                return;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match requests.recv_timeout(left) {
+                Ok(Request::Journaled) => continue,
+                Ok(Request::AppendAll(appends)) => batch.extend(appends),
+                Ok(Request::Job(job)) => jobs.push(job),
+                Err(_) => {}
+            }
+            return;
+        }
     }
 
     /// Syncs the commits not yet synced. A failed sync is logged and the store goes
@@ -167,12 +312,18 @@ impl Writer {
             let index = self
                 .indexing_due()
                 .then(|| INDEX_IDLE.saturating_sub(idle.elapsed()));
-            let Some(left) = sync.into_iter().chain(index).min() else {
+            let retry = self
+                .journal_failed
+                .map(|since| JOURNAL_RETRY.saturating_sub(since.elapsed()));
+            let Some(left) = sync.into_iter().chain(index).chain(retry).min() else {
                 return requests.recv().ok();
             };
             match requests.recv_timeout(left) {
                 Ok(request) => return Some(request),
                 Err(RecvTimeoutError::Timeout) => {
+                    if retry.is_some_and(|r| r <= left) {
+                        return Some(Request::Journaled);
+                    }
                     if sync.is_some_and(|s| s <= left) {
                         self.sync();
                     }
@@ -214,9 +365,21 @@ impl Writer {
         Ok(Some(checkpoint))
     }
 
-    fn commit(&mut self, batch: Vec<(Event, AppendReply)>) {
-        let (events, replies): (Vec<Event>, Vec<AppendReply>) = batch.into_iter().unzip();
+    /// Commits records of `appends` in one transaction (with `journal`, the mark of
+    /// the journal line they end with) and answers those waiting for them.
+    fn commit(
+        &mut self,
+        appends: Vec<Append>,
+        journal: Option<JournalMark>,
+    ) -> Result<(), Arc<AuditError>> {
+        let mut replies = Vec::with_capacity(appends.len());
+        let mut events = Vec::with_capacity(appends.len());
+        for append in appends {
+            events.push((append.event, append.time));
+            replies.push(append.reply);
+        }
         let mut events = Some(events);
+        let mut journal = Some(journal);
         let time = super::time::now();
         let every = self.options.checkpoint_every;
         let checkpointed = self.checkpointed;
@@ -225,13 +388,14 @@ impl Writer {
             let mut seq = head.map_or(0, |h| h.seq);
             let events = events.take().unwrap_or_default();
             let mut records: Vec<Record> = Vec::with_capacity(events.len());
-            for event in events {
+            for (event, at) in events {
                 seq += 1;
                 let prev = records
                     .last()
                     .map_or_else(|| head.map_or(GENESIS, |h| &h.hash), |r| &r.hash)
                     .to_string();
-                records.push(Record::new(seq, time.clone(), event, prev));
+                let at = at.unwrap_or_else(|| time.clone());
+                records.push(Record::new(seq, at, event, prev));
             }
             // Every `every` records, a checkpoint of the new head goes into the same
             // transaction (no fsync of its own).
@@ -244,6 +408,7 @@ impl Writer {
             Batch {
                 records,
                 checkpoint,
+                journal: journal.take().flatten(),
             }
         });
         match result {
@@ -259,16 +424,20 @@ impl Writer {
                     self.checkpointed = checkpoint.seq;
                 }
                 for (reply, record) in replies.into_iter().zip(batch.records) {
-                    reply(Ok(record));
+                    if let Some(reply) = reply {
+                        reply(Ok(record));
+                    }
                 }
+                Ok(())
             }
             Err(err) => {
-                let error = std::sync::Arc::new(err);
-                for reply in replies {
+                let error = Arc::new(err);
+                for reply in replies.into_iter().flatten() {
                     reply(Err(AuditError::Commit {
                         error: error.clone(),
                     }));
                 }
+                Err(error)
             }
         }
     }
@@ -290,11 +459,12 @@ impl Writer {
             let mut jobs = Vec::new();
             let mut next = Some(first);
             let mut lingering: Option<Instant> = None;
+            let mut journaled = false;
             loop {
                 while let Some(request) = next {
                     match request {
-                        Request::Append(event, reply) => batch.push((event, reply)),
                         Request::AppendAll(appends) => batch.extend(appends),
+                        Request::Journaled => journaled = true,
                         Request::Job(job) => jobs.push(job),
                     }
                     next = if batch.len() < MAX_BATCH {
@@ -322,10 +492,24 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            if journaled && batch.is_empty() && jobs.is_empty() {
+                self.linger(&requests, &mut batch, &mut jobs);
+            }
+            // Journaled events first: they were answered already. (Appends come
+            // through the channel only where there is no journal, or from a job.)
+            self.drain_journal();
             answered = batch.len();
             if !batch.is_empty() {
                 let start = Instant::now();
-                self.commit(batch);
+                let appends = batch
+                    .into_iter()
+                    .map(|(event, reply)| Append {
+                        event,
+                        time: None,
+                        reply: Some(reply),
+                    })
+                    .collect();
+                let _ = self.commit(appends, None);
                 last_commit = start.elapsed();
             }
             if !jobs.is_empty() && self.options.durability == Durability::Process {
@@ -347,6 +531,7 @@ impl Writer {
                 self.sync();
             }
         }
+        self.drain_journal();
         if self.indexing_due() {
             self.index();
         }

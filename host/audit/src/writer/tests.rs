@@ -17,6 +17,9 @@ struct Counting {
     eio: Arc<AtomicBool>,
     /// How many of the next calls of `index` fail (each failed one counts down).
     failing_indexes: Arc<AtomicUsize>,
+    /// Whether it keeps the SQLite store's journal (off: every append goes through
+    /// the writer, as with a store that keeps none).
+    journaled: bool,
 }
 
 impl Counting {
@@ -84,6 +87,12 @@ impl Store for Counting {
     fn unindexed(&self) -> u64 {
         self.inner.unindexed()
     }
+    fn journal_path(&self) -> Option<PathBuf> {
+        self.journaled.then(|| self.inner.journal_path()).flatten()
+    }
+    fn journal_mark(&mut self) -> Result<Option<JournalMark>, AuditError> {
+        self.inner.journal_mark()
+    }
     fn index(&mut self) -> Result<(), AuditError> {
         let fail = self
             .failing_indexes
@@ -114,6 +123,11 @@ type Failing = (
 
 /// [`open`], the switch that makes the disk fail, and how many of the next indexes fail.
 fn open_failing(home: &Path, durability: Durability) -> Failing {
+    open_store(home, durability, false)
+}
+
+/// [`open_failing`], with the store's journal if `journaled`.
+fn open_store(home: &Path, durability: Durability, journaled: bool) -> Failing {
     let syncs = Arc::new(AtomicUsize::new(0));
     let normal = Arc::new(AtomicUsize::new(0));
     let eio = Arc::new(AtomicBool::new(false));
@@ -124,6 +138,7 @@ fn open_failing(home: &Path, durability: Durability) -> Failing {
         syncs: syncs.clone(),
         normal: normal.clone(),
         eio: eio.clone(),
+        journaled,
     };
     let options = AuditOptions {
         durability,
@@ -324,6 +339,7 @@ fn a_big_batch_goes_into_the_indexed_table_after_the_waiting_records() {
                 Batch {
                     records,
                     checkpoint: None,
+                    journal: None,
                 }
             })
             .unwrap()
@@ -349,6 +365,7 @@ fn a_big_batch_goes_into_the_indexed_table_after_the_waiting_records() {
             Batch {
                 records: vec![record],
                 checkpoint: None,
+                journal: None,
             }
         })
         .unwrap();
@@ -435,4 +452,71 @@ fn a_failed_index_leaves_the_records_waiting_on_the_log_and_is_not_retried_at_on
     drop(audit);
     assert_eq!(rows(home.path()), (4, 0));
     assert!(verify_home(home.path()).problem.is_none());
+}
+
+#[test]
+fn journaled_records_are_synced_within_the_window_of_their_first_line() {
+    let home = tempfile::tempdir().unwrap();
+    let (audit, syncs, _, _, _) = open_store(home.path(), Durability::Process, true);
+    assert!(audit.inner.journal.is_some());
+    for n in 0..5 {
+        let _ = audit.submit(event(n)).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while syncs.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no sync within 10 s");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Committed and synced together: another connection sees all of them.
+    let mut other = SqliteStore::open(&home.path().join("audit.db")).unwrap();
+    assert_eq!(other.head().unwrap().map(|h| h.seq), Some(5));
+    std::thread::sleep(Durability::SYNC_WITHIN * 5);
+    assert_eq!(syncs.load(Ordering::SeqCst), 1, "one sync for the burst");
+}
+
+#[test]
+fn journaled_records_whose_commit_fails_wait_in_the_journal_and_are_committed_in_order() {
+    let home = tempfile::tempdir().unwrap();
+    let (audit, _, _, eio, _) = open_store(home.path(), Durability::Process, true);
+    audit.append_blocking(event(0)).unwrap();
+    eio.store(true, Ordering::SeqCst);
+    // The callers are answered: their lines are in the journal.
+    for n in 1..3 {
+        let _ = audit.submit(event(n)).unwrap();
+    }
+    // The writer's commit of them fails; a caller waiting for its record is told.
+    let failed = audit.append_blocking(event(3)).unwrap_err();
+    assert!(
+        format!("{failed:#}").contains("Input/output error"),
+        "{failed:#}"
+    );
+    let journal = std::fs::read_to_string(home.path().join("audit.journal")).unwrap();
+    // (Line 1 may still be there: the file is emptied only when no line waits.)
+    let journaled: Vec<u64> = journal
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["fields"]["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(journaled.ends_with(&[1, 2, 3]), "{journal}");
+    // Once the disk is back, the next commit takes them first, in their order.
+    eio.store(false, Ordering::SeqCst);
+    let _ = audit.submit(event(4)).unwrap();
+    let ns: Vec<u64> = audit
+        .read(Filter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.fields["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [0, 1, 2, 3, 4]);
+    assert!(audit.verify().unwrap().problem.is_none());
+    drop(audit);
+    assert_eq!(
+        std::fs::metadata(home.path().join("audit.journal"))
+            .unwrap()
+            .len(),
+        0
+    );
 }

@@ -85,7 +85,8 @@ async fn a_call_is_on_record_with_digests_not_payloads() {
     // No payload in the database file, only digests.
     let db = std::fs::read(rec.home.path().join("audit.db")).unwrap();
     let wal = std::fs::read(rec.home.path().join("audit.db-wal")).unwrap_or_default();
-    for bytes in [&db, &wal] {
+    let journal = std::fs::read(rec.home.path().join("audit.journal")).unwrap_or_default();
+    for bytes in [&db, &wal, &journal] {
         assert!(
             !bytes
                 .windows(b"distinctive-argument".len())

@@ -342,10 +342,13 @@ fn json(n: u64) -> Value {
     Value::from(n)
 }
 
-/// The bytes of the home's log files (the database and its write-ahead log).
+/// The bytes of the home's log files (the database, its write-ahead log and the
+/// journal).
 fn log_bytes(home: &Path) -> Vec<u8> {
     let mut bytes = std::fs::read(home.join("audit.db")).unwrap();
-    bytes.extend(std::fs::read(home.join("audit.db-wal")).unwrap_or_default());
+    for other in ["audit.db-wal", "audit.journal"] {
+        bytes.extend(std::fs::read(home.join(other)).unwrap_or_default());
+    }
     bytes
 }
 

@@ -158,10 +158,9 @@ impl Record<'_> {
         ended: Option<Ended>,
     ) -> Result<Value, CallError> {
         let events = self.events(audit, &result);
-        // The instance is torn down while the writer commits the records.
         let written = match audit.submit_all(events) {
             Ok(pending) => {
-                drop(ended);
+                tear_down_later(ended);
                 wait(pending).await
             }
             Err(err) => Err(err),
@@ -370,6 +369,27 @@ fn file_events(files: &FileUses, base: &dyn Fn(&str) -> Event, events: &mut Vec<
 
 fn duration_us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Tears a call's ended instance down off the caller's path, once its records are
+/// handed over: in a task that first lets every task already ready run, so that the
+/// caller's answer is sent first (with a journal the records are written at once; with
+/// the writer, the teardown runs while they are committed). Its slots are freed with
+/// it: a call waiting for one waits that much longer, as for any call still ending.
+/// Outside a runtime, at once.
+fn tear_down_later(ended: Option<Ended>) {
+    let Some(ended) = ended else {
+        return;
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                tokio::task::yield_now().await;
+                drop(ended);
+            });
+        }
+        Err(_) => drop(ended),
+    }
 }
 
 /// Waits for each of `pending`, in order.

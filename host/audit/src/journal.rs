@@ -127,6 +127,8 @@ pub(crate) struct Journal {
     since: Option<Instant>,
     /// Whether a caller waits for one of `pending`.
     urgent: bool,
+    /// Whether callers write here (see [`Journal::close`]).
+    open: bool,
     buf: Vec<u8>,
 }
 
@@ -165,6 +167,7 @@ impl Journal {
             pending: Vec::new(),
             since: None,
             urgent: false,
+            open: true,
             buf: Vec::with_capacity(1024),
         })
     }
@@ -175,6 +178,9 @@ impl Journal {
         &mut self,
         events: Vec<(Event, Option<AppendReply>)>,
     ) -> Result<Wake, AuditError> {
+        if events.is_empty() {
+            return Ok(Wake::No);
+        }
         let time = super::time::now();
         self.buf.clear();
         for (i, (event, _)) in events.iter().enumerate() {
@@ -212,6 +218,17 @@ impl Journal {
             self.next += 1;
         }
         Ok(wake)
+    }
+
+    /// Whether callers write here: not after [`Journal::close`].
+    pub(crate) fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// Sends callers to the writer from now on (a sync failed: every append is synced
+    /// before its answer). The lines waiting are still taken by the writer.
+    pub(crate) fn close(&mut self) {
+        self.open = false;
     }
 
     /// Whether a caller waits for a journaled record.

@@ -173,16 +173,26 @@ impl Audit {
             return Ok(());
         }
         if let Some(journal) = &self.inner.journal {
-            return match writer::lock(journal).write(appends)? {
-                journal::Wake::Writer => self.send(Request::Journaled),
-                journal::Wake::No => Ok(()),
-            };
+            let mut journal = writer::lock(journal);
+            if journal.is_open() {
+                let wake = journal.write(appends)?;
+                drop(journal);
+                return self.wake(wake);
+            }
         }
         let appends = appends
             .into_iter()
             .map(|(event, reply)| (event, reply.unwrap_or_else(|| Box::new(|_| {}))))
             .collect();
         self.send(Request::AppendAll(appends))
+    }
+
+    /// Wakes the writer if the journal says so.
+    fn wake(&self, wake: journal::Wake) -> Result<(), AuditError> {
+        match wake {
+            journal::Wake::Writer => self.send(Request::Journaled),
+            journal::Wake::No => Ok(()),
+        }
     }
 
     /// Appends a record of `event`; returns it once its transaction is on disk.
@@ -230,10 +240,15 @@ impl Audit {
     /// [`Audit::submit`] for several events: handed over together, written in this
     /// order in one transaction.
     pub fn submit_all(&self, events: Vec<Event>) -> Result<Vec<Pending>, AuditError> {
-        if self.inner.journal.is_some() {
-            let count = events.len();
-            self.hand_over(events.into_iter().map(|e| (e, None)).collect())?;
-            return Ok((0..count).map(|_| Pending(None)).collect());
+        if let Some(journal) = &self.inner.journal {
+            let mut journal = writer::lock(journal);
+            if journal.is_open() {
+                let count = events.len();
+                let wake = journal.write(events.into_iter().map(|e| (e, None)).collect())?;
+                drop(journal);
+                self.wake(wake)?;
+                return Ok((0..count).map(|_| Pending(None)).collect());
+            }
         }
         let mut appends: Vec<(Event, Option<writer::AppendReply>)> =
             Vec::with_capacity(events.len());

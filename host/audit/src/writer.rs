@@ -271,6 +271,12 @@ impl Writer {
             if let Err(err) = self.store.set_durability(Durability::Full) {
                 tracing::error!("audit: switching to full durability: {err:#}");
             }
+            // Callers append through the writer from now on; what they journaled
+            // before is committed (synced) first.
+            if let Some(journal) = self.journal.clone() {
+                lock(&journal).close();
+                self.drain_journal();
+            }
         }
     }
 

@@ -30,6 +30,11 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// this much resident memory per slot stays with the pool.
 const KEEP_RESIDENT: usize = 1 << 20;
 
+/// The most of a table slot's written pages restored in place (zeroed) when its
+/// instance is dropped, rather than decommitted: 8,192 entries, more than the tables of
+/// the components measured hold.
+const TABLE_KEEP_RESIDENT: usize = 64 << 10;
+
 /// Slots of the pooling allocator: component instances alive at once.
 pub use warden_config::limits::MAX_LIVE_INSTANCES;
 
@@ -196,9 +201,14 @@ fn engine_config() -> Config {
     // other core's TLB (an IPI), a third of the CPU of 256 concurrent calls
     // (BENCHMARKS.md). Without the scan wasmtime would reset the first `KEEP_RESIDENT`
     // bytes whether written or not, slower than giving them back: then off.
+    // Tables the same way: by default each table's written pages went back to the
+    // kernel (`madvise`) at every teardown, and with the host's threads on both cores
+    // each of those flushed the other core's TLB too (an IPI): 7 % of `warden serve`'s
+    // CPU per HTTP call (BENCHMARKS.md). A table's pages are few; the scan finds them.
     if PoolingAllocationConfig::is_pagemap_scan_available() {
         pool.pagemap_scan(Enabled::Yes)
-            .linear_memory_keep_resident(KEEP_RESIDENT);
+            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .table_keep_resident(TABLE_KEEP_RESIDENT);
     }
     let mut config = Config::new();
     config

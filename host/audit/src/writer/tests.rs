@@ -520,3 +520,42 @@ fn journaled_records_whose_commit_fails_wait_in_the_journal_and_are_committed_in
         0
     );
 }
+
+#[test]
+fn after_a_failed_sync_callers_stop_journaling_and_every_append_is_synced() {
+    let home = tempfile::tempdir().unwrap();
+    let (audit, syncs, normal, eio, _) = open_store(home.path(), Durability::Process, true);
+    for n in 0..3 {
+        let pending = audit.submit(event(n)).unwrap();
+        assert!(pending.0.is_none(), "journaled");
+    }
+    // Committed (a read takes the journal first), not yet synced: then the disk fails.
+    assert_eq!(audit.read(Filter::default()).unwrap().len(), 3);
+    eio.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while syncs.load(Ordering::SeqCst) == 0 || normal.load(Ordering::SeqCst) != 0 {
+        assert!(Instant::now() < deadline, "no failed sync within 10 s");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    eio.store(false, Ordering::SeqCst);
+    let journal = audit.inner.journal.clone().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lock(&journal).is_open() {
+        assert!(Instant::now() < deadline, "the journal is still open");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Now through the writer, synced before the answer.
+    let pending = audit.submit(event(3)).unwrap();
+    assert!(pending.0.is_some(), "handed to the writer");
+    let record = audit.append_blocking(event(4)).unwrap();
+    assert_eq!(record.seq, 5);
+    drop(audit);
+    let ns: Vec<u64> = SqliteStore::open(&home.path().join("audit.db"))
+        .unwrap()
+        .read(&Filter::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.fields["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [0, 1, 2, 3, 4]);
+}

@@ -161,38 +161,38 @@ impl Audit {
             .ok_or(AuditError::Stopped)
     }
 
-    /// Hands `appends` to the journal this process owns (see [`journal`]), or else to
-    /// the writer, in this order and for one transaction (of the writer's: a
-    /// journal's lines are committed in order, with those around them). The replies
-    /// get the records, once they are on disk.
-    fn hand_over(
-        &self,
-        appends: Vec<(Event, Option<writer::AppendReply>)>,
-    ) -> Result<(), AuditError> {
-        if appends.is_empty() {
-            return Ok(());
-        }
+    /// Writes `appends` to the journal this process owns (see [`journal`]) and wakes
+    /// the writer if it must; gives them back if there is none, or it is closed.
+    fn journal(&self, appends: Vec<Append>) -> Result<Option<Vec<Append>>, AuditError> {
         if let Some(journal) = &self.inner.journal {
             let mut journal = writer::lock(journal);
             if journal.is_open() {
                 let wake = journal.write(appends)?;
                 drop(journal);
-                return self.wake(wake);
+                return match wake {
+                    journal::Wake::Writer => self.send(Request::Journaled).map(|()| None),
+                    journal::Wake::No => Ok(None),
+                };
             }
         }
+        Ok(Some(appends))
+    }
+
+    /// Hands `appends` to the journal, or else to the writer, in this order and for
+    /// one transaction (of the writer's: a journal's lines are committed in order, with
+    /// those around them). The replies get the records, once they are on disk.
+    fn hand_over(&self, appends: Vec<Append>) -> Result<(), AuditError> {
+        if appends.is_empty() {
+            return Ok(());
+        }
+        let Some(appends) = self.journal(appends)? else {
+            return Ok(());
+        };
         let appends = appends
             .into_iter()
             .map(|(event, reply)| (event, reply.unwrap_or_else(|| Box::new(|_| {}))))
             .collect();
         self.send(Request::AppendAll(appends))
-    }
-
-    /// Wakes the writer if the journal says so.
-    fn wake(&self, wake: journal::Wake) -> Result<(), AuditError> {
-        match wake {
-            journal::Wake::Writer => self.send(Request::Journaled),
-            journal::Wake::No => Ok(()),
-        }
     }
 
     /// Appends a record of `event`; returns it once its transaction is on disk.
@@ -216,19 +216,7 @@ impl Audit {
     /// Appends records of `events`, in this order and in one transaction; returns them
     /// once they are on disk.
     pub async fn append_all(&self, events: Vec<Event>) -> Result<Vec<Record>, AuditError> {
-        let mut appends: Vec<(Event, Option<writer::AppendReply>)> =
-            Vec::with_capacity(events.len());
-        let mut answers = Vec::with_capacity(events.len());
-        for event in events {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            appends.push((
-                event,
-                Some(Box::new(move |result| {
-                    let _ = tx.send(result);
-                })),
-            ));
-            answers.push(rx);
-        }
+        let (appends, answers) = with_replies(events);
         self.hand_over(appends)?;
         let mut records = Vec::with_capacity(answers.len());
         for answer in answers {
@@ -240,31 +228,13 @@ impl Audit {
     /// [`Audit::submit`] for several events: handed over together, written in this
     /// order in one transaction.
     pub fn submit_all(&self, events: Vec<Event>) -> Result<Vec<Pending>, AuditError> {
-        if let Some(journal) = &self.inner.journal {
-            let mut journal = writer::lock(journal);
-            if journal.is_open() {
-                let count = events.len();
-                let wake = journal.write(events.into_iter().map(|e| (e, None)).collect())?;
-                drop(journal);
-                self.wake(wake)?;
-                return Ok((0..count).map(|_| Pending(None)).collect());
-            }
-        }
-        let mut appends: Vec<(Event, Option<writer::AppendReply>)> =
-            Vec::with_capacity(events.len());
-        let mut pending = Vec::with_capacity(events.len());
-        for event in events {
-            let (tx, rx) = tokio::sync::oneshot::channel();
-            appends.push((
-                event,
-                Some(Box::new(move |result| {
-                    let _ = tx.send(result);
-                })),
-            ));
-            pending.push(Pending(Some(rx)));
-        }
+        let count = events.len();
+        let Some(returned) = self.journal(events.into_iter().map(|e| (e, None)).collect())? else {
+            return Ok((0..count).map(|_| Pending(None)).collect());
+        };
+        let (appends, answers) = with_replies(returned.into_iter().map(|(e, _)| e).collect());
         self.hand_over(appends)?;
-        Ok(pending)
+        Ok(answers.into_iter().map(|a| Pending(Some(a))).collect())
     }
 
     /// [`Audit::append`] for code that is not async (it blocks the thread).
@@ -504,11 +474,31 @@ impl Audit {
     }
 }
 
+/// An event to append, and who waits for its record.
+type Append = (Event, Option<writer::AppendReply>);
+
+/// What answers a record's caller.
+type Answer = tokio::sync::oneshot::Receiver<Result<Record, AuditError>>;
+
+/// `events`, each with a reply that answers the receiver at the same place.
+fn with_replies(events: Vec<Event>) -> (Vec<Append>, Vec<Answer>) {
+    events
+        .into_iter()
+        .map(|event| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let reply: writer::AppendReply = Box::new(move |result| {
+                let _ = tx.send(result);
+            });
+            ((event, Some(reply)), rx)
+        })
+        .unzip()
+}
+
 /// [`AuditError::NoAnswer`], of a channel the writer dropped.
 /// A record handed over by [`Audit::submit`], not yet known to be on disk (`None`: it
 /// was written to the journal, which is the durability asked for).
 #[must_use = "a submitted record is only known to be on disk once waited for"]
-pub struct Pending(Option<tokio::sync::oneshot::Receiver<Result<Record, AuditError>>>);
+pub struct Pending(Option<Answer>);
 
 impl Pending {
     /// Waits until the record is on disk (as the log's durability setting defines it).

@@ -501,6 +501,12 @@ fn with_replies(events: Vec<Event>) -> (Vec<Append>, Vec<Answer>) {
 pub struct Pending(Option<Answer>);
 
 impl Pending {
+    /// Whether the record is already as durable as the setting asks (written to the
+    /// journal): [`Pending::wait`] then returns at once.
+    pub fn is_written(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// Waits until the record is on disk (as the log's durability setting defines it).
     pub async fn wait(self) -> Result<(), AuditError> {
         match self.0 {

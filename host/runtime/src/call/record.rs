@@ -160,7 +160,13 @@ impl Record<'_> {
         let events = self.events(audit, &result);
         let written = match audit.submit_all(events) {
             Ok(pending) => {
-                tear_down_later(ended);
+                if pending.iter().all(Pending::is_written) {
+                    // Journaled: the answer goes at once, and the teardown after it.
+                    tear_down_later(ended);
+                } else {
+                    // Torn down while the writer commits the records.
+                    drop(ended);
+                }
                 wait(pending).await
             }
             Err(err) => Err(err),
@@ -372,11 +378,9 @@ fn duration_us(d: Duration) -> u64 {
 }
 
 /// Tears a call's ended instance down off the caller's path, once its records are
-/// handed over: in a task that first lets every task already ready run, so that the
-/// caller's answer is sent first (with a journal the records are written at once; with
-/// the writer, the teardown runs while they are committed). Its slots are freed with
-/// it: a call waiting for one waits that much longer, as for any call still ending.
-/// Outside a runtime, at once.
+/// journaled: in a task that first lets every task already ready run, so that the
+/// caller's answer is sent first. Its slots are freed with it: a call waiting for one
+/// waits that much longer, as for any call still ending. Outside a runtime, at once.
 fn tear_down_later(ended: Option<Ended>) {
     let Some(ended) = ended else {
         return;

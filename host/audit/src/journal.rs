@@ -322,7 +322,12 @@ impl Journal {
         let mut name = self.path.clone().into_os_string();
         name.push(".new");
         let new_path = PathBuf::from(name);
-        let mut file = open(&new_path, true, true)?;
+        // One left by a compaction that died half way holds nothing the journal lacks.
+        match std::fs::remove_file(&new_path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => return Err(err),
+            _ => {}
+        }
+        let mut file = open(&new_path, true)?;
         file.try_lock().map_err(io::Error::other)?;
         self.buf.clear();
         for journaled in &self.pending {
@@ -342,12 +347,11 @@ impl Journal {
     }
 }
 
-fn open(path: &Path, create: bool, truncate: bool) -> io::Result<File> {
+fn open(path: &Path, create: bool) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .append(true)
         .create(create)
-        .truncate(truncate)
         .mode(warden_files::FILE_MODE)
         .open(path)
 }
@@ -384,7 +388,7 @@ pub(crate) fn take(path: &Path, create: bool) -> Result<Option<Owned>, AuditErro
     // A journal compacted (renamed over) between the open and the lock is not the
     // one at `path`: open again.
     for _ in 0..8 {
-        let mut file = match open(path, create, false) {
+        let mut file = match open(path, create) {
             Ok(file) => file,
             Err(err) if !create && err.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(failed("opening")(err)),

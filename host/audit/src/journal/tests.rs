@@ -197,3 +197,42 @@ fn the_journal_is_its_owners_only() {
     drop(Audit::open(home.path(), options(Durability::Full)).unwrap());
     assert_eq!(mode(), 0o600, "tightened when it is opened");
 }
+
+#[test]
+fn a_long_journal_with_lines_waiting_is_rewritten_with_just_those_and_stays_locked() {
+    let home = tempfile::tempdir().unwrap();
+    let path = home.path().join(FILE_NAME);
+    let owned = take(&path, true).unwrap().unwrap();
+    let mut journal = owned.into_journal().unwrap();
+    // Lines the writer has taken (and committed), past the size that compacts…
+    let big = "x".repeat(4096);
+    let taken: Vec<_> = (0..300)
+        .map(|n| (event(n).field("pad", big.as_str()), None))
+        .collect();
+    journal.write(taken).unwrap();
+    assert!(journal.take().is_some());
+    assert!(journal.len >= COMPACT_AT);
+    // …and two that came in meanwhile, not yet committed.
+    journal
+        .write(vec![(event(300), None), (event(301), None)])
+        .unwrap();
+    journal.committed();
+    let text = std::fs::read(&path).unwrap();
+    let lines = parse(&path, &text).unwrap();
+    let ns: Vec<u64> = lines
+        .iter()
+        .map(|l| l.event.fields["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ns, [300, 301]);
+    assert_eq!(
+        lines.iter().map(|l| l.mark.line).collect::<Vec<_>>(),
+        [301, 302]
+    );
+    assert_eq!(journal.len, text.len() as u64);
+    // The new file is the one locked: another owner cannot take it.
+    assert!(take(&path, true).unwrap().is_none());
+    // Lines written after the rewrite go to the new file.
+    journal.write(vec![(event(302), None)]).unwrap();
+    let text = std::fs::read(&path).unwrap();
+    assert_eq!(parse(&path, &text).unwrap().len(), 3);
+}

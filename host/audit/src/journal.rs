@@ -192,13 +192,21 @@ impl Journal {
                 event,
             );
         }
-        self.file
-            .write_all(&self.buf)
-            .map_err(|source| AuditError::Journal {
+        if let Err(source) = self.file.write_all(&self.buf) {
+            // A part written (a full disk) would be a torn line before the next ones:
+            // cut it off, so the file ends with the last whole line again.
+            if let Err(err) = self.file.set_len(self.len) {
+                tracing::error!(
+                    "audit: cutting a partly written line off the journal {}: {err}",
+                    self.path.display()
+                );
+            }
+            return Err(AuditError::Journal {
                 action: "writing to",
                 path: self.path.clone(),
                 source,
-            })?;
+            });
+        }
         self.len += self.buf.len() as u64;
         let waiting = events.iter().any(|(_, reply)| reply.is_some());
         let wake = if self.pending.is_empty() || waiting {

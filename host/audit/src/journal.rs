@@ -157,7 +157,11 @@ impl Journal {
     /// A journal in `file` (locked, empty), with a new generation.
     fn new(path: PathBuf, file: File) -> Result<Self, AuditError> {
         let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).map_err(|error| AuditError::KeyGeneration { error })?;
+        getrandom::fill(&mut bytes).map_err(|error| AuditError::Journal {
+            action: "drawing a random generation for",
+            path: path.clone(),
+            source: io::Error::other(error.to_string()),
+        })?;
         Ok(Self {
             path,
             file,

@@ -264,10 +264,10 @@ impl Journal {
         })
     }
 
-    /// Puts back lines `first` to `last.line`, which the writer took and could not
+    /// Puts back lines `first` to `last`, which the writer took and could not
     /// commit, before those journaled since: read again from the file (their events
     /// went into the failed transaction). Syncs the file: they may wait a while.
-    pub(crate) fn put_back(&mut self, first: u64, last: &JournalMark, since: Instant) {
+    pub(crate) fn put_back(&mut self, first: u64, last: u64, since: Instant) {
         let mut text = vec![0; usize::try_from(self.len).unwrap_or(usize::MAX)];
         let read = self
             .file
@@ -284,7 +284,7 @@ impl Journal {
                     .into_iter()
                     .filter(|l| {
                         l.mark.generation == self.generation
-                            && (first..=last.line).contains(&l.mark.line)
+                            && (first..=last).contains(&l.mark.line)
                     })
                     .map(|l| Journaled {
                         line: l.mark.line,
@@ -298,8 +298,7 @@ impl Journal {
                 self.since = Some(self.since.map_or(since, |s| s.min(since)));
             }
             Err(err) => tracing::error!(
-                "audit: lines {first} to {} of the journal stay there, and are not on the log until they are recovered by hand: {err:#}",
-                last.line
+                "audit: lines {first} to {last} of the journal stay there, and are not on the log until they are recovered by hand: {err:#}"
             ),
         }
         if let Err(err) = self.file.sync_data() {

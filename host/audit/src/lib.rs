@@ -161,38 +161,38 @@ impl Audit {
             .ok_or(AuditError::Stopped)
     }
 
-    /// Writes `appends` to the journal this process owns (see [`journal`]) and wakes
-    /// the writer if it must; gives them back if there is none, or it is closed.
-    fn journal(&self, appends: Vec<Append>) -> Result<Option<Vec<Append>>, AuditError> {
-        if let Some(journal) = &self.inner.journal {
-            let mut journal = writer::lock(journal);
-            if journal.is_open() {
-                let wake = journal.write(appends)?;
-                drop(journal);
-                return match wake {
-                    journal::Wake::Writer => self.send(Request::Journaled).map(|()| None),
-                    journal::Wake::No => Ok(None),
-                };
-            }
+    /// The journal this process owns (see [`journal`]), locked, if it is open.
+    fn open_journal(&self) -> Option<std::sync::MutexGuard<'_, journal::Journal>> {
+        let journal = writer::lock(self.inner.journal.as_ref()?);
+        journal.is_open().then_some(journal)
+    }
+
+    /// Writes `appends` to the open `journal` and wakes the writer if it must.
+    fn journal(
+        &self,
+        mut journal: std::sync::MutexGuard<'_, journal::Journal>,
+        appends: Vec<(Event, Option<writer::AppendReply>)>,
+    ) -> Result<(), AuditError> {
+        let wake = journal.write(appends)?;
+        drop(journal);
+        match wake {
+            journal::Wake::Writer => self.send(Request::Journaled),
+            journal::Wake::No => Ok(()),
         }
-        Ok(Some(appends))
     }
 
     /// Hands `appends` to the journal, or else to the writer, in this order and for
     /// one transaction (of the writer's: a journal's lines are committed in order, with
     /// those around them). The replies get the records, once they are on disk.
-    fn hand_over(&self, appends: Vec<Append>) -> Result<(), AuditError> {
-        if appends.is_empty() {
-            return Ok(());
+    fn hand_over(&self, appends: Vec<(Event, writer::AppendReply)>) -> Result<(), AuditError> {
+        match self.open_journal() {
+            Some(journal) => self.journal(
+                journal,
+                appends.into_iter().map(|(e, r)| (e, Some(r))).collect(),
+            ),
+            None if appends.is_empty() => Ok(()),
+            None => self.send(Request::AppendAll(appends)),
         }
-        let Some(appends) = self.journal(appends)? else {
-            return Ok(());
-        };
-        let appends = appends
-            .into_iter()
-            .map(|(event, reply)| (event, reply.unwrap_or_else(|| Box::new(|_| {}))))
-            .collect();
-        self.send(Request::AppendAll(appends))
     }
 
     /// Appends a record of `event`; returns it once its transaction is on disk.
@@ -228,12 +228,15 @@ impl Audit {
     /// [`Audit::submit`] for several events: handed over together, written in this
     /// order in one transaction.
     pub fn submit_all(&self, events: Vec<Event>) -> Result<Vec<Pending>, AuditError> {
-        let count = events.len();
-        let Some(returned) = self.journal(events.into_iter().map(|e| (e, None)).collect())? else {
+        if let Some(journal) = self.open_journal() {
+            let count = events.len();
+            self.journal(journal, events.into_iter().map(|e| (e, None)).collect())?;
             return Ok((0..count).map(|_| Pending(None)).collect());
-        };
-        let (appends, answers) = with_replies(returned.into_iter().map(|(e, _)| e).collect());
-        self.hand_over(appends)?;
+        }
+        let (appends, answers) = with_replies(events);
+        if !appends.is_empty() {
+            self.send(Request::AppendAll(appends))?;
+        }
         Ok(answers.into_iter().map(|a| Pending(Some(a))).collect())
     }
 
@@ -242,9 +245,9 @@ impl Audit {
         let (tx, rx) = mpsc::channel();
         self.hand_over(vec![(
             event,
-            Some(Box::new(move |result| {
+            Box::new(move |result| {
                 let _ = tx.send(result);
-            })),
+            }),
         )])?;
         rx.recv().map_err(no_answer)?
     }
@@ -474,14 +477,11 @@ impl Audit {
     }
 }
 
-/// An event to append, and who waits for its record.
-type Append = (Event, Option<writer::AppendReply>);
-
 /// What answers a record's caller.
 type Answer = tokio::sync::oneshot::Receiver<Result<Record, AuditError>>;
 
 /// `events`, each with a reply that answers the receiver at the same place.
-fn with_replies(events: Vec<Event>) -> (Vec<Append>, Vec<Answer>) {
+fn with_replies(events: Vec<Event>) -> (Vec<(Event, writer::AppendReply)>, Vec<Answer>) {
     events
         .into_iter()
         .map(|event| {
@@ -489,7 +489,7 @@ fn with_replies(events: Vec<Event>) -> (Vec<Append>, Vec<Answer>) {
             let reply: writer::AppendReply = Box::new(move |result| {
                 let _ = tx.send(result);
             });
-            ((event, Some(reply)), rx)
+            ((event, reply), rx)
         })
         .unzip()
 }

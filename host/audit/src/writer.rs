@@ -193,8 +193,7 @@ impl Writer {
         let Some(taken) = lock(&journal).take() else {
             return;
         };
-        let (first, since) = (taken.first, taken.since);
-        let mark = taken.mark.clone();
+        let (first, last, since) = (taken.first, taken.mark.line, taken.since);
         let appends = taken
             .events
             .into_iter()
@@ -204,7 +203,7 @@ impl Writer {
                 reply: j.reply,
             })
             .collect();
-        match self.commit(appends, Some(mark.clone())) {
+        match self.commit(appends, Some(taken.mark)) {
             Ok(()) => {
                 self.journal_failed = None;
                 if self.options.durability == Durability::Process {
@@ -219,7 +218,7 @@ impl Writer {
                     JOURNAL_RETRY.as_secs()
                 );
                 self.journal_failed = Some(Instant::now());
-                lock(&journal).put_back(first, &mark, since);
+                lock(&journal).put_back(first, last, since);
             }
         }
     }

@@ -211,19 +211,39 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
                 "no such route (GET /v1/openapi.json lists them)",
             )
         })
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), count))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            body_limit.max(upload_limit),
-        ))
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            config.max_concurrent_requests,
-        ))
-        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(outer_layers(&state, body_limit, upload_limit, timeout))
+        .with_state(state)
+}
+
+/// The layers around every route, outermost first, as one stack: the router wraps
+/// each route in it once. (Each `Router::layer` boxes every route again, and a request
+/// clones each box on its way in: nine boxes a request with these as nine layers.)
+fn outer_layers(
+    state: &Arc<AppState>,
+    body_limit: usize,
+    upload_limit: usize,
+    timeout: Duration,
+) -> impl tower::Layer<
+    axum::routing::Route,
+    Service: tower::Service<
+        Request,
+        Response: IntoResponse + 'static,
+        Error: Into<std::convert::Infallible> + 'static,
+        Future: Send + 'static,
+    > + Clone
+                 + Send
+                 + Sync
+                 + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    // Where a layer changes the body's type, the next one in gets axum's `Body` back
+    // (as `Router::layer` does between its boxes).
+    tower::ServiceBuilder::new()
+        .layer(middleware::from_fn::<_, (Request,)>(close_after_refusal))
+        .layer(middleware::map_response::<_, ()>(json_errors))
+        .map_response(IntoResponse::into_response)
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(warden_telemetry::http_span)
@@ -231,9 +251,25 @@ pub fn router(state: Arc<AppState>, mcp: Router) -> Router {
                     warden_telemetry::record_status(span, response.status());
                 }),
         )
-        .layer(middleware::map_response(json_errors))
-        .layer(middleware::from_fn(close_after_refusal))
-        .with_state(state)
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .map_response(IntoResponse::into_response)
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(timeout))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            state.config.max_concurrent_requests,
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            body_limit.max(upload_limit),
+        ))
+        .map_request(|request: http::Request<_>| request.map(axum::body::Body::new))
+        .layer(middleware::from_fn_with_state::<
+            _,
+            _,
+            (State<Arc<AppState>>, Request),
+        >(state.clone(), count))
+        .layer(DefaultBodyLimit::max(body_limit))
 }
 
 /// An error answer to a request that carries a body closes the connection: a refusal

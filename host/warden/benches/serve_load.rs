@@ -20,6 +20,10 @@
 //!   the same JSON at once (no tool, no audit, no layers), called by a bare `hyper`
 //!   HTTP/1.1 client (one connection, the request built once, no pool, redirect or
 //!   retry logic) on a thread and runtime of its own, as a client in another process;
+//!   and the same floor whose handler spins as long as Warden's router takes in
+//!   process (the row below) before it answers: on a VM, a request that is not
+//!   answered at once costs the transport more (both ends' threads sleep and are
+//!   woken), and this row shows how much with none of Warden's code;
 //! - `warden serve` called by that same bare client;
 //! - `warden serve`'s router called in process (`tower::ServiceExt::oneshot`, no
 //!   connection): every layer, the token check and the handler, without the transport.
@@ -42,6 +46,10 @@ use warden::config::home::{Config, hash_token};
 use warden::home::Home;
 use warden::serve::{ServeOptions, Server};
 use warden::{PluginSource, Runtime};
+
+// The allocator `warden` runs with, on both sides of the comparison.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TOKEN: &str = "wdn_load-test-token";
 const TEXT: &str = "Warden runs every tool in its own sandbox. Nothing is ambient.";
@@ -120,12 +128,16 @@ where
 }
 
 /// The floor under any HTTP server on this machine: a bare `axum` router with the same
-/// route, parsing the same body and answering the same JSON at once (no tool, no
-/// audit, no layers), called as [`bare_client`] calls Warden.
-async fn floor_round(calls: usize) -> Figures {
+/// route, parsing the same body and answering the same JSON after `busy` (spinning; no
+/// tool, no audit, no layers), called as [`bare_client`] calls Warden.
+async fn floor_round(calls: usize, busy: Duration) -> Figures {
     let app = axum::Router::new().route(
         "/v1/tools/text/word-count",
-        axum::routing::post(|axum::Json(args): axum::Json<Value>| async move {
+        axum::routing::post(move |axum::Json(args): axum::Json<Value>| async move {
+            let spin = Instant::now();
+            while spin.elapsed() < busy {
+                std::hint::spin_loop();
+            }
             let text = args["text"].as_str().unwrap_or_default();
             let sentences = text.matches('.').count();
             axum::Json(json!({ "result": { "sentences": sentences } }))
@@ -291,13 +303,24 @@ async fn run() {
         .map(|n| n.parse().expect("SERVE_LOAD_LEAN: a number of calls"));
     let mut total = 0;
     let one = lean.unwrap_or(2000);
-    let floor = floor_round(one).await;
-    rows.push(floor.row("HTTP floor: bare `axum` answering at once", 1));
-    let bare = bare_client(server.addr(), one).await;
-    rows.push(bare.row("HTTP `warden serve`, bare `hyper` client", 1));
-    // On a worker, as the in-process calls run.
+    // On a worker, as the in-process calls run. First, so the floor can match it.
     let router = server.router();
     let routed = tokio::spawn(router_round(router, one)).await.unwrap();
+    let floor = floor_round(one, Duration::ZERO).await;
+    rows.push(floor.row("HTTP floor: bare `axum` answering at once", 1));
+    // The same floor with a handler that takes as long as Warden's router does in
+    // process: what the transport costs a request that is not answered at once.
+    let busy = routed.at(0.5);
+    let slow = floor_round(one, busy).await;
+    rows.push(slow.row(
+        &format!(
+            "HTTP floor: bare `axum` busy {:.0} µs, then answering",
+            micros(busy)
+        ),
+        1,
+    ));
+    let bare = bare_client(server.addr(), one).await;
+    rows.push(bare.row("HTTP `warden serve`, bare `hyper` client", 1));
     rows.push(routed.row("`warden serve`'s router in process, no connection", 1));
     total += bare.calls + routed.calls;
     // With SERVE_LOAD_LEAN, the one-caller rows only (and one in process).

@@ -294,7 +294,12 @@ pub(crate) fn hash_is(canonical: &[u8], hash: &str) -> bool {
 
 /// `sha256:<hex>` of `bytes`, the form digests take in record fields.
 pub fn digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    let mut hex = [0; 64];
+    hex::encode_to_slice(Sha256::digest(bytes), &mut hex).expect("64 digits for 32 bytes");
+    let mut out = String::with_capacity(7 + hex.len());
+    out.push_str("sha256:");
+    out.extend(hex.iter().map(|&digit| char::from(digit)));
+    out
 }
 
 #[cfg(test)]

@@ -23,7 +23,28 @@ pub fn format_millis(ms: i64) -> String {
         rest / 1000 % 60,
         rest % 1000,
     );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z")
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{milli:03}Z");
+    }
+    // Every record's time is formatted on the caller's path: digits written in place,
+    // without `format!`'s machinery.
+    let mut out = *b"0000-00-00T00:00:00.000Z";
+    for (at, width, value) in [
+        (0, 4, y),
+        (5, 2, m),
+        (8, 2, d),
+        (11, 2, h),
+        (14, 2, min),
+        (17, 2, s),
+        (20, 3, milli),
+    ] {
+        let mut value = value;
+        for digit in out[at..at + width].iter_mut().rev() {
+            *digit = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    String::from_utf8(out.to_vec()).expect("ASCII digits")
 }
 
 /// Parses a time given on the command line into milliseconds since the Unix epoch.
@@ -174,6 +195,31 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The digits written in place are the ones `format!` writes, across years, days
+    /// and times, and outside four-digit years (where `format!` is used).
+    #[test]
+    fn formats_as_format_does() {
+        let by_format = |ms: i64| {
+            let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+            let (y, m, d) = civil_from_days(days);
+            format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+                rest / 3_600_000,
+                rest / 60_000 % 60,
+                rest / 1000 % 60,
+                rest % 1000
+            )
+        };
+        let mut ms: i64 = -62_167_219_200_001; // a millisecond before year 0
+        while ms < 253_402_300_800_000 + 86_400_000 {
+            assert_eq!(format_millis(ms), by_format(ms), "{ms}");
+            ms += 86_399_999 * 37 + 1_234;
+        }
+        for ms in [0, 999, 951_782_400_000, 1_709_164_799_999, i64::MIN / 2] {
+            assert_eq!(format_millis(ms), by_format(ms), "{ms}");
+        }
+    }
 
     #[test]
     fn formats_and_parses_round_trip() {

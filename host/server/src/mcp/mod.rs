@@ -27,6 +27,7 @@ use rmcp::service::{Peer, RoleServer, SubscriptionSink};
 mod handler;
 pub mod holds;
 pub mod http;
+mod lines;
 pub mod names;
 pub mod source;
 mod stdio;
@@ -101,7 +102,7 @@ impl Mcp {
         use rmcp::ServiceExt as _;
         let handler = self.handler(caller);
         let service = match stdio::pipes() {
-            Some(pipes) => handler.clone().serve(pipes).await,
+            Some((read, write)) => handler.clone().serve(lines::Lines::new(read, write)).await,
             None => handler.clone().serve(rmcp::transport::stdio()).await,
         }
         .map_err(|err| ServeError::McpInit(err.into()))?;

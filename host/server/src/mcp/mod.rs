@@ -103,7 +103,10 @@ impl Mcp {
         let handler = self.handler(caller);
         let service = match stdio::pipes() {
             Some((read, write)) => handler.clone().serve(lines::Lines::new(read, write)).await,
-            None => handler.clone().serve(rmcp::transport::stdio()).await,
+            None => {
+                let (read, write) = (tokio::io::stdin(), tokio::io::stdout());
+                handler.clone().serve(lines::Lines::new(read, write)).await
+            }
         }
         .map_err(|err| ServeError::McpInit(err.into()))?;
         service.waiting().await?;

@@ -4,7 +4,8 @@
 //! and written through the async runtime's own event loop (tokio's `unix::pipe`),
 //! not as `tokio::io::stdin`/`stdout` do, with a blocking thread per read and write:
 //! two thread hand-offs fewer per message, which is most of a round trip's cost on a
-//! small machine. Anything else (a terminal, a file) falls back to those.
+//! small machine. Anything else (a terminal, a file) falls back to those. Either way
+//! the messages are read and written by [`super::lines::Lines`].
 
 use std::fs::File;
 use std::os::fd::AsFd;

@@ -239,6 +239,70 @@ async fn stdio_serves_the_newest_protocol_revision_too() {
     client.cancel().await.unwrap();
 }
 
+/// Without pipes on both sides (here stdout is a file), `warden mcp` reads and writes
+/// through the runtime's stdin and stdout, with the same line handling: a blank line
+/// is skipped, JSON that is no message is answered `Invalid request`, a call is answered.
+#[test]
+fn stdio_serves_when_stdout_is_a_file() {
+    use std::io::Write as _;
+    let home = home();
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
+        .arg("--home")
+        .arg(home.path())
+        .arg("mcp")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(out.reopen().unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let script = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "script", "version": "1"}}})
+        .to_string(),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+        String::new(),
+        json!({"hello": "not a message"}).to_string(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+            "name": "text__word-count", "arguments": {"text": "One two. Three"}}})
+        .to_string(),
+    ];
+    for line in script {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        // One at a time, as a client waits for `initialize`'s answer.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answers = (0..100)
+        .find_map(|_| {
+            let text = std::fs::read_to_string(out.path()).unwrap();
+            let answers: Vec<Value> = text
+                .lines()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect();
+            if answers.len() >= 3 {
+                return Some(answers);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            None
+        })
+        .expect("three answers within 10 s");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let by_id = |id: Value| answers.iter().find(|a| a["id"] == id).cloned();
+    assert!(by_id(json!(1)).unwrap()["result"]["serverInfo"].is_object());
+    assert_eq!(
+        by_id(json!(2)).unwrap()["result"]["structuredContent"]["sentences"],
+        2,
+        "{answers:?}"
+    );
+    let invalid = answers.iter().find(|a| a.get("error").is_some());
+    assert_eq!(invalid.unwrap()["error"]["code"], -32600, "{answers:?}");
+}
+
 fn load(runtime: &Runtime, name: &str, path: &str) -> Arc<Plugin> {
     let wasm = std::fs::read(path).unwrap();
     let source = PluginSource {

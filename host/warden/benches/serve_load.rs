@@ -397,6 +397,7 @@ async fn run() {
         signer: None,
     };
     let plugin = Arc::new(runtime.load(source, None).unwrap());
+    let mut in_process_p50 = None;
     for &(callers, calls) in process_rounds {
         let (runtime, plugin, args, expected) = (
             runtime.clone(),
@@ -424,6 +425,9 @@ async fn run() {
         })
         .await;
         rows.push(figures.row("in process `call_as`", callers));
+        if callers == 1 {
+            in_process_p50 = Some(figures.at(0.5));
+        }
     }
 
     println!(
@@ -431,6 +435,20 @@ async fn run() {
     );
     for row in rows {
         println!("{row}");
+    }
+    // The one-caller split, from the p50s: what HTTP adds to the call in process, what
+    // the transport alone costs a bare server whose handler takes as long as Warden's
+    // router, and what Warden's layers and handler add to the call.
+    if let Some(in_process) = in_process_p50 {
+        let over = |a: Duration, b: Duration| micros(a) - micros(b);
+        println!(
+            "\nOne caller, p50: HTTP adds {:.0} µs to the call in process; a bare `axum` server \
+             busy as long as the router adds {:.0} µs over its handler; the router adds {:.0} µs \
+             to the call.",
+            over(bare.at(0.5), in_process),
+            over(slow.at(0.5), busy),
+            over(routed.at(0.5), in_process),
+        );
     }
     println!(
         "\n{total} HTTP calls: all answered 200 with the right result, all counted, all on record."

@@ -7,8 +7,8 @@
 //! `warden mcp`'s serving thread. Here a line whose members are exactly those of a
 //! plain `tools/call` (`jsonrpc`, `id`, `method`, `params` with `name` and
 //! `arguments`) is decoded into that request at once; anything else (another method,
-//! `_meta`, a member more, a duplicate) goes through rmcp's own decoding, so it is
-//! read exactly as rmcp reads it.
+//! `_meta`, a member more, a duplicate) goes through rmcp's own decoding
+//! (`JsonRpcMessageCodec`), so it is read exactly as rmcp reads it.
 //!
 //! The rest is rmcp's transport's behaviour, kept: a line longer than
 //! [`MAX_LINE`] is dropped and the connection stays; a blank line and a trailing `\r`
@@ -26,9 +26,10 @@ use rmcp::model::{
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
-use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::transport::async_rw::{AsyncRwTransport, JsonRpcMessageCodec, JsonRpcMessageCodecError};
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader};
+use tokio_util::codec::Decoder as _;
 
 /// The longest line read, as rmcp's transport bounds it (16 MiB).
 pub(super) const MAX_LINE: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
@@ -82,87 +83,36 @@ enum Decoded {
 }
 
 fn decode(line: &[u8]) -> Decoded {
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-    if line.is_empty() {
+    let bare = line.strip_suffix(b"\n").unwrap_or(line);
+    let bare = bare.strip_suffix(b"\r").unwrap_or(bare);
+    if bare.is_empty() {
         return Decoded::Ignored;
     }
-    if let Some(message) = plain_call(line) {
+    if let Some(message) = plain_call(bare) {
         return Decoded::Message(message);
     }
-    match serde_json::from_slice(line) {
-        Ok(message) => Decoded::Message(message),
+    // rmcp's own decoding of a line: its byte order mark, its compatibility with
+    // notifications from outside MCP (`Ok(None)`: ignored).
+    let mut whole = bytes::BytesMut::from(bare);
+    whole.extend_from_slice(b"\n");
+    match JsonRpcMessageCodec::<RxJsonRpcMessage<RoleServer>>::default().decode(&mut whole) {
+        Ok(Some(message)) => Decoded::Message(message),
+        Ok(None) => Decoded::Ignored,
+        Err(JsonRpcMessageCodecError::Serde(err)) => match err.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                tracing::debug!("ignoring input that is not JSON: {err}");
+                Decoded::Ignored
+            }
+            serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                tracing::debug!("a message that is not JSON-RPC: {err}");
+                Decoded::Invalid
+            }
+        },
         Err(err) => {
-            if ignored_notification(line) {
-                return Decoded::Ignored;
-            }
-            match err.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    tracing::debug!("ignoring input that is not JSON: {err}");
-                    Decoded::Ignored
-                }
-                serde_json::error::Category::Data | serde_json::error::Category::Io => {
-                    tracing::debug!("a message that is not JSON-RPC: {err}");
-                    Decoded::Invalid
-                }
-            }
+            tracing::debug!("ignoring a line rmcp cannot read: {err}");
+            Decoded::Ignored
         }
     }
-}
-
-/// A notification rmcp leaves unanswered when it cannot decode it: one outside MCP
-/// (an editor's, say), or an MCP notification it does not know.
-fn ignored_notification(line: &[u8]) -> bool {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(line) else {
-        return false;
-    };
-    let Some(method) = value.get("method").and_then(serde_json::Value::as_str) else {
-        return false;
-    };
-    let notification = value.get("id").is_none();
-    (notification && !is_mcp_method(method))
-        || (method.starts_with("notifications/") && !is_mcp_notification(method))
-}
-
-fn is_mcp_method(method: &str) -> bool {
-    matches!(
-        method,
-        "initialize"
-            | "ping"
-            | "server/discover"
-            | "prompts/get"
-            | "prompts/list"
-            | "resources/list"
-            | "resources/read"
-            | "resources/subscribe"
-            | "resources/unsubscribe"
-            | "resources/templates/list"
-            | "subscriptions/listen"
-            | "tools/call"
-            | "tools/list"
-            | "completion/complete"
-            | "elicitation/create"
-            | "logging/setLevel"
-            | "roots/list"
-            | "sampling/createMessage"
-    ) || is_mcp_notification(method)
-}
-
-fn is_mcp_notification(method: &str) -> bool {
-    matches!(
-        method,
-        "notifications/cancelled"
-            | "notifications/initialized"
-            | "notifications/message"
-            | "notifications/progress"
-            | "notifications/prompts/list_changed"
-            | "notifications/resources/list_changed"
-            | "notifications/resources/updated"
-            | "notifications/roots/list_changed"
-            | "notifications/subscriptions/acknowledged"
-            | "notifications/tools/list_changed"
-    )
 }
 
 /// Newline-delimited JSON-RPC over `read` and `write`.

@@ -283,9 +283,10 @@ async fn run() {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = Server::start(
+        // As `warden serve` runs: watching the home for hot reload.
         ServeOptions {
             config,
-            watch: false,
+            watch: true,
             ..ServeOptions::new(home)
         },
         listener,

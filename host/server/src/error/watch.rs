@@ -3,7 +3,7 @@
 use std::io;
 use std::path::PathBuf;
 
-/// The home (or a config file) could not be watched.
+/// The home could not be watched.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
     /// A directory to watch could not be created.
@@ -24,13 +24,4 @@ pub enum WatchError {
     /// The home's `plugins/` or `grants/` could not be watched.
     #[error(transparent)]
     Notify(#[from] notify::Error),
-    /// The directory of a config file could not be watched.
-    #[error("watching {}", path.display())]
-    ConfigDir {
-        /// The directory.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: notify::Error,
-    },
 }

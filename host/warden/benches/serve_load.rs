@@ -27,6 +27,10 @@
 //! - `warden serve` called by that same bare client;
 //! - `warden serve`'s router called in process (`tower::ServiceExt::oneshot`, no
 //!   connection): every layer, the token check and the handler, without the transport.
+//! - the same, with the thread asleep for [`REST`] before each call: behind a
+//!   connection, the server's thread sleeps between one caller's requests, and on this
+//!   VM a thread that slept runs the same code about twice as slowly (caches and
+//!   predictors cold after the virtual CPU halted), every function a little.
 //!
 //! `SERVE_LOAD_LEAN=N` runs only the one-caller rows, with `N` calls each (for
 //! profiling); `SERVE_LOAD_WORKERS` sets the server's worker threads (default 2, one
@@ -56,6 +60,10 @@ const TEXT: &str = "Warden runs every tool in its own sandbox. Nothing is ambien
 
 /// A round: (callers, calls each).
 type Round = (usize, usize);
+
+/// How long the thread sleeps before each call of the rested router row: about what the
+/// bare client takes between an answer and its next request here, wake-up included.
+const REST: Duration = Duration::from_micros(100);
 
 /// The rounds of a full run, over HTTP and in process.
 const ROUNDS: [Round; 4] = [(1, 1000), (8, 500), (32, 250), (128, 100)];
@@ -203,8 +211,9 @@ async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
 }
 
 /// `calls` requests through `warden serve`'s router in process: its layers, the token check
-/// and the handler, without a connection.
-async fn router_round(router: axum::Router, calls: usize) -> Figures {
+/// and the handler, without a connection; the thread sleeps `rest` before each (not
+/// timed).
+async fn router_round(router: axum::Router, calls: usize, rest: Duration) -> Figures {
     use tower::ServiceExt;
     let body = axum::body::Bytes::from(json!({ "text": TEXT }).to_string());
     let authorization = format!("Bearer {TOKEN}");
@@ -216,6 +225,9 @@ async fn router_round(router: axum::Router, calls: usize) -> Figures {
             .header("content-type", "application/json")
             .body(axum::body::Body::from(body.clone()))
             .unwrap();
+        if !rest.is_zero() {
+            std::thread::sleep(rest);
+        }
         let t = Instant::now();
         let response = router.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -306,7 +318,14 @@ async fn run() {
     let one = lean.unwrap_or(2000);
     // On a worker, as the in-process calls run. First, so the floor can match it.
     let router = server.router();
-    let routed = tokio::spawn(router_round(router, one)).await.unwrap();
+    let routed = tokio::spawn(router_round(router, one, Duration::ZERO))
+        .await
+        .unwrap();
+    // The same calls, each after its thread slept as long as a caller over HTTP takes
+    // to send the next request: the state the router finds behind a connection.
+    let rested = tokio::spawn(router_round(server.router(), one, REST))
+        .await
+        .unwrap();
     let floor = floor_round(one, Duration::ZERO).await;
     rows.push(floor.row("HTTP floor: bare `axum` answering at once", 1));
     // The same floor with a handler that takes as long as Warden's router does in
@@ -323,7 +342,14 @@ async fn run() {
     let bare = bare_client(server.addr(), one).await;
     rows.push(bare.row("HTTP `warden serve`, bare `hyper` client", 1));
     rows.push(routed.row("`warden serve`'s router in process, no connection", 1));
-    total += bare.calls + routed.calls;
+    rows.push(rested.row(
+        &format!(
+            "`warden serve`'s router in process, its thread asleep {} µs before each call",
+            REST.as_micros()
+        ),
+        1,
+    ));
+    total += bare.calls + routed.calls + rested.calls;
     // With SERVE_LOAD_LEAN, the one-caller rows only (and one in process).
     let (http_rounds, process_rounds): (&[Round], &[Round]) = match lean {
         Some(calls) => (&[], &[(1, calls)]),
@@ -439,16 +465,18 @@ async fn run() {
     }
     // The one-caller split, from the p50s: what HTTP adds to the call in process, what
     // the transport alone costs a bare server whose handler takes as long as Warden's
-    // router, and what Warden's layers and handler add to the call.
+    // router, what Warden's layers and handler add to the call, and what they add when
+    // their thread slept before the call, as it does behind a connection.
     if let Some(in_process) = in_process_p50 {
         let over = |a: Duration, b: Duration| micros(a) - micros(b);
         println!(
             "\nOne caller, p50: HTTP adds {:.0} µs to the call in process; a bare `axum` server \
              busy as long as the router adds {:.0} µs over its handler; the router adds {:.0} µs \
-             to the call.",
+             to the call, {:.0} µs when its thread slept before it.",
             over(bare.at(0.5), in_process),
             over(slow.at(0.5), busy),
             over(routed.at(0.5), in_process),
+            over(rested.at(0.5), in_process),
         );
     }
     println!(

@@ -133,21 +133,28 @@ pub fn start_with(
 /// was created, changed or removed since the last look.
 async fn look_at(files: Vec<PathBuf>, changed: tokio::sync::mpsc::UnboundedSender<What>) {
     let files: Arc<[PathBuf]> = files.into();
+    // `None` only if the runtime is shutting down.
     let fingerprints = || {
         let files = files.clone();
         async move {
-            tokio::task::spawn_blocking(move || files.iter().map(|f| fingerprint(f)).collect())
-                .await
-                .unwrap_or_default()
+            tokio::task::spawn_blocking(move || {
+                files.iter().map(|f| fingerprint(f)).collect::<Vec<_>>()
+            })
+            .await
+            .ok()
         }
     };
-    let mut seen: Vec<Option<u64>> = fingerprints().await;
+    let Some(mut seen) = fingerprints().await else {
+        return;
+    };
     let mut every = tokio::time::interval(CONFIG_POLL);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
     loop {
         every.tick().await;
-        let now = fingerprints().await;
+        let Some(now) = fingerprints().await else {
+            return;
+        };
         if now != seen {
             seen = now;
             if changed.send(What::Config).is_err() {

@@ -140,3 +140,36 @@ async fn a_cancelled_read_loses_nothing() {
         other => panic!("expected the call with id 9, got {other:?}"),
     }
 }
+
+/// A reader that fails: a broken stdin.
+struct Broken;
+
+impl AsyncRead for Broken {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::Error::other("the pipe broke")))
+    }
+}
+
+/// A read error ends `receive` (the serving ends, as at the end of input), after the
+/// lines read before it.
+#[tokio::test]
+async fn a_read_error_ends_after_the_lines_before_it() {
+    use tokio::io::AsyncReadExt as _;
+    let call =
+        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"a\"}}\n";
+    let (server_write, _client_read) = tokio::io::duplex(1 << 16);
+    let mut lines = Lines::new(call.as_bytes().chain(Broken), server_write);
+    match lines.receive().await {
+        Some(JsonRpcMessage::Request(request)) => assert_eq!(request.id, RequestId::Number(3)),
+        other => panic!("expected the call with id 3, got {other:?}"),
+    }
+    let end = tokio::time::timeout(std::time::Duration::from_secs(5), lines.receive()).await;
+    assert!(
+        matches!(end, Ok(None)),
+        "a broken stdin must end the serving"
+    );
+}

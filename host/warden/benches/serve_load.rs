@@ -13,8 +13,8 @@
 //! Bounded: a fixed number of calls, 127.0.0.1 only. `cargo bench -p warden --bench
 //! serve_load`; figures in BENCHMARKS.md. Homes live in the target directory.
 //!
-//! Three more rows, one caller each, split what HTTP costs between the transport and
-//! Warden's own layers:
+//! The server watches its home for hot reload, as `warden serve` does. More rows, one
+//! caller each, split what HTTP costs between the transport and Warden's own layers:
 //!
 //! - the floor: a bare `axum` router on loopback that parses the same body and answers
 //!   the same JSON at once (no tool, no audit, no layers), called by a bare `hyper`
@@ -26,11 +26,11 @@
 //!   woken), and this row shows how much with none of Warden's code;
 //! - `warden serve` called by that same bare client;
 //! - `warden serve`'s router called in process (`tower::ServiceExt::oneshot`, no
-//!   connection): every layer, the token check and the handler, without the transport.
+//!   connection): every layer, the token check and the handler, without the transport;
 //! - the same, with the thread asleep for [`REST`] before each call: behind a
 //!   connection, the server's thread sleeps between one caller's requests, and on this
-//!   VM a thread that slept runs the same code about twice as slowly (caches and
-//!   predictors cold after the virtual CPU halted), every function a little.
+//!   VM a thread that slept runs the same code about twice as slowly, every function a
+//!   little, as if caches and predictors were cold.
 //!
 //! `SERVE_LOAD_LEAN=N` runs only the one-caller rows, with `N` calls each (for
 //! profiling); `SERVE_LOAD_WORKERS` sets the server's worker threads (default 2, one

@@ -9,6 +9,7 @@
 //! Any other import traps when called, so a component that imports more than Warden
 //! knows still loads, and its other tools work.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
@@ -52,7 +53,7 @@ pub struct Runtime {
     /// One permit per slot of the pool: a tool call holds one while its instance
     /// lives (see `call/slots.rs`).
     pub(crate) instances: Arc<tokio::sync::Semaphore>,
-    _ticker: Ticker,
+    ticker: Ticker,
 }
 
 impl Runtime {
@@ -82,8 +83,20 @@ impl Runtime {
             embedder: OnceLock::new(),
             compile_limits: OnceLock::new(),
             instances: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_INSTANCES as usize)),
-            _ticker: ticker,
+            ticker,
         })
+    }
+
+    /// A hold that keeps the epoch advancing while it lives: every store that runs
+    /// guest code takes one ([`CallState::new`]).
+    pub(crate) fn ticking(&self) -> Ticking {
+        self.ticker.ticking()
+    }
+
+    /// Whether the epoch ticker sleeps, no store having lived for [`TICKER_IDLE`].
+    #[doc(hidden)]
+    pub fn ticker_asleep(&self) -> bool {
+        self.ticker.shared.asleep.load(Ordering::SeqCst)
     }
 
     /// Records every call from now on in `audit`, durably before its result is
@@ -228,34 +241,103 @@ fn engine_config() -> Config {
     config
 }
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped, while a store that
+/// runs guest code lives (each holds a [`Ticking`]) and for [`TICKER_IDLE`] after the
+/// last one; then it sleeps until the next store, so an idle process does not wake
+/// 200 times a second. A store made while it sleeps wakes it before the store's
+/// deadline is set, so every guest still yields and is stopped on time.
 struct Ticker {
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    shared: Arc<TickerShared>,
+}
+
+/// How long the ticker goes on with no store alive before it sleeps: calls a second
+/// apart or closer never wait for it to wake.
+pub const TICKER_IDLE: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+struct TickerShared {
+    stop: AtomicBool,
+    /// Stores alive.
+    live: AtomicUsize,
+    /// Whether the ticker is (about to be) parked.
+    asleep: AtomicBool,
+    thread: OnceLock<thread::Thread>,
+}
+
+/// Keeps the epoch advancing while it lives: held by every store that runs guest code
+/// (in its [`CallState`]).
+pub struct Ticking {
+    shared: Arc<TickerShared>,
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        self.shared.live.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Ticker {
     fn start(engine: &Engine) -> Self {
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let shared = Arc::new(TickerShared::default());
         let weak = engine.weak();
-        let flag = stop.clone();
-        thread::Builder::new()
+        let ticker = shared.clone();
+        let idle_ticks = TICKER_IDLE.as_millis() / EPOCH_TICK.as_millis();
+        let handle = thread::Builder::new()
             .name("warden-epoch".into())
             .spawn(move || {
-                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut idle = 0;
+                while !ticker.stop.load(Ordering::Relaxed) {
                     thread::sleep(EPOCH_TICK);
                     match weak.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => break,
                     }
+                    if ticker.live.load(Ordering::SeqCst) > 0 {
+                        idle = 0;
+                        continue;
+                    }
+                    idle += 1;
+                    if idle < idle_ticks {
+                        continue;
+                    }
+                    // Asleep first, then the last look: a store made after it sees
+                    // `asleep` and unparks (an unpark before the park is kept).
+                    ticker.asleep.store(true, Ordering::SeqCst);
+                    if ticker.live.load(Ordering::SeqCst) == 0
+                        && !ticker.stop.load(Ordering::Relaxed)
+                    {
+                        thread::park();
+                    }
+                    ticker.asleep.store(false, Ordering::SeqCst);
+                    idle = 0;
                 }
             })
             .expect("spawning the epoch ticker thread");
-        Self { stop }
+        let _ = shared.thread.set(handle.thread().clone());
+        Self { shared }
+    }
+
+    /// A hold that keeps the epoch advancing, waking the ticker if it sleeps.
+    fn ticking(&self) -> Ticking {
+        self.shared.live.fetch_add(1, Ordering::SeqCst);
+        if self.shared.asleep.load(Ordering::SeqCst) {
+            self.unpark();
+        }
+        Ticking {
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn unpark(&self) {
+        if let Some(thread) = self.shared.thread.get() {
+            thread.unpark();
+        }
     }
 }
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.unpark();
     }
 }

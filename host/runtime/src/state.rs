@@ -61,6 +61,9 @@ pub struct CallState {
     pub embedder: Option<Arc<warden_memory::Embedder>>,
     /// Files opened and the environment read, for the audit records.
     pub files: crate::capabilities::files::FileUses,
+    /// Keeps the epoch advancing while this store lives, so its guest yields and is
+    /// stopped at its deadline.
+    _ticking: crate::engine::Ticking,
 }
 
 impl CallState {
@@ -72,6 +75,8 @@ impl CallState {
         call_id: u64,
         deadline: Instant,
     ) -> Result<Self, SetupError> {
+        // First, so the epoch advances before the store's deadline is set.
+        let ticking = runtime.ticking();
         let network = runtime.network.clone();
         let grant: &Grant = &plugin.capabilities;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
@@ -134,6 +139,7 @@ impl CallState {
             audit: runtime.audit.get().cloned(),
             embedder: runtime.embedder.get().cloned(),
             files: crate::capabilities::files::FileUses::default(),
+            _ticking: ticking,
         })
     }
 

@@ -48,6 +48,45 @@ async fn an_infinite_loop_is_stopped_at_the_deadline() {
     still_serves(&plugin).await;
 }
 
+/// The epoch ticker sleeps once no guest has run for a while (an idle process is not
+/// woken 200 times a second), and a call made then wakes it: an infinite loop is
+/// still stopped at its deadline.
+#[tokio::test]
+async fn an_infinite_loop_after_the_ticker_slept_is_still_stopped() {
+    use std::time::{Duration, Instant};
+    // A runtime of its own: other tests' calls keep the shared one's ticker awake.
+    let runtime = warden::Runtime::new().unwrap();
+    let grant = warden::grant::Grant {
+        limits: tight(),
+        ..Default::default()
+    };
+    let plugin = crate::load_into(&runtime, "hostile", guests::HOSTILE, grant);
+    let until = Instant::now() + warden::engine::TICKER_IDLE * 10;
+    while !runtime.ticker_asleep() {
+        assert!(Instant::now() < until, "the epoch ticker never slept");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // On a thread of its own: a loop that is never stopped would hold it for ever, and
+    // the test fails on the wait below instead of hanging.
+    let runtime = std::sync::Arc::new(runtime);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let caller = runtime.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _ = tx.send(rt.block_on(caller.call(&plugin, "loop-forever", &json!({}))));
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("an infinite loop made while the ticker slept was not stopped");
+    let err = result.unwrap_err();
+    assert_eq!(err.code(), "limit");
+    assert!(err.to_string().contains("timeout limit hit"), "{err}");
+    assert!(!runtime.ticker_asleep(), "a call woke the ticker");
+}
+
 #[tokio::test]
 async fn fuel_stops_a_loop_at_the_same_instruction_count_every_time() {
     let limits = Limits {

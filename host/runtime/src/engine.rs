@@ -243,15 +243,15 @@ fn engine_config() -> Config {
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped, while a store that
 /// runs guest code lives (each holds a [`Ticking`]) and for [`TICKER_IDLE`] after the
-/// last one; then it sleeps until the next store, so an idle process does not wake
+/// last one ended; then it sleeps until the next store, so an idle process does not wake
 /// 200 times a second. A store made while it sleeps wakes it before the store's
 /// deadline is set, so every guest still yields and is stopped on time.
 struct Ticker {
     shared: Arc<TickerShared>,
 }
 
-/// How long the ticker goes on with no store alive before it sleeps: calls a second
-/// apart or closer never wait for it to wake.
+/// How long the ticker goes on with no store made or alive before it sleeps: calls a
+/// second apart or closer never wait for it to wake.
 pub const TICKER_IDLE: Duration = Duration::from_secs(1);
 
 #[derive(Default)]
@@ -259,6 +259,8 @@ struct TickerShared {
     stop: AtomicBool,
     /// Stores alive.
     live: AtomicUsize,
+    /// Stores made so far: one that lived and ended between two ticks counts too.
+    made: AtomicUsize,
     /// Whether the ticker is (about to be) parked.
     asleep: AtomicBool,
     thread: OnceLock<thread::Thread>,
@@ -285,15 +287,16 @@ impl Ticker {
         let handle = thread::Builder::new()
             .name("warden-epoch".into())
             .spawn(move || {
-                let mut idle = 0;
+                let (mut idle, mut made) = (0, 0);
                 while !ticker.stop.load(Ordering::Relaxed) {
                     thread::sleep(EPOCH_TICK);
                     match weak.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => break,
                     }
-                    if ticker.live.load(Ordering::SeqCst) > 0 {
-                        idle = 0;
+                    let made_now = ticker.made.load(Ordering::Relaxed);
+                    if ticker.live.load(Ordering::SeqCst) > 0 || made_now != made {
+                        (idle, made) = (0, made_now);
                         continue;
                     }
                     idle += 1;
@@ -320,6 +323,7 @@ impl Ticker {
     /// A hold that keeps the epoch advancing, waking the ticker if it sleeps.
     fn ticking(&self) -> Ticking {
         self.shared.live.fetch_add(1, Ordering::SeqCst);
+        self.shared.made.fetch_add(1, Ordering::Relaxed);
         if self.shared.asleep.load(Ordering::SeqCst) {
             self.unpark();
         }

@@ -243,9 +243,11 @@ fn main() {
     rows.push(("floor: rmcp, native add, no audit".to_string(), figures));
     let peer = std::env::var("PEER_MCP_CMD").ok().filter(|c| !c.is_empty());
     if let Some(cmd) = &peer {
+        // `exec`: the shell becomes the peer, so killing the child at the end stops
+        // the peer (a peer that outlives its stdin would otherwise be left running).
         let mut command = Command::new("sh");
         command
-            .args(["-c", cmd])
+            .args(["-c", &format!("exec {cmd}")])
             .env("PEER_COMPONENT_DIR", &components);
         let wanted = std::env::var("PEER_MCP_TOOL").ok();
         let figures = measure_host(command, wanted.as_deref(), calls);

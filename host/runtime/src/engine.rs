@@ -257,10 +257,10 @@ pub const TICKER_IDLE: Duration = Duration::from_secs(1);
 #[derive(Default)]
 struct TickerShared {
     stop: AtomicBool,
-    /// Stores alive.
-    live: AtomicUsize,
-    /// Stores made so far: one that lived and ended between two ticks counts too.
+    /// Stores made so far: one made and ended between two ticks counts too.
     made: AtomicUsize,
+    /// Stores ended so far; those alive are the difference.
+    ended: AtomicUsize,
     /// Whether the ticker is (about to be) parked.
     asleep: AtomicBool,
     thread: OnceLock<thread::Thread>,
@@ -274,7 +274,7 @@ pub struct Ticking {
 
 impl Drop for Ticking {
     fn drop(&mut self) {
-        self.shared.live.fetch_sub(1, Ordering::SeqCst);
+        self.shared.ended.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -287,16 +287,17 @@ impl Ticker {
         let handle = thread::Builder::new()
             .name("warden-epoch".into())
             .spawn(move || {
-                let (mut idle, mut made) = (0, 0);
+                let (mut idle, mut seen) = (0, 0);
                 while !ticker.stop.load(Ordering::Relaxed) {
                     thread::sleep(EPOCH_TICK);
                     match weak.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => break,
                     }
-                    let made_now = ticker.made.load(Ordering::Relaxed);
-                    if ticker.live.load(Ordering::SeqCst) > 0 || made_now != made {
-                        (idle, made) = (0, made_now);
+                    // A store made since the last tick, or one still alive.
+                    let made = ticker.made.load(Ordering::SeqCst);
+                    if made != seen || made != ticker.ended.load(Ordering::SeqCst) {
+                        (idle, seen) = (0, made);
                         continue;
                     }
                     idle += 1;
@@ -306,7 +307,7 @@ impl Ticker {
                     // Asleep first, then the last look: a store made after it sees
                     // `asleep` and unparks (an unpark before the park is kept).
                     ticker.asleep.store(true, Ordering::SeqCst);
-                    if ticker.live.load(Ordering::SeqCst) == 0
+                    if ticker.made.load(Ordering::SeqCst) == seen
                         && !ticker.stop.load(Ordering::Relaxed)
                     {
                         thread::park();
@@ -322,8 +323,7 @@ impl Ticker {
 
     /// A hold that keeps the epoch advancing, waking the ticker if it sleeps.
     fn ticking(&self) -> Ticking {
-        self.shared.live.fetch_add(1, Ordering::SeqCst);
-        self.shared.made.fetch_add(1, Ordering::Relaxed);
+        self.shared.made.fetch_add(1, Ordering::SeqCst);
         if self.shared.asleep.load(Ordering::SeqCst) {
             self.unpark();
         }

@@ -37,6 +37,7 @@ pub mod runs;
 pub mod storage;
 pub mod watch;
 
+use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -202,6 +203,14 @@ impl Server {
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = app.clone();
+        // Without Nagle's delay: a streamed answer (server-sent events, a model's
+        // tokens) writes small pieces, and each one held back until the last is
+        // acknowledged can wait on the client's delayed acknowledgement.
+        let listener = listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(%err, "could not turn off Nagle's delay on a connection");
+            }
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, served)
                 .with_graceful_shutdown(async {

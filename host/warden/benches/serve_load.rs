@@ -153,6 +153,10 @@ async fn floor_round(calls: usize, busy: Duration) -> Figures {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    // As `warden serve` does: no Nagle delay on its connections.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+        let _ = stream.set_nodelay(true);
+    });
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     let figures = bare_client(addr, calls).await;
     server.abort();

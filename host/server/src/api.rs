@@ -24,7 +24,7 @@ use super::metrics::Metrics;
 use super::registry::Registry;
 use warden_audit::{Event, Filter, Outcome};
 use warden_config::home::{Action, ServerConfig};
-use warden_policy::{Decision, Resource};
+use warden_policy::Resource;
 use warden_runtime::error::chain;
 use warden_runtime::{CallError, CallOptions, Via};
 
@@ -67,7 +67,7 @@ pub struct AppState {
     /// The tokens, replaced when the config file changes.
     pub access: RwLock<Arc<Access>>,
     /// The metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Limits.
     pub config: ServerConfig,
     /// Agent runs and the approvals queue ([`super::runs`]).
@@ -147,14 +147,6 @@ impl AppState {
             .await
             .map(drop)
             .map_err(|refusal| ApiError::refused(action, resource, &refusal))
-    }
-}
-
-/// Why a call was refused, as the denial metric labels it.
-fn why(decision: &Decision) -> &'static str {
-    match decision {
-        Decision::RequireApproval { .. } => "approval",
-        _ => "access",
     }
 }
 
@@ -455,7 +447,7 @@ async fn call_tool(
         {
             state
                 .metrics
-                .denied(plugin_label, tool_label, why(&refusal.decision));
+                .refused(plugin_label, tool_label, &refusal.decision);
         }
         let plugin_seen = served
             .as_ref()
@@ -485,7 +477,7 @@ async fn call_tool(
     if let Err(CallError::Refused { refusal, .. }) = &result {
         state
             .metrics
-            .denied(plugin_label, tool_label, why(&refusal.decision));
+            .refused(plugin_label, tool_label, &refusal.decision);
         let resource = served.plugin.resource(&tool);
         return Err(ApiError::refused(Action::CallTool, &resource, refusal));
     }

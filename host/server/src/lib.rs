@@ -162,7 +162,7 @@ impl Server {
             access: RwLock::new(Arc::new(
                 Access::with_policy(&options.config, policy.clone()).with_issuers(issuers),
             )),
-            metrics: metrics::Metrics::new(),
+            metrics: Arc::new(metrics::Metrics::new()),
             config: options.config.server.clone(),
             runs: Some(runs.clone()),
             refusals: Default::default(),
@@ -197,6 +197,7 @@ impl Server {
             state.clone(),
             mcp_route::router(
                 state.registry.clone(),
+                state.metrics.clone(),
                 addr,
                 holds(&options.config.server, &runs, addr),
             ),

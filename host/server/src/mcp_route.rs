@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::auth::Caller;
+use super::metrics::Metrics;
 use super::registry::Registry;
 use crate::mcp::{Authorizer, Holds, HttpOptions, Mcp, Principal, ToolSource};
 use warden_policy::Resource;
@@ -36,12 +37,19 @@ impl ToolSource for RegistryTools {
 }
 
 /// The `/mcp` router for `registry`, listening on `addr`.
-pub(super) fn router(registry: Arc<Registry>, addr: SocketAddr, holds: Holds) -> axum::Router {
+pub(super) fn router(
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    addr: SocketAddr,
+    holds: Holds,
+) -> axum::Router {
     let mcp = Mcp::with_holds(
         registry.runtime().clone(),
         Arc::new(RegistryTools(registry.clone())),
         Some(holds),
     );
+    // Its calls count in `/metrics` beside the REST route's.
+    mcp.count_in(metrics);
     // Tell connected clients when the set of tools changes.
     let mut changes = registry.subscribe();
     let notify = mcp.clone();

@@ -12,6 +12,8 @@
 //! | `warden_db_pool_connections` | state (`size`/`connected`/`busy`) | the cluster database's pool (with `[storage] url`) |
 //! | `warden_db_pool_waiting`, `warden_db_statements_total`, `warden_db_errors_total`, `warden_db_connects_total` | | its queue and counts |
 //!
+//! The tool metrics count calls over the REST route and over `/mcp` alike.
+//!
 //! Labels come from served plugins and routes only: an unknown tool is counted as `tool="-"`,
 //! so callers cannot grow the label sets.
 
@@ -182,6 +184,16 @@ impl Metrics {
                 self.denied(plugin, tool, "capability");
             }
         }
+    }
+
+    /// A call the gate refused: `approval` where the policy wants a person's yes, else
+    /// `access`.
+    pub fn refused(&self, plugin: &str, tool: &str, decision: &warden_policy::Decision) {
+        let reason = match decision {
+            warden_policy::Decision::RequireApproval { .. } => "approval",
+            _ => "access",
+        };
+        self.denied(plugin, tool, reason);
     }
 
     /// A call refused: `access` (the caller may not call it) or `capability`.

@@ -25,6 +25,9 @@
 //!   answered at once costs the transport more (both ends' threads sleep and are
 //!   woken), and this row shows how much with none of Warden's code;
 //! - `warden serve` called by that same bare client;
+//! - an MCP `tools/call` over HTTP (`/mcp`, Streamable HTTP) by that client, in one
+//!   session on one kept-alive connection: each answer is a short server-sent event
+//!   stream, written in pieces;
 //! - `warden serve`'s router called in process (`tower::ServiceExt::oneshot`, no
 //!   connection): every layer, the token check and the handler, without the transport;
 //! - the same, with the thread asleep for [`REST`] before each call: behind a
@@ -214,6 +217,111 @@ async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
     Figures::new(started.elapsed(), latencies)
 }
 
+/// `calls` MCP `tools/call`s over one `hyper` HTTP/1.1 connection to `/mcp`, one after
+/// another, in one session (Streamable HTTP: each answer is a short server-sent event
+/// stream), on a thread and runtime of its own.
+async fn mcp_client(addr: std::net::SocketAddr, calls: usize) -> Figures {
+    tokio::task::spawn_blocking(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(mcp_round(addr, calls))
+    })
+    .await
+    .expect("the MCP client panicked")
+}
+
+async fn mcp_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let authorization = format!("Bearer {TOKEN}");
+    let host = addr.to_string();
+    let post = |message: Value, session: Option<&str>| {
+        let mut request = hyper::Request::post("/mcp")
+            .header("host", &host)
+            .header("authorization", &authorization)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request
+            .body(Full::new(axum::body::Bytes::from(message.to_string())))
+            .unwrap()
+    };
+    let initialize = post(
+        json!({
+            "jsonrpc": "2.0", "id": 0, "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": { "name": "serve_load", "version": "1" }
+            }
+        }),
+        None,
+    );
+    let response = send.send_request(initialize).await.unwrap();
+    assert_eq!(response.status(), 200, "initialize");
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let session = Some(session.as_str());
+    response.into_body().collect().await.unwrap();
+    let initialized = post(
+        json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+        session,
+    );
+    send.ready().await.unwrap();
+    let response = send.send_request(initialized).await.unwrap();
+    assert_eq!(response.status(), 202, "notifications/initialized");
+    response.into_body().collect().await.unwrap();
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(calls);
+    for id in 1..=calls {
+        let request = post(
+            json!({
+                "jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": { "name": "text__word-count", "arguments": { "text": TEXT } }
+            }),
+            session,
+        );
+        let t = Instant::now();
+        send.ready().await.unwrap();
+        let response = send.send_request(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        latencies.push(t.elapsed());
+        // The stream's one message: its `data:` line.
+        let text = String::from_utf8_lossy(&bytes);
+        let answer: Value = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data: "))
+            .find_map(|data| serde_json::from_str(data).ok())
+            .unwrap_or_else(|| panic!("{status}: no message in {text}"));
+        let result: Value = serde_json::from_str(
+            answer["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or("{}"),
+        )
+        .unwrap();
+        assert!(
+            status == 200
+                && answer["result"]["isError"] == json!(false)
+                && result["sentences"] == json!(2),
+            "{status}: {answer}"
+        );
+    }
+    Figures::new(started.elapsed(), latencies)
+}
+
 /// `calls` requests through `warden serve`'s router in process: its layers, the token check
 /// and the handler, without a connection; the thread sleeps `rest` before each (not
 /// timed).
@@ -345,6 +453,11 @@ async fn run() {
     ));
     let bare = bare_client(server.addr(), one).await;
     rows.push(bare.row("HTTP `warden serve`, bare `hyper` client", 1));
+    let mcp = mcp_client(server.addr(), one).await;
+    rows.push(mcp.row(
+        "MCP `tools/call` over HTTP (`/mcp`, one session), bare `hyper` client",
+        1,
+    ));
     rows.push(routed.row("`warden serve`'s router in process, no connection", 1));
     rows.push(rested.row(
         &format!(
@@ -353,7 +466,7 @@ async fn run() {
         ),
         1,
     ));
-    total += bare.calls + routed.calls + rested.calls;
+    total += bare.calls + mcp.calls + routed.calls + rested.calls;
     // With SERVE_LOAD_LEAN, the one-caller rows only (and one in process).
     let (http_rounds, process_rounds): (&[Round], &[Round]) = match lean {
         Some(calls) => (&[], &[(1, calls)]),

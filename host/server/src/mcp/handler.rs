@@ -140,6 +140,16 @@ impl Handler {
             .await
         {
             tracing::debug!(principal = caller.id(), "{}", refusal.message);
+            if let Some(metrics) = self.shared.metrics.get() {
+                // Labels only from what is served, as the REST route counts.
+                let (plugin, tool) = names::from_mcp(name).unwrap_or_default();
+                let labels = match self.shared.source.plugin(plugin) {
+                    Some(served) if served.has_tool(&tool) => (plugin, tool.as_ref()),
+                    Some(_) => (plugin, "-"),
+                    None => ("-", "-"),
+                };
+                metrics.refused(labels.0, labels.1, &refusal.decision);
+            }
         }
         unknown_tool(name)
     }
@@ -367,8 +377,7 @@ impl ServerHandler for Handler {
             let (caller, plugin, tool, ct) = (&caller, &plugin, &tool, &context.ct);
             let call = async move {
                 self.shared
-                    .runtime
-                    .call_tool(
+                    .call(
                         caller,
                         plugin,
                         tool,

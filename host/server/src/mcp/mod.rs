@@ -38,7 +38,10 @@ pub use self::holds::Holds;
 pub use self::http::{Authorizer, HttpOptions, Principal};
 pub use self::source::{FixedTools, ToolSource};
 use crate::error::ServeError;
-use warden_runtime::{Caller, Runtime};
+use crate::metrics::Metrics;
+use serde_json::Value;
+use warden_runtime::error::CallError;
+use warden_runtime::{CallOptions, Caller, Plugin, Runtime};
 
 /// An MCP server over a runtime and a [`ToolSource`]; cheap to clone, one for all
 /// transports and sessions, so [`Mcp::tools_changed`] reaches every connected client.
@@ -61,6 +64,9 @@ struct Shared {
     sinks: Mutex<Vec<(u64, SubscriptionSink)>>,
     /// The tokio runtime the first client connected on.
     tokio: OnceLock<tokio::runtime::Handle>,
+    /// The server's metrics, where calls are counted (over HTTP, beside the REST
+    /// calls; `warden mcp` has none).
+    metrics: OnceLock<Arc<Metrics>>,
 }
 
 impl Mcp {
@@ -85,8 +91,15 @@ impl Mcp {
                 peers: Mutex::default(),
                 sinks: Mutex::default(),
                 tokio: OnceLock::new(),
+                metrics: OnceLock::new(),
             }),
         }
+    }
+
+    /// Counts every call from now on in `metrics` (`warden_tool_calls_total` and the
+    /// rest, as the REST route counts its calls). Set once; later calls change nothing.
+    pub fn count_in(&self, metrics: Arc<Metrics>) {
+        let _ = self.shared.metrics.set(metrics);
     }
 
     /// The handler for one client connection on behalf of `principal` (for a
@@ -190,5 +203,44 @@ impl Shared {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let _ = self.tokio.set(runtime);
         }
+    }
+}
+
+impl Shared {
+    /// `tool` of `plugin` called through the gate, counted in the metrics if there
+    /// are any: a refusal as a denial, a held call not at all (its approved rerun is
+    /// counted), any other end as a call with its outcome.
+    async fn call(
+        &self,
+        caller: &Caller,
+        plugin: &Plugin,
+        tool: &str,
+        arguments: &Value,
+        options: CallOptions<'_>,
+    ) -> Result<Value, CallError> {
+        let call = self
+            .runtime
+            .call_tool(caller, plugin, tool, arguments, options);
+        let Some(metrics) = self.metrics.get() else {
+            return call.await;
+        };
+        let started = std::time::Instant::now();
+        let result = {
+            let _live = metrics.call_started();
+            call.await
+        };
+        match &result {
+            Err(CallError::Refused { refusal, .. }) => {
+                metrics.refused(&plugin.name, tool, &refusal.decision);
+            }
+            Err(CallError::Held { .. }) => {}
+            other => metrics.call_ended(
+                &plugin.name,
+                tool,
+                started.elapsed(),
+                other.as_ref().err().map(CallError::code),
+            ),
+        }
+        result
     }
 }

@@ -109,8 +109,7 @@ async fn run(
         let (shared, caller, plugin, tool, cancel) = (&shared, &caller, &plugin, &tool, &cancel);
         async move {
             shared
-                .runtime
-                .call_tool(
+                .call(
                     caller,
                     plugin,
                     tool,

@@ -117,4 +117,37 @@ async fn mcp_on_serve_uses_the_tokens_roles_and_principal() {
         records.iter().any(|r| r["principal"] == "token:reader"),
         "{records:?}"
     );
+
+    // Counted in `/metrics` as the REST route's calls are: a call that fails, and one
+    // of a tool the reader may not call (an unknown tool to it, a denial to the
+    // operator).
+    let failed = crate::mcp::message(
+        send(json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                    "params": {"name": "text__word-count", "arguments": {"text": 1}}}))
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(failed["result"]["isError"], true, "{failed}");
+    let hidden = crate::mcp::message(
+        send(json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                    "params": {"name": "files__list", "arguments": {"path": "."}}}))
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert!(hidden["error"].is_object(), "{hidden}");
+    let (status, text) = t.get(Some(AUDITOR), "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    for needle in [
+        r#"warden_tool_calls_total{plugin="text",tool="word-count",outcome="ok"} 1"#,
+        r#"warden_tool_calls_total{plugin="text",tool="word-count",outcome="error"} 1"#,
+        r#"warden_tool_errors_total{plugin="text",tool="word-count",code="invalid-arguments"} 1"#,
+        r#"warden_tool_call_duration_seconds_count{plugin="text",tool="word-count"} 2"#,
+        r#"warden_tool_denials_total{plugin="files",tool="list",reason="access"} 1"#,
+        "warden_instances_live 0",
+    ] {
+        assert!(text.contains(needle), "{needle} not in\n{text}");
+    }
 }

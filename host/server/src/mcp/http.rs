@@ -22,7 +22,9 @@
 //!   `Origin`, but they carry its own name as `Host`. (The SDK checks it again.)
 //!
 //! Sessions (`Mcp-Session-Id`) are kept in memory; a session's client gets
-//! `notifications/tools/list_changed` on its `GET /mcp` stream.
+//! `notifications/tools/list_changed` on its `GET /mcp` stream. A request naming a
+//! session the server does not hold (closed, or from before a restart) is answered 404
+//! `unknown-session`, and the client starts a new one.
 
 use std::sync::Arc;
 
@@ -164,7 +166,22 @@ async fn check(options: &HttpOptions, req: Request, next: Next) -> Response {
             "no principal: send a bearer token (Authorization: Bearer …)".into(),
         );
     }
-    next.run(req).await
+    let session = req.headers().get("mcp-session-id").cloned();
+    let response = next.run(req).await;
+    // The SDK's bare 404 for a session it does not hold, named: a client must start a
+    // new session then (the specification says so), and a person reading it should
+    // learn why.
+    match session {
+        Some(session) if response.status() == StatusCode::NOT_FOUND => refuse(
+            StatusCode::NOT_FOUND,
+            "unknown-session",
+            format!(
+                "no MCP session {:?} on this server (it was closed, or the server restarted): start a new one with initialize",
+                String::from_utf8_lossy(session.as_bytes())
+            ),
+        ),
+        _ => response,
+    }
 }
 
 fn refuse(status: StatusCode, code: &str, message: String) -> Response {

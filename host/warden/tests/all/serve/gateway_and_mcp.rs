@@ -150,4 +150,28 @@ async fn mcp_on_serve_uses_the_tokens_roles_and_principal() {
     ] {
         assert!(text.contains(needle), "{needle} not in\n{text}");
     }
+
+    // A session the server does not hold: 404, as the specification has it (the client
+    // starts a new one), with a body that says so.
+    let response = crate::mcp::post(
+        &t.http,
+        &url,
+        json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list"}),
+    )
+    .bearer_auth(READER)
+    .header("mcp-session-id", "gone")
+    .header("mcp-protocol-version", "2025-11-25")
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "unknown-session", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("start a new one with initialize"),
+        "{body}"
+    );
 }

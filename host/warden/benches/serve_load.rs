@@ -218,21 +218,23 @@ async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
 }
 
 /// `calls` MCP `tools/call`s over one `hyper` HTTP/1.1 connection to `/mcp`, one after
-/// another, in one session (Streamable HTTP: each answer is a short server-sent event
-/// stream), on a thread and runtime of its own.
-async fn mcp_client(addr: std::net::SocketAddr, calls: usize) -> Figures {
+/// another, on a thread and runtime of its own: in one session of the 2025-11-25
+/// revision (`initialize` first), or with `stateless` as requests of the 2026-07-28
+/// revision (no session; each carries its version and capabilities). Each answer is a
+/// short server-sent event stream.
+async fn mcp_client(addr: std::net::SocketAddr, calls: usize, stateless: bool) -> Figures {
     tokio::task::spawn_blocking(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(mcp_round(addr, calls))
+            .block_on(mcp_round(addr, calls, stateless))
     })
     .await
     .expect("the MCP client panicked")
 }
 
-async fn mcp_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
+async fn mcp_round(addr: std::net::SocketAddr, calls: usize, stateless: bool) -> Figures {
     use http_body_util::{BodyExt, Full};
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
@@ -256,6 +258,70 @@ async fn mcp_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
             .body(Full::new(axum::body::Bytes::from(message.to_string())))
             .unwrap()
     };
+    let session = if stateless {
+        None
+    } else {
+        Some(mcp_session(&mut send, &post).await)
+    };
+    let session = session.as_deref();
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(calls);
+    for id in 1..=calls {
+        let mut params = json!({ "name": "text__word-count", "arguments": { "text": TEXT } });
+        if stateless {
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {}
+            });
+        }
+        let mut request = post(
+            json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params }),
+            session,
+        );
+        if stateless {
+            let headers = request.headers_mut();
+            headers.insert("mcp-protocol-version", "2026-07-28".parse().unwrap());
+            headers.insert("mcp-method", "tools/call".parse().unwrap());
+            headers.insert("mcp-name", "text__word-count".parse().unwrap());
+        }
+        let t = Instant::now();
+        send.ready().await.unwrap();
+        let response = send.send_request(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        latencies.push(t.elapsed());
+        // The stream's one message (its `data:` line), or the JSON body.
+        let text = String::from_utf8_lossy(&bytes);
+        let answer: Value = serde_json::from_str(&text)
+            .ok()
+            .or_else(|| {
+                text.lines()
+                    .filter_map(|line| line.strip_prefix("data: "))
+                    .find_map(|data| serde_json::from_str(data).ok())
+            })
+            .unwrap_or_else(|| panic!("{status}: no message in {text}"));
+        let result: Value = serde_json::from_str(
+            answer["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap_or("{}"),
+        )
+        .unwrap();
+        assert!(
+            status == 200
+                && answer["result"]["isError"] == json!(false)
+                && result["sentences"] == json!(2),
+            "{status}: {answer}"
+        );
+    }
+    Figures::new(started.elapsed(), latencies)
+}
+
+/// Opens a 2025-11-25 session over `send` (`initialize`, then `initialized`): its id.
+async fn mcp_session(
+    send: &mut hyper::client::conn::http1::SendRequest<http_body_util::Full<axum::body::Bytes>>,
+    post: &impl Fn(Value, Option<&str>) -> hyper::Request<http_body_util::Full<axum::body::Bytes>>,
+) -> String {
+    use http_body_util::BodyExt;
     let initialize = post(
         json!({
             "jsonrpc": "2.0", "id": 0, "method": "initialize",
@@ -273,53 +339,16 @@ async fn mcp_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
         .to_str()
         .unwrap()
         .to_owned();
-    let session = Some(session.as_str());
     response.into_body().collect().await.unwrap();
     let initialized = post(
         json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
-        session,
+        Some(&session),
     );
     send.ready().await.unwrap();
     let response = send.send_request(initialized).await.unwrap();
     assert_eq!(response.status(), 202, "notifications/initialized");
     response.into_body().collect().await.unwrap();
-    let started = Instant::now();
-    let mut latencies = Vec::with_capacity(calls);
-    for id in 1..=calls {
-        let request = post(
-            json!({
-                "jsonrpc": "2.0", "id": id, "method": "tools/call",
-                "params": { "name": "text__word-count", "arguments": { "text": TEXT } }
-            }),
-            session,
-        );
-        let t = Instant::now();
-        send.ready().await.unwrap();
-        let response = send.send_request(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        latencies.push(t.elapsed());
-        // The stream's one message: its `data:` line.
-        let text = String::from_utf8_lossy(&bytes);
-        let answer: Value = text
-            .lines()
-            .filter_map(|line| line.strip_prefix("data: "))
-            .find_map(|data| serde_json::from_str(data).ok())
-            .unwrap_or_else(|| panic!("{status}: no message in {text}"));
-        let result: Value = serde_json::from_str(
-            answer["result"]["content"][0]["text"]
-                .as_str()
-                .unwrap_or("{}"),
-        )
-        .unwrap();
-        assert!(
-            status == 200
-                && answer["result"]["isError"] == json!(false)
-                && result["sentences"] == json!(2),
-            "{status}: {answer}"
-        );
-    }
-    Figures::new(started.elapsed(), latencies)
+    session
 }
 
 /// `calls` requests through `warden serve`'s router in process: its layers, the token check
@@ -453,9 +482,14 @@ async fn run() {
     ));
     let bare = bare_client(server.addr(), one).await;
     rows.push(bare.row("HTTP `warden serve`, bare `hyper` client", 1));
-    let mcp = mcp_client(server.addr(), one).await;
+    let mcp = mcp_client(server.addr(), one, false).await;
     rows.push(mcp.row(
-        "MCP `tools/call` over HTTP (`/mcp`, one session), bare `hyper` client",
+        "MCP `tools/call` over HTTP (`/mcp`, a 2025-11-25 session), bare `hyper` client",
+        1,
+    ));
+    let stateless = mcp_client(server.addr(), one, true).await;
+    rows.push(stateless.row(
+        "MCP `tools/call` over HTTP (`/mcp`, 2026-07-28, no session), bare `hyper` client",
         1,
     ));
     rows.push(routed.row("`warden serve`'s router in process, no connection", 1));
@@ -466,7 +500,7 @@ async fn run() {
         ),
         1,
     ));
-    total += bare.calls + mcp.calls + routed.calls + rested.calls;
+    total += bare.calls + mcp.calls + stateless.calls + routed.calls + rested.calls;
     // With SERVE_LOAD_LEAN, the one-caller rows only (and one in process).
     let (http_rounds, process_rounds): (&[Round], &[Round]) = match lean {
         Some(calls) => (&[], &[(1, calls)]),

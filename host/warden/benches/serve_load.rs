@@ -169,27 +169,43 @@ async fn floor_round(calls: usize, busy: Duration) -> Figures {
 /// One caller making `calls` calls over one bare `hyper` HTTP/1.1 connection, on a
 /// thread and runtime of its own (the server's runtime does not run the client).
 async fn bare_client(addr: std::net::SocketAddr, calls: usize) -> Figures {
+    on_own_thread(move || bare_round(addr, calls)).await
+}
+
+/// Runs a client's `round` on a thread and current-thread runtime of its own, as a
+/// client in another process would run.
+async fn on_own_thread<F>(round: impl FnOnce() -> F + Send + 'static) -> Figures
+where
+    F: Future<Output = Figures>,
+{
     tokio::task::spawn_blocking(move || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap()
-            .block_on(bare_round(addr, calls))
+            .block_on(round())
     })
     .await
-    .expect("the bare client panicked")
+    .expect("the client panicked")
+}
+
+type Connection = hyper::client::conn::http1::SendRequest<http_body_util::Full<axum::body::Bytes>>;
+
+/// One bare `hyper` HTTP/1.1 connection to `addr`, without Nagle's delay.
+async fn connect(addr: std::net::SocketAddr) -> Connection {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    send
 }
 
 /// `calls` requests over one `hyper` HTTP/1.1 connection, one after another.
 async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
     use http_body_util::{BodyExt, Full};
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut send = connect(addr).await;
     let body = axum::body::Bytes::from(json!({ "text": TEXT }).to_string());
     let authorization = format!("Bearer {TOKEN}");
     let host = addr.to_string();
@@ -223,26 +239,12 @@ async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
 /// revision (no session; each carries its version and capabilities). Each answer is a
 /// short server-sent event stream.
 async fn mcp_client(addr: std::net::SocketAddr, calls: usize, stateless: bool) -> Figures {
-    tokio::task::spawn_blocking(move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(mcp_round(addr, calls, stateless))
-    })
-    .await
-    .expect("the MCP client panicked")
+    on_own_thread(move || mcp_round(addr, calls, stateless)).await
 }
 
 async fn mcp_round(addr: std::net::SocketAddr, calls: usize, stateless: bool) -> Figures {
     use http_body_util::{BodyExt, Full};
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.set_nodelay(true).unwrap();
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let mut send = connect(addr).await;
     let authorization = format!("Bearer {TOKEN}");
     let host = addr.to_string();
     let post = |message: Value, session: Option<&str>| {
@@ -318,7 +320,7 @@ async fn mcp_round(addr: std::net::SocketAddr, calls: usize, stateless: bool) ->
 
 /// Opens a 2025-11-25 session over `send` (`initialize`, then `initialized`): its id.
 async fn mcp_session(
-    send: &mut hyper::client::conn::http1::SendRequest<http_body_util::Full<axum::body::Bytes>>,
+    send: &mut Connection,
     post: &impl Fn(Value, Option<&str>) -> hyper::Request<http_body_util::Full<axum::body::Bytes>>,
 ) -> String {
     use http_body_util::BodyExt;

@@ -204,9 +204,7 @@ impl Shared {
             let _ = self.tokio.set(runtime);
         }
     }
-}
 
-impl Shared {
     /// `tool` of `plugin` called through the gate, counted in the metrics if there
     /// are any: a refusal as a denial, a held call not at all (its approved rerun is
     /// counted), any other end as a call with its outcome.

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::service::{Peer, RoleServer, SubscriptionSink};
 
+mod coalesce;
 mod handler;
 pub mod holds;
 pub mod http;

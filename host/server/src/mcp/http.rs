@@ -167,15 +167,7 @@ async fn check(options: &HttpOptions, req: Request, next: Next) -> Response {
         );
     }
     let session = req.headers().get("mcp-session-id").cloned();
-    let post = req.method() == http::Method::POST;
     let response = next.run(req).await;
-    // A request's answer in one piece where it is ready soon (not the `GET` stream of
-    // notifications, which may wait for its first one indefinitely).
-    let response = if post {
-        super::coalesce::first_message(response).await
-    } else {
-        response
-    };
     // The SDK's bare 404 for a session it does not hold, named: a client must start a
     // new session then (the specification says so), and a person reading it should
     // learn why.

@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::service::{Peer, RoleServer, SubscriptionSink};
 
-mod coalesce;
 mod handler;
 pub mod holds;
 pub mod http;

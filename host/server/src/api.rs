@@ -3,7 +3,7 @@
 //! [`ROUTES`] and described in `openapi.json` (a test checks both against each other).
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -412,13 +412,8 @@ async fn call_tool(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let served = state.registry.get(&plugin);
-    // Metric labels only from what is served, so callers cannot grow them.
-    let known = served.as_ref().filter(|s| s.plugin.has_tool(&tool));
-    let (plugin_label, tool_label) = match known {
-        Some(_) => (plugin.as_str(), tool.as_str()),
-        None if served.is_some() => (plugin.as_str(), "-"),
-        None => ("-", "-"),
-    };
+    let (plugin_label, tool_label) =
+        super::metrics::tool_labels(served.as_ref().map(|s| &*s.plugin), &plugin, &tool);
     let body =
         body.map_err(|r| ApiError::new(r.status(), code_for_status(r.status()), r.body_text()))?;
     let args: Result<Value, _> = if body.iter().all(u8::is_ascii_whitespace) {
@@ -467,29 +462,13 @@ async fn call_tool(
         ))
     })?;
     let args = &args;
-    let started = Instant::now();
-    let result = {
-        let _live = state.metrics.call_started();
-        runtime
-            .call_tool(&gate, &served.plugin, &tool, args, CallOptions::default())
-            .await
-    };
-    if let Err(CallError::Refused { refusal, .. }) = &result {
-        state
-            .metrics
-            .refused(plugin_label, tool_label, &refusal.decision);
-        let resource = served.plugin.resource(&tool);
-        return Err(ApiError::refused(Action::CallTool, &resource, refusal));
-    }
-    let error = result.as_ref().err();
-    state.metrics.call_ended(
-        plugin_label,
-        tool_label,
-        started.elapsed(),
-        error.map(CallError::code),
-    );
-    match result {
+    let call = runtime.call_tool(&gate, &served.plugin, &tool, args, CallOptions::default());
+    match state.metrics.counted(plugin_label, tool_label, call).await {
         Ok(value) => Ok(axum::Json(json!({ "result": value }))),
+        Err(CallError::Refused { refusal, .. }) => {
+            let resource = served.plugin.resource(&tool);
+            Err(ApiError::refused(Action::CallTool, &resource, &refusal))
+        }
         Err(err) => Err(ApiError::from(&err)),
     }
 }

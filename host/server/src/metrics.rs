@@ -26,6 +26,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use warden_runtime::Plugin;
+use warden_runtime::error::CallError;
 
 /// The labels of a tool.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -67,6 +69,21 @@ type Durations = Family<ToolLabels, Histogram, fn() -> Histogram>;
 fn durations() -> Histogram {
     // 100 µs to about 52 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 20))
+}
+
+/// The labels of a call of `tool` of `plugin`, from what is served only, so callers
+/// cannot grow the label sets: `-` for a tool that `served` (the plugin of that name, if
+/// any) does not have, and for a plugin that is not served.
+pub fn tool_labels<'a>(
+    served: Option<&Plugin>,
+    plugin: &'a str,
+    tool: &'a str,
+) -> (&'a str, &'a str) {
+    match served {
+        Some(served) if served.has_tool(tool) => (plugin, tool),
+        Some(_) => (plugin, "-"),
+        None => ("-", "-"),
+    }
 }
 
 /// The metrics of one server.
@@ -184,6 +201,35 @@ impl Metrics {
                 self.denied(plugin, tool, "capability");
             }
         }
+    }
+
+    /// `call` of `tool` of `plugin` (labels from [`tool_labels`]), counted: live while
+    /// it runs; then a refusal as a denial, a call held for a person not at all (its
+    /// approved rerun is counted), any other end as a call with its outcome.
+    pub async fn counted(
+        &self,
+        plugin: &str,
+        tool: &str,
+        call: impl Future<Output = Result<serde_json::Value, CallError>>,
+    ) -> Result<serde_json::Value, CallError> {
+        let started = std::time::Instant::now();
+        let result = {
+            let _live = self.call_started();
+            call.await
+        };
+        match &result {
+            Err(CallError::Refused { refusal, .. }) => {
+                self.refused(plugin, tool, &refusal.decision);
+            }
+            Err(CallError::Held { .. }) => {}
+            other => self.call_ended(
+                plugin,
+                tool,
+                started.elapsed(),
+                other.as_ref().err().map(CallError::code),
+            ),
+        }
+        result
     }
 
     /// A call the gate refused: `approval` where the policy wants a person's yes, else

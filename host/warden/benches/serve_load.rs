@@ -204,7 +204,7 @@ async fn connect(addr: std::net::SocketAddr) -> Connection {
 
 /// `calls` requests over one `hyper` HTTP/1.1 connection, one after another.
 async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::Full;
     let mut send = connect(addr).await;
     let body = axum::body::Bytes::from(json!({ "text": TEXT }).to_string());
     let authorization = format!("Bearer {TOKEN}");
@@ -218,12 +218,7 @@ async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
             .header("content-type", "application/json")
             .body(Full::new(body.clone()))
             .unwrap();
-        let t = Instant::now();
-        send.ready().await.unwrap();
-        let response = send.send_request(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        latencies.push(t.elapsed());
+        let (status, bytes) = exchange(&mut send, request, &mut latencies).await;
         let answer: Value = serde_json::from_slice(&bytes).unwrap();
         assert!(
             status == 200 && answer["result"]["sentences"] == json!(2),
@@ -231,6 +226,23 @@ async fn bare_round(addr: std::net::SocketAddr, calls: usize) -> Figures {
         );
     }
     Figures::new(started.elapsed(), latencies)
+}
+
+/// Sends `request` over `send` and reads the whole answer, its time added to
+/// `latencies`.
+async fn exchange(
+    send: &mut Connection,
+    request: hyper::Request<http_body_util::Full<axum::body::Bytes>>,
+    latencies: &mut Vec<Duration>,
+) -> (hyper::StatusCode, axum::body::Bytes) {
+    use http_body_util::BodyExt;
+    let t = Instant::now();
+    send.ready().await.unwrap();
+    let response = send.send_request(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    latencies.push(t.elapsed());
+    (status, bytes)
 }
 
 /// `calls` MCP `tools/call`s over one `hyper` HTTP/1.1 connection to `/mcp`, one after
@@ -243,7 +255,7 @@ async fn mcp_client(addr: std::net::SocketAddr, calls: usize, stateless: bool) -
 }
 
 async fn mcp_round(addr: std::net::SocketAddr, calls: usize, stateless: bool) -> Figures {
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::Full;
     let mut send = connect(addr).await;
     let authorization = format!("Bearer {TOKEN}");
     let host = addr.to_string();
@@ -286,12 +298,7 @@ async fn mcp_round(addr: std::net::SocketAddr, calls: usize, stateless: bool) ->
             headers.insert("mcp-method", "tools/call".parse().unwrap());
             headers.insert("mcp-name", "text__word-count".parse().unwrap());
         }
-        let t = Instant::now();
-        send.ready().await.unwrap();
-        let response = send.send_request(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        latencies.push(t.elapsed());
+        let (status, bytes) = exchange(&mut send, request, &mut latencies).await;
         // The stream's one message (its `data:` line), or the JSON body.
         let text = String::from_utf8_lossy(&bytes);
         let answer: Value = serde_json::from_str(&text)

@@ -20,6 +20,7 @@ use tracing::Instrument as _;
 use super::holds::{self, Call, Held};
 use super::http::{Authorizer, Principal};
 use super::{Shared, names, tasks};
+use crate::metrics::tool_labels;
 use warden_policy::{Action, Decision, Request, Resource};
 use warden_runtime::error::CallError;
 use warden_runtime::tools::Tool;
@@ -141,14 +142,10 @@ impl Handler {
         {
             tracing::debug!(principal = caller.id(), "{}", refusal.message);
             if let Some(metrics) = self.shared.metrics.get() {
-                // Labels only from what is served, as the REST route counts.
                 let (plugin, tool) = names::from_mcp(name).unwrap_or_default();
-                let labels = match self.shared.source.plugin(plugin) {
-                    Some(served) if served.has_tool(&tool) => (plugin, tool.as_ref()),
-                    Some(_) => (plugin, "-"),
-                    None => ("-", "-"),
-                };
-                metrics.refused(labels.0, labels.1, &refusal.decision);
+                let served = self.shared.source.plugin(plugin);
+                let (plugin, tool) = tool_labels(served.as_deref(), plugin, &tool);
+                metrics.refused(plugin, tool, &refusal.decision);
             }
         }
         unknown_tool(name)

@@ -205,9 +205,8 @@ impl Shared {
         }
     }
 
-    /// `tool` of `plugin` called through the gate, counted in the metrics if there
-    /// are any: a refusal as a denial, a held call not at all (its approved rerun is
-    /// counted), any other end as a call with its outcome.
+    /// `tool` of `plugin` called through the gate, counted in the server's metrics if
+    /// there are any ([`Metrics::counted`]).
     async fn call(
         &self,
         caller: &Caller,
@@ -219,26 +218,9 @@ impl Shared {
         let call = self
             .runtime
             .call_tool(caller, plugin, tool, arguments, options);
-        let Some(metrics) = self.metrics.get() else {
-            return call.await;
-        };
-        let started = std::time::Instant::now();
-        let result = {
-            let _live = metrics.call_started();
-            call.await
-        };
-        match &result {
-            Err(CallError::Refused { refusal, .. }) => {
-                metrics.refused(&plugin.name, tool, &refusal.decision);
-            }
-            Err(CallError::Held { .. }) => {}
-            other => metrics.call_ended(
-                &plugin.name,
-                tool,
-                started.elapsed(),
-                other.as_ref().err().map(CallError::code),
-            ),
+        match self.metrics.get() {
+            Some(metrics) => metrics.counted(&plugin.name, tool, call).await,
+            None => call.await,
         }
-        result
     }
 }

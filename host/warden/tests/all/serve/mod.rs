@@ -14,6 +14,7 @@ use warden_tests::guests;
 
 mod annotations;
 pub(crate) mod commands;
+mod connections;
 mod fuzz;
 mod gateway_and_mcp;
 mod headers;

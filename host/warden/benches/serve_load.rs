@@ -33,7 +33,9 @@
 //! - the same, with the thread asleep for [`REST`] before each call: behind a
 //!   connection, the server's thread sleeps between one caller's requests, and on this
 //!   VM a thread that slept runs the same code about twice as slowly, every function a
-//!   little, as if caches and predictors were cold.
+//!   little, as if caches and predictors were cold;
+//! - and, in process, `call_as` warm and after the same sleep: the rested router less
+//!   the rested call is what Warden's HTTP layers cost on a thread that has just woken.
 //!
 //! `SERVE_LOAD_LEAN=N` runs only the one-caller rows, with `N` calls each (for
 //! profiling); `SERVE_LOAD_WORKERS` sets the server's worker threads (default 2, one
@@ -616,6 +618,35 @@ async fn run() {
             in_process_p50 = Some(figures.at(0.5));
         }
     }
+    // The same call after its thread slept, as the router's rested row: what a thread
+    // that has just woken costs the call itself, apart from Warden's HTTP layers.
+    let rested_call = {
+        let (runtime, plugin, args) = (runtime.clone(), plugin.clone(), args.clone());
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut latencies = Vec::with_capacity(one);
+            for _ in 0..one {
+                std::thread::sleep(REST);
+                let t = Instant::now();
+                let out = runtime
+                    .call_as("token:load", &plugin, "word-count", &args)
+                    .await
+                    .unwrap();
+                latencies.push(t.elapsed());
+                assert_eq!(out["sentences"], expected);
+            }
+            Figures::new(started.elapsed(), latencies)
+        })
+        .await
+        .unwrap()
+    };
+    rows.push(rested_call.row(
+        &format!(
+            "in process `call_as`, its thread asleep {} µs before each call",
+            REST.as_micros()
+        ),
+        1,
+    ));
 
     println!(
         "| path | callers | calls | calls/s | p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- | --- |"
@@ -632,11 +663,13 @@ async fn run() {
         println!(
             "\nOne caller, p50: HTTP adds {:.0} µs to the call in process; a bare `axum` server \
              busy as long as the router adds {:.0} µs over its handler; the router adds {:.0} µs \
-             to the call, {:.0} µs when its thread slept before it.",
+             to the call, {:.0} µs when its thread slept before it ({:.0} µs over the call \
+             after the same sleep).",
             over(bare.at(0.5), in_process),
             over(slow.at(0.5), busy),
             over(routed.at(0.5), in_process),
             over(rested.at(0.5), in_process),
+            over(rested.at(0.5), rested_call.at(0.5)),
         );
     }
     println!(

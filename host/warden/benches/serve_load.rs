@@ -23,7 +23,9 @@
 //!   and the same floor whose handler spins as long as Warden's router takes in
 //!   process (the row below) before it answers: on a VM, a request that is not
 //!   answered at once costs the transport more (both ends' threads sleep and are
-//!   woken), and this row shows how much with none of Warden's code;
+//!   woken), and this row shows how much with none of Warden's code; and both
+//!   again with the floor served from a current-thread runtime on a thread of its own
+//!   (a server that never wakes a second worker);
 //! - `warden serve` called by that same bare client;
 //! - an MCP `tools/call` over HTTP (`/mcp`, Streamable HTTP) by that client, in one
 //!   session on one kept-alive connection: each answer is a short server-sent event
@@ -140,10 +142,19 @@ where
     Figures::new(started.elapsed(), latencies)
 }
 
+/// Where a floor server runs.
+#[derive(Clone, Copy)]
+enum FloorRuntime {
+    /// On the bench's multi-threaded runtime, as `warden serve` runs.
+    Shared,
+    /// On a current-thread runtime on a thread of its own: no other worker to wake.
+    OwnThread,
+}
+
 /// The floor under any HTTP server on this machine: a bare `axum` router with the same
 /// route, parsing the same body and answering the same JSON after `busy` (spinning; no
 /// tool, no audit, no layers), called as [`bare_client`] calls Warden.
-async fn floor_round(calls: usize, busy: Duration) -> Figures {
+async fn floor_round(calls: usize, busy: Duration, runtime: FloorRuntime) -> Figures {
     let app = axum::Router::new().route(
         "/v1/tools/text/word-count",
         axum::routing::post(move |axum::Json(args): axum::Json<Value>| async move {
@@ -156,16 +167,45 @@ async fn floor_round(calls: usize, busy: Duration) -> Figures {
             axum::Json(json!({ "result": { "sentences": sentences } }))
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
-    // As `warden serve` does: no Nagle delay on its connections.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
-        let _ = stream.set_nodelay(true);
-    });
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let figures = bare_client(addr, calls).await;
-    server.abort();
-    figures
+    // On the runtime that serves it; as `warden serve` does, no Nagle delay on its
+    // connections.
+    let serve = |listener| async move {
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
+        axum::serve(listener, app).await
+    };
+    match runtime {
+        FloorRuntime::Shared => {
+            let server = tokio::spawn(serve(listener));
+            let figures = bare_client(addr, calls).await;
+            server.abort();
+            figures
+        }
+        FloorRuntime::OwnThread => {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let server = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(async move {
+                        tokio::select! {
+                            _ = serve(listener) => {}
+                            _ = stopped => {}
+                        }
+                    });
+            });
+            let figures = bare_client(addr, calls).await;
+            let _ = stop.send(());
+            server.join().expect("the floor server panicked");
+            figures
+        }
+    }
 }
 
 /// One caller making `calls` calls over one bare `hyper` HTTP/1.1 connection, on a
@@ -478,15 +518,30 @@ async fn run() {
     let rested = tokio::spawn(router_round(server.router(), one, REST))
         .await
         .unwrap();
-    let floor = floor_round(one, Duration::ZERO).await;
+    let floor = floor_round(one, Duration::ZERO, FloorRuntime::Shared).await;
     rows.push(floor.row("HTTP floor: bare `axum` answering at once", 1));
     // The same floor with a handler that takes as long as Warden's router does in
     // process: what the transport costs a request that is not answered at once.
     let busy = routed.at(0.5);
-    let slow = floor_round(one, busy).await;
+    let slow = floor_round(one, busy, FloorRuntime::Shared).await;
     rows.push(slow.row(
         &format!(
             "HTTP floor: bare `axum` busy {:.0} µs, then answering",
+            micros(busy)
+        ),
+        1,
+    ));
+    // Both again, served from a current-thread runtime on a thread of its own: a server
+    // that never wakes a second worker.
+    let own = floor_round(one, Duration::ZERO, FloorRuntime::OwnThread).await;
+    rows.push(own.row(
+        "HTTP floor: bare `axum` on a current-thread runtime, answering at once",
+        1,
+    ));
+    let own_slow = floor_round(one, busy, FloorRuntime::OwnThread).await;
+    rows.push(own_slow.row(
+        &format!(
+            "HTTP floor: bare `axum` on a current-thread runtime, busy {:.0} µs, then answering",
             micros(busy)
         ),
         1,
@@ -662,11 +717,12 @@ async fn run() {
         let over = |a: Duration, b: Duration| micros(a) - micros(b);
         println!(
             "\nOne caller, p50: HTTP adds {:.0} µs to the call in process; a bare `axum` server \
-             busy as long as the router adds {:.0} µs over its handler; the router adds {:.0} µs \
-             to the call, {:.0} µs when its thread slept before it ({:.0} µs over the call \
-             after the same sleep).",
+             busy as long as the router adds {:.0} µs over its handler ({:.0} µs on a \
+             current-thread runtime); the router adds {:.0} µs to the call, {:.0} µs when its \
+             thread slept before it ({:.0} µs over the call after the same sleep).",
             over(bare.at(0.5), in_process),
             over(slow.at(0.5), busy),
+            over(own_slow.at(0.5), busy),
             over(routed.at(0.5), in_process),
             over(rested.at(0.5), in_process),
             over(rested.at(0.5), rested_call.at(0.5)),

@@ -107,8 +107,12 @@ impl Mcp {
     /// server whose authentication inserts a [`Principal`] into every request.
     pub fn http_router(&self, options: HttpOptions) -> Router {
         let shared = self.shared.clone();
+        // A request served without a session (2026-07-28) whose answer is one message
+        // gets it as one JSON body, not as an event stream of one message; if anything
+        // is sent before the answer (progress, a log message), the stream it is.
         let config = StreamableHttpServerConfig::default()
             .with_allowed_hosts(options.allowed_hosts.clone())
+            .with_json_response(true)
             .disable_allowed_origins();
         let service = StreamableHttpService::new(
             move || Ok(Handler::new(shared.clone(), None)),

@@ -119,22 +119,14 @@ principal = "user:bob"
         if resp.status() != StatusCode::OK {
             panic!("{method}: {} {}", resp.status(), resp.text().await.unwrap());
         }
-        let sse = resp
-            .headers()
-            .get("content-type")
-            .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
-        let body = resp.text().await.unwrap();
-        let json = match sse {
-            true => body
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(str::trim)
-                .rfind(|d| d.contains("\"id\""))
-                .unwrap_or_else(|| panic!("no response in the stream: {body}"))
-                .to_string(),
-            false => body,
-        };
-        serde_json::from_str(&json).unwrap()
+        // Each answer here is one message, held or not, so one JSON body rather than
+        // an event stream of one message.
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/json",
+            "{method}"
+        );
+        resp.json().await.unwrap()
     }
 
     async fn records(&self, query: &str) -> Vec<Value> {

@@ -29,7 +29,8 @@
 //! - `warden serve` called by that same bare client;
 //! - an MCP `tools/call` over HTTP (`/mcp`, Streamable HTTP) by that client, in one
 //!   session on one kept-alive connection: each answer is a short server-sent event
-//!   stream, written in pieces;
+//!   stream, written in pieces; and the same as requests without a session, each
+//!   answered with one JSON body;
 //! - `warden serve`'s router called in process (`tower::ServiceExt::oneshot`, no
 //!   connection): every layer, the token check and the handler, without the transport;
 //! - the same, with the thread asleep for [`REST`] before each call: behind a
@@ -290,8 +291,8 @@ async fn exchange(
 /// `calls` MCP `tools/call`s over one `hyper` HTTP/1.1 connection to `/mcp`, one after
 /// another, on a thread and runtime of its own: in one session of the 2025-11-25
 /// revision (`initialize` first), or with `stateless` as requests of the 2026-07-28
-/// revision (no session; each carries its version and capabilities). Each answer is a
-/// short server-sent event stream.
+/// revision (no session; each carries its version and capabilities). In a session each
+/// answer is a short server-sent event stream; without one, a JSON body.
 async fn mcp_client(addr: std::net::SocketAddr, calls: usize, stateless: bool) -> Figures {
     on_own_thread(move || mcp_round(addr, calls, stateless)).await
 }

@@ -137,19 +137,15 @@ async fn mcp_on_serve_uses_the_tokens_roles_and_principal() {
     )
     .await;
     assert!(hidden["error"].is_object(), "{hidden}");
-    let (status, text) = t.get(Some(AUDITOR), "/metrics").await;
-    assert_eq!(status, StatusCode::OK);
-    let text = text.as_str().unwrap();
-    for needle in [
+    t.assert_metrics(&[
         r#"warden_tool_calls_total{plugin="text",tool="word-count",outcome="ok"} 1"#,
         r#"warden_tool_calls_total{plugin="text",tool="word-count",outcome="error"} 1"#,
         r#"warden_tool_errors_total{plugin="text",tool="word-count",code="invalid-arguments"} 1"#,
         r#"warden_tool_call_duration_seconds_count{plugin="text",tool="word-count"} 2"#,
         r#"warden_tool_denials_total{plugin="files",tool="list",reason="access"} 1"#,
         "warden_instances_live 0",
-    ] {
-        assert!(text.contains(needle), "{needle} not in\n{text}");
-    }
+    ])
+    .await;
 
     // A session the server does not hold: 404, as the specification has it (the client
     // starts a new one), with a body that says so.

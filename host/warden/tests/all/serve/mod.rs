@@ -144,6 +144,16 @@ impl Test {
         (resp.status(), resp.json().await.unwrap())
     }
 
+    /// Asserts that `/metrics`, read by the auditor, has each of `lines`.
+    pub(crate) async fn assert_metrics(&self, lines: &[&str]) {
+        let (status, text) = self.get(Some(AUDITOR), "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        let text = text.as_str().unwrap();
+        for line in lines {
+            assert!(text.contains(line), "{line} not in\n{text}");
+        }
+    }
+
     pub(crate) async fn get(&self, token: Option<&str>, path: &str) -> (StatusCode, Value) {
         let resp = self
             .req(reqwest::Method::GET, path, token)
@@ -575,10 +585,7 @@ async fn metrics_openapi_and_limits() {
     let _ = t.call(ADMIN, "text/word-count", json!({"text": 1})).await;
     let _ = t.call(READER, "text/nope", json!({})).await;
 
-    let (status, text) = t.get(Some(AUDITOR), "/metrics").await;
-    assert_eq!(status, StatusCode::OK);
-    let text = text.as_str().unwrap();
-    for needle in [
+    t.assert_metrics(&[
         r#"warden_tool_calls_total{plugin="text",tool="word-count",outcome="ok"} 1"#,
         r#"warden_tool_calls_total{plugin="text",tool="word-count",outcome="error"} 1"#,
         r#"warden_tool_errors_total{plugin="text",tool="word-count",code="invalid-arguments"} 1"#,
@@ -586,9 +593,8 @@ async fn metrics_openapi_and_limits() {
         "warden_instances_live 0",
         "warden_plugins_loaded 1",
         r#"warden_http_requests_total{method="POST",route="/v1/tools/{plugin}/{tool}",status="200"} 1"#,
-    ] {
-        assert!(text.contains(needle), "{needle} not in\n{text}");
-    }
+    ])
+    .await;
     let (status, _) = t.get(Some(READER), "/metrics").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 

@@ -26,6 +26,11 @@
 //! A third row is the floor (see `floor.rs`): the same SDK, transport and answer with
 //! `add` computed natively, no sandbox and no audit record, served by this bench
 //! binary itself as a child. `warden mcp`'s p50 less the floor's is Warden's own work.
+//!
+//! A second table does the same over HTTP (see `http.rs`): `warden serve`'s `/mcp`
+//! (a child process, the home's token), in a 2025-11-25 session and in 2026-07-28
+//! requests without one, with each durability; beside it the peer named by
+//! `PEER_MCP_HTTP_CMD`, reached at `PEER_MCP_HTTP_URL` over its own HTTP transport.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
@@ -35,6 +40,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 mod floor;
+mod http;
+
+use http::{HttpClient, Transport};
 
 /// One host under test, as a child speaking MCP over stdio.
 struct Host {
@@ -68,7 +76,9 @@ impl Host {
         self.stdin.write_all(&line).unwrap();
         self.stdin.flush().unwrap();
     }
+}
 
+impl Client for Host {
     /// Sends a request and reads messages until its response (skipping notifications
     /// and the host's own requests).
     fn request(&mut self, method: &str, params: Value) -> Value {
@@ -95,71 +105,92 @@ impl Host {
         }
     }
 
+    fn notify(&mut self, method: &str) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method}));
+    }
+}
+
+/// An MCP client of one host, one request at a time, over stdio or HTTP.
+trait Client {
+    /// Sends a request and returns its result (panics on an error).
+    fn request(&mut self, method: &str, params: Value) -> Value;
+
+    /// Sends a notification.
+    fn notify(&mut self, method: &str);
+
+    /// Starts the session: `initialize`, then `notifications/initialized`.
     fn initialize(&mut self) {
-        self.request(
-            "initialize",
-            json!({
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "warden-mcp-peer-bench", "version": "0.1.0"},
-            }),
+        initialize(self);
+    }
+}
+
+fn initialize(client: &mut (impl Client + ?Sized)) {
+    client.request(
+        "initialize",
+        json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "warden-mcp-peer-bench", "version": "0.1.0"},
+        }),
+    );
+    client.notify("notifications/initialized");
+}
+
+/// The name of the `add` tool: `wanted` if given, else the one whose name is `add` or
+/// ends in it.
+fn add_tool(client: &mut impl Client, wanted: Option<&str>) -> String {
+    let listed = client.request("tools/list", json!({}));
+    let names: Vec<String> = listed["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str().map(String::from))
+        .collect();
+    if let Some(wanted) = wanted {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "no tool {wanted} in {names:?}"
         );
-        self.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        return wanted.to_string();
     }
-
-    /// The name of the `add` tool: `wanted` if given, else the one whose name is `add`
-    /// or ends in it.
-    fn add_tool(&mut self, wanted: Option<&str>) -> String {
-        let listed = self.request("tools/list", json!({}));
-        let names: Vec<String> = listed["tools"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t["name"].as_str().map(String::from))
-            .collect();
-        if let Some(wanted) = wanted {
-            assert!(
-                names.iter().any(|n| n == wanted),
-                "no tool {wanted} in {names:?}"
-            );
-            return wanted.to_string();
-        }
-        let matching: Vec<&String> = names.iter().filter(|n| n.ends_with("add")).collect();
-        match matching[..] {
-            [one] => one.clone(),
-            _ => panic!("tools {names:?}: set PEER_MCP_TOOL to the add tool's name"),
-        }
+    let matching: Vec<&String> = names.iter().filter(|n| n.ends_with("add")).collect();
+    match matching[..] {
+        [one] => one.clone(),
+        _ => panic!("tools {names:?}: set PEER_MCP_TOOL to the add tool's name"),
     }
+}
 
-    fn add(&mut self, tool: &str, a: i64) {
-        let result = self.request(
-            "tools/call",
-            json!({"name": tool, "arguments": {"a": a, "b": 1}}),
-        );
-        assert_ne!(result["isError"], json!(true), "{result}");
-        let text = result.to_string();
-        assert!(text.contains(&(a + 1).to_string()), "add({a}, 1): {text}");
+fn add(client: &mut impl Client, tool: &str, a: i64) {
+    let result = client.request(
+        "tools/call",
+        json!({"name": tool, "arguments": {"a": a, "b": 1}}),
+    );
+    assert_ne!(result["isError"], json!(true), "{result}");
+    let text = result.to_string();
+    assert!(text.contains(&(a + 1).to_string()), "add({a}, 1): {text}");
+}
+
+/// Starts the session, finds the add tool (`wanted`, or the one [`add_tool`] finds),
+/// then times `calls` round trips after `calls / 10` unmeasured.
+fn measure(client: &mut impl Client, wanted: Option<&str>, calls: usize) -> Figures {
+    client.initialize();
+    let tool = add_tool(client, wanted);
+    for a in 0..calls / 10 {
+        add(client, &tool, a as i64);
     }
-
-    /// `calls` measured round trips, after `calls / 10` unmeasured.
-    fn measure(&mut self, tool: &str, calls: usize) -> Figures {
-        for a in 0..calls / 10 {
-            self.add(tool, a as i64);
-        }
-        let mut times = Vec::with_capacity(calls);
-        let start = Instant::now();
-        for a in 0..calls {
-            let t = Instant::now();
-            self.add(tool, 1000 + a as i64);
-            times.push(t.elapsed());
-        }
-        let total = start.elapsed();
-        times.sort();
-        Figures {
-            p50: times[times.len() / 2],
-            p99: times[(times.len() * 99 / 100).min(times.len() - 1)],
-            per_second: calls as f64 / total.as_secs_f64(),
-        }
+    let mut times = Vec::with_capacity(calls);
+    let start = Instant::now();
+    for a in 0..calls {
+        let t = Instant::now();
+        add(client, &tool, 1000 + a as i64);
+        times.push(t.elapsed());
+    }
+    let total = start.elapsed();
+    times.sort();
+    Figures {
+        p50: times[times.len() / 2],
+        p99: times[(times.len() * 99 / 100).min(times.len() - 1)],
+        per_second: calls as f64 / total.as_secs_f64(),
     }
 }
 
@@ -176,13 +207,10 @@ struct Figures {
     per_second: f64,
 }
 
-/// Starts `command` as a host, then measures `calls` of its add tool (`wanted`, or the
-/// one [`Host::add_tool`] finds); the host is stopped after.
+/// Starts `command` as a host over stdio, then measures `calls` of its add tool; the
+/// host is stopped after.
 fn measure_host(command: Command, wanted: Option<&str>, calls: usize) -> Figures {
-    let mut host = Host::spawn(command);
-    host.initialize();
-    let tool = host.add_tool(wanted);
-    host.measure(&tool, calls)
+    measure(&mut Host::spawn(command), wanted, calls)
 }
 
 fn micros(d: Duration) -> String {
@@ -254,26 +282,100 @@ fn main() {
         rows.push((format!("peer: {cmd}"), figures));
     }
 
-    println!("{calls} sequential tools/call of add(a, 1) over stdio, one client, after a warm-up");
+    print_rows(
+        &format!(
+            "{calls} sequential tools/call of add(a, 1) over stdio, one client, after a warm-up"
+        ),
+        &rows,
+        peer.is_some(),
+    );
+    if peer.is_none() {
+        println!("(set PEER_MCP_CMD to run a peer host beside Warden; see the file's docs)");
+    }
+    println!();
+
+    // Over HTTP: `warden serve`'s `/mcp` in both revisions, and the peer's HTTP
+    // transport if it is named.
+    let created = warden(&home)
+        .args(["token", "create", "bench", "--role", "admin"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{created:?}");
+    let token = String::from_utf8(created.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let mut rows: Vec<(String, Figures)> = Vec::new();
+    for durability in ["full", "process"] {
+        let addr = http::free_address();
+        let mut command = warden(&home);
+        command
+            .args(["serve", "--listen", &addr.to_string()])
+            .env("WARDEN_AUDIT_DURABILITY", durability);
+        let _server = http::Server::spawn(command);
+        for (transport, revision) in [
+            (Transport::Session, "a 2025-11-25 session"),
+            (Transport::Stateless, "2026-07-28, no session"),
+        ] {
+            let url = format!("http://{addr}/mcp");
+            let mut client = HttpClient::connect(&url, Some(token.clone()), transport);
+            let figures = measure(&mut client, None, calls);
+            rows.push((
+                format!("warden serve /mcp, {revision}, audit {durability}"),
+                figures,
+            ));
+        }
+    }
+    let peer = std::env::var("PEER_MCP_HTTP_CMD")
+        .ok()
+        .filter(|c| !c.is_empty());
+    if let Some(cmd) = &peer {
+        let url = std::env::var("PEER_MCP_HTTP_URL")
+            .expect("PEER_MCP_HTTP_URL: where the peer serves MCP (http://127.0.0.1:9001/sse)");
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", &format!("exec {cmd}")])
+            .env("PEER_COMPONENT_DIR", &components);
+        let _server = http::Server::spawn(command);
+        let mut client = HttpClient::connect(&url, None, Transport::of(&url));
+        let wanted = std::env::var("PEER_MCP_TOOL").ok();
+        let figures = measure(&mut client, wanted.as_deref(), calls);
+        rows.push((format!("peer: {cmd}"), figures));
+    }
+    print_rows(
+        &format!(
+            "{calls} sequential tools/call of add(a, 1) over HTTP, one client, after a warm-up"
+        ),
+        &rows,
+        peer.is_some(),
+    );
+    if peer.is_none() {
+        println!(
+            "(set PEER_MCP_HTTP_CMD and PEER_MCP_HTTP_URL to run a peer host beside Warden; see http.rs)"
+        );
+    }
+}
+
+/// The table: each row's p50, p99 and calls per second, and with `peer_last` the ratio
+/// of each p50 to the last row's.
+fn print_rows(title: &str, rows: &[(String, Figures)], peer_last: bool) {
+    println!("{title}");
     println!(
-        "{:<44} {:>9} {:>9} {:>10} {:>13}",
+        "{:<56} {:>9} {:>9} {:>10} {:>13}",
         "host", "p50", "p99", "calls/s", "p50 / peer"
     );
-    let peer_p50 = peer.as_ref().map(|_| rows.last().unwrap().1.p50);
-    for (name, f) in &rows {
+    let peer_p50 = rows.last().filter(|_| peer_last).map(|(_, f)| f.p50);
+    for (name, f) in rows {
         let ratio = peer_p50.map_or("-".to_string(), |p| {
             format!("{:.2}", f.p50.as_secs_f64() / p.as_secs_f64())
         });
         println!(
-            "{:<44} {:>9} {:>9} {:>10.0} {:>13}",
+            "{:<56} {:>9} {:>9} {:>10.0} {:>13}",
             name,
             micros(f.p50),
             micros(f.p99),
             f.per_second,
             ratio
         );
-    }
-    if peer.is_none() {
-        println!("(set PEER_MCP_CMD to run a peer host beside Warden; see the file's docs)");
     }
 }

@@ -85,16 +85,12 @@ impl Handler {
     /// it and, over HTTP, so does the request's [`Authorizer`].
     fn sees(
         &self,
-        context: &RequestContext<RoleServer>,
+        authorizer: Option<&Authorizer>,
         caller: &Caller,
         plugin: &Plugin,
         tool: &str,
     ) -> bool {
-        let by_request = context
-            .extensions
-            .get::<::http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Authorizer>())
-            .is_none_or(|a| a.allows(&plugin.name, tool));
+        let by_request = authorizer.is_none_or(|a| a.allows(&plugin.name, tool));
         let no_args = Value::Object(Default::default());
         let by_policy = !matches!(
             self.shared.runtime.policy().decide(&Request {
@@ -108,13 +104,71 @@ impl Handler {
         by_request && by_policy && self.shared.source.allowed(caller.id(), &plugin.name, tool)
     }
 
+    /// The plugin and tool an MCP `name` calls, if `caller` sees it. A remote caller
+    /// (over HTTP) learns nothing of what it may not see: such a tool is answered as
+    /// an unknown one. Over stdio the caller is the operator, who has the home: the
+    /// gate's refusal, naming the policy, is the answer.
+    async fn resolve(
+        &self,
+        caller: &Caller,
+        authorizer: Option<&Authorizer>,
+        name: &str,
+    ) -> Result<(Arc<Plugin>, String), McpError> {
+        let (plugin_name, tool) = names::from_mcp(name).ok_or_else(|| unknown_tool(name))?;
+        let Some(plugin) = self
+            .shared
+            .source
+            .plugin(plugin_name)
+            .filter(|p| p.has_tool(&tool))
+        else {
+            // Unknown to everyone; a refusal (if the policy refuses it) is on record.
+            let resource = Resource::tool(plugin_name, &tool);
+            return Err(self.unseen(caller, &resource, name).await);
+        };
+        if self.principal.is_none() && !self.sees(authorizer, caller, &plugin, &tool) {
+            return Err(self.unseen(caller, &plugin.resource(&tool), name).await);
+        }
+        Ok((plugin, tool))
+    }
+
+    /// What [`ServerHandler::call_tool`] answers a call that nothing rides on: no
+    /// progress token, no trace to join, no retry of a held call, and a client that
+    /// takes neither holds nor tasks (so a held call is refused). The direct path of
+    /// a plain 2026-07-28 request over HTTP ([`super::direct`]) calls it without
+    /// rmcp's request context; `cancel` stops the call.
+    pub(super) async fn call_plain(
+        &self,
+        caller: &Caller,
+        authorizer: Option<&Authorizer>,
+        name: &str,
+        arguments: JsonObject,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<CallToolResult, McpError> {
+        let (plugin, tool) = self.resolve(caller, authorizer, name).await?;
+        let label = format!("{}/{tool}", plugin.name);
+        let span = warden_telemetry::mcp_span("tools/call", &label);
+        let args = Value::Object(arguments);
+        let options = CallOptions {
+            cancel: Some(cancel),
+            approved_by: None,
+            hold: false,
+        };
+        let call = self.shared.call(caller, &plugin, &tool, &args, options);
+        let result = self.calls.track_future(call.instrument(span)).await;
+        if let Err(err) = &result {
+            tracing::debug!(principal = caller.id(), %label, "{err}");
+        }
+        Ok(answer(result, true))
+    }
+
     /// The MCP tools `caller` sees, in the source's order.
     fn tools(&self, context: &RequestContext<RoleServer>, caller: &Caller) -> Vec<McpTool> {
         let structured = supports_structured(context);
+        let authorizer = authorizer(context);
         let mut out = Vec::new();
         for plugin in self.shared.source.plugins() {
             for tool in &plugin.tools {
-                if !self.sees(context, caller, &plugin, &tool.name) {
+                if !self.sees(authorizer, caller, &plugin, &tool.name) {
                     continue;
                 }
                 match names::to_mcp(&plugin.name, &tool.name) {
@@ -233,6 +287,14 @@ pub(super) fn failed(error: &Value) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(error.to_string())])
 }
 
+/// The [`Authorizer`] of the HTTP request `context` answers, if any.
+fn authorizer(context: &RequestContext<RoleServer>) -> Option<&Authorizer> {
+    context
+        .extensions
+        .get::<::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Authorizer>())
+}
+
 fn supports_structured(context: &RequestContext<RoleServer>) -> bool {
     context
         .protocol_version()
@@ -303,23 +365,8 @@ impl ServerHandler for Handler {
         let caller = self.caller(&context)?;
         let principal = caller.id();
         let name = request.name.as_ref();
-        let (plugin_name, tool) = names::from_mcp(name).ok_or_else(|| unknown_tool(name))?;
-        let Some(plugin) = self
-            .shared
-            .source
-            .plugin(plugin_name)
-            .filter(|p| p.has_tool(&tool))
-        else {
-            // Unknown to everyone; a refusal (if the policy refuses it) is on record.
-            let resource = Resource::tool(plugin_name, &tool);
-            return Err(self.unseen(&caller, &resource, name).await);
-        };
-        // A remote caller (over HTTP) learns nothing of what it may not see. Over
-        // stdio the caller is the operator, who has the home: the gate's refusal,
-        // naming the policy, is the answer.
-        if self.principal.is_none() && !self.sees(&context, &caller, &plugin, &tool) {
-            return Err(self.unseen(&caller, &plugin.resource(&tool), name).await);
-        }
+        let (plugin, tool) = self.resolve(&caller, authorizer(&context), name).await?;
+        let plugin_name: &str = &plugin.name;
         let mut args = Value::Object(request.arguments.unwrap_or_default());
         let holds = self
             .shared

@@ -120,8 +120,15 @@ impl Mcp {
             config,
         );
         let allowed = Arc::new(options);
+        let direct = self.shared.clone();
         Router::new()
             .route_service("/mcp", service)
+            // A plain 2026-07-28 `tools/call` is answered without rmcp's service.
+            .layer(axum::middleware::from_fn(
+                move |req: Request, next: Next| {
+                    super::direct::answer_plain(direct.clone(), req, next)
+                },
+            ))
             .layer(axum::middleware::from_fn(
                 move |req: Request, next: Next| {
                     let allowed = allowed.clone();

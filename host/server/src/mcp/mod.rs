@@ -9,7 +9,9 @@
 //!   MCP asks for input, completed once approved;
 //! - [`tasks`]: long calls as MCP tasks, for clients of the tasks extension;
 //! - [`http`]: the Streamable HTTP transport for `/mcp`, with `Origin` checks and the
-//!   principal taken from the request.
+//!   principal taken from the request;
+//! - `direct`: a plain 2026-07-28 `tools/call` over HTTP answered in its request's
+//!   own task, without rmcp's per-request service.
 //!
 //! A tool's failure (its `err` value, a trap, a limit, a denied capability, arguments
 //! that do not fit) is a tool result with `isError: true` whose text is the error's
@@ -24,6 +26,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::service::{Peer, RoleServer, SubscriptionSink};
 
+mod direct;
 mod handler;
 pub mod holds;
 pub mod http;

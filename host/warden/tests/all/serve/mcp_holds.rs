@@ -14,19 +14,19 @@ use warden_tests::guests;
 
 use crate::policy::http::POLICY;
 
-const ALICE: &str = "wdn_holds-alice";
+pub(super) const ALICE: &str = "wdn_holds-alice";
 const BOB: &str = "wdn_holds-bob";
 const TOOL: &str = "types__echo-u32";
 
-struct Held {
+pub(super) struct Held {
     _dir: tempfile::TempDir,
-    server: Server,
-    url: String,
-    http: reqwest::Client,
+    pub(super) server: Server,
+    pub(super) url: String,
+    pub(super) http: reqwest::Client,
 }
 
 impl Held {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         Self::start_with(None).await
     }
 
@@ -129,7 +129,7 @@ principal = "user:bob"
         resp.json().await.unwrap()
     }
 
-    async fn records(&self, query: &str) -> Vec<Value> {
+    pub(super) async fn records(&self, query: &str) -> Vec<Value> {
         let body: Value = self
             .http
             .get(format!("{}/v1/audit?limit=1000&{query}", self.url))

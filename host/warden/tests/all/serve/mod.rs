@@ -19,6 +19,7 @@ mod fuzz;
 mod gateway_and_mcp;
 mod headers;
 mod inflight;
+mod mcp_direct;
 mod mcp_holds;
 pub(crate) mod oauth;
 mod refusals;

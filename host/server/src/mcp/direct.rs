@@ -32,10 +32,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
-use rmcp::model::{
-    ClientCapabilities, JsonObject, JsonRpcVersion2_0, RequestId, ServerJsonRpcMessage,
-    ServerResult,
-};
+use rmcp::model::{ClientCapabilities, ServerJsonRpcMessage, ServerResult};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
@@ -48,26 +45,8 @@ const REVISION: &str = "2026-07-28";
 /// The largest body read here; a larger one goes to rmcp.
 const MAX_BODY: u64 = 1 << 20;
 
-/// The body of a plain call: these members and no others.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlainCall {
-    #[expect(dead_code, reason = "checked by its type: \"2.0\"")]
-    jsonrpc: JsonRpcVersion2_0,
-    id: RequestId,
-    method: String,
-    params: PlainParams,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlainParams {
-    name: String,
-    #[serde(default)]
-    arguments: Option<JsonObject>,
-    #[serde(rename = "_meta")]
-    meta: PlainMeta,
-}
+/// The body of a plain call: its `_meta` as read here.
+type PlainCall<'a> = super::plain::PlainCall<'a, PlainMeta>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,13 +180,16 @@ fn accepts_both(headers: &HeaderMap) -> bool {
 /// revision, from a client that takes neither holds nor tasks, of a tool without
 /// header parameters.
 fn is_plain(call: &PlainCall, headers: &HeaderMap, header_params: impl Fn(&str) -> bool) -> bool {
-    let capabilities = &call.params.meta.capabilities;
+    let Some(meta) = &call.params.meta else {
+        return false;
+    };
+    let capabilities = &meta.capabilities;
     let takes_holds = capabilities
         .elicitation
         .as_ref()
         .is_some_and(|e| e.url.is_some());
     call.method == "tools/call"
-        && call.params.meta.protocol_version == REVISION
+        && meta.protocol_version == REVISION
         && headers
             .get("mcp-name")
             .is_some_and(|v| v.as_bytes() == call.params.name.as_bytes())
@@ -275,7 +257,8 @@ mod tests {
     }
 
     fn plain(body: &Value, headers: &HeaderMap) -> bool {
-        serde_json::from_value::<PlainCall>(body.clone())
+        let bytes = serde_json::to_vec(body).unwrap();
+        serde_json::from_slice::<PlainCall>(&bytes)
             .is_ok_and(|call| is_plain(&call, headers, |_| false))
     }
 
@@ -379,7 +362,8 @@ mod tests {
         let mut no_meta = body();
         no_meta["params"].as_object_mut().unwrap().remove("_meta");
         assert!(!plain(&no_meta, &headers(PLAIN)));
-        let call: PlainCall = serde_json::from_value(body()).unwrap();
+        let bytes = serde_json::to_vec(&body()).unwrap();
+        let call: PlainCall = serde_json::from_slice(&bytes).unwrap();
         assert!(
             !is_plain(&call, &headers(PLAIN), |_| true),
             "a tool with header parameters"

@@ -17,45 +17,25 @@
 //! ignored; a read cancelled part way keeps its bytes for the next one. Sending is
 //! rmcp's own (`AsyncRwTransport::send`).
 
-use std::borrow::Cow;
-
 use rmcp::RoleServer;
 use rmcp::model::{
-    CallToolRequest, CallToolRequestParams, ClientRequest, ErrorData, JsonObject, JsonRpcMessage,
-    JsonRpcRequest, JsonRpcVersion2_0, RequestId,
+    CallToolRequest, CallToolRequestParams, ClientRequest, ErrorData, JsonRpcMessage,
+    JsonRpcRequest,
 };
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{AsyncRwTransport, JsonRpcMessageCodec, JsonRpcMessageCodecError};
-use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncWrite, BufReader};
 use tokio_util::codec::Decoder as _;
+
+use super::plain::{NoMeta, PlainCall};
 
 /// The longest line read, as rmcp's transport bounds it (16 MiB).
 pub(super) const MAX_LINE: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
 
-/// A plain `tools/call`: these members and no others.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlainCall<'a> {
-    jsonrpc: JsonRpcVersion2_0,
-    id: RequestId,
-    #[serde(borrow)]
-    method: Cow<'a, str>,
-    params: PlainParams,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlainParams {
-    name: String,
-    #[serde(default)]
-    arguments: Option<JsonObject>,
-}
-
 /// `line` as a plain `tools/call`, if it is one.
 fn plain_call(line: &[u8]) -> Option<RxJsonRpcMessage<RoleServer>> {
-    let call: PlainCall = serde_json::from_slice(line).ok()?;
+    let call: PlainCall<NoMeta> = serde_json::from_slice(line).ok()?;
     if call.method != "tools/call" {
         return None;
     }

@@ -32,6 +32,7 @@ pub mod holds;
 pub mod http;
 mod lines;
 pub mod names;
+mod plain;
 pub mod source;
 mod stdio;
 pub mod tasks;

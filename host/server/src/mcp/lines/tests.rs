@@ -1,4 +1,5 @@
 use super::*;
+use rmcp::model::RequestId;
 use tokio::io::AsyncWriteExt as _;
 
 /// rmcp's own decoding of `line`.

@@ -3,10 +3,10 @@
 //! rmcp serves a request without a session by starting a service for it: a task for
 //! the service and one for the request, with channels between them and the HTTP
 //! handler, after decoding the message through its generic enum and encoding it again
-//! to check the headers against it. On this 2-core VM that was about 75 µs a call
-//! over the REST route (`BENCHMARKS.md`). The request that matters for speed, a plain
-//! `tools/call`, is answered here instead, by the handler's own code
-//! ([`Handler::call_plain`]), when it is exactly this:
+//! to check the headers against it. On this 2-core VM such a call took about 75 µs
+//! more than the same call over the REST route (`BENCHMARKS.md`). The request that
+//! matters for speed, a plain `tools/call`, is answered here instead, by the
+//! handler's own code ([`Handler::call_plain`]), when it is exactly this:
 //!
 //! - `POST` without `Mcp-Session-Id`; `MCP-Protocol-Version: 2026-07-28`, `Mcp-Method:
 //!   tools/call` and `Mcp-Name` (each once; the name the body's); no `Mcp-Param-*`
@@ -23,7 +23,7 @@
 //!
 //! Anything else goes to rmcp untouched, its body as it came. The answer is the one
 //! rmcp gives such a request: 200, one JSON body, the JSON-RPC response or error
-//! (`serve::mcp_holds` compares the two).
+//! (the test `serve::mcp_direct` compares the two).
 
 use std::sync::Arc;
 

@@ -17,9 +17,12 @@
 //!   `arguments` and `_meta`; `_meta` holds the protocol version (2026-07-28), the
 //!   client's capabilities (neither URL elicitation nor tasks) and perhaps its
 //!   `clientInfo`, and nothing else (no progress token, no trace, no held call's
-//!   `requestState`);
-//! - a call of a tool whose input schema declares no header parameter
-//!   (`x-mcp-header`).
+//!   `requestState`).
+//!
+//! rmcp also checks `Mcp-Param-*` headers against the parameters a tool's input schema
+//! sends as headers (SEP-2243's `x-mcp-header`). Warden's input schemas are made from
+//! the component's WIT types and never declare one, so a plain call has nothing to
+//! check there.
 //!
 //! Anything else goes to rmcp untouched, its body as it came. The answer is the one
 //! rmcp gives such a request: 200, one JSON body, the JSON-RPC response or error
@@ -36,7 +39,7 @@ use rmcp::model::{ClientCapabilities, ServerJsonRpcMessage, ServerResult};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use super::http::{Authorizer, Principal};
+use super::http::{Authorizer, Principal, refuse};
 use super::{Handler, Shared};
 
 /// The protocol revision served here.
@@ -69,17 +72,13 @@ pub(super) async fn answer_plain(shared: Arc<Shared>, request: Request, next: Ne
     let body = match axum::body::to_bytes(body, MAX_BODY as usize).await {
         Ok(body) => body,
         Err(err) => {
-            let message = format!("could not read the request body: {err}");
-            return (StatusCode::BAD_REQUEST, message).into_response();
+            let message = format!("could not read the request body: {err}; send it whole");
+            return refuse(StatusCode::BAD_REQUEST, "bad-request", message);
         }
     };
     let call = serde_json::from_slice::<PlainCall>(&body)
         .ok()
-        .filter(|call| {
-            is_plain(call, &parts.headers, |name| {
-                declares_header_params(&shared, name)
-            })
-        });
+        .filter(|call| is_plain(call, &parts.headers));
     let (Some(call), Some(principal)) = (call, parts.extensions.get::<Principal>()) else {
         return next.run(Request::from_parts(parts, Body::from(body))).await;
     };
@@ -113,11 +112,11 @@ pub(super) async fn answer_plain(shared: Arc<Shared>, request: Request, next: Ne
             Bytes::from(json),
         )
             .into_response(),
-        Err(err) => (
+        Err(err) => refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
             format!("could not encode the answer: {err}"),
-        )
-            .into_response(),
+        ),
     }
 }
 
@@ -177,9 +176,8 @@ fn accepts_both(headers: &HeaderMap) -> bool {
 }
 
 /// Whether `call` is plain: a `tools/call` of the tool its headers name, in this
-/// revision, from a client that takes neither holds nor tasks, of a tool without
-/// header parameters.
-fn is_plain(call: &PlainCall, headers: &HeaderMap, header_params: impl Fn(&str) -> bool) -> bool {
+/// revision, from a client that takes neither holds nor tasks.
+fn is_plain(call: &PlainCall, headers: &HeaderMap) -> bool {
     let Some(meta) = &call.params.meta else {
         return false;
     };
@@ -195,28 +193,6 @@ fn is_plain(call: &PlainCall, headers: &HeaderMap, header_params: impl Fn(&str) 
             .is_some_and(|v| v.as_bytes() == call.params.name.as_bytes())
         && !takes_holds
         && !capabilities.supports_tasks()
-        && !header_params(&call.params.name)
-}
-
-/// Whether the input schema of the tool `name` names a parameter sent as a header
-/// (SEP-2243's `x-mcp-header`), which rmcp checks against the request's headers.
-fn declares_header_params(shared: &Shared, name: &str) -> bool {
-    let Some((plugin, tool)) = super::names::from_mcp(name) else {
-        return false;
-    };
-    let Some(plugin) = shared.source.plugin(plugin) else {
-        return false;
-    };
-    plugin.tool(&tool).is_some_and(|tool| {
-        tool.input_schema
-            .get("properties")
-            .and_then(|p| p.as_object())
-            .is_some_and(|properties| {
-                properties
-                    .values()
-                    .any(|property| property.get("x-mcp-header").is_some())
-            })
-    })
 }
 
 #[cfg(test)]
@@ -258,8 +234,7 @@ mod tests {
 
     fn plain(body: &Value, headers: &HeaderMap) -> bool {
         let bytes = serde_json::to_vec(body).unwrap();
-        serde_json::from_slice::<PlainCall>(&bytes)
-            .is_ok_and(|call| is_plain(&call, headers, |_| false))
+        serde_json::from_slice::<PlainCall>(&bytes).is_ok_and(|call| is_plain(&call, headers))
     }
 
     #[test]
@@ -362,11 +337,5 @@ mod tests {
         let mut no_meta = body();
         no_meta["params"].as_object_mut().unwrap().remove("_meta");
         assert!(!plain(&no_meta, &headers(PLAIN)));
-        let bytes = serde_json::to_vec(&body()).unwrap();
-        let call: PlainCall = serde_json::from_slice(&bytes).unwrap();
-        assert!(
-            !is_plain(&call, &headers(PLAIN), |_| true),
-            "a tool with header parameters"
-        );
     }
 }

@@ -153,8 +153,10 @@ impl Handler {
             approved_by: None,
             hold: false,
         };
+        // Not tracked in `self.calls`: nothing drains the handler of one HTTP request
+        // (the server waits for the request itself when it shuts down).
         let call = self.shared.call(caller, &plugin, &tool, &args, options);
-        let result = self.calls.track_future(call.instrument(span)).await;
+        let result = call.instrument(span).await;
         if let Err(err) = &result {
             tracing::debug!(principal = caller.id(), %label, "{err}");
         }

@@ -195,7 +195,7 @@ async fn check(options: &HttpOptions, req: Request, next: Next) -> Response {
     }
 }
 
-fn refuse(status: StatusCode, code: &str, message: String) -> Response {
+pub(super) fn refuse(status: StatusCode, code: &str, message: String) -> Response {
     let body = serde_json::json!({ "error": { "code": code, "message": message } });
     (status, axum::Json(body)).into_response()
 }

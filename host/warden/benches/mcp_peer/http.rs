@@ -19,7 +19,7 @@
 //! HTTP in a session.
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
@@ -313,26 +313,12 @@ async fn open(host: &str) -> SendRequest<Full<Bytes>> {
     send
 }
 
-/// A host serving HTTP, as a child stopped when this is dropped.
-pub(crate) struct Server(Child);
-
-impl Server {
-    pub(crate) fn spawn(mut command: Command) -> Self {
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
-        Self(child)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// `command` with no standard streams: a host serving HTTP.
+pub(crate) fn quiet(command: &mut Command) -> &mut Command {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
 }
 
 /// A loopback address with a port free a moment ago.

@@ -44,9 +44,29 @@ mod http;
 
 use http::{HttpClient, Transport};
 
+/// A host under test, as a child process stopped when this is dropped.
+struct Running(Child);
+
+impl Running {
+    /// Starts `command` with the standard streams it sets (null where it sets none).
+    fn spawn(command: &mut Command) -> Self {
+        let child = command
+            .spawn()
+            .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
+        Self(child)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// One host under test, as a child speaking MCP over stdio.
 struct Host {
-    child: Child,
+    _child: Running,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     next_id: u64,
@@ -54,16 +74,16 @@ struct Host {
 
 impl Host {
     fn spawn(mut command: Command) -> Self {
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| panic!("starting {command:?}: {err}"));
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut child = Running::spawn(
+            command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null()),
+        );
+        let stdin = child.0.stdin.take().unwrap();
+        let stdout = BufReader::new(child.0.stdout.take().unwrap());
         Self {
-            child,
+            _child: child,
             stdin,
             stdout,
             next_id: 1,
@@ -194,13 +214,6 @@ fn measure(client: &mut impl Client, wanted: Option<&str>, calls: usize) -> Figu
     }
 }
 
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Figures {
     p50: Duration,
     p99: Duration,
@@ -312,7 +325,7 @@ fn main() {
         command
             .args(["serve", "--listen", &addr.to_string()])
             .env("WARDEN_AUDIT_DURABILITY", durability);
-        let _server = http::Server::spawn(command);
+        let _server = Running::spawn(http::quiet(&mut command));
         for (transport, revision) in [
             (Transport::Session, "a 2025-11-25 session"),
             (Transport::Stateless, "2026-07-28, no session"),
@@ -336,7 +349,7 @@ fn main() {
         command
             .args(["-c", &format!("exec {cmd}")])
             .env("PEER_COMPONENT_DIR", &components);
-        let _server = http::Server::spawn(command);
+        let _server = Running::spawn(http::quiet(&mut command));
         let mut client = HttpClient::connect(&url, None, Transport::of(&url));
         let wanted = std::env::var("PEER_MCP_TOOL").ok();
         let figures = measure(&mut client, wanted.as_deref(), calls);

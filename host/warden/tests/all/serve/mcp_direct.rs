@@ -104,3 +104,33 @@ async fn a_plain_call_is_answered_as_rmcp_answers_it() {
     }
     t.server.shutdown().await;
 }
+
+/// A plain call whose body ends before its stated length: 400, naming the body, and
+/// the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_short_is_refused_and_the_server_goes_on() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let t = Held::start().await;
+    let address = t.url.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {ALICE}\r\n\
+         content-type: application/json\r\naccept: application/json, text/event-stream\r\n\
+         mcp-protocol-version: 2026-07-28\r\nmcp-method: tools/call\r\n\
+         mcp-name: types__echo-u32\r\ncontent-length: 200\r\n\r\n{{\"jsonrpc\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(
+        answer.contains("could not read the request body"),
+        "{answer}"
+    );
+
+    let (status, _, body) = call(&t, "types__echo-u32", json!({"v": 5}), true).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["result"]["isError"], false, "{body}");
+    t.server.shutdown().await;
+}

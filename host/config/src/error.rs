@@ -221,6 +221,8 @@ pub enum ConfigError {
     },
     /// A `[server]` limit of 0.
     ServerLimits,
+    /// `[server] idle_poll_us` past [`crate::home::MAX_IDLE_POLL_US`].
+    IdlePoll(u64),
     /// An environment variable that overrides the config is not valid.
     #[error(transparent)]
     Env(#[from] EnvError),
@@ -303,6 +305,11 @@ impl fmt::Display for ConfigError {
                 write!(f, "[trust.identities.{name}]: {problem}")
             }
             Self::ServerLimits => f.write_str("[server] limits must be greater than 0"),
+            Self::IdlePoll(us) => write!(
+                f,
+                "[server] idle_poll_us = {us}: at most {} (a millisecond); 0 turns polling off",
+                crate::home::MAX_IDLE_POLL_US
+            ),
             Self::Env(err) => write!(f, "{err}"),
             Self::Read { path, .. } => write!(f, "reading {}", path.display()),
             Self::TokenExists { path, name } => write!(

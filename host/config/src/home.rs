@@ -8,6 +8,7 @@
 //! max_upload_mb = 64            # PUT /v1/plugins/{name}
 //! request_timeout_ms = 120000   # a whole request, tool call included
 //! max_concurrent_requests = 256 # more wait (within the timeout)
+//! idle_poll_us = 0              # poll this long for the next request before sleeping
 //!
 //! [[tokens]]                    # written by `warden token create NAME --role ROLE`
 //! name = "ops"
@@ -119,6 +120,20 @@ pub struct ServerConfig {
     /// `http://` and the address it listens on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
+    /// How long, in µs, a server thread that runs out of work polls for the next request
+    /// before it sleeps (0, the default: it sleeps at once). Read at start. Where a
+    /// woken thread is slow to run (a VM whose idle CPUs halt), a window a little longer
+    /// than a client takes between an answer and its next request answers that request
+    /// sooner, for CPU time spent polling; at most [`MAX_IDLE_POLL_US`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub idle_poll_us: u64,
+}
+
+/// The longest `[server] idle_poll_us` window: a millisecond.
+pub const MAX_IDLE_POLL_US: u64 = 1000;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Default for ServerConfig {
@@ -130,6 +145,7 @@ impl Default for ServerConfig {
             request_timeout_ms: 120_000,
             max_concurrent_requests: 256,
             public_url: None,
+            idle_poll_us: 0,
         }
     }
 }
@@ -342,6 +358,9 @@ impl Config {
             || self.server.max_concurrent_requests == 0
         {
             return Err(ConfigError::ServerLimits);
+        }
+        if self.server.idle_poll_us > MAX_IDLE_POLL_US {
+            return Err(ConfigError::IdlePoll(self.server.idle_poll_us));
         }
         Ok(())
     }

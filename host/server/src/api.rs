@@ -371,6 +371,9 @@ pub(crate) async fn metrics(
     if let Some(pool) = state.storage.pool() {
         super::metrics::render_pool(&mut text, &pool.stats());
     }
+    if let Some(counts) = super::idle_poll::counts() {
+        super::metrics::render_idle_poll(&mut text, &counts);
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -27,6 +27,7 @@ pub mod cluster;
 pub mod console;
 pub mod error;
 mod gateway;
+pub mod idle_poll;
 pub mod mcp;
 mod mcp_route;
 pub mod metrics;
@@ -207,10 +208,15 @@ impl Server {
         // Without Nagle's delay: a streamed answer (server-sent events, a model's
         // tokens) writes small pieces, and each one held back until the last is
         // acknowledged can wait on the client's delayed acknowledgement.
+        idle_poll::enable(std::time::Duration::from_micros(
+            options.config.server.idle_poll_us,
+        ))?;
+        idle_poll::watch(&listener);
         let listener = listener.tap_io(|stream| {
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(%err, "could not turn off Nagle's delay on a connection");
             }
+            idle_poll::watch(stream);
         });
         let task = tokio::spawn(async move {
             axum::serve(listener, served)

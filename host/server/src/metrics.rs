@@ -11,6 +11,8 @@
 //! | `warden_http_requests_total` | method, route, status | requests answered |
 //! | `warden_db_pool_connections` | state (`size`/`connected`/`busy`) | the cluster database's pool (with `[storage] url`) |
 //! | `warden_db_pool_waiting`, `warden_db_statements_total`, `warden_db_errors_total`, `warden_db_connects_total` | | its queue and counts |
+//! | `warden_idle_polls_total` | ended (`request`/`task`/`window`) | idle workers' polling windows (with `[server] idle_poll_us`), by what ended them |
+//! | `warden_idle_poll_seconds_total` | | time they spent polling |
 //!
 //! The tool metrics count calls over the REST route and over `/mcp` alike.
 //!
@@ -308,5 +310,28 @@ pub fn render_pool(text: &mut String, stats: &warden_postgres::PoolStats) {
         stats.statements,
         stats.errors,
         stats.connects
+    );
+}
+
+/// Adds what idle workers' polling did (`[server] idle_poll_us`, see
+/// [`crate::idle_poll`]) to rendered metrics (before `# EOF`):
+/// `warden_idle_polls_total` by what ended each window, and
+/// `warden_idle_poll_seconds_total`.
+pub fn render_idle_poll(text: &mut String, counts: &crate::idle_poll::Counts) {
+    use std::fmt::Write as _;
+    let eof = text.rfind("# EOF").unwrap_or(text.len());
+    text.truncate(eof);
+    let _ = write!(
+        text,
+        "# HELP warden_idle_polls Idle workers' polling windows ({} µs each at most), by what ended them: a request, a task, or the window's end.\n\
+         # TYPE warden_idle_polls counter\n\
+         warden_idle_polls_total{{ended=\"request\"}} {}\n\
+         warden_idle_polls_total{{ended=\"task\"}} {}\n\
+         warden_idle_polls_total{{ended=\"window\"}} {}\n\
+         # HELP warden_idle_poll_seconds Time idle workers spent polling for the next request.\n\
+         # TYPE warden_idle_poll_seconds counter\n\
+         warden_idle_poll_seconds_total {}\n\
+         # EOF\n",
+        counts.window_us, counts.request, counts.task, counts.window, counts.seconds
     );
 }

@@ -5,7 +5,25 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::polling::polling_client;
 use crate::{Figures, TEXT, TOKEN};
+
+/// How a one-caller row's client waits for each answer.
+#[derive(Clone, Copy)]
+pub(crate) enum Waits {
+    /// Asleep in the kernel until it comes, as most clients wait: [`bare_client`].
+    Sleeping,
+    /// Polling its socket, never asleep: [`polling_client`].
+    Polling,
+}
+
+/// One caller of the REST route at `addr`, waiting as `waits` says.
+pub(crate) async fn rest_client(addr: std::net::SocketAddr, calls: usize, waits: Waits) -> Figures {
+    match waits {
+        Waits::Sleeping => bare_client(addr, calls).await,
+        Waits::Polling => polling_client(addr, calls).await,
+    }
+}
 
 /// One caller making `calls` calls over one bare `hyper` HTTP/1.1 connection, on a
 /// thread and runtime of its own (the server's runtime does not run the client).

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::Figures;
-use crate::clients::bare_client;
+use crate::clients::{Waits, rest_client};
 
 /// Where a floor server runs.
 #[derive(Clone, Copy)]
@@ -19,8 +19,13 @@ pub(crate) enum FloorRuntime {
 
 /// The floor under any HTTP server on this machine: a bare `axum` router with the same
 /// route, parsing the same body and answering the same JSON after `busy` (spinning; no
-/// tool, no audit, no layers), called as [`bare_client`] calls Warden.
-pub(crate) async fn floor_round(calls: usize, busy: Duration, runtime: FloorRuntime) -> Figures {
+/// tool, no audit, no layers), called as the same client calls Warden.
+pub(crate) async fn floor_round(
+    calls: usize,
+    busy: Duration,
+    runtime: FloorRuntime,
+    waits: Waits,
+) -> Figures {
     let app = axum::Router::new().route(
         "/v1/tools/text/word-count",
         axum::routing::post(move |axum::Json(args): axum::Json<Value>| async move {
@@ -40,15 +45,17 @@ pub(crate) async fn floor_round(calls: usize, busy: Duration, runtime: FloorRunt
     // connections.
     let serve = |listener| async move {
         let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        warden::serve::idle_poll::watch(&listener);
         let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
             let _ = stream.set_nodelay(true);
+            warden::serve::idle_poll::watch(stream);
         });
         axum::serve(listener, app).await
     };
     match runtime {
         FloorRuntime::Shared => {
             let server = tokio::spawn(serve(listener));
-            let figures = bare_client(addr, calls).await;
+            let figures = rest_client(addr, calls, waits).await;
             server.abort();
             figures
         }
@@ -66,7 +73,7 @@ pub(crate) async fn floor_round(calls: usize, busy: Duration, runtime: FloorRunt
                         }
                     });
             });
-            let figures = bare_client(addr, calls).await;
+            let figures = rest_client(addr, calls, waits).await;
             let _ = stop.send(());
             server.join().expect("the floor server panicked");
             figures

@@ -44,6 +44,12 @@
 //! profiling); `SERVE_LOAD_WORKERS` sets the server's worker threads (default 2, one
 //! per core here).
 //!
+//! `SERVE_LOAD_IDLE_POLL_US=N` sets the server's `[server] idle_poll_us`: its idle
+//! workers poll for the next request N µs before they sleep (the runtime's park hook is
+//! installed as `warden` installs it). A second client row, a client that polls its
+//! socket instead of sleeping until the answer comes, shows what the server costs a
+//! call apart from the caller's own wake-up, for the busy floor and for Warden.
+//!
 //! `SERVE_LOAD_DURABILITY=process` runs both sides with the audit log's `process`
 //! durability (written before each answer, synced within 10 ms) instead of `full`:
 //! without an fsync on each side of the comparison, what HTTP adds stands out from the
@@ -61,9 +67,11 @@ use warden::{PluginSource, Runtime};
 
 mod clients;
 mod floor;
+mod polling;
 
-use clients::{bare_client, mcp_client};
+use clients::{Waits, bare_client, mcp_client};
 use floor::{FloorRuntime, floor_round};
+use polling::polling_client;
 
 // The allocator `warden` runs with, on both sides of the comparison.
 #[global_allocator]
@@ -188,6 +196,7 @@ fn main() {
         .worker_threads(std::env::var("SERVE_LOAD_WORKERS").map_or(2, |n| {
             n.parse().expect("SERVE_LOAD_WORKERS: a number of threads")
         }))
+        .on_thread_park(warden::serve::idle_poll::before_park)
         .enable_all()
         .build()
         .unwrap();
@@ -205,6 +214,12 @@ async fn run() {
     } else {
         Durability::Full
     };
+    // As `[server] idle_poll_us`: the server's idle workers poll this long before they
+    // sleep (the floor's sockets are watched too, as they share the runtime).
+    let idle_poll_us: u64 = std::env::var("SERVE_LOAD_IDLE_POLL_US").map_or(0, |us| {
+        us.parse()
+            .expect("SERVE_LOAD_IDLE_POLL_US: a number of µs, at most 1000")
+    });
     let wasm = std::fs::read(warden_tests::guests::TEXT).unwrap();
     let expected = json!(2);
     let args = json!({ "text": TEXT });
@@ -225,7 +240,8 @@ async fn run() {
     home.install(&meta, &wasm).unwrap();
     let config = Config::parse(
         &format!(
-            "[server]\nmax_body_kb = 64\n[audit]\ndurability = \"{}\"\n[[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
+            "[server]\nmax_body_kb = 64\nidle_poll_us = {}\n[audit]\ndurability = \"{}\"\n[[tokens]]\nname = \"load\"\nsha256 = \"{}\"\nroles = [\"admin\"]\n",
+            idle_poll_us,
             if process { "process" } else { "full" },
             hash_token(TOKEN)
         ),
@@ -265,12 +281,12 @@ async fn run() {
     let rested = tokio::spawn(router_round(server.router(), one, REST))
         .await
         .unwrap();
-    let floor = floor_round(one, Duration::ZERO, FloorRuntime::Shared).await;
+    let floor = floor_round(one, Duration::ZERO, FloorRuntime::Shared, Waits::Sleeping).await;
     rows.push(floor.row("HTTP floor: bare `axum` answering at once", 1));
     // The same floor with a handler that takes as long as Warden's router does in
     // process: what the transport costs a request that is not answered at once.
     let busy = routed.at(0.5);
-    let slow = floor_round(one, busy, FloorRuntime::Shared).await;
+    let slow = floor_round(one, busy, FloorRuntime::Shared, Waits::Sleeping).await;
     rows.push(slow.row(
         &format!(
             "HTTP floor: bare `axum` busy {:.0} µs, then answering",
@@ -280,12 +296,18 @@ async fn run() {
     ));
     // Both again, served from a current-thread runtime on a thread of its own: a server
     // that never wakes a second worker.
-    let own = floor_round(one, Duration::ZERO, FloorRuntime::OwnThread).await;
+    let own = floor_round(
+        one,
+        Duration::ZERO,
+        FloorRuntime::OwnThread,
+        Waits::Sleeping,
+    )
+    .await;
     rows.push(own.row(
         "HTTP floor: bare `axum` on a current-thread runtime, answering at once",
         1,
     ));
-    let own_slow = floor_round(one, busy, FloorRuntime::OwnThread).await;
+    let own_slow = floor_round(one, busy, FloorRuntime::OwnThread, Waits::Sleeping).await;
     rows.push(own_slow.row(
         &format!(
             "HTTP floor: bare `axum` on a current-thread runtime, busy {:.0} µs, then answering",
@@ -295,6 +317,19 @@ async fn run() {
     ));
     let bare = bare_client(server.addr(), one).await;
     rows.push(bare.row("HTTP `warden serve`, bare `hyper` client", 1));
+    // The busy floor and Warden again, called by a client that polls for its answer
+    // instead of sleeping: what each server costs a call apart from the caller's own
+    // wake-up.
+    let polled_floor = floor_round(one, busy, FloorRuntime::Shared, Waits::Polling).await;
+    rows.push(polled_floor.row(
+        &format!(
+            "HTTP floor: bare `axum` busy {:.0} µs, then answering, a client that polls",
+            micros(busy)
+        ),
+        1,
+    ));
+    let polled = polling_client(server.addr(), one).await;
+    rows.push(polled.row("HTTP `warden serve`, a client that polls", 1));
     let mcp = mcp_client(server.addr(), one, false).await;
     rows.push(mcp.row(
         "MCP `tools/call` over HTTP (`/mcp`, a 2025-11-25 session), bare `hyper` client",
@@ -313,7 +348,7 @@ async fn run() {
         ),
         1,
     ));
-    total += bare.calls + mcp.calls + stateless.calls + routed.calls + rested.calls;
+    total += bare.calls + polled.calls + mcp.calls + stateless.calls + routed.calls + rested.calls;
     // With SERVE_LOAD_LEAN, the one-caller rows only (and one in process).
     let (http_rounds, process_rounds): (&[Round], &[Round]) = match lean {
         Some(calls) => (&[], &[(1, calls)]),
@@ -473,6 +508,12 @@ async fn run() {
             over(routed.at(0.5), in_process),
             over(rested.at(0.5), in_process),
             over(rested.at(0.5), rested_call.at(0.5)),
+        );
+        println!(
+            "With a client that polls for its answer, p50: HTTP adds {:.0} µs to the call in \
+             process; the busy bare server adds {:.0} µs over its handler.",
+            over(polled.at(0.5), in_process),
+            over(polled_floor.at(0.5), busy),
         );
     }
     println!(

@@ -218,11 +218,17 @@ pub(crate) fn open_for(
 impl Command {
     /// The async runtime the command runs on: one thread for `warden mcp` (one client
     /// over stdio, its messages and calls handed between no threads but the audit
-    /// log's writer), the multi-threaded scheduler for everything else.
+    /// log's writer), the multi-threaded scheduler for everything else, whose idle
+    /// workers poll a server's sockets before they sleep when `[server] idle_poll_us`
+    /// says so.
     fn runtime(&self) -> tokio::runtime::Builder {
         match self {
             Command::Mcp(_) => tokio::runtime::Builder::new_current_thread(),
-            _ => tokio::runtime::Builder::new_multi_thread(),
+            _ => {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                builder.on_thread_park(warden::serve::idle_poll::before_park);
+                builder
+            }
         }
     }
 

@@ -18,6 +18,7 @@ mod connections;
 mod fuzz;
 mod gateway_and_mcp;
 mod headers;
+mod idle_poll;
 mod inflight;
 mod mcp_direct;
 mod mcp_holds;

@@ -205,13 +205,15 @@ impl Server {
         );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = app.clone();
-        // Without Nagle's delay: a streamed answer (server-sent events, a model's
-        // tokens) writes small pieces, and each one held back until the last is
-        // acknowledged can wait on the client's delayed acknowledgement.
+        // Idle workers poll the listener and every connection before they sleep, when
+        // the config asks for it.
         idle_poll::enable(std::time::Duration::from_micros(
             options.config.server.idle_poll_us,
         ))?;
         idle_poll::watch(&listener);
+        // Without Nagle's delay: a streamed answer (server-sent events, a model's
+        // tokens) writes small pieces, and each one held back until the last is
+        // acknowledged can wait on the client's delayed acknowledgement.
         let listener = listener.tap_io(|stream| {
             if let Err(err) = stream.set_nodelay(true) {
                 tracing::debug!(%err, "could not turn off Nagle's delay on a connection");

@@ -16,7 +16,10 @@
 //! connection, in an `epoll` set of this module's own) is readable, or when a task was
 //! scheduled from outside the runtime (its global queue is not empty), and otherwise
 //! when the window is over. Then the worker parks as it always does, and finds the
-//! socket ready without sleeping. While it polls, the worker still counts as looking
+//! socket ready without sleeping. Between two polls it yields its CPU, so any thread
+//! ready to run there (the audit log's writer, whose sync a call may be waiting for)
+//! runs first: a bare spin kept the writer off both cores of a small machine and made
+//! calls with full durability slower (`BENCHMARKS.md`). While it polls, the worker still counts as looking
 //! for work, so a task scheduled from another thread meanwhile is found when it parks,
 //! never lost; it waits at most the window. Timers due within the window fire at its
 //! end.
@@ -157,7 +160,9 @@ impl IdlePoll {
             if started.elapsed() >= self.window {
                 break Ended::Window;
             }
-            std::hint::spin_loop();
+            // Not a bare spin: any other thread ready to run on this CPU (the audit
+            // log's writer, whose sync a call may be waiting for) runs first.
+            std::thread::yield_now();
         };
         self.ended[ended as usize].fetch_add(1, Ordering::Relaxed);
         let spent = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);

@@ -73,9 +73,19 @@ pub struct Counts {
 /// Turns polling before sleep on for this process, with `window` per idle worker. A
 /// window of zero leaves it off. The runtime must call [`before_park`] from its
 /// `on_thread_park` hook (`warden`'s commands do). The first window set stays until
-/// the process ends.
+/// the process ends; another one asked for later is ignored, with a warning.
 pub fn enable(window: Duration) -> std::io::Result<()> {
-    if window.is_zero() || IDLE_POLL.get().is_some() {
+    if window.is_zero() {
+        return Ok(());
+    }
+    if let Some(poll) = IDLE_POLL.get() {
+        if poll.window != window {
+            tracing::warn!(
+                kept_us = poll.window.as_micros(),
+                asked_us = window.as_micros(),
+                "idle polling is set once a process: a second server keeps the first's window"
+            );
+        }
         return Ok(());
     }
     let poll = IdlePoll::new(window)?;

@@ -8,7 +8,9 @@
 //! - [`api`] and [`plugins`]: the routes; [`error`]: their error answers;
 //! - [`metrics`]: Prometheus metrics;
 //! - [`console`]: the web console at `/console`;
-//! - [`runs`]: agent runs and the approvals queue, driven in background tasks.
+//! - [`runs`]: agent runs and the approvals queue, driven in background tasks;
+//! - [`idle_poll`]: idle workers polling for the next request before they sleep
+//!   (`[server] idle_poll_us`).
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {

@@ -280,12 +280,10 @@ impl Metrics {
 /// `warden_db_pool_connections` (size, connected, busy), `warden_db_pool_waiting`,
 /// `warden_db_statements_total`, `warden_db_errors_total`, `warden_db_connects_total`.
 pub fn render_pool(text: &mut String, stats: &warden_postgres::PoolStats) {
-    use std::fmt::Write as _;
-    let eof = text.rfind("# EOF").unwrap_or(text.len());
-    text.truncate(eof);
-    let _ = write!(
+    before_eof(
         text,
-        "# HELP warden_db_pool_connections Connections to the cluster's database, by state.\n\
+        format_args!(
+            "# HELP warden_db_pool_connections Connections to the cluster's database, by state.\n\
          # TYPE warden_db_pool_connections gauge\n\
          warden_db_pool_connections{{state=\"size\"}} {}\n\
          warden_db_pool_connections{{state=\"connected\"}} {}\n\
@@ -301,15 +299,15 @@ pub fn render_pool(text: &mut String, stats: &warden_postgres::PoolStats) {
          warden_db_errors_total {}\n\
          # HELP warden_db_connects Connections made (more than the size: some were remade).\n\
          # TYPE warden_db_connects counter\n\
-         warden_db_connects_total {}\n\
-         # EOF\n",
-        stats.size,
-        stats.connected,
-        stats.busy,
-        stats.waiting,
-        stats.statements,
-        stats.errors,
-        stats.connects
+         warden_db_connects_total {}\n",
+            stats.size,
+            stats.connected,
+            stats.busy,
+            stats.waiting,
+            stats.statements,
+            stats.errors,
+            stats.connects
+        ),
     );
 }
 
@@ -318,20 +316,28 @@ pub fn render_pool(text: &mut String, stats: &warden_postgres::PoolStats) {
 /// `warden_idle_polls_total` by what ended each window, and
 /// `warden_idle_poll_seconds_total`.
 pub fn render_idle_poll(text: &mut String, counts: &crate::idle_poll::Counts) {
-    use std::fmt::Write as _;
-    let eof = text.rfind("# EOF").unwrap_or(text.len());
-    text.truncate(eof);
-    let _ = write!(
+    before_eof(
         text,
-        "# HELP warden_idle_polls Idle workers' polling windows ({} µs each at most), by what ended them: a request, a task, or the window's end.\n\
+        format_args!(
+            "# HELP warden_idle_polls Idle workers' polling windows ({} µs each at most), by what ended them: a request, a task, or the window's end.\n\
          # TYPE warden_idle_polls counter\n\
          warden_idle_polls_total{{ended=\"request\"}} {}\n\
          warden_idle_polls_total{{ended=\"task\"}} {}\n\
          warden_idle_polls_total{{ended=\"window\"}} {}\n\
          # HELP warden_idle_poll_seconds Time idle workers spent polling for the next request.\n\
          # TYPE warden_idle_poll_seconds counter\n\
-         warden_idle_poll_seconds_total {}\n\
-         # EOF\n",
-        counts.window_us, counts.request, counts.task, counts.window, counts.seconds
+         warden_idle_poll_seconds_total {}\n",
+            counts.window_us, counts.request, counts.task, counts.window, counts.seconds
+        ),
     );
+}
+
+/// Writes `families` into rendered metrics before their closing `# EOF`, which stays
+/// last.
+fn before_eof(text: &mut String, families: std::fmt::Arguments<'_>) {
+    use std::fmt::Write as _;
+    let eof = text.rfind("# EOF").unwrap_or(text.len());
+    text.truncate(eof);
+    // Writing into a String cannot fail.
+    let _ = write!(text, "{families}# EOF\n");
 }

@@ -76,21 +76,21 @@ fn read_answer<'a>(stream: &mut TcpStream, buf: &'a mut Vec<u8>) -> (u16, &'a [u
             }
             Err(err) => panic!("reading an answer: {err}"),
         }
-        let Some(head) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut head = httparse::Response::new(&mut headers);
+        let httparse::Status::Complete(body_at) = head.parse(buf).expect("an HTTP/1.1 answer")
+        else {
             continue;
         };
-        let head_text = std::str::from_utf8(&buf[..head]).expect("a head in ASCII");
-        let length: usize = head_text
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().expect("a length"))
-            })
+        let length: usize = head
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+            .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
             .expect("an answer with a content-length");
-        if buf.len() >= head + 4 + length {
-            let status = head_text[9..12].parse().expect("a status");
-            return (status, &buf[head + 4..head + 4 + length]);
+        if buf.len() >= body_at + length {
+            let status = head.code.expect("a status");
+            return (status, &buf[body_at..body_at + length]);
         }
     }
 }

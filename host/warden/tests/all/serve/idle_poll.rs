@@ -5,12 +5,23 @@
 use super::commands::{up_quietly, word};
 use super::*;
 
+/// A `warden up` child, killed when dropped: a failing assertion leaves no server
+/// behind.
+struct Up(std::process::Child);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `warden up` in `dir` with `server` as its config's `[server]` table: the child, its
 /// token and its URL.
-fn up_with(dir: &Path, server: &str) -> (std::process::Child, String, String) {
+fn up_with(dir: &Path, server: &str) -> (Up, String, String) {
     std::fs::write(dir.join("warden.toml"), format!("[server]\n{server}\n")).unwrap();
     let (child, url, printed) = up_quietly(dir);
-    (child, word(&printed, "wdn_"), url)
+    (Up(child), word(&printed, "wdn_"), url)
 }
 
 /// Calls `text/word-count` `calls` times, one after another, over one connection, and
@@ -50,10 +61,8 @@ async fn a_polling_window_catches_the_next_request_and_is_counted() {
     let dir = tempfile::tempdir().unwrap();
     // A millisecond: far longer than this client takes between an answer and its next
     // request, so most windows end with a request.
-    let (mut child, token, url) = up_with(dir.path(), "idle_poll_us = 1000");
+    let (_up, token, url) = up_with(dir.path(), "idle_poll_us = 1000");
     let text = call_then_metrics(&url, &token, 100).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
     let by_request = sample(&text, r#"warden_idle_polls_total{ended="request"}"#)
         .unwrap_or_else(|| panic!("no polling counted:\n{text}"));
     assert!(by_request >= 1.0, "no window ended with a request:\n{text}");
@@ -65,10 +74,8 @@ async fn a_polling_window_catches_the_next_request_and_is_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_window_no_worker_polls() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, token, url) = up_with(dir.path(), "");
+    let (_up, token, url) = up_with(dir.path(), "");
     let text = call_then_metrics(&url, &token, 5).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
     assert!(!text.contains("warden_idle_poll"), "{text}");
     assert!(text.contains("warden_http_requests_total"), "{text}");
 }

@@ -339,5 +339,5 @@ fn before_eof(text: &mut String, families: std::fmt::Arguments<'_>) {
     let eof = text.rfind("# EOF").unwrap_or(text.len());
     text.truncate(eof);
     // Writing into a String cannot fail.
-    let _ = write!(text, "{families}# EOF\n");
+    let _ = writeln!(text, "{families}# EOF");
 }

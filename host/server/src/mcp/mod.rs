@@ -219,9 +219,12 @@ impl Shared {
         arguments: &Value,
         options: CallOptions<'_>,
     ) -> Result<Value, CallError> {
-        let call = self
-            .runtime
-            .call_tool(caller, plugin, tool, arguments, options);
+        // Boxed, so that the futures awaiting this one do not each hold the call's
+        // (5.5 KB) again (as the REST handler, see `api::call_tool`).
+        let call = Box::pin(
+            self.runtime
+                .call_tool(caller, plugin, tool, arguments, options),
+        );
         match self.metrics.get() {
             Some(metrics) => metrics.counted(&plugin.name, tool, call).await,
             None => call.await,

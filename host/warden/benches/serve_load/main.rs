@@ -50,6 +50,10 @@
 //! socket instead of sleeping until the answer comes, shows what the server costs a
 //! call apart from the caller's own wake-up, for the busy floor and for Warden.
 //!
+//! The last column is the bytes the whole process (client, server and audit log)
+//! allocated a call over the row, counted by wrapping the allocator: unlike the
+//! times, it does not move with the machine's noise.
+//!
 //! `SERVE_LOAD_DURABILITY=process` runs both sides with the audit log's `process`
 //! durability (written before each answer, synced within 10 ms) instead of `full`:
 //! without an fsync on each side of the comparison, what HTTP adds stands out from the
@@ -73,9 +77,11 @@ use clients::{Waits, bare_client, mcp_client};
 use floor::{FloorRuntime, floor_round};
 use polling::polling_client;
 
-// The allocator `warden` runs with, on both sides of the comparison.
+// The allocator `warden` runs with, on both sides of the comparison, wrapped in `cap`
+// to count the bytes each row allocates: unlike its time, that figure does not move
+// with the machine's noise, so a change of a few allocations shows.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
 
 const TOKEN: &str = "wdn_load-test-token";
 const TEXT: &str = "Warden runs every tool in its own sandbox. Nothing is ambient.";
@@ -94,6 +100,8 @@ struct Figures {
     calls: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// Bytes allocated a call, in the whole process (client included) over the round.
+    allocs: f64,
 }
 
 impl Figures {
@@ -103,6 +111,7 @@ impl Figures {
             calls: latencies.len(),
             elapsed,
             latencies,
+            allocs: f64::NAN,
         }
     }
 
@@ -113,14 +122,23 @@ impl Figures {
 
     fn row(&self, what: &str, callers: usize) -> String {
         format!(
-            "| {what} | {callers} | {} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs |",
+            "| {what} | {callers} | {} | {:.0} | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} |",
             self.calls,
             self.calls as f64 / self.elapsed.as_secs_f64(),
             micros(self.at(0.5)),
             micros(self.at(0.99)),
             micros(*self.latencies.last().unwrap()),
+            self.allocs,
         )
     }
+}
+
+/// `round`'s figures with the bytes the process allocated while it ran, a call.
+async fn with_allocs(round: impl Future<Output = Figures>) -> Figures {
+    let before = ALLOCATOR.total_allocated();
+    let mut figures = round.await;
+    figures.allocs = (ALLOCATOR.total_allocated() - before) as f64 / figures.calls as f64;
+    figures
 }
 
 fn micros(d: Duration) -> f64 {
@@ -273,20 +291,32 @@ async fn run() {
     let one = lean.unwrap_or(2000);
     // On a worker, as the in-process calls run. First, so the floor can match it.
     let router = server.router();
-    let routed = tokio::spawn(router_round(router, one, Duration::ZERO))
+    let routed = tokio::spawn(with_allocs(router_round(router, one, Duration::ZERO)))
         .await
         .unwrap();
     // The same calls, each after its thread slept as long as a caller over HTTP takes
     // to send the next request: the state the router finds behind a connection.
-    let rested = tokio::spawn(router_round(server.router(), one, REST))
+    let rested = tokio::spawn(with_allocs(router_round(server.router(), one, REST)))
         .await
         .unwrap();
-    let floor = floor_round(one, Duration::ZERO, FloorRuntime::Shared, Waits::Sleeping).await;
+    let floor = with_allocs(floor_round(
+        one,
+        Duration::ZERO,
+        FloorRuntime::Shared,
+        Waits::Sleeping,
+    ))
+    .await;
     rows.push(floor.row("HTTP floor: bare `axum` answering at once", 1));
     // The same floor with a handler that takes as long as Warden's router does in
     // process: what the transport costs a request that is not answered at once.
     let busy = routed.at(0.5);
-    let slow = floor_round(one, busy, FloorRuntime::Shared, Waits::Sleeping).await;
+    let slow = with_allocs(floor_round(
+        one,
+        busy,
+        FloorRuntime::Shared,
+        Waits::Sleeping,
+    ))
+    .await;
     rows.push(slow.row(
         &format!(
             "HTTP floor: bare `axum` busy {:.0} µs, then answering",
@@ -296,18 +326,24 @@ async fn run() {
     ));
     // Both again, served from a current-thread runtime on a thread of its own: a server
     // that never wakes a second worker.
-    let own = floor_round(
+    let own = with_allocs(floor_round(
         one,
         Duration::ZERO,
         FloorRuntime::OwnThread,
         Waits::Sleeping,
-    )
+    ))
     .await;
     rows.push(own.row(
         "HTTP floor: bare `axum` on a current-thread runtime, answering at once",
         1,
     ));
-    let own_slow = floor_round(one, busy, FloorRuntime::OwnThread, Waits::Sleeping).await;
+    let own_slow = with_allocs(floor_round(
+        one,
+        busy,
+        FloorRuntime::OwnThread,
+        Waits::Sleeping,
+    ))
+    .await;
     rows.push(own_slow.row(
         &format!(
             "HTTP floor: bare `axum` on a current-thread runtime, busy {:.0} µs, then answering",
@@ -315,12 +351,13 @@ async fn run() {
         ),
         1,
     ));
-    let bare = bare_client(server.addr(), one).await;
+    let bare = with_allocs(bare_client(server.addr(), one)).await;
     rows.push(bare.row("HTTP `warden serve`, bare `hyper` client", 1));
     // The busy floor and Warden again, called by a client that polls for its answer
     // instead of sleeping: what each server costs a call apart from the caller's own
     // wake-up.
-    let polled_floor = floor_round(one, busy, FloorRuntime::Shared, Waits::Polling).await;
+    let polled_floor =
+        with_allocs(floor_round(one, busy, FloorRuntime::Shared, Waits::Polling)).await;
     rows.push(polled_floor.row(
         &format!(
             "HTTP floor: bare `axum` busy {:.0} µs, then answering, a client that polls",
@@ -328,14 +365,14 @@ async fn run() {
         ),
         1,
     ));
-    let polled = polling_client(server.addr(), one).await;
+    let polled = with_allocs(polling_client(server.addr(), one)).await;
     rows.push(polled.row("HTTP `warden serve`, a client that polls", 1));
-    let mcp = mcp_client(server.addr(), one, false).await;
+    let mcp = with_allocs(mcp_client(server.addr(), one, false)).await;
     rows.push(mcp.row(
         "MCP `tools/call` over HTTP (`/mcp`, a 2025-11-25 session), bare `hyper` client",
         1,
     ));
-    let stateless = mcp_client(server.addr(), one, true).await;
+    let stateless = with_allocs(mcp_client(server.addr(), one, true)).await;
     rows.push(stateless.row(
         "MCP `tools/call` over HTTP (`/mcp`, 2026-07-28, no session), bare `hyper` client",
         1,
@@ -357,7 +394,7 @@ async fn run() {
     for &(callers, calls) in http_rounds {
         let (http, url, args, expected) =
             (http.clone(), url.clone(), args.clone(), expected.clone());
-        let figures = drive(callers, calls, move || {
+        let figures = with_allocs(drive(callers, calls, move || {
             let req = http.post(&url).bearer_auth(TOKEN).json(&args);
             let expected = expected.clone();
             async move {
@@ -369,7 +406,7 @@ async fn run() {
                 }
                 Ok(())
             }
-        })
+        }))
         .await;
         total += figures.calls;
         rows.push(figures.row("HTTP `warden serve`", callers));
@@ -431,7 +468,7 @@ async fn run() {
             args.clone(),
             expected.clone(),
         );
-        let figures = drive(callers, calls, move || {
+        let figures = with_allocs(drive(callers, calls, move || {
             let (runtime, plugin, args, expected) = (
                 runtime.clone(),
                 plugin.clone(),
@@ -448,7 +485,7 @@ async fn run() {
                 }
                 Ok(())
             }
-        })
+        }))
         .await;
         rows.push(figures.row("in process `call_as`", callers));
         if callers == 1 {
@@ -459,7 +496,7 @@ async fn run() {
     // that has just woken costs the call itself, apart from Warden's HTTP layers.
     let rested_call = {
         let (runtime, plugin, args) = (runtime.clone(), plugin.clone(), args.clone());
-        tokio::spawn(async move {
+        tokio::spawn(with_allocs(async move {
             let started = Instant::now();
             let mut latencies = Vec::with_capacity(one);
             for _ in 0..one {
@@ -473,7 +510,7 @@ async fn run() {
                 assert_eq!(out["sentences"], expected);
             }
             Figures::new(started.elapsed(), latencies)
-        })
+        }))
         .await
         .unwrap()
     };
@@ -486,7 +523,7 @@ async fn run() {
     ));
 
     println!(
-        "| path | callers | calls | calls/s | p50 | p99 | max |\n| --- | --- | --- | --- | --- | --- | --- |"
+        "| path | callers | calls | calls/s | p50 | p99 | max | bytes allocated a call |\n| --- | --- | --- | --- | --- | --- | --- | --- |"
     );
     for row in rows {
         println!("{row}");

@@ -8,3 +8,14 @@
 pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
+
+/// A child process (a `warden serve` or `warden up` a test started), killed and reaped
+/// when dropped: a failing assertion leaves no server running behind the test.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

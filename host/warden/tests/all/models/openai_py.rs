@@ -8,13 +8,14 @@
 
 use std::io::BufRead as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
 use super::fake::{End, Fake, openai_stream};
 use super::gateway::{CI, openai_provider, tokens};
 use crate::authoring::{repo, text};
+use warden_tests::KillOnDrop;
 
 /// The version `.ci/run` installs.
 const OPENAI_PY: &str = "3.51.0";
@@ -42,18 +43,8 @@ fn python_with_openai() -> Option<std::path::PathBuf> {
     }
 }
 
-/// `warden serve` on a free loopback port, stopped when dropped.
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `warden serve` on `home`; returns it and its URL (from what it prints).
-fn serve(home: &Path) -> (Serve, String) {
+fn serve(home: &Path) -> (KillOnDrop, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warden"))
         .arg("--home")
         .arg(home)
@@ -65,7 +56,7 @@ fn serve(home: &Path) -> (Serve, String) {
         .spawn()
         .expect("starting warden serve");
     let stderr = child.stderr.take().unwrap();
-    let serve = Serve(child);
+    let serve = KillOnDrop(child);
     let mut printed = String::new();
     for line in std::io::BufReader::new(stderr).lines() {
         let line = line.unwrap();

@@ -4,24 +4,14 @@
 
 use super::commands::{up_quietly, word};
 use super::*;
+use warden_tests::KillOnDrop;
 
-/// A `warden up` child, killed when dropped: a failing assertion leaves no server
-/// behind.
-struct Up(std::process::Child);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `warden up` in `dir` with `server` as its config's `[server]` table: the child, its
-/// token and its URL.
-fn up_with(dir: &Path, server: &str) -> (Up, String, String) {
+/// `warden up` in `dir` with `server` as its config's `[server]` table: the child
+/// (killed when dropped), its token and its URL.
+fn up_with(dir: &Path, server: &str) -> (KillOnDrop, String, String) {
     std::fs::write(dir.join("warden.toml"), format!("[server]\n{server}\n")).unwrap();
     let (child, url, printed) = up_quietly(dir);
-    (Up(child), word(&printed, "wdn_"), url)
+    (KillOnDrop(child), word(&printed, "wdn_"), url)
 }
 
 /// Calls `text/word-count` `calls` times, one after another, over one connection, and

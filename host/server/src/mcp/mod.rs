@@ -210,7 +210,7 @@ impl Shared {
     }
 
     /// `tool` of `plugin` called through the gate, counted in the server's metrics if
-    /// there are any ([`Metrics::counted`]).
+    /// there are any ([`Metrics::counting`]).
     async fn call(
         &self,
         caller: &Caller,
@@ -219,15 +219,17 @@ impl Shared {
         arguments: &Value,
         options: CallOptions<'_>,
     ) -> Result<Value, CallError> {
-        // Boxed, so that the futures awaiting this one do not each hold the call's
-        // (5.5 KB) again (as the REST handler, see `api::call_tool`).
-        let call = Box::pin(
-            self.runtime
-                .call_tool(caller, plugin, tool, arguments, options),
-        );
-        match self.metrics.get() {
-            Some(metrics) => metrics.counted(&plugin.name, tool, call).await,
-            None => call.await,
+        let counting = self
+            .metrics
+            .get()
+            .map(|metrics| metrics.counting(&plugin.name, tool));
+        let result = self
+            .runtime
+            .call_tool(caller, plugin, tool, arguments, options)
+            .await;
+        if let Some(counting) = counting {
+            counting.ended(&result);
         }
+        result
     }
 }
